@@ -1,0 +1,240 @@
+//! The command line, defined once: MaestroNG 0.8.3's commands and flags.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+/// Orchestrate Docker containers across many hosts, as described by a
+/// MaestroNG environment file.
+#[derive(Debug, Parser)]
+#[command(name = "maestro", disable_version_flag = true, version)]
+pub struct Cli {
+    /// Read the environment description from FILE (- for stdin).
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "FILE",
+        default_value = "maestro.yaml",
+        global = true
+    )]
+    pub file: PathBuf,
+
+    /// Print the version and exit.
+    #[arg(short = 'v', long = "version", action = ArgAction::Version)]
+    pub version: Option<bool>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Containers or services to act on.
+#[derive(Debug, Args, Clone)]
+pub struct Things {
+    /// Container(s) or service(s) to act on.
+    #[arg(value_name = "thing")]
+    pub things: Vec<String>,
+}
+
+/// Options of commands that act on many containers.
+#[derive(Debug, Args, Clone)]
+pub struct Play {
+    /// At most N containers acted on at once.
+    #[arg(short = 'c', long = "concurrency", value_name = "LIMIT", value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: Option<u32>,
+    /// Also act on dependencies (or dependents, for stop-like commands).
+    #[arg(short = 'd', long = "with-dependencies")]
+    pub with_dependencies: bool,
+    /// Ignore dependency order.
+    #[arg(short = 'i', long = "ignore-dependencies")]
+    pub ignore_dependencies: bool,
+    /// Keep only containers whose name matches GLOB.
+    #[arg(short = 'C', long = "container-filter", value_name = "GLOB")]
+    pub container_filter: Option<String>,
+    /// Keep only containers whose ship name matches GLOB.
+    #[arg(short = 'S', long = "ship-filter", value_name = "GLOB")]
+    pub ship_filter: Option<String>,
+}
+
+/// `-s`/`-a` of stop-like commands.
+#[derive(Debug, Args, Clone)]
+pub struct Expand {
+    /// Allow service names (expanded to their containers).
+    #[arg(short = 's', long = "expand-services")]
+    pub expand_services: bool,
+    /// No things means all containers (implies -s).
+    #[arg(short = 'a', long = "all")]
+    pub all: bool,
+}
+
+/// `-r`/`--reuse` of start-like commands.
+#[derive(Debug, Args, Clone)]
+pub struct Refresh {
+    /// Pull the image even if the ship has it.
+    #[arg(short = 'r', long = "refresh-images", conflicts_with = "reuse")]
+    pub refresh_images: bool,
+    /// Keep an existing stopped container instead of recreating it.
+    #[arg(long = "reuse")]
+    pub reuse: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Display container status.
+    Status {
+        #[command(flatten)]
+        things: Things,
+        #[command(flatten)]
+        play: Play,
+        /// Show image ids and port states too.
+        #[arg(short = 'F', long = "full")]
+        full: bool,
+        /// Show ship addresses instead of ship names.
+        #[arg(short = 'H', long = "show-hosts")]
+        show_hosts: bool,
+    },
+    /// Pull container images from their registries.
+    Pull {
+        #[command(flatten)]
+        things: Things,
+        #[command(flatten)]
+        play: Play,
+    },
+    /// Start services and containers.
+    Start {
+        #[command(flatten)]
+        things: Things,
+        #[command(flatten)]
+        play: Play,
+        #[command(flatten)]
+        refresh: Refresh,
+    },
+    /// Stop services and containers.
+    Stop {
+        #[command(flatten)]
+        things: Things,
+        #[command(flatten)]
+        play: Play,
+        #[command(flatten)]
+        expand: Expand,
+    },
+    /// Kill services and containers.
+    Kill {
+        #[command(flatten)]
+        things: Things,
+        #[command(flatten)]
+        play: Play,
+        #[command(flatten)]
+        expand: Expand,
+    },
+    /// Restart services and containers.
+    Restart {
+        #[command(flatten)]
+        things: Things,
+        #[command(flatten)]
+        play: Play,
+        #[command(flatten)]
+        expand: Expand,
+        #[command(flatten)]
+        refresh: Refresh,
+        /// Seconds to wait between containers.
+        #[arg(long = "step-delay", value_name = "SECONDS", default_value_t = 0)]
+        step_delay: u32,
+        /// Seconds to wait between stopping and starting each container.
+        #[arg(long = "stop-start-delay", value_name = "SECONDS", default_value_t = 0)]
+        stop_start_delay: u32,
+        /// Only restart containers whose image changed.
+        #[arg(long = "only-if-changed")]
+        only_if_changed: bool,
+    },
+    /// Remove stopped containers.
+    Clean {
+        #[command(flatten)]
+        things: Things,
+        #[command(flatten)]
+        play: Play,
+    },
+    /// Show the logs of one container.
+    Logs {
+        #[command(flatten)]
+        things: Things,
+        /// Follow the log as it grows.
+        #[arg(short = 'F', long = "follow")]
+        follow: bool,
+        /// Only the last LINES lines.
+        #[arg(short = 'n', value_name = "LINES")]
+        lines: Option<u64>,
+    },
+    /// Display the service dependency tree.
+    Deptree {
+        #[command(flatten)]
+        things: Things,
+        /// Show dependencies recursively (possibly repeated).
+        #[arg(short = 'r', long = "recursive")]
+        recursive: bool,
+    },
+    /// Print the fully resolved environment as JSON.
+    Dump {
+        #[command(flatten)]
+        things: Things,
+        /// Also print the parsed configuration (on stderr).
+        #[arg(short = 'c', long = "config")]
+        config: bool,
+    },
+    /// Shell completion helper: prints the words that complete the last token.
+    Complete {
+        /// The command line typed so far.
+        tokens: Vec<String>,
+    },
+}
+
+/// The commands, for completion.
+pub const COMMANDS: &[&str] = &[
+    "status", "start", "stop", "kill", "restart", "pull", "clean", "logs", "deptree", "dump",
+    "complete",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn file_before_command_and_flags() {
+        let cli = Cli::try_parse_from([
+            "maestro",
+            "-f",
+            "x.yaml",
+            "restart",
+            "-c",
+            "2",
+            "--step-delay",
+            "3",
+            "-a",
+        ])
+        .unwrap();
+        assert_eq!(cli.file, PathBuf::from("x.yaml"));
+        match cli.command {
+            Command::Restart {
+                play,
+                expand,
+                step_delay,
+                ..
+            } => {
+                assert_eq!(play.concurrency, Some(2));
+                assert!(expand.all);
+                assert_eq!(step_delay, 3);
+            }
+            other => panic!("parsed {other:?}"),
+        }
+    }
+
+    #[test]
+    fn refresh_and_reuse_exclude_each_other() {
+        assert!(Cli::try_parse_from(["maestro", "start", "-r", "--reuse"]).is_err());
+    }
+}

@@ -1,0 +1,235 @@
+//! One short function per command.
+
+use std::io::Read;
+use std::path::Path;
+
+use maestro_config::{Container, Environment, LoadError, Source};
+use maestro_plays::{select, Direction, Selection};
+
+use crate::args::{Cli, Command, Expand, Play, Things, COMMANDS};
+use crate::output::{self, Failure};
+
+impl From<LoadError> for Failure {
+    fn from(e: LoadError) -> Self {
+        Failure::Environment(e.errors)
+    }
+}
+
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    if let Command::Complete { tokens } = &cli.command {
+        // Completion must not fail noisily: without a readable environment it
+        // still completes command names.
+        let env = load_quietly(&cli.file);
+        return complete(env.as_ref(), tokens);
+    }
+    let env = load(&cli.file)?;
+    match cli.command {
+        Command::Deptree { things, recursive } => deptree(&env, &things.things, recursive),
+        Command::Dump { things, config: _ } => dump(&env, &things.things),
+        Command::Complete { .. } => Ok(()),
+        Command::Status { things, play, .. } => {
+            engine_play(&env, "status", &things, &play, None, Direction::Forward)
+        }
+        Command::Pull { things, play } => {
+            engine_play(&env, "pull", &things, &play, None, Direction::Forward)
+        }
+        Command::Start { things, play, .. } => {
+            engine_play(&env, "start", &things, &play, None, Direction::Forward)
+        }
+        Command::Clean { things, play } => {
+            engine_play(&env, "clean", &things, &play, None, Direction::Forward)
+        }
+        Command::Stop {
+            things,
+            play,
+            expand,
+        } => engine_play(
+            &env,
+            "stop",
+            &things,
+            &play,
+            Some(&expand),
+            Direction::Reverse,
+        ),
+        Command::Kill {
+            things,
+            play,
+            expand,
+        } => engine_play(
+            &env,
+            "kill",
+            &things,
+            &play,
+            Some(&expand),
+            Direction::Reverse,
+        ),
+        Command::Restart {
+            things,
+            play,
+            expand,
+            ..
+        } => engine_play(
+            &env,
+            "restart",
+            &things,
+            &play,
+            Some(&expand),
+            Direction::Reverse,
+        ),
+        Command::Logs { things, .. } => {
+            let sel = Selection {
+                things: things.things.clone(),
+                expand_services: true,
+                ..Default::default()
+            };
+            let containers = select(&env, &sel, Direction::Forward)
+                .map_err(|e| Failure::Failed(e.to_string()))?;
+            if containers.len() != 1 {
+                return Err(Failure::Usage(format!(
+                    "logs shows exactly one container, but {} were named",
+                    containers.len()
+                )));
+            }
+            not_yet("logs")
+        }
+    }
+}
+
+fn load_quietly(file: &Path) -> Option<Environment> {
+    let source = Source::from_file(file).ok()?;
+    maestro_config::load(&source, &maestro_config::process_env()).ok()
+}
+
+/// Loads the environment from a file, or from stdin for `-`.
+fn load(file: &Path) -> Result<Environment, Failure> {
+    let source = if file == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .take(maestro_config::MAX_FILE_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| {
+                Failure::Failed(format!(
+                    "cannot read the environment from standard input: {e}"
+                ))
+            })?;
+        let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
+        Source::from_bytes("<stdin>".into(), cwd, bytes)?
+    } else {
+        Source::from_file(file)?
+    };
+    let env = maestro_config::load(&source, &maestro_config::process_env())?;
+    output::warnings(&env.warnings);
+    Ok(env)
+}
+
+fn deptree(env: &Environment, things: &[String], recursive: bool) -> Result<(), Failure> {
+    let mut services = Vec::new();
+    if things.is_empty() {
+        services.extend(
+            env.services
+                .values()
+                .filter(|s| !s.omit)
+                .map(|s| s.name.clone()),
+        );
+    }
+    for thing in things {
+        if let Some(c) = env.containers.get(thing) {
+            services.push(c.service.clone());
+        } else if env.services.contains_key(thing) {
+            services.push(thing.clone());
+        } else {
+            return Err(Failure::Failed(format!(
+                "{thing} is neither a service nor a container"
+            )));
+        }
+    }
+    output::print(&env.graph.deptree(&services, recursive))
+}
+
+fn dump(env: &Environment, things: &[String]) -> Result<(), Failure> {
+    let sel = Selection {
+        things: things.to_vec(),
+        expand_services: true,
+        with_dependencies: true,
+        ..Default::default()
+    };
+    let containers =
+        select(env, &sel, Direction::Forward).map_err(|e| Failure::Failed(e.to_string()))?;
+    let doc = maestro_config::dump::environment(env, &containers);
+    let text = serde_json::to_string_pretty(&doc)
+        .map_err(|e| Failure::Failed(format!("cannot write JSON: {e}")))?;
+    output::print(&format!("{text}\n"))
+}
+
+/// Prints the words completing the last token: commands in the first
+/// position, service and container names after.
+fn complete(env: Option<&Environment>, tokens: &[String]) -> Result<(), Failure> {
+    let words: Vec<&str> = tokens.iter().flat_map(|t| t.split(' ')).collect();
+    // A trailing space means a new, empty word is being completed.
+    let mut args: Vec<&str> = words
+        .iter()
+        .copied()
+        .filter(|w| !w.starts_with('-'))
+        .collect();
+    if words.last() == Some(&"") && args.last() != Some(&"") {
+        args.push("");
+    }
+    let prefix = args.last().copied().unwrap_or("");
+    let choices: Vec<&str> = if args.len() <= 2 {
+        COMMANDS.to_vec()
+    } else {
+        let mut names: Vec<&str> = env
+            .iter()
+            .flat_map(|e| e.services.keys().chain(e.containers.keys()))
+            .map(String::as_str)
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    };
+    let matching: Vec<&str> = choices
+        .into_iter()
+        .filter(|c| c.starts_with(prefix))
+        .collect();
+    output::print(&format!("{}\n", matching.join(" ")))
+}
+
+/// The selection rules of MaestroNG's command line.
+fn engine_play(
+    env: &Environment,
+    command: &str,
+    things: &Things,
+    play: &Play,
+    expand: Option<&Expand>,
+    direction: Direction,
+) -> Result<(), Failure> {
+    let all = expand.is_some_and(|e| e.all);
+    if expand.is_some() && !all && things.things.is_empty() {
+        return Err(Failure::Usage(format!(
+            "No services or containers specified for {command}, and --all not set."
+        )));
+    }
+    let expand_services = match expand {
+        Some(e) => e.expand_services || e.all,
+        None => true,
+    };
+    let sel = Selection {
+        things: things.things.clone(),
+        expand_services,
+        with_dependencies: play.with_dependencies
+            || (things.things.is_empty() && !play.ignore_dependencies),
+        include_omitted: command == "status",
+        container_filter: play.container_filter.clone(),
+        ship_filter: play.ship_filter.clone(),
+    };
+    let containers: Vec<&Container> =
+        select(env, &sel, direction).map_err(|e| Failure::Failed(e.to_string()))?;
+    let _ = containers;
+    not_yet(command)
+}
+
+fn not_yet(command: &str) -> Result<(), Failure> {
+    Err(Failure::Failed(format!(
+        "`{command}` needs the engine support, which is not available yet in this build; `dump`, `deptree` and `complete` work"
+    )))
+}

@@ -1,0 +1,1505 @@
+//! From the YAML tree to the validated [`Environment`]: a shape check per
+//! section (each error located and named by its path), then the cross-field
+//! checks (references, ships, cycles), then the computed environments.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+use indexmap::IndexMap;
+
+use crate::envfile;
+use crate::graph::DependencyGraph;
+use crate::lifecycle;
+use crate::model::*;
+use crate::naming;
+use crate::ports;
+use crate::pyfmt;
+use crate::reader::{get, get_set, show, Reader};
+use crate::yaml::{Node, Value};
+
+const SHIP_KEYS: &[&str] = &[
+    "ip",
+    "endpoint",
+    "docker_port",
+    "socket_path",
+    "api_version",
+    "timeout",
+    "ssh_tunnel",
+    "tls",
+    "tls_verify",
+    "tls_ca_cert",
+    "tls_cert",
+    "tls_key",
+    "ssl_version",
+];
+const SERVICE_KEYS: &[&str] = &[
+    "image",
+    "instances",
+    "requires",
+    "wants_info",
+    "omit",
+    "env",
+    "envfile",
+    "lifecycle",
+    "limits",
+    "ports",
+];
+const INSTANCE_KEYS: &[&str] = &[
+    "ship",
+    "image",
+    "ports",
+    "volumes",
+    "container_volumes",
+    "volumes_from",
+    "links",
+    "env",
+    "envfile",
+    "command",
+    "cmd",
+    "workdir",
+    "username",
+    "privileged",
+    "cap_add",
+    "cap_drop",
+    "security_opt",
+    "extra_hosts",
+    "net",
+    "dns",
+    "restart",
+    "stop_timeout",
+    "limits",
+    "ulimits",
+    "log_driver",
+    "log_opt",
+    "labels",
+    "lifecycle",
+    "lxc_conf",
+];
+const RESTART_POLICIES: &[&str] = &["no", "always", "on-failure", "unless-stopped"];
+const VOLUME_MODES: &[&str] = &[
+    "ro",
+    "rw",
+    "z",
+    "Z",
+    "shared",
+    "slave",
+    "private",
+    "rshared",
+    "rslave",
+    "rprivate",
+    "nocopy",
+    "cached",
+    "delegated",
+    "consistent",
+];
+
+/// An environment variable value before rendering: a YAML value or an envfile string.
+type RawEnv = IndexMap<String, Value>;
+/// Variables as (name, value) pairs.
+type Vars = Vec<(String, String)>;
+
+/// The parts of a service needed while its instances are built.
+struct ServiceDraft<'n> {
+    name: String,
+    node: &'n Node,
+    image: Option<String>,
+    env: RawEnv,
+    ports: Vec<(String, &'n Node)>,
+    limits: Vec<(String, &'n Node)>,
+    lifecycle: Option<&'n Node>,
+    requires: Vec<(String, &'n Node)>,
+    wants_info: Vec<(String, &'n Node)>,
+    omit: bool,
+}
+
+/// An instance before cross-checks and environment computation.
+struct ContainerDraft<'n> {
+    container: Container,
+    node: &'n Node,
+    env: RawEnv,
+    volumes_from_nodes: Vec<&'n Node>,
+    link_nodes: Vec<(&'n Node, String)>,
+    lifecycle_nodes: Vec<(&'n Node, String)>,
+}
+
+/// Builds the model from the parsed document.
+pub fn build(root: &Node, file: &str, base_dir: &Path) -> Result<Environment, crate::LoadError> {
+    let mut r = Reader::new(file);
+    let env = build_in(&mut r, root, file, base_dir);
+    if !r.errors.is_empty() || env.is_none() {
+        r.errors.sort_by_key(|e| e.mark.map(|m| (m.line, m.column)));
+        r.errors.dedup();
+        return Err(crate::LoadError { errors: r.errors });
+    }
+    let mut env = env.expect("checked above");
+    env.warnings = r.warnings;
+    Ok(env)
+}
+
+fn build_in(r: &mut Reader, root: &Node, file: &str, base_dir: &Path) -> Option<Environment> {
+    let top = match &root.value {
+        Value::Map(entries) => entries.as_slice(),
+        Value::Null => {
+            r.error(
+                root,
+                "environment",
+                "the file is empty; expected a mapping with `name`, `ships` and `services`",
+            );
+            return None;
+        }
+        _ => {
+            r.expected(
+                root,
+                "environment",
+                "a mapping with `name`, `ships` and `services`",
+            );
+            return None;
+        }
+    };
+
+    let schema = match get_set(top, "__maestro")
+        .and_then(|m| r.map(m, "__maestro"))
+        .and_then(|m| get_set(m, "schema"))
+    {
+        None => 1,
+        Some(node) => match &node.value {
+            Value::Int(1) => 1,
+            Value::Int(2) => 2,
+            _ => {
+                r.expected(node, "__maestro/schema", "1 or 2");
+                1
+            }
+        },
+    };
+
+    let name = match get_set(top, "name") {
+        Some(node) => r
+            .name(node, "name", "the environment's name")
+            .unwrap_or_default(),
+        None => {
+            r.error(
+                root,
+                "environment",
+                "missing required key `name` (the environment's name)",
+            );
+            String::new()
+        }
+    };
+
+    if let Some(node) = get_set(top, "ship_provider") {
+        if node.as_str() != Some("static") {
+            r.error(
+                node,
+                "ship_provider",
+                format!("unknown ship provider {}; expected \"static\"", show(node)),
+            );
+        }
+    }
+
+    let registries = registries(r, get_set(top, "registries"));
+    let defaults: &[(Node, Node)] = match get_set(top, "ship_defaults") {
+        Some(node) => {
+            let entries = r.map(node, "ship_defaults").unwrap_or(&[]);
+            r.unknown_keys(entries, "ship_defaults", SHIP_KEYS);
+            entries
+        }
+        None => &[],
+    };
+    let ships = match get(top, "ships") {
+        Some(node) => ships(r, node, defaults),
+        None => {
+            r.error(
+                root,
+                "environment",
+                "missing required key `ships` (the hosts running a Docker engine)",
+            );
+            IndexMap::new()
+        }
+    };
+
+    // Services and their instances.
+    let mut drafts: Vec<ServiceDraft> = Vec::new();
+    let mut containers: Vec<ContainerDraft> = Vec::new();
+    let mut owner: HashMap<String, (String, &Node)> = HashMap::new();
+    if let Some(services_node) = get_set(top, "services") {
+        for (key, node) in r.map(services_node, "services").unwrap_or(&[]) {
+            let Some(sname) = r.key(key, "services") else {
+                continue;
+            };
+            let Some(draft) = service(r, &sname, node, &name, base_dir) else {
+                continue;
+            };
+            let path = format!("services/{sname}");
+            let instances = match get(node.as_map().unwrap_or(&[]), "instances") {
+                Some(n) => r.map(n, &format!("{path}/instances")).unwrap_or(&[]),
+                None => {
+                    r.error(
+                        node,
+                        &path,
+                        "missing required key `instances` (the service's containers)",
+                    );
+                    &[]
+                }
+            };
+            for (ikey, inode) in instances {
+                let Some(iname) = r.key(ikey, &format!("{path}/instances")) else {
+                    continue;
+                };
+                if let Some((other, _)) = owner.get(&iname) {
+                    let where_ = if *other == sname {
+                        "this service".to_string()
+                    } else {
+                        format!("service `{other}`")
+                    };
+                    r.error(ikey, &format!("{path}/instances"), format!(
+                        "instance `{iname}` is already defined in {where_}; expected instance names unique across all services"
+                    ));
+                    continue;
+                }
+                owner.insert(iname.clone(), (sname.clone(), ikey));
+                if let Some(c) = instance(r, &draft, &iname, inode, &ships, schema, base_dir) {
+                    containers.push(c);
+                }
+            }
+            drafts.push(draft);
+        }
+    }
+
+    // References between services.
+    let service_names: BTreeSet<&str> = drafts.iter().map(|d| d.name.as_str()).collect();
+    let mut declared: HashMap<String, BTreeSet<String>> = HashMap::new();
+    let mut wants: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for d in &drafts {
+        let mut deps = BTreeSet::new();
+        for (dep, node) in &d.requires {
+            if service_names.contains(dep.as_str()) {
+                deps.insert(dep.clone());
+            } else {
+                r.error(
+                    node,
+                    &format!("services/{}/requires", d.name),
+                    unknown("service", dep, &service_names),
+                );
+            }
+        }
+        declared.insert(d.name.clone(), deps);
+        let mut w = BTreeSet::new();
+        for (dep, node) in &d.wants_info {
+            if service_names.contains(dep.as_str()) {
+                w.insert(dep.clone());
+            } else {
+                r.error(
+                    node,
+                    &format!("services/{}/wants_info", d.name),
+                    unknown("service", dep, &service_names),
+                );
+            }
+        }
+        wants.insert(d.name.clone(), w);
+    }
+
+    // volumes_from and links: same ship, no shared targets; volumes_from implies a dependency.
+    let by_name: HashMap<String, usize> = containers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.container.name.clone(), i))
+        .collect();
+    let container_names: BTreeSet<&str> = by_name.keys().map(String::as_str).collect();
+    let mut implied: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for c in &containers {
+        let me = &c.container;
+        let path = format!("services/{}/instances/{}", me.service, me.name);
+        for (other_name, node) in me.volumes_from.iter().zip(&c.volumes_from_nodes) {
+            let Some(&j) = by_name.get(other_name) else {
+                r.error(
+                    node,
+                    &format!("{path}/volumes_from"),
+                    unknown("container", other_name, &container_names),
+                );
+                continue;
+            };
+            let other = &containers[j].container;
+            if other.ship != me.ship {
+                r.error(node, &format!("{path}/volumes_from"), format!(
+                    "`{}` is on ship `{}` but `{}` is on ship `{}`; volumes_from needs both on the same ship",
+                    other.name, other.ship, me.name, me.ship
+                ));
+            }
+            let mine = volume_targets(me);
+            let conflicts: Vec<&String> = volume_targets(other)
+                .into_iter()
+                .filter(|t| mine.contains(t))
+                .collect();
+            if !conflicts.is_empty() {
+                r.error(
+                    node,
+                    &format!("{path}/volumes_from"),
+                    format!(
+                        "`{}` and `{}` both mount {}; expected no shared volume targets",
+                        me.name,
+                        other.name,
+                        conflicts
+                            .iter()
+                            .map(|t| format!("`{t}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
+            if other.service != me.service {
+                implied
+                    .entry(me.service.clone())
+                    .or_default()
+                    .insert(other.service.clone());
+            }
+        }
+        for (node, target) in &c.link_nodes {
+            match by_name.get(target) {
+                None => r.error(node, &format!("{path}/links"), unknown("container", target, &container_names)),
+                Some(&j) if containers[j].container.ship != me.ship => r.error(node, &format!("{path}/links"), format!(
+                    "`{target}` is on ship `{}` but `{}` is on ship `{}`; links need both on the same ship",
+                    containers[j].container.ship, me.name, me.ship
+                )),
+                Some(_) => {}
+            }
+        }
+        if let Some(net) = &me.network_mode {
+            if let Some(target) = net.strip_prefix("container:") {
+                if !by_name.contains_key(target) {
+                    r.error(
+                        c.node,
+                        &format!("{path}/net"),
+                        unknown("container", target, &container_names),
+                    );
+                }
+            }
+        }
+    }
+
+    let graph = DependencyGraph::new(declared, implied);
+    if let Some(cycle) = graph.find_cycle() {
+        let first = drafts
+            .iter()
+            .find(|d| d.name == cycle[0])
+            .map(|d| d.node)
+            .unwrap_or(root);
+        r.error(first, &format!("services/{}", cycle[0]), format!(
+            "circular dependency {}; expected services to require each other without a cycle (through `requires` or `volumes_from`)",
+            cycle.join(" -> ")
+        ));
+    }
+
+    if !r.errors.is_empty() {
+        return None;
+    }
+
+    // Link variables of each service: (with internal ports, without).
+    let mut link_vars: HashMap<&str, (Vars, Vars)> = HashMap::new();
+    for d in &drafts {
+        let mut members: Vec<&Container> = containers
+            .iter()
+            .map(|c| &c.container)
+            .filter(|c| c.service == d.name)
+            .collect();
+        members.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut with_internal = Vec::new();
+        let mut plain = Vec::new();
+        for c in &members {
+            let ip = ships.get(&c.ship).map(|s| s.ip.clone()).unwrap_or_default();
+            let host = (naming::host_var(&d.name, &c.name), ip);
+            with_internal.push(host.clone());
+            plain.push(host);
+            for (pname, p) in &c.ports {
+                let external = (
+                    naming::port_var(&d.name, &c.name, pname),
+                    p.external.number(),
+                );
+                with_internal.push(external.clone());
+                plain.push(external);
+                with_internal.push((
+                    naming::internal_port_var(&d.name, &c.name, pname),
+                    p.exposed.number(),
+                ));
+            }
+        }
+        let instances = (
+            naming::instances_var(&d.name),
+            members
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        with_internal.push(instances.clone());
+        plain.push(instances);
+        link_vars.insert(d.name.as_str(), (with_internal, plain));
+    }
+
+    // Final environments and lifecycle checks.
+    let mut services: IndexMap<String, Service> = IndexMap::new();
+    for d in &drafts {
+        let mut instances: Vec<String> = containers
+            .iter()
+            .filter(|c| c.container.service == d.name)
+            .map(|c| c.container.name.clone())
+            .collect();
+        instances.sort();
+        let mut requires: Vec<String> = graph.direct(&d.name).map(str::to_string).collect();
+        requires.sort();
+        services.insert(
+            d.name.clone(),
+            Service {
+                name: d.name.clone(),
+                image: d.image.clone().unwrap_or_default(),
+                requires,
+                wants_info: wants
+                    .get(&d.name)
+                    .map(|w| w.iter().cloned().collect())
+                    .unwrap_or_default(),
+                omit: d.omit,
+                instances,
+            },
+        );
+    }
+    let mut out: IndexMap<String, Container> = IndexMap::new();
+    for c in containers {
+        let ContainerDraft {
+            mut container,
+            env: raw,
+            lifecycle_nodes,
+            ..
+        } = c;
+        let mut env: IndexMap<String, Option<String>> = raw
+            .iter()
+            .map(|(k, v)| (k.clone(), pyfmt::env_string(v)))
+            .collect();
+        let (own, _) = &link_vars[container.service.as_str()];
+        for (k, v) in own {
+            env.insert(k.clone(), Some(v.clone()));
+        }
+        let mut deps = graph.declared_requires(&container.service);
+        deps.extend(wants.get(&container.service).into_iter().flatten().cloned());
+        for dep in &deps {
+            for (k, v) in &link_vars[dep.as_str()].1 {
+                env.insert(k.clone(), Some(v.clone()));
+            }
+        }
+        container.env = env;
+        container.lifecycle = lifecycle::build(r, &lifecycle_nodes, &container);
+        out.insert(container.name.clone(), container);
+    }
+    if !r.errors.is_empty() {
+        return None;
+    }
+
+    let audit = crate::audit::build(r, get_set(top, "audit"));
+
+    Some(Environment {
+        name,
+        schema,
+        source: file.to_string(),
+        base_dir: base_dir.to_path_buf(),
+        ships,
+        registries,
+        services,
+        containers: out,
+        audit,
+        graph,
+        warnings: Vec::new(),
+    })
+}
+
+/// `unknown service "dbb"; expected one of: db, web`.
+fn unknown(what: &str, name: &str, known: &BTreeSet<&str>) -> String {
+    let list: Vec<&str> = known.iter().copied().take(12).collect();
+    let more = if known.len() > list.len() {
+        ", …"
+    } else {
+        ""
+    };
+    if known.is_empty() {
+        format!("unknown {what} `{name}`; no {what}s are defined")
+    } else {
+        format!(
+            "unknown {what} `{name}`; expected one of: {}{more}",
+            list.join(", ")
+        )
+    }
+}
+
+fn volume_targets(c: &Container) -> Vec<&String> {
+    c.volumes
+        .iter()
+        .map(|v| &v.target)
+        .chain(c.container_volumes.iter())
+        .collect()
+}
+
+fn registries(r: &mut Reader, node: Option<&Node>) -> IndexMap<String, Registry> {
+    let mut out = IndexMap::new();
+    let Some(node) = node else { return out };
+    for (key, value) in r.map(node, "registries").unwrap_or(&[]) {
+        let Some(name) = r.key(key, "registries") else {
+            continue;
+        };
+        let path = format!("registries/{name}");
+        let Some(entries) = r.map(value, &path) else {
+            continue;
+        };
+        r.unknown_keys(
+            entries,
+            &path,
+            &["registry", "username", "password", "email", "retry"],
+        );
+        let text = |r: &mut Reader, k: &str| {
+            get_set(entries, k).and_then(|n| r.string(n, &format!("{path}/{k}")))
+        };
+        let registry = text(r, "registry").unwrap_or_else(|| name.clone());
+        let username = text(r, "username");
+        let password = text(r, "password").map(Secret::new);
+        let email = text(r, "email");
+        let mut retry = Retry {
+            attempts: 1,
+            when: Vec::new(),
+        };
+        if let Some(rn) = get_set(entries, "retry") {
+            let rpath = format!("{path}/retry");
+            if let Some(re) = r.map(rn, &rpath) {
+                r.unknown_keys(re, &rpath, &["attempts", "when"]);
+                if let Some(a) = get_set(re, "attempts") {
+                    retry.attempts = r
+                        .integer(a, &format!("{rpath}/attempts"), 1, 1000)
+                        .unwrap_or(1) as u32;
+                }
+                if let Some(w) = get_set(re, "when") {
+                    let items: Vec<&Node> = match &w.value {
+                        Value::Seq(items) => items.iter().collect(),
+                        _ => vec![w],
+                    };
+                    for (i, item) in items.into_iter().enumerate() {
+                        if let Some(code) = r.integer(item, &format!("{rpath}/when[{i}]"), 100, 599)
+                        {
+                            retry.when.push(code as u16);
+                        }
+                    }
+                }
+            }
+        }
+        out.insert(
+            name.clone(),
+            Registry {
+                name,
+                registry,
+                username,
+                password,
+                email,
+                retry,
+            },
+        );
+    }
+    out
+}
+
+fn ships(r: &mut Reader, node: &Node, defaults: &[(Node, Node)]) -> IndexMap<String, Ship> {
+    let mut out = IndexMap::new();
+    for (key, value) in r.map(node, "ships").unwrap_or(&[]) {
+        let Some(name) = r.key(key, "ships") else {
+            continue;
+        };
+        let path = format!("ships/{name}");
+        let Some(entries) = r.map(value, &path) else {
+            continue;
+        };
+        r.unknown_keys(entries, &path, SHIP_KEYS);
+        // A ship's own value, else the default (its path names where it came from).
+        let pick = |k: &str| -> Option<(&Node, String)> {
+            get_set(entries, k)
+                .map(|n| (n, format!("{path}/{k}")))
+                .or_else(|| get_set(defaults, k).map(|n| (n, format!("ship_defaults/{k}"))))
+        };
+        let ip = match get_set(entries, "ip") {
+            Some(n) => r
+                .name(n, &format!("{path}/ip"), "an address or host name")
+                .unwrap_or_default(),
+            None => {
+                r.error(
+                    key,
+                    &path,
+                    "missing required key `ip` (the address containers use to reach this host)",
+                );
+                String::new()
+            }
+        };
+        let endpoint = get_set(entries, "endpoint")
+            .and_then(|n| r.name(n, &format!("{path}/endpoint"), "an address or host name"))
+            .unwrap_or_else(|| ip.clone());
+        let flag =
+            |r: &mut Reader, k: &str| pick(k).and_then(|(n, p)| r.boolean(n, &p)).unwrap_or(false);
+        let text = |r: &mut Reader, k: &str| pick(k).and_then(|(n, p)| r.string(n, &p));
+        let tls = flag(r, "tls");
+        let tls_verify = flag(r, "tls_verify");
+        let docker_port = match pick("docker_port") {
+            Some((n, p)) => r.integer(n, &p, 1, 65535).unwrap_or(0) as u16,
+            None if tls => 2376,
+            None => 2375,
+        };
+        let socket_path = text(r, "socket_path");
+        let api_version = match pick("api_version") {
+            None => ApiVersion::Auto,
+            Some((n, p)) => match &n.value {
+                Value::Str(s) if s == "auto" => ApiVersion::Auto,
+                Value::Str(s) if is_api_version(s) => ApiVersion::Fixed(s.clone()),
+                Value::Float(f) => {
+                    let text = pyfmt::float_repr(*f);
+                    // 1.4 in YAML means 1.40: pad a one-digit minor version.
+                    let text = match text.split_once('.') {
+                        Some((major, minor)) if minor.len() == 1 => format!("{major}.{minor}0"),
+                        _ => text,
+                    };
+                    ApiVersion::Fixed(text)
+                }
+                _ => {
+                    r.expected(n, &p, "an API version like \"1.41\" or \"auto\"");
+                    ApiVersion::Auto
+                }
+            },
+        };
+        let timeout = pick("timeout")
+            .and_then(|(n, p)| r.seconds(n, &p))
+            .unwrap_or(5.0);
+        let ssh_tunnel = pick("ssh_tunnel").and_then(|(n, p)| {
+            let e = r.map(n, &p)?;
+            r.unknown_keys(e, &p, &["user", "key", "port"]);
+            let user = match get_set(e, "user") {
+                Some(u) => r.name(u, &format!("{p}/user"), "a user name"),
+                None => {
+                    r.error(n, &p, "missing required key `user` (the SSH user)");
+                    None
+                }
+            };
+            let key = match get_set(e, "key") {
+                Some(k) => r.name(k, &format!("{p}/key"), "the path of a private key file"),
+                None => {
+                    r.error(
+                        n,
+                        &p,
+                        "missing required key `key` (the path of the SSH private key)",
+                    );
+                    None
+                }
+            };
+            let port = get_set(e, "port")
+                .and_then(|pn| r.integer(pn, &format!("{p}/port"), 1, 65535))
+                .unwrap_or(22) as u16;
+            Some(SshTunnel {
+                user: user?,
+                key: key?,
+                port,
+            })
+        });
+        let ship = Ship {
+            name: name.clone(),
+            ip,
+            endpoint,
+            docker_port,
+            socket_path,
+            api_version,
+            timeout,
+            ssh_tunnel,
+            tls,
+            tls_verify,
+            tls_ca_cert: text(r, "tls_ca_cert"),
+            tls_cert: text(r, "tls_cert"),
+            tls_key: text(r, "tls_key"),
+            ssl_version: text(r, "ssl_version"),
+        };
+        out.insert(name, ship);
+    }
+    out
+}
+
+fn is_api_version(s: &str) -> bool {
+    match s.split_once('.') {
+        Some((a, b)) => {
+            !a.is_empty()
+                && !b.is_empty()
+                && a.bytes().all(|c| c.is_ascii_digit())
+                && b.bytes().all(|c| c.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+/// A list of names (`requires`, `wants_info`): a list, or one name.
+fn name_list<'n>(r: &mut Reader, node: Option<&'n Node>, path: &str) -> Vec<(String, &'n Node)> {
+    let Some(node) = node else { return Vec::new() };
+    let items: Vec<&Node> = match &node.value {
+        Value::Seq(items) => items.iter().collect(),
+        Value::Null => Vec::new(),
+        _ => vec![node],
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, n)| {
+            r.name(n, &format!("{path}[{i}]"), "a service name")
+                .map(|s| (s, n))
+        })
+        .collect()
+}
+
+/// Named entries of a mapping (ports, limits), keys as text.
+fn named_entries<'n>(
+    r: &mut Reader,
+    node: Option<&'n Node>,
+    path: &str,
+) -> Vec<(String, &'n Node)> {
+    let Some(node) = node else { return Vec::new() };
+    r.map(node, path)
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|(k, v)| r.key(k, path).map(|name| (name, v)))
+        .collect()
+}
+
+/// Overlays `over` on `base` by name: same names replaced in place, new ones appended.
+fn overlay<'n>(
+    base: &[(String, &'n Node)],
+    over: Vec<(String, &'n Node)>,
+) -> Vec<(String, &'n Node)> {
+    let mut out = base.to_vec();
+    for (name, node) in over {
+        match out.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = node,
+            None => out.push((name, node)),
+        }
+    }
+    out
+}
+
+fn service<'n>(
+    r: &mut Reader,
+    name: &str,
+    node: &'n Node,
+    env_name: &str,
+    base_dir: &Path,
+) -> Option<ServiceDraft<'n>> {
+    let path = format!("services/{name}");
+    let entries = r.map(node, &path)?;
+    if matches!(node.value, Value::Null) {
+        r.error(node, &path, "missing required keys `image` and `instances`");
+        return None;
+    }
+    r.unknown_keys(entries, &path, SERVICE_KEYS);
+    let image = match get_set(entries, "image") {
+        Some(n) => r.name(n, &format!("{path}/image"), "an image name"),
+        None => {
+            r.error(
+                node,
+                &path,
+                "missing required key `image` (the image of every instance)",
+            );
+            None
+        }
+    };
+    let mut env = RawEnv::new();
+    env_sources(
+        r,
+        &mut env,
+        get_set(entries, "envfile"),
+        get_set(entries, "env"),
+        &path,
+        base_dir,
+    );
+    env.insert(
+        "MAESTRO_ENVIRONMENT_NAME".into(),
+        Value::Str(env_name.to_string()),
+    );
+    env.insert("SERVICE_NAME".into(), Value::Str(name.to_string()));
+    let omit = get_set(entries, "omit")
+        .and_then(|n| r.boolean(n, &format!("{path}/omit")))
+        .unwrap_or(false);
+    Some(ServiceDraft {
+        name: name.to_string(),
+        node,
+        image,
+        env,
+        ports: named_entries(r, get_set(entries, "ports"), &format!("{path}/ports")),
+        limits: named_entries(r, get_set(entries, "limits"), &format!("{path}/limits")),
+        lifecycle: get_set(entries, "lifecycle"),
+        requires: name_list(r, get_set(entries, "requires"), &format!("{path}/requires")),
+        wants_info: name_list(
+            r,
+            get_set(entries, "wants_info"),
+            &format!("{path}/wants_info"),
+        ),
+        omit,
+    })
+}
+
+/// Adds envfiles, then `env`, to `out` (later wins).
+fn env_sources(
+    r: &mut Reader,
+    out: &mut RawEnv,
+    envfile: Option<&Node>,
+    env: Option<&Node>,
+    path: &str,
+    base_dir: &Path,
+) {
+    if let Some(node) = envfile {
+        let files: Vec<&Node> = match &node.value {
+            Value::Seq(items) => items.iter().collect(),
+            _ => vec![node],
+        };
+        for f in files {
+            let fpath = format!("{path}/envfile");
+            let Some(name) = r.name(f, &fpath, "the path of an env file") else {
+                continue;
+            };
+            match envfile::read(&base_dir.join(&name)) {
+                Ok(vars) => {
+                    for (k, v) in vars {
+                        out.insert(k, Value::Str(v));
+                    }
+                }
+                Err(why) => r.error(f, &fpath, format!("cannot use env file `{name}`: {why}")),
+            }
+        }
+    }
+    if let Some(node) = env {
+        let maps: Vec<&Node> = match &node.value {
+            Value::Seq(items) => items.iter().collect(),
+            _ => vec![node],
+        };
+        for m in maps {
+            let Some(entries) = r.map(m, &format!("{path}/env")) else {
+                continue;
+            };
+            for (k, v) in entries {
+                let Some(key) = env_key(r, k, &format!("{path}/env")) else {
+                    continue;
+                };
+                out.insert(key, v.value.clone());
+            }
+        }
+    }
+}
+
+fn env_key(r: &mut Reader, node: &Node, path: &str) -> Option<String> {
+    match &node.value {
+        Value::Str(s) if !s.is_empty() && !s.contains('=') => Some(s.clone()),
+        Value::Int(_) | Value::Float(_) | Value::Bool(_) => Some(pyfmt::str_of(&node.value)),
+        _ => {
+            r.expected(node, path, "a variable name (without `=`)");
+            None
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn instance<'n>(
+    r: &mut Reader,
+    service: &ServiceDraft<'n>,
+    name: &str,
+    node: &'n Node,
+    ships: &IndexMap<String, Ship>,
+    schema: u8,
+    base_dir: &Path,
+) -> Option<ContainerDraft<'n>> {
+    let path = format!("services/{}/instances/{name}", service.name);
+    let entries = match &node.value {
+        Value::Map(e) => e.as_slice(),
+        Value::Null => {
+            r.error(
+                node,
+                &path,
+                "missing required key `ship` (the ship to run this container on)",
+            );
+            return None;
+        }
+        _ => {
+            r.expected(node, &path, "a mapping with at least `ship`");
+            return None;
+        }
+    };
+    r.unknown_keys(entries, &path, INSTANCE_KEYS);
+    let p = |k: &str| format!("{path}/{k}");
+    let ship_node = get_set(entries, "ship");
+    let ship = match ship_node {
+        Some(n) => match r.name(n, &p("ship"), "a ship name") {
+            Some(s) if ships.contains_key(&s) => s,
+            Some(s) => {
+                let known: BTreeSet<&str> = ships.keys().map(String::as_str).collect();
+                r.error(n, &p("ship"), unknown("ship", &s, &known));
+                return None;
+            }
+            None => return None,
+        },
+        None => {
+            r.error(
+                node,
+                &path,
+                "missing required key `ship` (the ship to run this container on)",
+            );
+            return None;
+        }
+    };
+    let ship_ip = ships[&ship].ip.clone();
+    let image = match get_set(entries, "image") {
+        Some(n) => r.name(n, &p("image"), "an image name")?,
+        None => service.image.clone()?,
+    };
+
+    // Environment: the service's, then the instance's envfiles and env, then the seeds.
+    let mut env = service.env.clone();
+    env_sources(
+        r,
+        &mut env,
+        get_set(entries, "envfile"),
+        get_set(entries, "env"),
+        &path,
+        base_dir,
+    );
+    env.insert("CONTAINER_NAME".into(), Value::Str(name.to_string()));
+    env.insert("CONTAINER_HOST_ADDRESS".into(), Value::Str(ship_ip));
+    env.insert("DOCKER_IMAGE".into(), Value::Str(image.clone()));
+    env.insert(
+        "DOCKER_TAG".into(),
+        Value::Str(image_tag(&image).to_string()),
+    );
+
+    let mut port_map = IndexMap::new();
+    let instance_ports = named_entries(r, get_set(entries, "ports"), &p("ports"));
+    for (pname, pnode) in overlay(&service.ports, instance_ports) {
+        if let Some(m) = ports::parse(r, pnode, &format!("{}/{pname}", p("ports"))) {
+            port_map.insert(pname, m);
+        }
+    }
+
+    let volumes = volumes(r, get_set(entries, "volumes"), &p("volumes"), schema);
+    let container_volumes = get_set(entries, "container_volumes")
+        .map(|n| r.string_list(n, &p("container_volumes")))
+        .unwrap_or_default();
+    for v in &volumes {
+        if container_volumes.contains(&v.target) {
+            let at = get_set(entries, "container_volumes").unwrap_or(node);
+            r.error(at, &p("container_volumes"), format!(
+                "`{}` is both bind-mounted (from `{}`) and a container-only volume; expected each target once",
+                v.target, v.host
+            ));
+        }
+    }
+    let (volumes_from, volumes_from_nodes) = match get_set(entries, "volumes_from") {
+        Some(n) => {
+            let nodes: Vec<&Node> = match &n.value {
+                Value::Seq(items) => items.iter().collect(),
+                _ => vec![n],
+            };
+            let mut names = Vec::new();
+            let mut kept = Vec::new();
+            for (i, item) in nodes.into_iter().enumerate() {
+                if let Some(s) = r.name(
+                    item,
+                    &format!("{}[{i}]", p("volumes_from")),
+                    "a container name",
+                ) {
+                    if !names.contains(&s) {
+                        names.push(s);
+                        kept.push(item);
+                    }
+                }
+            }
+            (names, kept)
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+
+    let mut links = IndexMap::new();
+    let mut link_nodes = Vec::new();
+    if let Some(n) = get_set(entries, "links") {
+        for (k, v) in r.map(n, &p("links")).unwrap_or(&[]) {
+            let Some(target) = r.key(k, &p("links")) else {
+                continue;
+            };
+            let alias = if v.is_null() {
+                Some(target.clone())
+            } else {
+                r.name(v, &format!("{}/{target}", p("links")), "an alias")
+            };
+            if let Some(alias) = alias {
+                links.insert(target.clone(), alias);
+                link_nodes.push((k, target));
+            }
+        }
+    }
+
+    let command_node = get_set(entries, "command").or_else(|| get_set(entries, "cmd"));
+    let command = command_node.and_then(|n| command(r, n, &p("command")));
+
+    let text = |r: &mut Reader, k: &str| get_set(entries, k).and_then(|n| r.string(n, &p(k)));
+    let list = |r: &mut Reader, k: &str| {
+        get_set(entries, k)
+            .map(|n| r.string_list(n, &p(k)))
+            .unwrap_or_default()
+    };
+
+    let mut extra_hosts = IndexMap::new();
+    if let Some(n) = get_set(entries, "extra_hosts") {
+        for (k, v) in r.map(n, &p("extra_hosts")).unwrap_or(&[]) {
+            let Some(host) = r.key(k, &p("extra_hosts")) else {
+                continue;
+            };
+            let hpath = format!("{}/{host}", p("extra_hosts"));
+            let address = match &v.value {
+                Value::Map(m) => match get_set(m, "ship") {
+                    Some(sn) => match r.name(sn, &format!("{hpath}/ship"), "a ship name") {
+                        Some(s) => match ships.get(&s) {
+                            Some(ship) => Some(ship.ip.clone()),
+                            None => {
+                                let known: BTreeSet<&str> =
+                                    ships.keys().map(String::as_str).collect();
+                                r.error(sn, &format!("{hpath}/ship"), unknown("ship", &s, &known));
+                                None
+                            }
+                        },
+                        None => None,
+                    },
+                    None => {
+                        r.expected(v, &hpath, "an address or {ship: NAME}");
+                        None
+                    }
+                },
+                Value::Str(s) => Some(s.clone()),
+                _ => {
+                    r.expected(v, &hpath, "an address or {ship: NAME}");
+                    None
+                }
+            };
+            if let Some(a) = address {
+                extra_hosts.insert(host, a);
+            }
+        }
+    }
+
+    let network_mode = text(r, "net");
+    if let (Some(net), Some(n)) = (&network_mode, get_set(entries, "net")) {
+        let ok = matches!(net.as_str(), "bridge" | "host" | "none")
+            || net
+                .strip_prefix("container:")
+                .is_some_and(|c| !c.is_empty());
+        if !ok {
+            r.error(
+                n,
+                &p("net"),
+                format!(
+                    "unknown network mode {}; expected bridge, host, none or container:NAME",
+                    show(n)
+                ),
+            );
+        }
+    }
+    let hostname = if network_mode.is_some() {
+        None
+    } else {
+        Some(name.to_string())
+    };
+
+    let restart = restart(r, get_set(entries, "restart"), &p("restart"));
+    let stop_timeout = get_set(entries, "stop_timeout")
+        .and_then(|n| r.integer(n, &p("stop_timeout"), 0, 86_400))
+        .unwrap_or(10) as u32;
+    let instance_limits = named_entries(r, get_set(entries, "limits"), &p("limits"));
+    let limits = limits(r, &overlay(&service.limits, instance_limits), &path);
+    let ulimits = ulimits(r, get_set(entries, "ulimits"), &p("ulimits"));
+    let log_config = log_config(
+        r,
+        get_set(entries, "log_driver"),
+        get_set(entries, "log_opt"),
+        &path,
+    );
+    let labels = labels(r, get_set(entries, "labels"), &p("labels"));
+    let privileged = get_set(entries, "privileged")
+        .and_then(|n| r.boolean(n, &p("privileged")))
+        .unwrap_or(false);
+
+    let mut lifecycle_nodes = Vec::new();
+    if let Some(n) = service.lifecycle {
+        lifecycle_nodes.push((n, format!("services/{}/lifecycle", service.name)));
+    }
+    if let Some(n) = get_set(entries, "lifecycle") {
+        lifecycle_nodes.push((n, p("lifecycle")));
+    }
+
+    let container = Container {
+        name: name.to_string(),
+        service: service.name.clone(),
+        ship,
+        image,
+        env: IndexMap::new(),
+        ports: port_map,
+        volumes,
+        container_volumes,
+        volumes_from,
+        links,
+        command,
+        workdir: text(r, "workdir"),
+        username: text(r, "username"),
+        privileged,
+        cap_add: list(r, "cap_add"),
+        cap_drop: list(r, "cap_drop"),
+        security_opt: list(r, "security_opt"),
+        extra_hosts,
+        network_mode,
+        hostname,
+        dns: list(r, "dns"),
+        restart,
+        stop_timeout,
+        limits,
+        ulimits,
+        log_config,
+        labels,
+        lifecycle: Lifecycle::default(),
+    };
+    Some(ContainerDraft {
+        container,
+        node,
+        env,
+        volumes_from_nodes,
+        link_nodes,
+        lifecycle_nodes,
+    })
+}
+
+/// A command: a string split like a POSIX shell, or a list.
+pub(crate) fn command(r: &mut Reader, node: &Node, path: &str) -> Option<Vec<String>> {
+    match &node.value {
+        Value::Str(s) => {
+            match shlex::split(s) {
+                Some(words) => Some(words),
+                None => {
+                    r.error(node, path, format!("cannot split {} like a shell would (unclosed quote or trailing backslash)", show(node)));
+                    None
+                }
+            }
+        }
+        Value::Seq(_) => Some(r.string_list(node, path)),
+        Value::Int(_) | Value::Float(_) => Some(vec![pyfmt::str_of(&node.value)]),
+        _ => {
+            r.expected(node, path, "a command string or a list of arguments");
+            None
+        }
+    }
+}
+
+fn volumes(r: &mut Reader, node: Option<&Node>, path: &str, schema: u8) -> Vec<VolumeBinding> {
+    let mut out: Vec<VolumeBinding> = Vec::new();
+    let Some(node) = node else { return out };
+    for (k, v) in r.map(node, path).unwrap_or(&[]) {
+        let Some(key) = r.string(k, path) else {
+            continue;
+        };
+        let vpath = format!("{path}/{key}");
+        let binding = if schema == 1 {
+            // Schema 1: container path → host path.
+            r.string(v, &vpath).map(|host| VolumeBinding {
+                host,
+                target: key.clone(),
+                mode: "rw".into(),
+            })
+        } else {
+            match &v.value {
+                Value::Str(target) => Some(VolumeBinding {
+                    host: key.clone(),
+                    target: target.clone(),
+                    mode: "rw".into(),
+                }),
+                Value::Map(m) => match get_set(m, "target") {
+                    Some(t) => {
+                        let target = r.string(t, &format!("{vpath}/target"));
+                        let mode = match get_set(m, "mode") {
+                            Some(mn) => r.string(mn, &format!("{vpath}/mode")).filter(|mode| {
+                                let bad: Vec<&str> = mode.split(',').filter(|o| !VOLUME_MODES.contains(o)).collect();
+                                if bad.is_empty() {
+                                    true
+                                } else {
+                                    r.error(mn, &format!("{vpath}/mode"), format!(
+                                        "unknown volume mode `{}`; expected ro or rw, optionally with z, Z, shared, slave, private, nocopy (e.g. \"ro,Z\")",
+                                        bad.join(",")
+                                    ));
+                                    false
+                                }
+                            }),
+                            None => Some("rw".into()),
+                        };
+                        match (target, mode) {
+                            (Some(target), Some(mode)) => Some(VolumeBinding {
+                                host: key.clone(),
+                                target,
+                                mode,
+                            }),
+                            _ => None,
+                        }
+                    }
+                    None => {
+                        r.error(
+                            v,
+                            &vpath,
+                            "missing required key `target` (the path inside the container)",
+                        );
+                        None
+                    }
+                },
+                _ => {
+                    r.expected(v, &vpath, "a container path or {target: PATH, mode: ro|rw}");
+                    None
+                }
+            }
+        };
+        if let Some(b) = binding {
+            if let Some(other) = out.iter().find(|o| o.target == b.target) {
+                r.error(
+                    k,
+                    &vpath,
+                    format!(
+                    "`{}` is mounted twice (from `{}` and `{}`); expected each container path once",
+                    b.target, other.host, b.host
+                ),
+                );
+                continue;
+            }
+            out.push(b);
+        }
+    }
+    out
+}
+
+fn restart(r: &mut Reader, node: Option<&Node>, path: &str) -> RestartPolicy {
+    let default = RestartPolicy {
+        name: "no".into(),
+        retries: 0,
+    };
+    let Some(node) = node else { return default };
+    let make =
+        |r: &mut Reader, name: &str, retries: Option<&Node>, at: &Node| -> Option<RestartPolicy> {
+            if !RESTART_POLICIES.contains(&name) {
+                r.error(
+                    at,
+                    path,
+                    format!(
+                        "unknown restart policy `{name}`; expected one of: {}",
+                        RESTART_POLICIES.join(", ")
+                    ),
+                );
+                return None;
+            }
+            let retries = match retries {
+                Some(n) => r.integer(n, path, 0, 1_000_000)? as u32,
+                None => 0,
+            };
+            Some(RestartPolicy {
+                name: name.to_string(),
+                retries,
+            })
+        };
+    let policy = match &node.value {
+        Value::Str(s) => {
+            let (name, retries) = match s.split_once(':') {
+                Some((n, count)) => (n, Some(count)),
+                None => (s.as_str(), None),
+            };
+            let retries_node = retries.map(|c| Node {
+                value: Value::Str(c.to_string()),
+                mark: node.mark,
+            });
+            make(r, name, retries_node.as_ref(), node)
+        }
+        Value::Map(m) => {
+            r.unknown_keys(m, path, &["name", "retries", "maximum_retry_count"]);
+            let name = get_set(m, "name")
+                .and_then(|n| r.string(n, &format!("{path}/name")))
+                .unwrap_or_else(|| "no".into());
+            let retries = get_set(m, "retries").or_else(|| get_set(m, "maximum_retry_count"));
+            make(r, &name, retries, node)
+        }
+        Value::Bool(false) => Some(default.clone()),
+        _ => {
+            r.error(node, path, format!(
+                "invalid restart policy {}; expected one of: {} (as \"on-failure:3\" or {{name: on-failure, retries: 3}})",
+                show(node),
+                RESTART_POLICIES.join(", ")
+            ));
+            None
+        }
+    };
+    policy.unwrap_or(default)
+}
+
+/// `512m`, `2G`, `1024`: bytes.
+pub(crate) fn parse_bytes(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    let (digits, unit) = match t.chars().last().map(|c| c.to_ascii_lowercase()) {
+        Some('k') => (&t[..t.len() - 1], 1024i64),
+        Some('m') => (&t[..t.len() - 1], 1024 * 1024),
+        Some('g') => (&t[..t.len() - 1], 1024 * 1024 * 1024),
+        Some('b') => (&t[..t.len() - 1], 1),
+        _ => (t, 1),
+    };
+    match digits.trim().parse::<i64>() {
+        Ok(n) if n >= 0 => n
+            .checked_mul(unit)
+            .ok_or_else(|| format!("`{text}` is too large")),
+        _ => Err(format!("`{text}` is not a size")),
+    }
+}
+
+fn limits(r: &mut Reader, entries: &[(String, &Node)], path: &str) -> Limits {
+    let mut out = Limits::default();
+    for (name, node) in entries {
+        let lpath = format!("{path}/limits/{name}");
+        if node.is_null() {
+            continue;
+        }
+        let bytes = |r: &mut Reader| -> Option<i64> {
+            match &node.value {
+                Value::Int(i) if *i >= -1 && *i <= i64::MAX as i128 => Some(*i as i64),
+                Value::Str(s) => match parse_bytes(s) {
+                    Ok(b) => Some(b),
+                    Err(why) => {
+                        r.error(node, &lpath, format!("{why}; expected bytes, or a number with a k, m or g suffix (e.g. 512m)"));
+                        None
+                    }
+                },
+                _ => {
+                    r.expected(
+                        node,
+                        &lpath,
+                        "bytes, or a number with a k, m or g suffix (e.g. 512m)",
+                    );
+                    None
+                }
+            }
+        };
+        match name.as_str() {
+            "memory" => out.memory = bytes(r).map(|b| b.max(0) as u64),
+            "swap" => out.swap = bytes(r),
+            "cpu" => {
+                out.cpu_shares = r
+                    .integer(node, &lpath, 0, u32::MAX as i128)
+                    .map(|c| c as u64)
+            }
+            _ => r.warn(
+                node,
+                &format!("{path}/limits"),
+                format!("unknown limit `{name}` is ignored (known: memory, swap, cpu)"),
+            ),
+        }
+    }
+    out
+}
+
+fn ulimits(r: &mut Reader, node: Option<&Node>, path: &str) -> Vec<Ulimit> {
+    let mut out = Vec::new();
+    let Some(node) = node else { return out };
+    for (k, v) in r.map(node, path).unwrap_or(&[]) {
+        let Some(name) = r.key(k, path) else { continue };
+        let upath = format!("{path}/{name}");
+        let range = (-1, i64::MAX as i128);
+        match &v.value {
+            Value::Int(_) => {
+                if let Some(n) = r.integer(v, &upath, range.0, range.1) {
+                    out.push(Ulimit {
+                        name,
+                        soft: n as i64,
+                        hard: n as i64,
+                    });
+                }
+            }
+            Value::Map(m) => {
+                let soft = get_set(m, "soft")
+                    .and_then(|n| r.integer(n, &format!("{upath}/soft"), range.0, range.1));
+                let hard = get_set(m, "hard")
+                    .and_then(|n| r.integer(n, &format!("{upath}/hard"), range.0, range.1));
+                match (soft.or(hard), hard.or(soft)) {
+                    (Some(s), Some(h)) => out.push(Ulimit {
+                        name,
+                        soft: s as i64,
+                        hard: h as i64,
+                    }),
+                    _ => r.expected(v, &upath, "a number, or {soft: N, hard: N}"),
+                }
+            }
+            _ => r.expected(v, &upath, "a number, or {soft: N, hard: N}"),
+        }
+    }
+    out
+}
+
+fn log_config(
+    r: &mut Reader,
+    driver: Option<&Node>,
+    options: Option<&Node>,
+    path: &str,
+) -> Option<LogConfig> {
+    let driver =
+        driver.and_then(|n| r.name(n, &format!("{path}/log_driver"), "a logging driver name"));
+    let mut opts = IndexMap::new();
+    if let Some(n) = options {
+        for (k, v) in r.map(n, &format!("{path}/log_opt")).unwrap_or(&[]) {
+            if let Some(key) = r.key(k, &format!("{path}/log_opt")) {
+                opts.insert(key, pyfmt::env_string(&v.value).unwrap_or_default());
+            }
+        }
+        if driver.is_none() && !opts.is_empty() {
+            r.warn(
+                n,
+                &format!("{path}/log_opt"),
+                "log_opt without log_driver is ignored",
+            );
+        }
+    }
+    driver.map(|driver| LogConfig {
+        driver,
+        options: opts,
+    })
+}
+
+fn labels(r: &mut Reader, node: Option<&Node>, path: &str) -> IndexMap<String, String> {
+    let mut out = IndexMap::new();
+    let Some(node) = node else { return out };
+    match &node.value {
+        Value::Map(entries) => {
+            for (k, v) in entries {
+                if let Some(key) = r.key(k, path) {
+                    out.insert(key, pyfmt::env_string(&v.value).unwrap_or_default());
+                }
+            }
+        }
+        Value::Seq(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if let Some(label) = r.string(item, &format!("{path}[{i}]")) {
+                    match label.split_once('=') {
+                        Some((k, v)) => out.insert(k.to_string(), v.to_string()),
+                        None => out.insert(label, String::new()),
+                    };
+                }
+            }
+        }
+        _ => r.expected(node, path, "a list or a mapping of labels"),
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("512m"), Ok(512 * 1024 * 1024));
+        assert_eq!(parse_bytes("2G"), Ok(2 * 1024 * 1024 * 1024));
+        assert_eq!(parse_bytes("1k"), Ok(1024));
+        assert_eq!(parse_bytes("100"), Ok(100));
+        assert!(parse_bytes("1.5g").is_err());
+        assert!(parse_bytes("12x").is_err());
+    }
+}

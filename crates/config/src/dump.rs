@@ -1,0 +1,144 @@
+//! The `dump` document: the fully resolved environment as JSON, secrets shown
+//! as `***`.
+
+use serde_json::{json, Map, Value};
+
+use crate::model::*;
+
+fn checks(list: &[Check]) -> Value {
+    Value::Array(
+        list.iter()
+            .map(|c| match c {
+                Check::Tcp { port, max_wait } => json!({"type": "tcp", "port": port, "max_wait": max_wait}),
+                Check::Http { port, host, path, scheme, method, match_regex, max_wait, options } => json!({
+                    "type": "http",
+                    "port": match port { HttpPort::Named(n) => json!(n), HttpPort::Number(n) => json!(n) },
+                    "host": host, "path": path, "scheme": scheme, "method": method,
+                    "match_regex": match_regex, "max_wait": max_wait,
+                    "requests_options": {
+                        "verify": options.verify, "timeout": options.timeout, "headers": options.headers,
+                        "auth": options.auth.as_ref().map(|(u, _)| json!([u, "***"])),
+                    },
+                }),
+                Check::Exec { command, attempts, envfrom } => json!({
+                    "type": "exec", "command": command, "attempts": attempts,
+                    "envfrom": match envfrom { EnvFrom::Env => "env", EnvFrom::Stdin => "stdin" },
+                }),
+                Check::Rexec { command, attempts } => json!({"type": "rexec", "command": command, "attempts": attempts}),
+                Check::Sleep { wait } => json!({"type": "sleep", "wait": wait}),
+            })
+            .collect(),
+    )
+}
+
+fn port_json(p: &PortMapping) -> Value {
+    json!({"exposed": p.exposed.to_string(), "external_ip": p.external_ip, "external": p.external.to_string()})
+}
+
+/// One container's resolved settings.
+pub fn container(c: &Container) -> Value {
+    let mut env: Vec<(&String, &Option<String>)> = c.env.iter().collect();
+    env.sort_by(|a, b| a.0.cmp(b.0));
+    let mut volumes: Vec<&VolumeBinding> = c.volumes.iter().collect();
+    volumes.sort_by(|a, b| (&a.target, &a.host).cmp(&(&b.target, &b.host)));
+    let lifecycle: Map<String, Value> = c
+        .lifecycle
+        .states()
+        .iter()
+        .filter(|(_, list)| !list.is_empty())
+        .map(|(state, list)| (state.to_string(), checks(list)))
+        .collect();
+    json!({
+        "service": c.service,
+        "ship": c.ship,
+        "image": c.image,
+        "env": env.into_iter().map(|(k, v)| (k.clone(), json!(v))).collect::<Map<String, Value>>(),
+        "ports": c.ports.iter().map(|(k, p)| (k.clone(), port_json(p))).collect::<Map<String, Value>>(),
+        "volumes": volumes.iter().map(|v| json!({"host": v.host, "target": v.target, "mode": v.mode})).collect::<Vec<_>>(),
+        "container_volumes": c.container_volumes,
+        "volumes_from": c.volumes_from,
+        "links": c.links,
+        "command": c.command,
+        "workdir": c.workdir,
+        "user": c.username,
+        "privileged": c.privileged,
+        "cap_add": c.cap_add,
+        "cap_drop": c.cap_drop,
+        "security_opt": c.security_opt,
+        "extra_hosts": c.extra_hosts,
+        "network_mode": c.network_mode,
+        "hostname": c.hostname,
+        "dns": c.dns,
+        "restart": {"name": c.restart.name, "retries": c.restart.retries},
+        "stop_timeout": c.stop_timeout,
+        "limits": {"memory": c.limits.memory, "swap": c.limits.swap, "cpu_shares": c.limits.cpu_shares},
+        "ulimits": c.ulimits.iter().map(|u| json!({"name": u.name, "soft": u.soft, "hard": u.hard})).collect::<Vec<_>>(),
+        "log_config": c.log_config.as_ref().map(|l| json!({"driver": l.driver, "options": l.options})),
+        "labels": c.labels,
+        "lifecycle": lifecycle,
+    })
+}
+
+fn ship(s: &Ship) -> Value {
+    json!({
+        "ip": s.ip, "endpoint": s.endpoint, "docker_port": s.docker_port, "socket_path": s.socket_path,
+        "api_version": match &s.api_version { ApiVersion::Auto => "auto".to_string(), ApiVersion::Fixed(v) => v.clone() },
+        "timeout": s.timeout,
+        "ssh_tunnel": s.ssh_tunnel.as_ref().map(|t| json!({"user": t.user, "key": t.key, "port": t.port})),
+        "tls": s.tls, "tls_verify": s.tls_verify, "tls_ca_cert": s.tls_ca_cert, "tls_cert": s.tls_cert,
+        "tls_key": s.tls_key, "ssl_version": s.ssl_version,
+    })
+}
+
+fn auditor(a: &Auditor) -> Value {
+    let mut v = match &a.kind {
+        AuditKind::Log { file } => json!({"type": "log", "file": file}),
+        AuditKind::Http {
+            endpoint,
+            method,
+            headers,
+            timeout,
+            payload,
+        } => json!({
+            "type": "http", "endpoint": endpoint, "method": method, "headers": headers, "timeout": timeout, "payload": payload,
+        }),
+        AuditKind::Exec { script, args } => json!({"type": "exec", "script": script, "args": args}),
+        AuditKind::Slack {
+            channel,
+            name,
+            icon,
+            endpoint,
+            ..
+        } => json!({
+            "type": "slack", "channel": channel, "token": "***", "name": name, "icon": icon, "endpoint": endpoint,
+        }),
+        AuditKind::Hipchat { room, name, .. } => {
+            json!({"type": "hipchat", "room": room, "token": "***", "name": name})
+        }
+    };
+    v["level"] = json!(match a.level {
+        AuditLevel::Info => "info",
+        AuditLevel::Debug => "debug",
+    });
+    v["ignore_errors"] = json!(a.ignore_errors);
+    v
+}
+
+/// The whole document, with `containers` in the given order.
+pub fn environment(env: &Environment, containers: &[&Container]) -> Value {
+    json!({
+        "name": env.name,
+        "schema": env.schema,
+        "ships": env.ships.iter().map(|(k, s)| (k.clone(), ship(s))).collect::<Map<String, Value>>(),
+        "registries": env.registries.iter().map(|(k, r)| (k.clone(), json!({
+            "registry": r.registry, "username": r.username,
+            "password": r.password.as_ref().map(|_| "***"), "email": r.email,
+            "retry": {"attempts": r.retry.attempts, "when": r.retry.when},
+        }))).collect::<Map<String, Value>>(),
+        "services": env.services.iter().map(|(k, s)| (k.clone(), json!({
+            "image": s.image, "requires": s.requires, "wants_info": s.wants_info, "omit": s.omit, "instances": s.instances,
+        }))).collect::<Map<String, Value>>(),
+        "containers": containers.iter().map(|c| (c.name.clone(), container(c))).collect::<Map<String, Value>>(),
+        "audit": env.audit.iter().map(auditor).collect::<Vec<_>>(),
+    })
+}

@@ -1,0 +1,150 @@
+//! Reading a MaestroNG environment description: the Jinja2 template, YAML 1.1
+//! with source marks, the validated model and each container's computed
+//! environment. Pure: text in, model out; the only I/O is reading the files
+//! the description names (includes, env files).
+
+mod audit;
+mod build;
+pub mod dump;
+mod envfile;
+pub mod error;
+pub mod graph;
+mod lifecycle;
+pub mod model;
+pub mod naming;
+mod ports;
+pub mod pyfmt;
+mod reader;
+pub mod template;
+pub mod yaml;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use error::{ConfigError, LoadError, Mark};
+pub use model::*;
+
+/// Largest environment file accepted, in bytes.
+pub const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Where the description comes from.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The name used in messages (`maestro.yaml`, `<stdin>`).
+    pub name: String,
+    /// Base for includes and env files.
+    pub base_dir: PathBuf,
+    pub text: String,
+}
+
+impl Source {
+    /// Reads a file; `-` is handled by the caller (it reads stdin into a `Source`).
+    pub fn from_file(path: &Path) -> Result<Source, LoadError> {
+        let name = path.display().to_string();
+        let meta =
+            std::fs::metadata(path).map_err(|e| ConfigError::in_file(&name, read_problem(&e)))?;
+        if meta.is_dir() {
+            return Err(ConfigError::in_file(
+                &name,
+                "is a directory; expected an environment file (use -f FILE)",
+            )
+            .into());
+        }
+        if meta.len() as usize > MAX_FILE_BYTES {
+            return Err(too_large(&name).into());
+        }
+        let bytes =
+            std::fs::read(path).map_err(|e| ConfigError::in_file(&name, read_problem(&e)))?;
+        let base_dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Source::from_bytes(name, base_dir, bytes)
+    }
+
+    /// Wraps bytes read elsewhere (stdin), checking size and encoding.
+    pub fn from_bytes(
+        name: String,
+        base_dir: PathBuf,
+        bytes: Vec<u8>,
+    ) -> Result<Source, LoadError> {
+        if bytes.len() > MAX_FILE_BYTES {
+            return Err(too_large(&name).into());
+        }
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(Source {
+                name,
+                base_dir,
+                text,
+            }),
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                let before = &e.as_bytes()[..at];
+                let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+                let column = at
+                    - before
+                        .iter()
+                        .rposition(|&b| b == b'\n')
+                        .map(|i| i + 1)
+                        .unwrap_or(0)
+                    + 1;
+                Err(ConfigError::at(
+                    &name,
+                    Mark { line, column },
+                    "the file is not UTF-8 text; expected a UTF-8 YAML file",
+                )
+                .into())
+            }
+        }
+    }
+}
+
+fn too_large(name: &str) -> ConfigError {
+    ConfigError::in_file(
+        name,
+        format!(
+            "the file is larger than {} MiB; expected an environment description",
+            MAX_FILE_BYTES / 1024 / 1024
+        ),
+    )
+}
+
+fn read_problem(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            "no such file; expected an environment file (use -f FILE, default ./maestro.yaml)"
+                .into()
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "permission denied while reading the environment file".into()
+        }
+        _ => format!("cannot read the environment file: {e}"),
+    }
+}
+
+/// Renders, parses and builds the environment. `env` is the process
+/// environment given to the template.
+pub fn load(source: &Source, env: &BTreeMap<String, String>) -> Result<Environment, LoadError> {
+    if source.text.contains('\0') {
+        let at = source.text.find('\0').unwrap_or(0);
+        let before = &source.text[..at];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+        return Err(ConfigError::at(
+            &source.name,
+            Mark { line, column },
+            "the file contains a NUL byte; expected YAML text",
+        )
+        .into());
+    }
+    let rendered = template::render(&source.text, &source.name, &source.base_dir, env)?;
+    let root = yaml::parse(&rendered, &source.name)?;
+    build::build(&root, &source.name, &source.base_dir)
+}
+
+/// The current process environment, for [`load`].
+pub fn process_env() -> BTreeMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}

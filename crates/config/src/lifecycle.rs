@@ -1,0 +1,288 @@
+//! Lifecycle checks (§7) as configuration: service and instance lists
+//! concatenated per state, each check validated against its container.
+
+use indexmap::IndexMap;
+
+use crate::model::{Check, Container, EnvFrom, HttpOptions, HttpPort, Lifecycle, Protocol};
+use crate::pyfmt;
+use crate::reader::{get_set, show, Reader};
+use crate::yaml::{Node, Value};
+
+const STATES: &[&str] = &["pre-start", "running", "pre-stop", "stopped"];
+const TYPES: &[&str] = &["tcp", "http", "exec", "rexec", "sleep"];
+
+/// Builds the container's lifecycle from the service's and the instance's lists.
+pub fn build(r: &mut Reader, sources: &[(&Node, String)], container: &Container) -> Lifecycle {
+    let mut out = Lifecycle::default();
+    for (node, path) in sources {
+        for (k, v) in r.map(node, path).unwrap_or(&[]) {
+            let Some(state) = r.key(k, path) else {
+                continue;
+            };
+            let spath = format!("{path}/{state}");
+            let list = match state.as_str() {
+                "pre-start" => &mut out.pre_start,
+                "running" => &mut out.running,
+                "pre-stop" => &mut out.pre_stop,
+                "stopped" => &mut out.stopped,
+                _ => {
+                    r.error(
+                        k,
+                        path,
+                        format!(
+                            "unknown lifecycle state `{state}`; expected one of: {}",
+                            STATES.join(", ")
+                        ),
+                    );
+                    continue;
+                }
+            };
+            let items = match &v.value {
+                Value::Seq(items) => items.as_slice(),
+                Value::Null => &[],
+                _ => {
+                    r.expected(v, &spath, "a list of checks");
+                    continue;
+                }
+            };
+            for (i, item) in items.iter().enumerate() {
+                if let Some(check) = check(r, item, &format!("{spath}[{i}]"), container) {
+                    list.push(check);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn check(r: &mut Reader, node: &Node, path: &str, c: &Container) -> Option<Check> {
+    let Value::Map(m) = &node.value else {
+        r.expected(node, path, "a check like {type: tcp, port: NAME}");
+        return None;
+    };
+    let m = m.as_slice();
+    let kind = match get_set(m, "type") {
+        Some(t) => match t.as_str() {
+            Some(k) if TYPES.contains(&k) => k,
+            _ => {
+                r.error(
+                    t,
+                    &format!("{path}/type"),
+                    format!(
+                        "unknown check type {}; expected one of: {}",
+                        show(t),
+                        TYPES.join(", ")
+                    ),
+                );
+                return None;
+            }
+        },
+        None => {
+            r.error(
+                node,
+                path,
+                format!("missing required key `type` (one of: {})", TYPES.join(", ")),
+            );
+            return None;
+        }
+    };
+    let required = |r: &mut Reader, key: &str, what: &str| -> Option<&Node> {
+        let n = get_set(m, key);
+        if n.is_none() {
+            r.error(
+                node,
+                path,
+                format!("missing required key `{key}` ({what}) for a {kind} check"),
+            );
+        }
+        n
+    };
+    let count = |r: &mut Reader, key: &str, default: u32| -> u32 {
+        get_set(m, key)
+            .and_then(|n| r.integer(n, &format!("{path}/{key}"), 1, 1_000_000))
+            .map(|n| n as u32)
+            .unwrap_or(default)
+    };
+    let command = |r: &mut Reader| -> Option<Vec<String>> {
+        let n = required(r, "command", "the command to run")?;
+        crate::build::command(r, n, &format!("{path}/command"))
+    };
+    match kind {
+        "tcp" => {
+            r.unknown_keys(m, path, &["type", "port", "max_wait"]);
+            let pn = required(r, "port", "the name of a TCP port of the instance")?;
+            let port = r.key(pn, &format!("{path}/port"))?;
+            match c.ports.get(&port) {
+                None => {
+                    r.error(
+                        pn,
+                        &format!("{path}/port"),
+                        format!(
+                            "port `{port}` is not defined by `{}`; expected one of its named ports",
+                            c.name
+                        ),
+                    );
+                    return None;
+                }
+                Some(p) if p.external.protocol == Protocol::Udp => {
+                    r.error(
+                        pn,
+                        &format!("{path}/port"),
+                        format!(
+                            "port `{port}` of `{}` is udp; a tcp check needs a TCP port",
+                            c.name
+                        ),
+                    );
+                    return None;
+                }
+                Some(_) => {}
+            }
+            Some(Check::Tcp {
+                port,
+                max_wait: count(r, "max_wait", 300),
+            })
+        }
+        "http" => {
+            r.unknown_keys(
+                m,
+                path,
+                &[
+                    "type",
+                    "port",
+                    "host",
+                    "path",
+                    "scheme",
+                    "method",
+                    "match_regex",
+                    "max_wait",
+                    "requests_options",
+                ],
+            );
+            let pn = required(r, "port", "a named port or a port number")?;
+            let name = pyfmt::key_text(&pn.value);
+            let port = match c.ports.get(&name) {
+                Some(p) if p.external.protocol == Protocol::Udp => {
+                    r.error(
+                        pn,
+                        &format!("{path}/port"),
+                        format!(
+                            "port `{name}` of `{}` is udp; an http check needs a TCP port",
+                            c.name
+                        ),
+                    );
+                    return None;
+                }
+                Some(_) => HttpPort::Named(name),
+                None => match &pn.value {
+                    Value::Int(n) if (1..=65535).contains(n) => HttpPort::Number(*n as u16),
+                    _ => {
+                        r.error(pn, &format!("{path}/port"), format!("port `{name}` is not defined by `{}`; expected one of its named ports or a port number", c.name));
+                        return None;
+                    }
+                },
+            };
+            let text = |r: &mut Reader, key: &str| {
+                get_set(m, key).and_then(|n| r.string(n, &format!("{path}/{key}")))
+            };
+            let mut req_path = text(r, "path").unwrap_or_else(|| "/".into());
+            if !req_path.starts_with('/') {
+                req_path.insert(0, '/');
+            }
+            let method = text(r, "method")
+                .unwrap_or_else(|| "GET".into())
+                .to_uppercase();
+            let options = http_options(
+                r,
+                get_set(m, "requests_options"),
+                &format!("{path}/requests_options"),
+            );
+            Some(Check::Http {
+                port,
+                host: text(r, "host"),
+                path: req_path,
+                scheme: text(r, "scheme").unwrap_or_else(|| "http".into()),
+                method,
+                match_regex: text(r, "match_regex"),
+                max_wait: count(r, "max_wait", 300),
+                options: Box::new(options),
+            })
+        }
+        "exec" => {
+            r.unknown_keys(m, path, &["type", "command", "attempts", "envfrom"]);
+            let command = command(r)?;
+            let envfrom = match get_set(m, "envfrom") {
+                None => EnvFrom::Env,
+                Some(n) => match n.as_str() {
+                    Some("env") => EnvFrom::Env,
+                    Some("stdin") => EnvFrom::Stdin,
+                    _ => {
+                        r.error(
+                            n,
+                            &format!("{path}/envfrom"),
+                            format!("unknown envfrom {}; expected env or stdin", show(n)),
+                        );
+                        return None;
+                    }
+                },
+            };
+            Some(Check::Exec {
+                command,
+                attempts: count(r, "attempts", 180),
+                envfrom,
+            })
+        }
+        "rexec" => {
+            r.unknown_keys(m, path, &["type", "command", "attempts"]);
+            let command = command(r)?;
+            Some(Check::Rexec {
+                command,
+                attempts: count(r, "attempts", 180),
+            })
+        }
+        _ => {
+            r.unknown_keys(m, path, &["type", "wait"]);
+            let n = required(r, "wait", "seconds to wait")?;
+            Some(Check::Sleep {
+                wait: r.seconds(n, &format!("{path}/wait"))?,
+            })
+        }
+    }
+}
+
+fn http_options(r: &mut Reader, node: Option<&Node>, path: &str) -> HttpOptions {
+    let mut out = HttpOptions {
+        verify: true,
+        timeout: None,
+        headers: IndexMap::new(),
+        auth: None,
+    };
+    let Some(node) = node else { return out };
+    let Some(m) = r.map(node, path) else {
+        return out;
+    };
+    r.unknown_keys(m, path, &["verify", "timeout", "headers", "auth"]);
+    if let Some(n) = get_set(m, "verify") {
+        out.verify = r.boolean(n, &format!("{path}/verify")).unwrap_or(true);
+    }
+    if let Some(n) = get_set(m, "timeout") {
+        out.timeout = r.seconds(n, &format!("{path}/timeout"));
+    }
+    if let Some(n) = get_set(m, "headers") {
+        for (k, v) in r.map(n, &format!("{path}/headers")).unwrap_or(&[]) {
+            if let (Some(k), Some(v)) = (
+                r.key(k, &format!("{path}/headers")),
+                pyfmt::env_string(&v.value),
+            ) {
+                out.headers.insert(k, v);
+            }
+        }
+    }
+    if let Some(n) = get_set(m, "auth") {
+        let parts = r.string_list(n, &format!("{path}/auth"));
+        match parts.as_slice() {
+            [user, pass] => out.auth = Some((user.clone(), pass.clone())),
+            _ => r.expected(n, &format!("{path}/auth"), "[user, password]"),
+        }
+    }
+    out
+}

@@ -1,0 +1,386 @@
+//! The resolved, immutable model of an environment: ships, registries,
+//! services, containers (instances) and auditors, every default applied and
+//! every reference checked. Nothing here does I/O.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+
+use crate::graph::DependencyGraph;
+
+/// A value that must never be printed: registry passwords, audit tokens.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+    /// The clear value, for the one place that sends it (an engine login).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A whole environment description.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub name: String,
+    /// `__maestro.schema`: 1 or 2.
+    pub schema: u8,
+    /// The file as named by the user, for messages.
+    pub source: String,
+    /// Base for relative paths (envfiles).
+    pub base_dir: PathBuf,
+    pub ships: IndexMap<String, Ship>,
+    pub registries: IndexMap<String, Registry>,
+    pub services: IndexMap<String, Service>,
+    /// All containers, by instance name, in file order.
+    pub containers: IndexMap<String, Container>,
+    pub audit: Vec<Auditor>,
+    pub graph: DependencyGraph,
+    /// Things that load but deserve a word (unknown keys, ignored values).
+    pub warnings: Vec<crate::ConfigError>,
+}
+
+/// How to talk to a ship's engine API version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiVersion {
+    /// Negotiate with the engine (the default).
+    Auto,
+    /// Exactly this version, e.g. `1.41`.
+    Fixed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshTunnel {
+    pub user: String,
+    pub key: String,
+    pub port: u16,
+}
+
+/// A host running a Docker engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ship {
+    pub name: String,
+    /// Address other containers use to reach this host.
+    pub ip: String,
+    /// Address used to reach the engine.
+    pub endpoint: String,
+    pub docker_port: u16,
+    pub socket_path: Option<String>,
+    pub api_version: ApiVersion,
+    /// Seconds for each engine call.
+    pub timeout: f64,
+    pub ssh_tunnel: Option<SshTunnel>,
+    pub tls: bool,
+    pub tls_verify: bool,
+    pub tls_ca_cert: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    pub ssl_version: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retry {
+    pub attempts: u32,
+    /// HTTP statuses that warrant another attempt.
+    pub when: Vec<u16>,
+}
+
+/// Credentials for a private registry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registry {
+    pub name: String,
+    pub registry: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub email: Option<String>,
+    pub retry: Retry,
+}
+
+/// A group of containers from one image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    pub name: String,
+    pub image: String,
+    /// Direct hard dependencies (including those implied by `volumes_from`).
+    pub requires: Vec<String>,
+    pub wants_info: Vec<String>,
+    pub omit: bool,
+    /// Instance names, sorted.
+    pub instances: Vec<String>,
+}
+
+/// Transport protocol of a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+/// A port or a range of ports, with its protocol: `8080/tcp`, `1234-1236/udp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortSpec {
+    pub first: u16,
+    pub last: Option<u16>,
+    pub protocol: Protocol,
+}
+
+impl PortSpec {
+    /// The number part: `8080` or `1234-1236`.
+    pub fn number(&self) -> String {
+        match self.last {
+            Some(last) => format!("{}-{}", self.first, last),
+            None => self.first.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for PortSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.number(), self.protocol.as_str())
+    }
+}
+
+/// A named port: exposed inside the container, published on the ship.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortMapping {
+    pub exposed: PortSpec,
+    pub external_ip: String,
+    pub external: PortSpec,
+}
+
+/// A host path (or named volume) bound into the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeBinding {
+    pub host: String,
+    pub target: String,
+    pub mode: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestartPolicy {
+    pub name: String,
+    pub retries: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes.
+    pub memory: Option<u64>,
+    /// Bytes (memory + swap), `-1` for unlimited.
+    pub swap: Option<i64>,
+    /// CPU shares.
+    pub cpu_shares: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    pub driver: String,
+    pub options: IndexMap<String, String>,
+}
+
+/// Where an `exec` check passes the container's environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvFrom {
+    Env,
+    Stdin,
+}
+
+/// The port an `http` check talks to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpPort {
+    Named(String),
+    Number(u16),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpOptions {
+    pub verify: bool,
+    pub timeout: Option<f64>,
+    pub headers: IndexMap<String, String>,
+    pub auth: Option<(String, String)>,
+}
+
+/// One lifecycle check (§7).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Check {
+    Tcp {
+        /// Name of a TCP port of the instance.
+        port: String,
+        /// Attempts, one a second.
+        max_wait: u32,
+    },
+    Http {
+        port: HttpPort,
+        host: Option<String>,
+        path: String,
+        scheme: String,
+        method: String,
+        match_regex: Option<String>,
+        max_wait: u32,
+        options: Box<HttpOptions>,
+    },
+    Exec {
+        command: Vec<String>,
+        attempts: u32,
+        envfrom: EnvFrom,
+    },
+    Rexec {
+        command: Vec<String>,
+        attempts: u32,
+    },
+    Sleep {
+        wait: f64,
+    },
+}
+
+/// A container's lifecycle states, each with its checks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Lifecycle {
+    pub pre_start: Vec<Check>,
+    pub running: Vec<Check>,
+    pub pre_stop: Vec<Check>,
+    pub stopped: Vec<Check>,
+}
+
+impl Lifecycle {
+    /// The states in order, with their YAML names.
+    pub fn states(&self) -> [(&'static str, &[Check]); 4] {
+        [
+            ("pre-start", &self.pre_start),
+            ("running", &self.running),
+            ("pre-stop", &self.pre_stop),
+            ("stopped", &self.stopped),
+        ]
+    }
+}
+
+/// A service instance: one container on one ship, fully resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Container {
+    pub name: String,
+    pub service: String,
+    pub ship: String,
+    pub image: String,
+    /// The exact environment the container receives (`None`: name only).
+    pub env: IndexMap<String, Option<String>>,
+    pub ports: IndexMap<String, PortMapping>,
+    pub volumes: Vec<VolumeBinding>,
+    pub container_volumes: Vec<String>,
+    pub volumes_from: Vec<String>,
+    pub links: IndexMap<String, String>,
+    pub command: Option<Vec<String>>,
+    pub workdir: Option<String>,
+    pub username: Option<String>,
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub security_opt: Vec<String>,
+    pub extra_hosts: IndexMap<String, String>,
+    pub network_mode: Option<String>,
+    /// The instance name, unless a network mode is set.
+    pub hostname: Option<String>,
+    pub dns: Vec<String>,
+    pub restart: RestartPolicy,
+    /// Seconds between SIGTERM and SIGKILL.
+    pub stop_timeout: u32,
+    pub limits: Limits,
+    pub ulimits: Vec<Ulimit>,
+    pub log_config: Option<LogConfig>,
+    pub labels: IndexMap<String, String>,
+    pub lifecycle: Lifecycle,
+}
+
+impl Container {
+    /// The image tag: what follows the last `:` unless that is part of a
+    /// registry host (`host:5000/repo`); `latest` when there is none.
+    pub fn image_tag(&self) -> &str {
+        image_tag(&self.image)
+    }
+}
+
+/// See [`Container::image_tag`].
+pub fn image_tag(image: &str) -> &str {
+    match image.rsplit_once(':') {
+        Some((_, tag)) if !tag.contains('/') && !tag.is_empty() => tag,
+        _ => "latest",
+    }
+}
+
+/// Audit verbosity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditLevel {
+    Info,
+    Debug,
+}
+
+/// What an auditor does (§8).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuditKind {
+    Log {
+        file: String,
+    },
+    Http {
+        endpoint: String,
+        method: String,
+        headers: IndexMap<String, String>,
+        timeout: f64,
+        /// The payload tree, as JSON.
+        payload: serde_json::Value,
+    },
+    Exec {
+        script: String,
+        args: Vec<String>,
+    },
+    Slack {
+        channel: String,
+        token: Secret,
+        name: Option<String>,
+        icon: Option<String>,
+        /// Where to post (configurable so it can be tested locally).
+        endpoint: Option<String>,
+    },
+    Hipchat {
+        room: String,
+        token: Secret,
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Auditor {
+    pub kind: AuditKind,
+    pub level: AuditLevel,
+    pub ignore_errors: bool,
+}

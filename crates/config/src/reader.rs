@@ -1,0 +1,196 @@
+//! Typed reading of YAML nodes with located, path-named errors. Every check
+//! records its problem and carries on, so one run reports every mistake.
+
+use crate::error::ConfigError;
+use crate::pyfmt;
+use crate::yaml::{Node, Value};
+
+/// Collects errors and warnings while the model is built.
+pub struct Reader<'f> {
+    pub file: &'f str,
+    pub errors: Vec<ConfigError>,
+    pub warnings: Vec<ConfigError>,
+}
+
+/// Shows a value in a message: strings quoted, others as written.
+pub fn show(node: &Node) -> String {
+    match &node.value {
+        Value::Str(s) => format!("\"{}\"", truncate(s)),
+        Value::Seq(_) => "a list".to_string(),
+        Value::Map(_) => "a mapping".to_string(),
+        Value::Null => "nothing (null)".to_string(),
+        other => truncate(&pyfmt::str_of(other)),
+    }
+}
+
+fn truncate(s: &str) -> String {
+    if s.chars().count() > 60 {
+        format!("{}…", s.chars().take(60).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+impl<'f> Reader<'f> {
+    pub fn new(file: &'f str) -> Self {
+        Reader {
+            file,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Records `path: message` at `node`.
+    pub fn error(&mut self, node: &Node, path: &str, message: impl AsRef<str>) {
+        self.errors.push(ConfigError::at(
+            self.file,
+            node.mark,
+            format!("{path}: {}", message.as_ref()),
+        ));
+    }
+
+    pub fn warn(&mut self, node: &Node, path: &str, message: impl AsRef<str>) {
+        self.warnings.push(ConfigError::at(
+            self.file,
+            node.mark,
+            format!("{path}: {}", message.as_ref()),
+        ));
+    }
+
+    /// `path: expected X, found Y`.
+    pub fn expected(&mut self, node: &Node, path: &str, expected: &str) {
+        let found = match &node.value {
+            Value::Seq(_) | Value::Map(_) | Value::Null => show(node),
+            v => format!("{} {}", v.kind(), show(node)),
+        };
+        self.error(node, path, format!("expected {expected}, found {found}"));
+    }
+
+    /// The entries of a mapping; null counts as empty.
+    pub fn map<'n>(&mut self, node: &'n Node, path: &str) -> Option<&'n [(Node, Node)]> {
+        match &node.value {
+            Value::Map(entries) => Some(entries),
+            Value::Null => Some(&[]),
+            _ => {
+                self.expected(node, path, "a mapping");
+                None
+            }
+        }
+    }
+
+    /// A mapping key as a name (strings and numbers, as Python would print them).
+    pub fn key(&mut self, node: &Node, path: &str) -> Option<String> {
+        match &node.value {
+            Value::Str(s) if !s.is_empty() => Some(s.clone()),
+            Value::Int(_) | Value::Float(_) => Some(pyfmt::str_of(&node.value)),
+            _ => {
+                self.expected(node, path, "a name");
+                None
+            }
+        }
+    }
+
+    /// A string; numbers are accepted and written as Python writes them.
+    pub fn string(&mut self, node: &Node, path: &str) -> Option<String> {
+        match &node.value {
+            Value::Str(s) => Some(s.clone()),
+            Value::Int(_) | Value::Float(_) | Value::Date(_) => Some(pyfmt::str_of(&node.value)),
+            _ => {
+                self.expected(node, path, "a string");
+                None
+            }
+        }
+    }
+
+    /// A non-empty string.
+    pub fn name(&mut self, node: &Node, path: &str, what: &str) -> Option<String> {
+        match &node.value {
+            Value::Str(s) if !s.trim().is_empty() => Some(s.clone()),
+            Value::Int(_) => Some(pyfmt::str_of(&node.value)),
+            _ => {
+                self.expected(node, path, what);
+                None
+            }
+        }
+    }
+
+    pub fn boolean(&mut self, node: &Node, path: &str) -> Option<bool> {
+        match &node.value {
+            Value::Bool(b) => Some(*b),
+            Value::Null => Some(false),
+            _ => {
+                self.expected(node, path, "true or false");
+                None
+            }
+        }
+    }
+
+    /// A whole number within `min..=max`.
+    pub fn integer(&mut self, node: &Node, path: &str, min: i128, max: i128) -> Option<i128> {
+        let value = match &node.value {
+            Value::Int(i) => Some(*i),
+            Value::Str(s) => s.trim().parse::<i128>().ok(),
+            _ => None,
+        };
+        match value {
+            Some(i) if (min..=max).contains(&i) => Some(i),
+            _ => {
+                self.expected(node, path, &format!("a whole number from {min} to {max}"));
+                None
+            }
+        }
+    }
+
+    /// A number of seconds (whole or fractional, not negative).
+    pub fn seconds(&mut self, node: &Node, path: &str) -> Option<f64> {
+        let value = match &node.value {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            Value::Str(s) => s.trim().parse::<f64>().ok(),
+            _ => None,
+        };
+        match value {
+            Some(f) if f.is_finite() && f >= 0.0 => Some(f),
+            _ => {
+                self.expected(node, path, "a number of seconds");
+                None
+            }
+        }
+    }
+
+    /// One string or a list of strings.
+    pub fn string_list(&mut self, node: &Node, path: &str) -> Vec<String> {
+        match &node.value {
+            Value::Null => Vec::new(),
+            Value::Seq(items) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| self.string(item, &format!("{path}[{i}]")))
+                .collect(),
+            _ => self.string(node, path).into_iter().collect(),
+        }
+    }
+
+    /// Warns about keys outside `known` (MaestroNG ignored them silently).
+    pub fn unknown_keys(&mut self, entries: &[(Node, Node)], path: &str, known: &[&str]) {
+        for (k, _) in entries {
+            let name = pyfmt::key_text(&k.value);
+            if !known.contains(&name.as_str()) {
+                self.warn(k, path, format!("unknown key `{name}` is ignored"));
+            }
+        }
+    }
+}
+
+/// Looks a string key up in mapping entries.
+pub fn get<'n>(entries: &'n [(Node, Node)], key: &str) -> Option<&'n Node> {
+    entries
+        .iter()
+        .find(|(k, _)| k.as_str() == Some(key))
+        .map(|(_, v)| v)
+}
+
+/// Like [`get`], but a null value counts as absent (as Python's `or` default did).
+pub fn get_set<'n>(entries: &'n [(Node, Node)], key: &str) -> Option<&'n Node> {
+    get(entries, key).filter(|n| !n.is_null())
+}

@@ -1,0 +1,91 @@
+//! The first loading step: the environment file is a Jinja2 template whose one
+//! variable is `env`, the process environment. `include`/`import` resolve
+//! relative to the environment file's directory, as MaestroNG's loader did.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use minijinja::{AutoEscape, Environment, Value};
+
+use crate::error::{ConfigError, Mark};
+
+/// Upper bound on template work, so a hostile template cannot spin forever.
+const TEMPLATE_FUEL: u64 = 200_000_000;
+
+/// Renders `text` (named `name` in messages) with `env` as its context.
+pub fn render(
+    text: &str,
+    name: &str,
+    base_dir: &Path,
+    env: &BTreeMap<String, String>,
+) -> Result<String, ConfigError> {
+    // Most environment files are plain YAML: no template syntax, nothing to do.
+    if !text.contains("{{") && !text.contains("{%") && !text.contains("{#") {
+        return Ok(text.to_string());
+    }
+    let mut jinja = Environment::new();
+    jinja.set_loader(minijinja::path_loader(base_dir));
+    jinja.set_auto_escape_callback(|_| AutoEscape::None);
+    jinja.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    jinja.set_fuel(Some(TEMPLATE_FUEL));
+    let context = minijinja::context! { env => Value::from(env.clone()) };
+    jinja
+        .render_named_str(name, text, context)
+        .map_err(|e| template_error(&e, name, base_dir))
+}
+
+fn template_error(e: &minijinja::Error, name: &str, base_dir: &Path) -> ConfigError {
+    let mut message = format!("template error: {}", e.detail().unwrap_or("").trim());
+    if e.detail().is_none() {
+        message = format!("template error: {}", e.kind());
+    } else {
+        message = format!("{message} ({})", e.kind());
+    }
+    let file = match e.name() {
+        Some(n) if n != name => base_dir.join(n).display().to_string(),
+        _ => name.to_string(),
+    };
+    let column = match (e.range(), e.template_source()) {
+        (Some(range), Some(src)) => {
+            let before = &src[..range.start.min(src.len())];
+            before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1
+        }
+        _ => 1,
+    };
+    match e.line() {
+        Some(line) => ConfigError::at(&file, Mark { line, column }, message),
+        None => ConfigError::in_file(&file, message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> BTreeMap<String, String> {
+        BTreeMap::from([("TAG".to_string(), "v2".to_string())])
+    }
+
+    #[test]
+    fn python_methods_work() {
+        let out = render(
+            "{% for k, v in {'a': 1}.items() %}{{ k.upper() }}={{ '{}-{}'.format(v, env.TAG) }}{% endfor %} {{ env.NOPE | default('x') }} {{ 'a b'.split()[1] }}{% for i in range(2) %}{{ loop.index0 }}{% endfor %}",
+            "t.yaml",
+            Path::new("."),
+            &env(),
+        )
+        .unwrap();
+        assert_eq!(out, "A=1-v2 x b01");
+    }
+
+    #[test]
+    fn syntax_errors_are_located() {
+        let err = render("a: 1\nb: {{ oops( }}\n", "t.yaml", Path::new("."), &env()).unwrap_err();
+        assert_eq!(err.mark.map(|m| m.line), Some(2));
+        assert!(
+            err.message.starts_with("template error:"),
+            "{}",
+            err.message
+        );
+    }
+}
