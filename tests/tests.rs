@@ -1,2 +1,4 @@
+mod catalog;
+mod cli;
 mod differential;
 mod util;

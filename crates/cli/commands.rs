@@ -22,7 +22,14 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         let env = load_quietly(&cli.file);
         return complete(env.as_ref(), tokens);
     }
-    let env = load(&cli.file)?;
+    let source = read_source(&cli.file)?;
+    if let Command::Dump { config: true, .. } = &cli.command {
+        let root = maestro_config::parse_document(&source, &maestro_config::process_env())?;
+        let text = serde_json::to_string_pretty(&maestro_config::dump::document(&root))
+            .map_err(|e| Failure::Failed(format!("cannot write JSON: {e}")))?;
+        eprintln!("{text}\n");
+    }
+    let env = load(&source)?;
     match cli.command {
         Command::Deptree { things, recursive } => deptree(&env, &things.things, recursive),
         Command::Dump { things, config: _ } => dump(&env, &things.things),
@@ -100,9 +107,9 @@ fn load_quietly(file: &Path) -> Option<Environment> {
     maestro_config::load(&source, &maestro_config::process_env()).ok()
 }
 
-/// Loads the environment from a file, or from stdin for `-`.
-fn load(file: &Path) -> Result<Environment, Failure> {
-    let source = if file == Path::new("-") {
+/// Reads the description from a file, or from stdin for `-`.
+fn read_source(file: &Path) -> Result<Source, Failure> {
+    Ok(if file == Path::new("-") {
         let mut bytes = Vec::new();
         std::io::stdin()
             .take(maestro_config::MAX_FILE_BYTES as u64 + 1)
@@ -116,8 +123,12 @@ fn load(file: &Path) -> Result<Environment, Failure> {
         Source::from_bytes("<stdin>".into(), cwd, bytes)?
     } else {
         Source::from_file(file)?
-    };
-    let env = maestro_config::load(&source, &maestro_config::process_env())?;
+    })
+}
+
+/// Loads the environment; warnings go to stderr.
+fn load(source: &Source) -> Result<Environment, Failure> {
+    let env = maestro_config::load(source, &maestro_config::process_env())?;
     output::warnings(&env.warnings);
     Ok(env)
 }
@@ -151,6 +162,7 @@ fn dump(env: &Environment, things: &[String]) -> Result<(), Failure> {
         things: things.to_vec(),
         expand_services: true,
         with_dependencies: true,
+        include_omitted: true,
         ..Default::default()
     };
     let containers =

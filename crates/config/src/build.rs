@@ -847,24 +847,7 @@ fn env_sources(
     base_dir: &Path,
 ) {
     if let Some(node) = envfile {
-        let files: Vec<&Node> = match &node.value {
-            Value::Seq(items) => items.iter().collect(),
-            _ => vec![node],
-        };
-        for f in files {
-            let fpath = format!("{path}/envfile");
-            let Some(name) = r.name(f, &fpath, "the path of an env file") else {
-                continue;
-            };
-            match envfile::read(&base_dir.join(&name)) {
-                Ok(vars) => {
-                    for (k, v) in vars {
-                        out.insert(k, Value::Str(v));
-                    }
-                }
-                Err(why) => r.error(f, &fpath, format!("cannot use env file `{name}`: {why}")),
-            }
-        }
+        envfiles(r, out, node, &format!("{path}/envfile"), base_dir);
     }
     if let Some(node) = env {
         let maps: Vec<&Node> = match &node.value {
@@ -880,6 +863,39 @@ fn env_sources(
                     continue;
                 };
                 out.insert(key, v.value.clone());
+            }
+        }
+    }
+}
+
+/// One env file, a list of them (nested lists too), or inline mappings
+/// among them, read in order as MaestroNG did.
+fn envfiles(r: &mut Reader, out: &mut RawEnv, node: &Node, path: &str, base_dir: &Path) {
+    match &node.value {
+        Value::Seq(items) => {
+            for item in items {
+                envfiles(r, out, item, path, base_dir);
+            }
+        }
+        Value::Map(entries) => {
+            for (k, v) in entries {
+                if let Some(key) = env_key(r, k, path) {
+                    out.insert(key, v.value.clone());
+                }
+            }
+        }
+        Value::Null => {}
+        _ => {
+            let Some(name) = r.name(node, path, "the path of an env file") else {
+                return;
+            };
+            match envfile::read(&base_dir.join(&name)) {
+                Ok(vars) => {
+                    for (k, v) in vars {
+                        out.insert(k, Value::Str(v));
+                    }
+                }
+                Err(why) => r.error(node, path, format!("cannot use env file `{name}`: {why}")),
             }
         }
     }

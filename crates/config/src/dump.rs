@@ -142,3 +142,24 @@ pub fn environment(env: &Environment, containers: &[&Container]) -> Value {
         "audit": env.audit.iter().map(auditor).collect::<Vec<_>>(),
     })
 }
+
+/// The parsed description as JSON (`dump --config`), with registry passwords
+/// and audit tokens masked.
+pub fn document(root: &crate::yaml::Node) -> Value {
+    let mut doc = crate::audit::to_json(root);
+    if let Some(registries) = doc.get_mut("registries").and_then(Value::as_object_mut) {
+        for registry in registries.values_mut() {
+            if let Some(p) = registry.get_mut("password").filter(|p| !p.is_null()) {
+                *p = json!("***");
+            }
+        }
+    }
+    if let Some(auditors) = doc.get_mut("audit").and_then(Value::as_array_mut) {
+        for auditor in auditors {
+            if let Some(t) = auditor.get_mut("token").filter(|t| !t.is_null()) {
+                *t = json!("***");
+            }
+        }
+    }
+    doc
+}

@@ -3,7 +3,7 @@
 //! environment. Pure: text in, model out; the only I/O is reading the files
 //! the description names (includes, env files).
 
-mod audit;
+pub mod audit;
 mod build;
 pub mod dump;
 mod envfile;
@@ -122,9 +122,25 @@ fn read_problem(e: &std::io::Error) -> String {
     }
 }
 
+/// Renders and parses the description into its YAML tree, without building
+/// the model (for `dump --config`).
+pub fn parse_document(
+    source: &Source,
+    env: &BTreeMap<String, String>,
+) -> Result<yaml::Node, LoadError> {
+    check_text(source)?;
+    let rendered = template::render(&source.text, &source.name, &source.base_dir, env)?;
+    Ok(yaml::parse(&rendered, &source.name)?)
+}
+
 /// Renders, parses and builds the environment. `env` is the process
 /// environment given to the template.
 pub fn load(source: &Source, env: &BTreeMap<String, String>) -> Result<Environment, LoadError> {
+    let root = parse_document(source, env)?;
+    build::build(&root, &source.name, &source.base_dir)
+}
+
+fn check_text(source: &Source) -> Result<(), LoadError> {
     if source.text.contains('\0') {
         let at = source.text.find('\0').unwrap_or(0);
         let before = &source.text[..at];
@@ -137,9 +153,7 @@ pub fn load(source: &Source, env: &BTreeMap<String, String>) -> Result<Environme
         )
         .into());
     }
-    let rendered = template::render(&source.text, &source.name, &source.base_dir, env)?;
-    let root = yaml::parse(&rendered, &source.name)?;
-    build::build(&root, &source.name, &source.base_dir)
+    Ok(())
 }
 
 /// The current process environment, for [`load`].
