@@ -12,12 +12,7 @@ Prints one JSON document on stdout, in the shape of the `containers` part of
                            "ports": {PORT: {"exposed": "53/udp",
                                             "external_ip": "0.0.0.0",
                                             "external": "5353/udp"}},
-                           "volumes": [{"host": H, "target": T, "mode": M}]}},
-     "default_selection": [NAME, ...]}
-
-`default_selection` lists, sorted, the containers MaestroNG's own `dump`
-covers when given no names: those of the services without `omit: true`, plus
-everything they depend on.
+                           "volumes": [{"host": H, "target": T, "mode": M}]}}}
 
 When MaestroNG fails to load the file, prints {"error": "Class: message"} and
 exits with status 3.
@@ -81,13 +76,7 @@ def resolve(filename):
             'ports': port_specs(container.ports),
             'volumes': volume_list(container.volumes),
         }
-    # What `maestro dump` with no names acts on (see maestro/__main__.py).
-    things = [s.name for s in conductor.services.values() if not s.omit]
-    default = conductor._ordered_containers(things, True)
-    return {
-        'containers': containers,
-        'default_selection': sorted(c.name for c in default),
-    }
+    return {'containers': containers}
 
 
 def main(argv):
