@@ -635,21 +635,103 @@ fn resolve_float(text: &str) -> Option<f64> {
     cleaned.parse().ok()
 }
 
-/// YAML 1.1 timestamps, rendered as Python's `str()` of the date or datetime.
+/// YAML 1.1 timestamps, rendered as Python's `str()` of the date or
+/// datetime PyYAML builds (`2001-12-14 21:59:43.100000-05:00`).
 fn resolve_timestamp(text: &str) -> Option<String> {
     let b = text.as_bytes();
-    let is_date = b.len() == 10
+    let digits = |s: &str, min: usize, max: usize| -> Option<u32> {
+        (s.len() >= min && s.len() <= max && s.bytes().all(|c| c.is_ascii_digit()))
+            .then(|| s.parse().ok())?
+    };
+    let is_date_only = b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
         && b.iter()
             .enumerate()
             .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
-    if is_date {
-        let month: u32 = text[5..7].parse().ok()?;
-        let day: u32 = text[8..10].parse().ok()?;
-        return ((1..=12).contains(&month) && (1..=31).contains(&day)).then(|| text.to_string());
+    if is_date_only {
+        let (y, m, d) = (
+            digits(&text[..4], 4, 4)?,
+            digits(&text[5..7], 2, 2)?,
+            digits(&text[8..10], 2, 2)?,
+        );
+        return valid_date(y, m, d).then(|| text.to_string());
     }
-    None
+    // YYYY-M-D(T| )H:MM:SS[.f][ ][Z|±H[:MM]]
+    let split = text.find(['T', 't', ' ', '\t'])?;
+    let (date, rest) = text.split_at(split);
+    let rest = rest[1..].trim_start_matches([' ', '\t']);
+    let mut dp = date.split('-');
+    let (y, m, d) = (
+        digits(dp.next()?, 4, 4)?,
+        digits(dp.next()?, 1, 2)?,
+        digits(dp.next()?, 1, 2)?,
+    );
+    if dp.next().is_some() || !valid_date(y, m, d) {
+        return None;
+    }
+    let time_end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == ':' || c == '.'))
+        .unwrap_or(rest.len());
+    let (time, zone) = rest.split_at(time_end);
+    let (hms, fraction) = match time.split_once('.') {
+        Some((hms, f)) if f.bytes().all(|c| c.is_ascii_digit()) => (hms, Some(f)),
+        Some(_) => return None,
+        None => (time, None),
+    };
+    let mut tp = hms.split(':');
+    let (h, mi, sec) = (
+        digits(tp.next()?, 1, 2)?,
+        digits(tp.next()?, 2, 2)?,
+        digits(tp.next()?, 2, 2)?,
+    );
+    if tp.next().is_some() || h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    let micros = fraction.filter(|f| !f.is_empty()).map(|f| {
+        let mut f: String = f.chars().take(6).collect();
+        while f.len() < 6 {
+            f.push('0');
+        }
+        f.parse::<u32>().unwrap_or(0)
+    });
+    let zone = zone.trim_start_matches([' ', '\t']);
+    let tz = match zone {
+        "" => None,
+        "Z" => Some("+00:00".to_string()),
+        z => {
+            let (sign, body) = z.split_at(1);
+            if sign != "+" && sign != "-" {
+                return None;
+            }
+            let (zh, zm) = match body.split_once(':') {
+                Some((zh, zm)) => (digits(zh, 1, 2)?, digits(zm, 2, 2)?),
+                None => (digits(body, 1, 2)?, 0),
+            };
+            let sign = if (zh, zm) == (0, 0) { "+" } else { sign };
+            Some(format!("{sign}{zh:02}:{zm:02}"))
+        }
+    };
+    let mut out = format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{sec:02}");
+    if let Some(us) = micros.filter(|us| *us > 0) {
+        out.push_str(&format!(".{us:06}"));
+    }
+    if let Some(tz) = tz {
+        out.push_str(&tz);
+    }
+    Some(out)
+}
+
+fn valid_date(y: u32, m: u32, d: u32) -> bool {
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    y >= 1 && d >= 1 && d <= days
 }
 
 #[cfg(test)]
@@ -702,6 +784,19 @@ mod tests {
         assert_eq!(v("~"), Value::Null);
         assert_eq!(v(""), Value::Null);
         assert_eq!(v("2024-02-03"), Value::Date("2024-02-03".into()));
+        assert_eq!(
+            v("2001-12-14t21:59:43.10-05:00"),
+            Value::Date("2001-12-14 21:59:43.100000-05:00".into())
+        );
+        assert_eq!(
+            v("2001-12-14 21:59:43"),
+            Value::Date("2001-12-14 21:59:43".into())
+        );
+        assert_eq!(
+            v("2001-1-2T3:04:05Z"),
+            Value::Date("2001-01-02 03:04:05+00:00".into())
+        );
+        assert_eq!(v("2001-02-30"), Value::Str("2001-02-30".into()));
     }
 
     #[test]
