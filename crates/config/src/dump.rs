@@ -143,23 +143,31 @@ pub fn environment(env: &Environment, containers: &[&Container]) -> Value {
     })
 }
 
-/// The parsed description as JSON (`dump --config`), with registry passwords
-/// and audit tokens masked.
+/// The parsed description as JSON (`dump --config`), with every credential
+/// masked: `password` and `token` values, and the password of an http
+/// check's `auth`.
 pub fn document(root: &crate::yaml::Node) -> Value {
     let mut doc = crate::audit::to_json(root);
-    if let Some(registries) = doc.get_mut("registries").and_then(Value::as_object_mut) {
-        for registry in registries.values_mut() {
-            if let Some(p) = registry.get_mut("password").filter(|p| !p.is_null()) {
-                *p = json!("***");
-            }
-        }
-    }
-    if let Some(auditors) = doc.get_mut("audit").and_then(Value::as_array_mut) {
-        for auditor in auditors {
-            if let Some(t) = auditor.get_mut("token").filter(|t| !t.is_null()) {
-                *t = json!("***");
-            }
-        }
-    }
+    mask(&mut doc);
     doc
+}
+
+fn mask(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map.iter_mut() {
+                match k.as_str() {
+                    "password" | "token" if !child.is_null() => *child = json!("***"),
+                    "auth" => match child {
+                        Value::Array(parts) if parts.len() > 1 => parts[1] = json!("***"),
+                        Value::Null => {}
+                        other => *other = json!("***"),
+                    },
+                    _ => mask(child),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(mask),
+        _ => {}
+    }
 }
