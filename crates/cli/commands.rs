@@ -30,28 +30,35 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         eprintln!("{text}\n");
     }
     let env = load(&source)?;
-    match cli.command {
-        Command::Deptree { things, recursive } => deptree(&env, &things.things, recursive),
-        Command::Dump { things, config: _ } => dump(&env, &things.things),
+    let result = dispatch(&env, cli.command);
+    // The process ends right after; freeing a large model would only cost time.
+    std::mem::forget(env);
+    result
+}
+
+fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Deptree { things, recursive } => deptree(env, &things.things, recursive),
+        Command::Dump { things, config: _ } => dump(env, &things.things),
         Command::Complete { .. } => Ok(()),
         Command::Status { things, play, .. } => {
-            engine_play(&env, "status", &things, &play, None, Direction::Forward)
+            engine_play(env, "status", &things, &play, None, Direction::Forward)
         }
         Command::Pull { things, play } => {
-            engine_play(&env, "pull", &things, &play, None, Direction::Forward)
+            engine_play(env, "pull", &things, &play, None, Direction::Forward)
         }
         Command::Start { things, play, .. } => {
-            engine_play(&env, "start", &things, &play, None, Direction::Forward)
+            engine_play(env, "start", &things, &play, None, Direction::Forward)
         }
         Command::Clean { things, play } => {
-            engine_play(&env, "clean", &things, &play, None, Direction::Forward)
+            engine_play(env, "clean", &things, &play, None, Direction::Forward)
         }
         Command::Stop {
             things,
             play,
             expand,
         } => engine_play(
-            &env,
+            env,
             "stop",
             &things,
             &play,
@@ -63,7 +70,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             play,
             expand,
         } => engine_play(
-            &env,
+            env,
             "kill",
             &things,
             &play,
@@ -76,7 +83,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             expand,
             ..
         } => engine_play(
-            &env,
+            env,
             "restart",
             &things,
             &play,
@@ -89,7 +96,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 expand_services: true,
                 ..Default::default()
             };
-            let containers = select(&env, &sel, Direction::Forward)
+            let containers = select(env, &sel, Direction::Forward)
                 .map_err(|e| Failure::Failed(e.to_string()))?;
             if containers.len() != 1 {
                 return Err(Failure::Usage(format!(
@@ -167,10 +174,7 @@ fn dump(env: &Environment, things: &[String]) -> Result<(), Failure> {
     };
     let containers =
         select(env, &sel, Direction::Forward).map_err(|e| Failure::Failed(e.to_string()))?;
-    let doc = maestro_config::dump::environment(env, &containers);
-    let text = serde_json::to_string_pretty(&doc)
-        .map_err(|e| Failure::Failed(format!("cannot write JSON: {e}")))?;
-    output::print(&format!("{text}\n"))
+    output::print_json(&maestro_config::dump::environment(env, &containers))
 }
 
 /// Prints the words completing the last token: commands in the first

@@ -72,3 +72,21 @@ pub fn print(text: &str) -> Result<(), Failure> {
         ))),
     }
 }
+
+/// Streams `value` as pretty JSON (and a newline) to stdout; a closed pipe
+/// ends quietly.
+pub fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let written = serde_json::to_writer_pretty(&mut out, value)
+        .map_err(io::Error::from)
+        .and_then(|_| out.write_all(b"\n"))
+        .and_then(|_| out.flush());
+    match written {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure::Failed(format!(
+            "cannot write to standard output: {e}"
+        ))),
+    }
+}

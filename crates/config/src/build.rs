@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 
@@ -95,8 +96,6 @@ const VOLUME_MODES: &[&str] = &[
 
 /// An environment variable value before rendering: a YAML value or an envfile string.
 type RawEnv = IndexMap<String, Value>;
-/// Variables as (name, value) pairs.
-type Vars = Vec<(String, String)>;
 
 /// The parts of a service needed while its instances are built.
 struct ServiceDraft<'n> {
@@ -394,17 +393,25 @@ fn build_in(r: &mut Reader, root: &Node, file: &str, base_dir: &Path) -> Option<
     }
 
     // Link variables of each service: (with internal ports, without).
-    let mut link_vars: HashMap<&str, (Vars, Vars)> = HashMap::new();
-    for d in &drafts {
-        let mut members: Vec<&Container> = containers
-            .iter()
-            .map(|c| &c.container)
-            .filter(|c| c.service == d.name)
-            .collect();
+    let mut members_of: HashMap<&str, Vec<&Container>> = HashMap::new();
+    for c in &containers {
+        members_of
+            .entry(c.container.service.as_str())
+            .or_default()
+            .push(&c.container);
+    }
+    for members in members_of.values_mut() {
         members.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    let mut link_vars: HashMap<&str, (LinkVars, LinkVars)> = HashMap::new();
+    for d in &drafts {
+        let members: &[&Container] = members_of
+            .get(d.name.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let mut with_internal = Vec::new();
         let mut plain = Vec::new();
-        for c in &members {
+        for c in members {
             let ip = ships.get(&c.ship).map(|s| s.ip.clone()).unwrap_or_default();
             let host = (naming::host_var(&d.name, &c.name), ip);
             with_internal.push(host.clone());
@@ -432,18 +439,18 @@ fn build_in(r: &mut Reader, root: &Node, file: &str, base_dir: &Path) -> Option<
         );
         with_internal.push(instances.clone());
         plain.push(instances);
-        link_vars.insert(d.name.as_str(), (with_internal, plain));
+        link_vars.insert(d.name.as_str(), (Arc::new(with_internal), Arc::new(plain)));
     }
 
     // Final environments and lifecycle checks.
     let mut services: IndexMap<String, Service> = IndexMap::new();
     for d in &drafts {
-        let mut instances: Vec<String> = containers
-            .iter()
-            .filter(|c| c.container.service == d.name)
-            .map(|c| c.container.name.clone())
+        let instances: Vec<String> = members_of
+            .get(d.name.as_str())
+            .into_iter()
+            .flatten()
+            .map(|c| c.name.clone())
             .collect();
-        instances.sort();
         let mut requires: Vec<String> = graph.direct(&d.name).map(str::to_string).collect();
         requires.sort();
         services.insert(
@@ -462,6 +469,7 @@ fn build_in(r: &mut Reader, root: &Node, file: &str, base_dir: &Path) -> Option<
         );
     }
     let mut out: IndexMap<String, Container> = IndexMap::new();
+    let mut link_sets: HashMap<String, Vec<LinkVars>> = HashMap::new();
     for c in containers {
         let ContainerDraft {
             mut container,
@@ -469,22 +477,21 @@ fn build_in(r: &mut Reader, root: &Node, file: &str, base_dir: &Path) -> Option<
             lifecycle_nodes,
             ..
         } = c;
-        let mut env: IndexMap<String, Option<String>> = raw
+        let own: IndexMap<String, Option<String>> = raw
             .iter()
             .map(|(k, v)| (k.clone(), pyfmt::env_string(v)))
             .collect();
-        let (own, _) = &link_vars[container.service.as_str()];
-        for (k, v) in own {
-            env.insert(k.clone(), Some(v.clone()));
-        }
-        let mut deps = graph.declared_requires(&container.service);
-        deps.extend(wants.get(&container.service).into_iter().flatten().cloned());
-        for dep in &deps {
-            for (k, v) in &link_vars[dep.as_str()].1 {
-                env.insert(k.clone(), Some(v.clone()));
-            }
-        }
-        container.env = env;
+        let links = link_sets
+            .entry(container.service.clone())
+            .or_insert_with(|| {
+                let mut sets = vec![link_vars[container.service.as_str()].0.clone()];
+                let mut deps = graph.declared_requires(&container.service);
+                deps.extend(wants.get(&container.service).into_iter().flatten().cloned());
+                sets.extend(deps.iter().map(|dep| link_vars[dep.as_str()].1.clone()));
+                sets
+            })
+            .clone();
+        container.env = ContainerEnv { own, links };
         container.lifecycle = lifecycle::build(r, &lifecycle_nodes, &container);
         out.insert(container.name.clone(), container);
     }
@@ -1151,7 +1158,7 @@ fn instance<'n>(
         service: service.name.clone(),
         ship,
         image,
-        env: IndexMap::new(),
+        env: ContainerEnv::default(),
         ports: port_map,
         volumes,
         container_volumes,

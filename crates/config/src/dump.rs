@@ -37,7 +37,8 @@ fn port_json(p: &PortMapping) -> Value {
 
 /// One container's resolved settings.
 pub fn container(c: &Container) -> Value {
-    let mut env: Vec<(&String, &Option<String>)> = c.env.iter().collect();
+    let resolved = c.env.resolved();
+    let mut env: Vec<(&str, Option<&str>)> = resolved.into_iter().collect();
     env.sort_by(|a, b| a.0.cmp(b.0));
     let mut volumes: Vec<&VolumeBinding> = c.volumes.iter().collect();
     volumes.sort_by(|a, b| (&a.target, &a.host).cmp(&(&b.target, &b.host)));
@@ -52,7 +53,7 @@ pub fn container(c: &Container) -> Value {
         "service": c.service,
         "ship": c.ship,
         "image": c.image,
-        "env": env.into_iter().map(|(k, v)| (k.clone(), json!(v))).collect::<Map<String, Value>>(),
+        "env": env.into_iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<Map<String, Value>>(),
         "ports": c.ports.iter().map(|(k, p)| (k.clone(), port_json(p))).collect::<Map<String, Value>>(),
         "volumes": volumes.iter().map(|v| json!({"host": v.host, "target": v.target, "mode": v.mode})).collect::<Vec<_>>(),
         "container_volumes": c.container_volumes,
@@ -124,23 +125,81 @@ fn auditor(a: &Auditor) -> Value {
     v
 }
 
-/// The whole document, with `containers` in the given order.
-pub fn environment(env: &Environment, containers: &[&Container]) -> Value {
-    json!({
-        "name": env.name,
-        "schema": env.schema,
-        "ships": env.ships.iter().map(|(k, s)| (k.clone(), ship(s))).collect::<Map<String, Value>>(),
-        "registries": env.registries.iter().map(|(k, r)| (k.clone(), json!({
-            "registry": r.registry, "username": r.username,
-            "password": r.password.as_ref().map(|_| "***"), "email": r.email,
-            "retry": {"attempts": r.retry.attempts, "when": r.retry.when},
-        }))).collect::<Map<String, Value>>(),
-        "services": env.services.iter().map(|(k, s)| (k.clone(), json!({
-            "image": s.image, "requires": s.requires, "wants_info": s.wants_info, "omit": s.omit, "instances": s.instances,
-        }))).collect::<Map<String, Value>>(),
-        "containers": containers.iter().map(|c| (c.name.clone(), container(c))).collect::<Map<String, Value>>(),
-        "audit": env.audit.iter().map(auditor).collect::<Vec<_>>(),
-    })
+/// The whole document, with `containers` in the given order. It serializes
+/// one container at a time, so even a huge environment streams out in
+/// little memory (`serde_json::to_writer_pretty`).
+pub fn environment<'a>(env: &'a Environment, containers: &'a [&'a Container]) -> Document<'a> {
+    Document { env, containers }
+}
+
+/// See [`environment`].
+pub struct Document<'a> {
+    env: &'a Environment,
+    containers: &'a [&'a Container],
+}
+
+struct Containers<'a>(&'a [&'a Container]);
+
+impl serde::Serialize for Containers<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for c in self.0 {
+            map.serialize_entry(&c.name, &container(c))?;
+        }
+        map.end()
+    }
+}
+
+impl serde::Serialize for Document<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let env = self.env;
+        let mut map = s.serialize_map(Some(7))?;
+        map.serialize_entry("name", &env.name)?;
+        map.serialize_entry("schema", &env.schema)?;
+        map.serialize_entry(
+            "ships",
+            &env.ships
+                .iter()
+                .map(|(k, s)| (k.clone(), ship(s)))
+                .collect::<Map<String, Value>>(),
+        )?;
+        map.serialize_entry(
+            "registries",
+            &env.registries
+                .iter()
+                .map(|(k, r)| {
+                    (
+                        k.clone(),
+                        json!({
+                            "registry": r.registry, "username": r.username,
+                            "password": r.password.as_ref().map(|_| "***"), "email": r.email,
+                            "retry": {"attempts": r.retry.attempts, "when": r.retry.when},
+                        }),
+                    )
+                })
+                .collect::<Map<String, Value>>(),
+        )?;
+        map.serialize_entry(
+            "services",
+            &env.services
+                .iter()
+                .map(|(k, s)| {
+                    (
+                        k.clone(),
+                        json!({
+                            "image": s.image, "requires": s.requires, "wants_info": s.wants_info,
+                            "omit": s.omit, "instances": s.instances,
+                        }),
+                    )
+                })
+                .collect::<Map<String, Value>>(),
+        )?;
+        map.serialize_entry("containers", &Containers(self.containers))?;
+        map.serialize_entry("audit", &env.audit.iter().map(auditor).collect::<Vec<_>>())?;
+        map.end()
+    }
 }
 
 /// The parsed description as JSON (`dump --config`), with every credential

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 
@@ -286,6 +287,48 @@ impl Lifecycle {
     }
 }
 
+/// Link variables of one service, shared by every container that gets them.
+pub type LinkVars = Arc<Vec<(String, String)>>;
+
+/// A container's environment: its own variables, then the link variables of
+/// its service and dependencies laid over them (later wins). The link
+/// variables are shared between containers, so large environments stay small.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContainerEnv {
+    /// Envfiles, `env` and the seeded variables (`None`: name only).
+    pub own: IndexMap<String, Option<String>>,
+    /// Link variable sets, in the order they apply.
+    pub links: Vec<LinkVars>,
+}
+
+impl ContainerEnv {
+    /// The final variables, in first-definition order, later sources winning.
+    pub fn resolved(&self) -> IndexMap<&str, Option<&str>> {
+        let mut out: IndexMap<&str, Option<&str>> = IndexMap::with_capacity(
+            self.own.len() + self.links.iter().map(|l| l.len()).sum::<usize>(),
+        );
+        for (k, v) in &self.own {
+            out.insert(k, v.as_deref());
+        }
+        for set in &self.links {
+            for (k, v) in set.iter() {
+                out.insert(k, Some(v));
+            }
+        }
+        out
+    }
+
+    /// One variable's final value (`Some(None)`: present without a value).
+    pub fn get(&self, key: &str) -> Option<Option<&str>> {
+        for set in self.links.iter().rev() {
+            if let Some((_, v)) = set.iter().rev().find(|(k, _)| k == key) {
+                return Some(Some(v));
+            }
+        }
+        self.own.get(key).map(|v| v.as_deref())
+    }
+}
+
 /// A service instance: one container on one ship, fully resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Container {
@@ -293,8 +336,8 @@ pub struct Container {
     pub service: String,
     pub ship: String,
     pub image: String,
-    /// The exact environment the container receives (`None`: name only).
-    pub env: IndexMap<String, Option<String>>,
+    /// The exact environment the container receives.
+    pub env: ContainerEnv,
     pub ports: IndexMap<String, PortMapping>,
     pub volumes: Vec<VolumeBinding>,
     pub container_volumes: Vec<String>,

@@ -29,8 +29,9 @@ fn every_node_lists_all_peers() {
     for (name, container) in &environment.containers {
         let env: BTreeMap<String, String> = container
             .env
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+            .resolved()
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.to_string(), v?.to_string())))
             .collect();
         let host = &environment.ships[&container.ship].ip;
         let text = maestro_guest::render::render_str("nodes.conf.j2", &template, env.clone())
