@@ -30,15 +30,22 @@ pub fn build(r: &mut Reader, node: Option<&Node>) -> Vec<Auditor> {
         let kind = match get_set(m, "type").and_then(|t| t.as_str()) {
             Some(k) if TYPES.contains(&k) => k,
             _ => {
-                let at = get_set(m, "type").unwrap_or(item);
-                r.error(
-                    at,
-                    &path,
-                    format!(
-                        "unknown or missing auditor type; expected `type` to be one of: {}",
-                        TYPES.join(", ")
+                match get_set(m, "type") {
+                    Some(t) => r.error(
+                        t,
+                        &format!("{path}/type"),
+                        format!(
+                            "unknown auditor type {}; expected one of: {}",
+                            show(t),
+                            TYPES.join(", ")
+                        ),
                     ),
-                );
+                    None => r.error(
+                        item,
+                        &path,
+                        format!("missing required key `type` (one of: {})", TYPES.join(", ")),
+                    ),
+                }
                 continue;
             }
         };
@@ -70,7 +77,10 @@ pub fn build(r: &mut Reader, node: Option<&Node>) -> Vec<Auditor> {
                     r.error(
                         item,
                         &path,
-                        format!("missing required key `{key}` ({what}) for a {kind} auditor"),
+                        format!(
+                            "missing required key `{key}` ({what}) for {} {kind} auditor",
+                            crate::lifecycle::article(kind)
+                        ),
                     );
                     None
                 }

@@ -366,7 +366,7 @@ fn build_in(r: &mut Reader, root: &Node, file: &str, base_dir: &Path) -> Option<
             if let Some(target) = net.strip_prefix("container:") {
                 if !by_name.contains_key(target) {
                     r.error(
-                        c.node,
+                        c.node.get("net").unwrap_or(c.node),
                         &format!("{path}/net"),
                         unknown("container", target, &container_names),
                     );

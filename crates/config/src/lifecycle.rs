@@ -92,7 +92,10 @@ fn check(r: &mut Reader, node: &Node, path: &str, c: &Container) -> Option<Check
             r.error(
                 node,
                 path,
-                format!("missing required key `{key}` ({what}) for a {kind} check"),
+                format!(
+                    "missing required key `{key}` ({what}) for {} {kind} check",
+                    article(kind)
+                ),
             );
         }
         n
@@ -285,4 +288,13 @@ fn http_options(r: &mut Reader, node: Option<&Node>, path: &str) -> HttpOptions 
         }
     }
     out
+}
+
+/// "a" or "an" before a check or auditor type.
+pub(crate) fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) || word == "http" {
+        "an"
+    } else {
+        "a"
+    }
 }

@@ -35,6 +35,14 @@ pub fn render(
 }
 
 fn template_error(e: &minijinja::Error, name: &str, base_dir: &Path) -> ConfigError {
+    // An error inside an included template is wrapped: report the inner one,
+    // which knows the included file, line and cause.
+    let mut e = e;
+    while let Some(inner) =
+        std::error::Error::source(e).and_then(|s| s.downcast_ref::<minijinja::Error>())
+    {
+        e = inner;
+    }
     let mut message = format!("template error: {}", e.detail().unwrap_or("").trim());
     if e.detail().is_none() {
         message = format!("template error: {}", e.kind());
