@@ -193,6 +193,20 @@ fn unknown_command_is_a_usage_error() {
 }
 
 #[test]
+fn no_command_prints_usage_on_stderr_with_status_2() {
+    let dir = env_dir(SHOP);
+    let out = maestro_in(&dir, &[]);
+    assert_eq!(out.code(), Some(2), "{}", out.report());
+    assert!(out.stdout().is_empty(), "{}", out.report());
+    assert!(out.stderr().contains("Usage: maestro"), "{}", out.report());
+    assert!(
+        !out.stderr().starts_with("ERROR: Orchestrate"),
+        "{}",
+        out.report()
+    );
+}
+
+#[test]
 fn unknown_flag_is_a_usage_error() {
     let dir = env_dir(SHOP);
     assert_usage_error(&maestro_in(&dir, &["--frobnicate", "dump"]));

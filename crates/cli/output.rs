@@ -46,6 +46,11 @@ pub fn clap_error(e: clap::Error) -> ExitCode {
         let _ = e.print();
         return ExitCode::SUCCESS;
     }
+    if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        // `maestro` alone: the help, on stderr, as a usage error.
+        let _ = write!(io::stderr().lock(), "{}", e.render());
+        return ExitCode::from(2);
+    }
     let text = e.render().to_string();
     let text = text.strip_prefix("error: ").unwrap_or(&text);
     let _ = write!(io::stderr().lock(), "ERROR: {text}");
