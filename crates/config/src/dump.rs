@@ -37,9 +37,57 @@ fn port_json(p: &PortMapping) -> Value {
 
 /// One container's resolved settings.
 pub fn container(c: &Container) -> Value {
-    let resolved = c.env.resolved();
-    let mut env: Vec<(&str, Option<&str>)> = resolved.into_iter().collect();
-    env.sort_by(|a, b| a.0.cmp(b.0));
+    let mut v = settings(c);
+    v["env"] = serde_json::to_value(SortedEnv::of(c)).unwrap_or(Value::Null);
+    v
+}
+
+/// A container's final environment, sorted by name, serialized from
+/// borrowed strings (environments can hold millions of entries).
+struct SortedEnv<'a>(Vec<(&'a str, Option<&'a str>)>);
+
+impl<'a> SortedEnv<'a> {
+    fn of(c: &'a Container) -> Self {
+        let mut env: Vec<(&str, Option<&str>)> = c.env.resolved().into_iter().collect();
+        env.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        SortedEnv(env)
+    }
+}
+
+impl serde::Serialize for SortedEnv<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+/// A container as streamed by `dump`: its settings, with the environment
+/// written right after the image.
+struct ContainerDoc<'a>(&'a Container);
+
+impl serde::Serialize for ContainerDoc<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Value::Object(fields) = settings(self.0) else {
+            return s.serialize_none();
+        };
+        let mut map = s.serialize_map(Some(fields.len() + 1))?;
+        for (k, v) in &fields {
+            map.serialize_entry(k, v)?;
+            if k == "image" {
+                map.serialize_entry("env", &SortedEnv::of(self.0))?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// Every setting of a container but its environment.
+fn settings(c: &Container) -> Value {
     let mut volumes: Vec<&VolumeBinding> = c.volumes.iter().collect();
     volumes.sort_by(|a, b| (&a.target, &a.host).cmp(&(&b.target, &b.host)));
     let lifecycle: Map<String, Value> = c
@@ -53,7 +101,6 @@ pub fn container(c: &Container) -> Value {
         "service": c.service,
         "ship": c.ship,
         "image": c.image,
-        "env": env.into_iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<Map<String, Value>>(),
         "ports": c.ports.iter().map(|(k, p)| (k.clone(), port_json(p))).collect::<Map<String, Value>>(),
         "volumes": volumes.iter().map(|v| json!({"host": v.host, "target": v.target, "mode": v.mode})).collect::<Vec<_>>(),
         "container_volumes": c.container_volumes,
@@ -145,7 +192,7 @@ impl serde::Serialize for Containers<'_> {
         use serde::ser::SerializeMap;
         let mut map = s.serialize_map(Some(self.0.len()))?;
         for c in self.0 {
-            map.serialize_entry(&c.name, &container(c))?;
+            map.serialize_entry(&c.name, &ContainerDoc(c))?;
         }
         map.end()
     }
