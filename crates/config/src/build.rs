@@ -269,32 +269,23 @@ fn build_in(r: &mut Reader, root: &Node, file: &str, base_dir: &Path) -> Option<
     let mut declared: HashMap<String, BTreeSet<String>> = HashMap::new();
     let mut wants: HashMap<String, BTreeSet<String>> = HashMap::new();
     for d in &drafts {
-        let mut deps = BTreeSet::new();
-        for (dep, node) in &d.requires {
-            if service_names.contains(dep.as_str()) {
-                deps.insert(dep.clone());
-            } else {
-                r.error(
-                    node,
-                    &format!("services/{}/requires", d.name),
-                    unknown("service", dep, &service_names),
-                );
+        let mut known = |key: &str, names: &[(String, &Node)]| -> BTreeSet<String> {
+            let mut out = BTreeSet::new();
+            for (dep, node) in names {
+                if service_names.contains(dep.as_str()) {
+                    out.insert(dep.clone());
+                } else {
+                    r.error(
+                        node,
+                        &format!("services/{}/{key}", d.name),
+                        unknown("service", dep, &service_names),
+                    );
+                }
             }
-        }
-        declared.insert(d.name.clone(), deps);
-        let mut w = BTreeSet::new();
-        for (dep, node) in &d.wants_info {
-            if service_names.contains(dep.as_str()) {
-                w.insert(dep.clone());
-            } else {
-                r.error(
-                    node,
-                    &format!("services/{}/wants_info", d.name),
-                    unknown("service", dep, &service_names),
-                );
-            }
-        }
-        wants.insert(d.name.clone(), w);
+            out
+        };
+        declared.insert(d.name.clone(), known("requires", &d.requires));
+        wants.insert(d.name.clone(), known("wants_info", &d.wants_info));
     }
 
     // volumes_from and links: same ship, no shared targets; volumes_from implies a dependency.
