@@ -1293,28 +1293,43 @@ fn restart(r: &mut Reader, node: Option<&Node>, path: &str) -> RestartPolicy {
         retries: 0,
     };
     let Some(node) = node else { return default };
-    let make =
-        |r: &mut Reader, name: &str, retries: Option<&Node>, at: &Node| -> Option<RestartPolicy> {
-            if !RESTART_POLICIES.contains(&name) {
-                r.error(
-                    at,
-                    path,
-                    format!(
-                        "unknown restart policy `{name}`; expected one of: {}",
-                        RESTART_POLICIES.join(", ")
-                    ),
-                );
-                return None;
-            }
-            let retries = match retries {
-                Some(n) => r.integer(n, path, 0, 1_000_000)? as u32,
-                None => 0,
-            };
-            Some(RestartPolicy {
-                name: name.to_string(),
-                retries,
-            })
+    let make = |r: &mut Reader,
+                name: &str,
+                retries: Option<&Node>,
+                at: &Node|
+     -> Option<RestartPolicy> {
+        if !RESTART_POLICIES.contains(&name) {
+            r.error(
+                at,
+                path,
+                format!(
+                    "unknown restart policy `{name}`; expected one of: {}",
+                    RESTART_POLICIES.join(", ")
+                ),
+            );
+            return None;
+        }
+        let retries = match retries {
+            Some(n) => match &n.value {
+                Value::Int(i) if (0..=1_000_000).contains(i) => *i as u32,
+                Value::Str(t) if t.trim().parse::<u32>().is_ok_and(|c| c <= 1_000_000) => {
+                    t.trim().parse().unwrap_or(0)
+                }
+                _ => {
+                    r.error(n, path, format!(
+                            "invalid retry count {} in the restart policy; expected a whole number from 0 to 1000000",
+                            show(n)
+                        ));
+                    return None;
+                }
+            },
+            None => 0,
         };
+        Some(RestartPolicy {
+            name: name.to_string(),
+            retries,
+        })
+    };
     let policy = match &node.value {
         Value::Str(s) => {
             let (name, retries) = match s.split_once(':') {
@@ -1336,6 +1351,13 @@ fn restart(r: &mut Reader, node: Option<&Node>, path: &str) -> RestartPolicy {
             make(r, &name, retries, node)
         }
         Value::Bool(false) => Some(default.clone()),
+        Value::Bool(true) => {
+            r.error(node, path, format!(
+                "invalid restart policy: YAML 1.1 reads an unquoted yes/on/true as a boolean; expected one of: {} (quote it, e.g. \"always\")",
+                RESTART_POLICIES.join(", ")
+            ));
+            None
+        }
         _ => {
             r.error(node, path, format!(
                 "invalid restart policy {}; expected one of: {} (as \"on-failure:3\" or {{name: on-failure, retries: 3}})",
