@@ -35,13 +35,6 @@ fn port_json(p: &PortMapping) -> Value {
     json!({"exposed": p.exposed.to_string(), "external_ip": p.external_ip, "external": p.external.to_string()})
 }
 
-/// One container's resolved settings.
-pub fn container(c: &Container) -> Value {
-    let mut v = settings(c);
-    v["env"] = serde_json::to_value(SortedEnv::of(c)).unwrap_or(Value::Null);
-    v
-}
-
 /// A container's final environment, sorted by name, serialized from
 /// borrowed strings (environments can hold millions of entries).
 struct SortedEnv<'a>(Vec<(&'a str, Option<&'a str>)>);

@@ -17,6 +17,9 @@
 //! (`$MAESTRO_ORACLE_VENV`, default `<workspace>/target/oracle-venv`).
 //! Without it the tests fail, unless `MAESTRO_SKIP_ORACLE=1`.
 
+mod common;
+
+use common::workspace_root;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -25,14 +28,6 @@ use maestro_guest::{parse_python_int, GuestError};
 use serde_json::{json, Value};
 
 type Env = BTreeMap<String, String>;
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("..")
-        .canonicalize()
-        .expect("the workspace root exists")
-}
 
 fn oracle_python() -> Option<PathBuf> {
     let venv = match std::env::var_os("MAESTRO_ORACLE_VENV") {

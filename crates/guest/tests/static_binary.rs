@@ -6,19 +6,14 @@
 //! Needs a Docker engine (`docker info`); `MAESTRO_SKIP_DOCKER=1` skips the
 //! part that runs the image.
 
+mod common;
+
+use common::workspace_root;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 const MAX_SIZE: u64 = 8 * 1024 * 1024;
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("..")
-        .canonicalize()
-        .expect("the workspace root exists")
-}
 
 fn run(command: &mut Command) -> Output {
     let output = command
