@@ -4,10 +4,13 @@ use std::io::Read;
 use std::path::Path;
 
 use maestro_config::{Container, Environment, LoadError, Source};
-use maestro_plays::{select, Direction, Selection};
+use std::time::Duration;
+
+use maestro_plays::{select, Direction, PlayKind, PlayOptions, Selection};
 
 use crate::args::{Cli, Command, Expand, Play, Things, COMMANDS};
 use crate::output::{self, Failure};
+use crate::plays;
 
 impl From<LoadError> for Failure {
     fn from(e: LoadError) -> Self {
@@ -41,56 +44,94 @@ fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
         Command::Deptree { things, recursive } => deptree(env, &things.things, recursive),
         Command::Dump { things, config: _ } => dump(env, &things.things),
         Command::Complete { .. } => Ok(()),
-        Command::Status { things, play, .. } => {
-            engine_play(env, "status", &things, &play, None, Direction::Forward)
+        Command::Status {
+            things,
+            play,
+            full,
+            show_hosts,
+        } => {
+            let containers = selection(env, "status", &things, &play, None, Direction::Forward)?;
+            plays::status(env, &containers, full, show_hosts, concurrency(&play))
         }
         Command::Pull { things, play } => {
-            engine_play(env, "pull", &things, &play, None, Direction::Forward)
+            let containers = selection(env, "pull", &things, &play, None, Direction::Forward)?;
+            plays::play(env, &containers, PlayKind::Pull, options(&play))
         }
-        Command::Start { things, play, .. } => {
-            engine_play(env, "start", &things, &play, None, Direction::Forward)
+        Command::Start {
+            things,
+            play,
+            refresh,
+        } => {
+            let containers = selection(env, "start", &things, &play, None, Direction::Forward)?;
+            let mut opts = options(&play);
+            opts.refresh_images = refresh.refresh_images;
+            opts.reuse = refresh.reuse;
+            plays::play(env, &containers, PlayKind::Start, opts)
         }
         Command::Clean { things, play } => {
-            engine_play(env, "clean", &things, &play, None, Direction::Forward)
+            let containers = selection(env, "clean", &things, &play, None, Direction::Forward)?;
+            plays::play(env, &containers, PlayKind::Clean, options(&play))
         }
         Command::Stop {
             things,
             play,
             expand,
-        } => engine_play(
-            env,
-            "stop",
-            &things,
-            &play,
-            Some(&expand),
-            Direction::Reverse,
-        ),
+        } => {
+            let containers = selection(
+                env,
+                "stop",
+                &things,
+                &play,
+                Some(&expand),
+                Direction::Reverse,
+            )?;
+            plays::play(env, &containers, PlayKind::Stop, options(&play))
+        }
         Command::Kill {
             things,
             play,
             expand,
-        } => engine_play(
-            env,
-            "kill",
-            &things,
-            &play,
-            Some(&expand),
-            Direction::Reverse,
-        ),
+        } => {
+            let containers = selection(
+                env,
+                "kill",
+                &things,
+                &play,
+                Some(&expand),
+                Direction::Reverse,
+            )?;
+            plays::play(env, &containers, PlayKind::Kill, options(&play))
+        }
         Command::Restart {
             things,
             play,
             expand,
-            ..
-        } => engine_play(
-            env,
-            "restart",
-            &things,
-            &play,
-            Some(&expand),
-            Direction::Reverse,
-        ),
-        Command::Logs { things, .. } => {
+            refresh,
+            step_delay,
+            stop_start_delay,
+            only_if_changed,
+        } => {
+            let containers = selection(
+                env,
+                "restart",
+                &things,
+                &play,
+                Some(&expand),
+                Direction::Reverse,
+            )?;
+            let mut opts = options(&play);
+            opts.refresh_images = refresh.refresh_images;
+            opts.reuse = refresh.reuse;
+            opts.step_delay = Duration::from_secs(u64::from(step_delay));
+            opts.stop_start_delay = Duration::from_secs(u64::from(stop_start_delay));
+            opts.only_if_changed = only_if_changed;
+            plays::play(env, &containers, PlayKind::Restart, opts)
+        }
+        Command::Logs {
+            things,
+            follow,
+            lines,
+        } => {
             let sel = Selection {
                 things: things.things.clone(),
                 expand_services: true,
@@ -104,8 +145,20 @@ fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
                     containers.len()
                 )));
             }
-            not_yet("logs")
+            plays::logs(env, containers[0], follow, lines)
         }
+    }
+}
+
+fn concurrency(play: &Play) -> Option<usize> {
+    play.concurrency.map(|n| n.max(1) as usize)
+}
+
+fn options(play: &Play) -> PlayOptions {
+    PlayOptions {
+        concurrency: concurrency(play),
+        ignore_dependencies: play.ignore_dependencies,
+        ..Default::default()
     }
 }
 
@@ -211,14 +264,14 @@ fn complete(env: Option<&Environment>, tokens: &[String]) -> Result<(), Failure>
 }
 
 /// The selection rules of MaestroNG's command line.
-fn engine_play(
-    env: &Environment,
+fn selection<'e>(
+    env: &'e Environment,
     command: &str,
     things: &Things,
     play: &Play,
     expand: Option<&Expand>,
     direction: Direction,
-) -> Result<(), Failure> {
+) -> Result<Vec<&'e Container>, Failure> {
     let all = expand.is_some_and(|e| e.all);
     if expand.is_some() && !all && things.things.is_empty() {
         return Err(Failure::Usage(format!(
@@ -238,14 +291,5 @@ fn engine_play(
         container_filter: play.container_filter.clone(),
         ship_filter: play.ship_filter.clone(),
     };
-    let containers: Vec<&Container> =
-        select(env, &sel, direction).map_err(|e| Failure::Failed(e.to_string()))?;
-    let _ = containers;
-    not_yet(command)
-}
-
-fn not_yet(command: &str) -> Result<(), Failure> {
-    Err(Failure::Failed(format!(
-        "`{command}` needs the engine support, which is not available yet in this build; `dump`, `deptree` and `complete` work"
-    )))
+    select(env, &sel, direction).map_err(|e| Failure::Failed(e.to_string()))
 }

@@ -4,6 +4,8 @@
 mod args;
 mod commands;
 mod output;
+mod plays;
+mod render;
 
 use std::process::ExitCode;
 

@@ -1,7 +1,18 @@
-//! Plans and runs operations over the containers of an environment. For now:
-//! turning the *things* named on the command line into the ordered list of
-//! containers a play acts on.
+//! Plans and runs operations over the containers of an environment: which
+//! containers a command acts on (selection), the creation request of each
+//! (spec), lifecycle checks, and the plays themselves over the ships'
+//! engines (fleet, play, actions, status).
 
+mod actions;
+pub mod checks;
+pub mod fleet;
+pub mod play;
+pub mod registry;
 pub mod selection;
+pub mod spec;
+pub mod status;
+pub mod timefmt;
 
+pub use fleet::Fleet;
+pub use play::{run_play, AbortReason, Observer, Outcome, PlayKind, PlayOptions, PlayReport};
 pub use selection::{select, Direction, SelectError, Selection};

@@ -1,0 +1,398 @@
+//! The engine calls the plays make, one method each, bounded by the ship's
+//! timeout (stop and kill get the container's grace period on top).
+
+use std::time::Duration;
+
+use bollard::container::LogOutput;
+use bollard::exec::{CreateExecOptions, StartExecOptions};
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, ContainerSummary, CreateImageInfo, ImageInspect,
+};
+use bollard::query_parameters::{
+    CreateContainerOptions, CreateImageOptions, KillContainerOptions, ListContainersOptions,
+    LogsOptions, RemoveContainerOptions, StopContainerOptions,
+};
+use futures_util::{Stream, StreamExt};
+
+use crate::{Engine, EngineError};
+
+/// One line of a container's output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub stderr: bool,
+    pub text: String,
+}
+
+/// How an exec inside a container ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecOutcome {
+    pub exit_code: i64,
+}
+
+/// Progress of an image pull, summed over its layers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullProgress {
+    /// Bytes downloaded so far (layers still downloading or done).
+    pub current: u64,
+    /// Total bytes of the layers whose size is known.
+    pub total: u64,
+    /// The engine's latest status text.
+    pub status: String,
+}
+
+impl Engine {
+    /// The container named `name`, or `None` when there is none.
+    pub async fn inspect_container(
+        &self,
+        name: &str,
+    ) -> Result<Option<ContainerInspectResponse>, EngineError> {
+        let action = format!("inspect container {name}");
+        let call = self.docker.inspect_container(name, None);
+        match self.bounded(&action, call, self.timeout).await {
+            Ok(found) => Ok(Some(found)),
+            Err(EngineError::Refused { status: 404, .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The image `name` as the engine has it, or `None` when it lacks it.
+    pub async fn inspect_image(&self, name: &str) -> Result<Option<ImageInspect>, EngineError> {
+        let action = format!("inspect image {name}");
+        match self
+            .bounded(&action, self.docker.inspect_image(name), self.timeout)
+            .await
+        {
+            Ok(found) => Ok(Some(found)),
+            Err(EngineError::Refused { status: 404, .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Containers (running or not) carrying every `label=value` filter given.
+    pub async fn list_containers(
+        &self,
+        labels: &[String],
+    ) -> Result<Vec<ContainerSummary>, EngineError> {
+        let mut filters = std::collections::HashMap::new();
+        filters.insert("label".to_owned(), labels.to_vec());
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        };
+        self.bounded(
+            "list containers",
+            self.docker.list_containers(Some(options)),
+            self.timeout,
+        )
+        .await
+    }
+
+    /// Creates container `name`; its id.
+    pub async fn create_container(
+        &self,
+        name: &str,
+        body: ContainerCreateBody,
+    ) -> Result<String, EngineError> {
+        let action = format!("create container {name}");
+        let options = CreateContainerOptions {
+            name: Some(name.to_owned()),
+            ..Default::default()
+        };
+        let created = self
+            .bounded(
+                &action,
+                self.docker.create_container(Some(options), body),
+                self.timeout,
+            )
+            .await?;
+        Ok(created.id)
+    }
+
+    pub async fn start_container(&self, name: &str) -> Result<(), EngineError> {
+        let action = format!("start container {name}");
+        self.bounded(
+            &action,
+            self.docker.start_container(name, None),
+            self.timeout,
+        )
+        .await
+    }
+
+    /// Stops `name`, giving it `grace` seconds before SIGKILL. An already
+    /// stopped container is not an error.
+    pub async fn stop_container(&self, name: &str, grace: u32) -> Result<(), EngineError> {
+        let action = format!("stop container {name}");
+        let options = StopContainerOptions {
+            t: Some(i32::try_from(grace).unwrap_or(i32::MAX)),
+            signal: None,
+        };
+        let limit = self.timeout + Duration::from_secs(u64::from(grace));
+        match self
+            .bounded(
+                &action,
+                self.docker.stop_container(name, Some(options)),
+                limit,
+            )
+            .await
+        {
+            Err(EngineError::Refused { status: 304, .. }) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Sends SIGKILL to `name`.
+    pub async fn kill_container(&self, name: &str) -> Result<(), EngineError> {
+        let action = format!("kill container {name}");
+        let options = KillContainerOptions {
+            signal: "SIGKILL".to_owned(),
+        };
+        match self
+            .bounded(
+                &action,
+                self.docker.kill_container(name, Some(options)),
+                self.timeout,
+            )
+            .await
+        {
+            // 409: not running (already dead); nothing to do.
+            Err(EngineError::Refused { status: 409, .. }) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Removes `name` (with its anonymous volumes when `volumes`). A missing
+    /// container is not an error.
+    pub async fn remove_container(
+        &self,
+        name: &str,
+        volumes: bool,
+        force: bool,
+    ) -> Result<(), EngineError> {
+        let action = format!("remove container {name}");
+        let options = RemoveContainerOptions {
+            v: volumes,
+            force,
+            link: false,
+        };
+        match self
+            .bounded(
+                &action,
+                self.docker.remove_container(name, Some(options)),
+                self.timeout,
+            )
+            .await
+        {
+            Err(EngineError::Refused { status: 404, .. }) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// The last `tail` lines of `name`'s output (all with `None`).
+    pub async fn logs(&self, name: &str, tail: Option<u64>) -> Result<Vec<LogLine>, EngineError> {
+        let action = format!("read the logs of {name}");
+        let stream = self.docker.logs(name, Some(log_options(false, tail)));
+        let collect = async {
+            let mut lines = Vec::new();
+            let mut stream = Box::pin(stream);
+            while let Some(item) = stream.next().await {
+                lines.extend(log_lines(item?));
+            }
+            Ok::<_, bollard::errors::Error>(lines)
+        };
+        self.bounded(&action, collect, self.timeout * 4).await
+    }
+
+    /// `name`'s output as it comes, from the last `tail` lines on (follow mode).
+    pub fn follow_logs(
+        &self,
+        name: &str,
+        tail: Option<u64>,
+    ) -> impl Stream<Item = Result<LogLine, EngineError>> + Send + 'static {
+        let action = format!("follow the logs of {name}");
+        let ship = self.ship.clone();
+        let address = self.address.clone();
+        self.docker
+            .logs(name, Some(log_options(true, tail)))
+            .flat_map(move |item| {
+                let out: Vec<Result<LogLine, EngineError>> = match item {
+                    Ok(output) => log_lines(output).into_iter().map(Ok).collect(),
+                    Err(bollard::errors::Error::DockerResponseServerError {
+                        status_code,
+                        message,
+                    }) => vec![Err(EngineError::Refused {
+                        ship: ship.clone(),
+                        action: action.clone(),
+                        status: status_code,
+                        message,
+                    })],
+                    Err(other) => vec![Err(EngineError::Unreachable {
+                        ship: ship.clone(),
+                        address: address.clone(),
+                        reason: crate::error::root_cause(&other),
+                    })],
+                };
+                futures_util::stream::iter(out)
+            })
+    }
+
+    /// Runs `command` inside `name` (no shell) and waits for it to end.
+    pub async fn exec(&self, name: &str, command: &[String]) -> Result<ExecOutcome, EngineError> {
+        let action = format!("run `{}` in {name}", command.join(" "));
+        let options = CreateExecOptions::<String> {
+            cmd: Some(command.to_vec()),
+            attach_stdout: Some(false),
+            attach_stderr: Some(false),
+            ..Default::default()
+        };
+        let created = self
+            .bounded(
+                &action,
+                self.docker.create_exec(name, options),
+                self.timeout,
+            )
+            .await?;
+        let start = StartExecOptions {
+            detach: true,
+            ..Default::default()
+        };
+        self.bounded(
+            &action,
+            self.docker.start_exec(&created.id, Some(start)),
+            self.timeout,
+        )
+        .await?;
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let state = self
+                .bounded(&action, self.docker.inspect_exec(&created.id), self.timeout)
+                .await?;
+            if state.running != Some(true) {
+                return Ok(ExecOutcome {
+                    exit_code: state.exit_code.unwrap_or(-1),
+                });
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(250));
+        }
+    }
+
+    /// Pulls `image` (tag `latest` when it names none), reporting progress.
+    /// `credentials` go to the engine with the request. Each message from the
+    /// engine must come within the idle bound (the ship's timeout, at least 60 s).
+    pub async fn pull_image(
+        &self,
+        image: &str,
+        credentials: Option<bollard::auth::DockerCredentials>,
+        mut on_progress: impl FnMut(&PullProgress) + Send,
+    ) -> Result<(), EngineError> {
+        let action = format!("pull image {image}");
+        let (repo, tag) = split_image(image);
+        let options = CreateImageOptions {
+            from_image: Some(repo.to_owned()),
+            tag: tag.map(str::to_owned),
+            ..Default::default()
+        };
+        let mut stream = Box::pin(self.docker.create_image(Some(options), None, credentials));
+        let idle = self.timeout.max(Duration::from_secs(60));
+        let mut layers: std::collections::HashMap<String, (u64, u64)> = Default::default();
+        let mut progress = PullProgress::default();
+        loop {
+            let next = match tokio::time::timeout(idle, stream.next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    return Err(EngineError::Timeout {
+                        ship: self.ship.clone(),
+                        action,
+                        seconds: idle.as_secs_f64(),
+                    })
+                }
+            };
+            let Some(item) = next else { break };
+            let info: CreateImageInfo = item.map_err(|e| self.engine_error(&action, e))?;
+            if let Some(error) = info.error_detail.as_ref().and_then(|d| d.message.clone()) {
+                return Err(EngineError::Refused {
+                    ship: self.ship.clone(),
+                    action,
+                    status: 500,
+                    message: error,
+                });
+            }
+            if let (Some(id), Some(detail)) = (&info.id, &info.progress_detail) {
+                let entry = layers.entry(id.clone()).or_default();
+                if let Some(total) = detail.total.filter(|t| *t > 0) {
+                    entry.1 = total as u64;
+                }
+                if let Some(current) = detail.current.filter(|c| *c >= 0) {
+                    if info.status.as_deref() == Some("Downloading") {
+                        entry.0 = current as u64;
+                    }
+                }
+            }
+            if let (Some(id), Some(status)) = (&info.id, &info.status) {
+                if status == "Download complete" || status == "Pull complete" {
+                    let entry = layers.entry(id.clone()).or_default();
+                    entry.0 = entry.1;
+                }
+            }
+            progress.current = layers.values().map(|l| l.0).sum();
+            progress.total = layers.values().map(|l| l.1).sum();
+            if let Some(status) = info.status {
+                progress.status = status;
+            }
+            on_progress(&progress);
+        }
+        Ok(())
+    }
+}
+
+fn log_options(follow: bool, tail: Option<u64>) -> LogsOptions {
+    LogsOptions {
+        follow,
+        stdout: true,
+        stderr: true,
+        tail: tail.map_or_else(|| "all".to_owned(), |n| n.to_string()),
+        ..Default::default()
+    }
+}
+
+fn log_lines(output: LogOutput) -> Vec<LogLine> {
+    let (stderr, bytes) = match output {
+        LogOutput::StdErr { message } => (true, message),
+        LogOutput::StdOut { message }
+        | LogOutput::Console { message }
+        | LogOutput::StdIn { message } => (false, message),
+    };
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .map(|line| LogLine {
+            stderr,
+            text: line.to_owned(),
+        })
+        .collect()
+}
+
+/// `host:5000/team/app:2` → (`host:5000/team/app`, `2`); a digest or no tag → no tag.
+pub(crate) fn split_image(image: &str) -> (&str, Option<&str>) {
+    if image.contains('@') {
+        return (image, None);
+    }
+    match image.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') && !tag.is_empty() => (repo, Some(tag)),
+        _ => (image, Some("latest")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_split_into_repository_and_tag() {
+        assert_eq!(split_image("busybox"), ("busybox", Some("latest")));
+        assert_eq!(split_image("a/b:1"), ("a/b", Some("1")));
+        assert_eq!(split_image("h:5000/a/b"), ("h:5000/a/b", Some("latest")));
+        assert_eq!(split_image("h:5000/a/b:2"), ("h:5000/a/b", Some("2")));
+        assert_eq!(split_image("a@sha256:00"), ("a@sha256:00", None));
+    }
+}

@@ -1,0 +1,345 @@
+//! One connection to one ship's Docker engine: the transport the ship asks
+//! for (unix socket, TCP, TLS, SSH tunnel), the API version (negotiated unless
+//! the ship pins one), and the engine calls the plays make, each bounded by the
+//! ship's `timeout` and each failing with an [`EngineError`] that reads as a
+//! sentence. Knows nothing of plays, terminals or environment files beyond
+//! the [`Ship`] it connects to.
+
+mod calls;
+mod error;
+mod ssh;
+mod tls;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bollard::{BollardRequest, ClientVersion, Docker};
+use maestro_config::{ApiVersion, Ship};
+
+pub use bollard::auth::DockerCredentials;
+pub use bollard::models;
+pub use calls::{ExecOutcome, LogLine, PullProgress};
+pub use error::EngineError;
+
+/// The newest API version maestro speaks (that of its Docker API models).
+pub const NEWEST_API_VERSION: &str = "1.53";
+/// The oldest API version maestro's requests are valid for.
+pub const OLDEST_API_VERSION: &str = "1.24";
+
+/// bollard's own request timeout; ours (the ship's) is applied around each call.
+pub(crate) const BOLLARD_TIMEOUT_SECS: u64 = 24 * 3600;
+
+/// A live connection to one ship's engine.
+pub struct Engine {
+    ship: String,
+    docker: Docker,
+    timeout: Duration,
+    api_version: String,
+    engine_version: String,
+    address: String,
+    _tunnel: Option<ssh::Tunnel>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("ship", &self.ship)
+            .field("address", &self.address)
+            .field("api_version", &self.api_version)
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Connects to `ship`'s engine and settles the API version. Bounded by the
+    /// ship's timeout (twice over when an SSH tunnel must be opened first).
+    pub async fn connect(ship: &Ship) -> Result<Engine, EngineError> {
+        let timeout = ship_timeout(ship);
+        let unpinned = &ClientVersion {
+            major_version: 1,
+            minor_version: 53,
+        };
+        let (docker, address, tunnel) = if let Some(tunnel_spec) = &ship.ssh_tunnel {
+            let tunnel = ssh::open(ship, tunnel_spec, timeout).await?;
+            let local = tunnel.local;
+            let address = format!(
+                "ssh://{}@{}:{} (to port {} on the ship)",
+                tunnel_spec.user, ship.endpoint, tunnel_spec.port, ship.docker_port
+            );
+            let docker = if ship.tls || ship.tls_verify {
+                tls::connect(ship, "localhost", local.port(), unpinned)?
+            } else {
+                http(ship, &format!("tcp://{local}"), unpinned)?
+            };
+            (docker, address, Some(tunnel))
+        } else if let Some(path) = &ship.socket_path {
+            let address = format!("unix://{path}");
+            if !std::path::Path::new(path).exists() {
+                return Err(EngineError::Unreachable {
+                    ship: ship.name.clone(),
+                    address,
+                    reason: "no such socket on this machine; check the ship's `socket_path`".into(),
+                });
+            }
+            let docker =
+                Docker::connect_with_unix(path, BOLLARD_TIMEOUT_SECS, unpinned).map_err(|e| {
+                    EngineError::Unreachable {
+                        ship: ship.name.clone(),
+                        address: address.clone(),
+                        reason: error::root_cause(&e),
+                    }
+                })?;
+            (docker, address, None)
+        } else if ship.tls || ship.tls_verify {
+            let docker = tls::connect(ship, &ship.endpoint, ship.docker_port, unpinned)?;
+            (
+                docker,
+                format!("https://{}:{}", ship.endpoint, ship.docker_port),
+                None,
+            )
+        } else {
+            let address = format!("tcp://{}:{}", ship.endpoint, ship.docker_port);
+            (http(ship, &address, unpinned)?, address, None)
+        };
+        let mut engine = Engine {
+            ship: ship.name.clone(),
+            docker,
+            timeout,
+            api_version: String::new(),
+            engine_version: String::new(),
+            address,
+            _tunnel: tunnel,
+        };
+        engine.settle_version(&ship.api_version).await?;
+        Ok(engine)
+    }
+
+    /// The ship's name.
+    pub fn ship(&self) -> &str {
+        &self.ship
+    }
+
+    /// How the engine is reached, for messages (`tcp://10.0.0.2:2375`).
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The API version every request carries.
+    pub fn api_version(&self) -> &str {
+        &self.api_version
+    }
+
+    /// The engine's own version (`20.10.24`).
+    pub fn engine_version(&self) -> &str {
+        &self.engine_version
+    }
+
+    /// The bound on each engine call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    async fn settle_version(&mut self, wanted: &ApiVersion) -> Result<(), EngineError> {
+        match wanted {
+            ApiVersion::Auto => {
+                let version = self
+                    .bounded(
+                        "ask the engine its version",
+                        self.docker.version(),
+                        self.timeout,
+                    )
+                    .await?;
+                let server = version.api_version.clone().unwrap_or_default();
+                let Some(server_v) = parse_version(&server) else {
+                    return Err(EngineError::Protocol {
+                        ship: self.ship.clone(),
+                        action: "ask the engine its version".into(),
+                        reason: format!("API version `{server}` is not of the form 1.41"),
+                    });
+                };
+                let oldest = parse_version(OLDEST_API_VERSION).unwrap_or((1, 24));
+                if server_v < oldest {
+                    return Err(EngineError::Version {
+                        ship: self.ship.clone(),
+                        requested: OLDEST_API_VERSION.into(),
+                        message: format!("the engine speaks API {server} at most; maestro needs {OLDEST_API_VERSION} or newer (Docker 1.12)"),
+                    });
+                }
+                let newest = parse_version(NEWEST_API_VERSION).unwrap_or((1, 53));
+                let chosen = if server_v > newest { newest } else { server_v };
+                self.engine_version = version.version.unwrap_or_default();
+                self.pin(format!("{}.{}", chosen.0, chosen.1));
+                Ok(())
+            }
+            ApiVersion::Fixed(requested) => {
+                self.pin(requested.clone());
+                match self
+                    .bounded(
+                        "ask the engine its version",
+                        self.docker.version(),
+                        self.timeout,
+                    )
+                    .await
+                {
+                    Ok(version) => {
+                        self.engine_version = version.version.unwrap_or_default();
+                        Ok(())
+                    }
+                    Err(EngineError::Refused {
+                        status: 400,
+                        message,
+                        ..
+                    }) => Err(EngineError::Version {
+                        ship: self.ship.clone(),
+                        requested: requested.clone(),
+                        message,
+                    }),
+                    Err(other) => Err(other),
+                }
+            }
+        }
+    }
+
+    /// From now on every request carries `/v{version}`.
+    fn pin(&mut self, version: String) {
+        let prefix: Arc<str> = Arc::from(format!("/v{version}"));
+        self.api_version = version;
+        self.docker = self
+            .docker
+            .clone()
+            .with_request_modifier(move |request| with_version_prefix(request, &prefix));
+    }
+
+    /// Runs one engine call within `limit`, turning its failure into an [`EngineError`].
+    pub(crate) async fn bounded<T>(
+        &self,
+        action: &str,
+        call: impl Future<Output = Result<T, bollard::errors::Error>>,
+        limit: Duration,
+    ) -> Result<T, EngineError> {
+        match tokio::time::timeout(limit, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(self.engine_error(action, error)),
+            Err(_) => Err(EngineError::Timeout {
+                ship: self.ship.clone(),
+                action: action.to_owned(),
+                seconds: limit.as_secs_f64(),
+            }),
+        }
+    }
+
+    pub(crate) fn engine_error(&self, action: &str, error: bollard::errors::Error) -> EngineError {
+        use bollard::errors::Error as B;
+        match error {
+            B::DockerResponseServerError {
+                status_code,
+                message,
+            } => EngineError::Refused {
+                ship: self.ship.clone(),
+                action: action.to_owned(),
+                status: status_code,
+                message,
+            },
+            B::RequestTimeoutError => EngineError::Timeout {
+                ship: self.ship.clone(),
+                action: action.to_owned(),
+                seconds: self.timeout.as_secs_f64(),
+            },
+            B::JsonDataError { .. } | B::JsonSerdeError { .. } | B::StrParseError { .. } => {
+                EngineError::Protocol {
+                    ship: self.ship.clone(),
+                    action: action.to_owned(),
+                    reason: error::root_cause(&error),
+                }
+            }
+            B::DockerStreamError { error } => EngineError::Refused {
+                ship: self.ship.clone(),
+                action: action.to_owned(),
+                status: 500,
+                message: error,
+            },
+            other => EngineError::Unreachable {
+                ship: self.ship.clone(),
+                address: self.address.clone(),
+                reason: error::root_cause(&other),
+            },
+        }
+    }
+}
+
+fn http(ship: &Ship, address: &str, version: &ClientVersion) -> Result<Docker, EngineError> {
+    Docker::connect_with_http(address, BOLLARD_TIMEOUT_SECS, version).map_err(|e| {
+        EngineError::Unreachable {
+            ship: ship.name.clone(),
+            address: address.to_owned(),
+            reason: error::root_cause(&e),
+        }
+    })
+}
+
+/// The ship's `timeout` as a duration (at least a millisecond).
+pub fn ship_timeout(ship: &Ship) -> Duration {
+    let secs = if ship.timeout.is_finite() && ship.timeout > 0.0 {
+        ship.timeout.min(86_400.0)
+    } else {
+        5.0
+    };
+    Duration::from_secs_f64(secs.max(0.001))
+}
+
+/// `1.41` → `(1, 41)`.
+fn parse_version(text: &str) -> Option<(u32, u32)> {
+    let (major, minor) = text.trim().split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// Replaces any `/vX.Y` prefix of the request path with `prefix`.
+fn with_version_prefix(mut request: BollardRequest, prefix: &str) -> BollardRequest {
+    let uri = request.uri().clone();
+    let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let rest = strip_version(path_and_query).to_owned();
+    let mut parts = uri.clone().into_parts();
+    if let Ok(new) = format!("{prefix}{rest}").parse() {
+        parts.path_and_query = Some(new);
+        if let Ok(uri) = hyper::Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
+}
+
+/// `/v1.41/containers/json` → `/containers/json`; other paths unchanged.
+fn strip_version(path: &str) -> &str {
+    if let Some(rest) = path.strip_prefix("/v") {
+        let end = rest.find('/').unwrap_or(rest.len());
+        if parse_version(&rest[..end]).is_some() {
+            return &rest[end..];
+        }
+    }
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_prefixes_are_replaced() {
+        assert_eq!(
+            strip_version("/v1.41/containers/json?all=1"),
+            "/containers/json?all=1"
+        );
+        assert_eq!(strip_version("/containers/json"), "/containers/json");
+        assert_eq!(strip_version("/version"), "/version");
+        assert_eq!(strip_version("/v1.44/version"), "/version");
+        assert_eq!(strip_version("/volumes"), "/volumes");
+    }
+
+    #[test]
+    fn versions_parse_and_order() {
+        assert_eq!(parse_version("1.41"), Some((1, 41)));
+        assert!(parse_version("1.9").unwrap() < parse_version("1.41").unwrap());
+        assert_eq!(parse_version("x"), None);
+    }
+}

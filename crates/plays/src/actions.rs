@@ -1,0 +1,384 @@
+//! What one play does to one container, step by step, through its ship's
+//! engine: the per-container halves of start, stop, kill, restart, clean and
+//! pull. Each returns the state the container was left in, or why it failed.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use maestro_config::{Check, Container, Environment, Ship};
+use maestro_engine::models::ContainerInspectResponse;
+use maestro_engine::{Engine, PullProgress};
+
+use crate::checks::{self, CheckTarget};
+use crate::fleet::Fleet;
+use crate::play::PlayOptions;
+use crate::registry;
+use crate::timefmt;
+
+/// Everything one container's step needs.
+pub(crate) struct Ctx<'a> {
+    pub env: &'a Environment,
+    pub fleet: &'a Fleet,
+    pub container: &'a Container,
+    pub options: &'a PlayOptions,
+    pub progress: Box<dyn Fn(&str) + Send + Sync + 'a>,
+}
+
+/// How many log lines a failed start shows.
+const LOG_LINES_ON_FAILURE: u64 = 15;
+
+impl Ctx<'_> {
+    async fn engine(&self) -> Result<Arc<Engine>, String> {
+        self.fleet
+            .engine(&self.container.ship)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    fn ship(&self) -> Result<&Ship, String> {
+        self.env
+            .ships
+            .get(&self.container.ship)
+            .ok_or_else(|| format!("ship {} is not in the environment", self.container.ship))
+    }
+
+    async fn run_checks(
+        &self,
+        engine: &Arc<Engine>,
+        state: &str,
+        list: &[Check],
+    ) -> Result<(), String> {
+        if list.is_empty() {
+            return Ok(());
+        }
+        (self.progress)(&format!("running {state} checks"));
+        let target = EngineTarget {
+            engine: engine.clone(),
+            name: self.container.name.clone(),
+        };
+        checks::run_checks(list, self.container, self.ship()?, &target)
+            .await
+            .map_err(|failure| format!("{state} check failed: {failure}"))
+    }
+}
+
+/// The engine as seen by `rexec` checks.
+struct EngineTarget {
+    engine: Arc<Engine>,
+    name: String,
+}
+
+impl CheckTarget for EngineTarget {
+    fn exec_in_container<'a>(
+        &'a self,
+        command: &'a [String],
+    ) -> Pin<Box<dyn Future<Output = Result<i64, String>> + Send + 'a>> {
+        Box::pin(async move {
+            self.engine
+                .exec(&self.name, command)
+                .await
+                .map(|o| o.exit_code)
+                .map_err(|e| e.detail())
+        })
+    }
+}
+
+fn is_running(found: &ContainerInspectResponse) -> bool {
+    found
+        .state
+        .as_ref()
+        .and_then(|s| s.running)
+        .unwrap_or(false)
+}
+
+fn short_id(found: &ContainerInspectResponse) -> String {
+    found.id.as_deref().unwrap_or("").chars().take(12).collect()
+}
+
+fn started_at(found: &ContainerInspectResponse) -> Option<String> {
+    found
+        .state
+        .as_ref()
+        .and_then(|s| s.started_at.as_deref())
+        .and_then(timefmt::since)
+}
+
+fn exit_code(found: &ContainerInspectResponse) -> i64 {
+    found.state.as_ref().and_then(|s| s.exit_code).unwrap_or(-1)
+}
+
+/// `start` for one container; with `recreate` (restart) a stopped container
+/// is always replaced unless `--reuse`.
+pub(crate) async fn start(ctx: &Ctx<'_>, recreate: bool) -> Result<String, String> {
+    let _ = recreate;
+    let c = ctx.container;
+    let engine = ctx.engine().await?;
+    (ctx.progress)("checking container");
+    let existing = engine
+        .inspect_container(&c.name)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(found) = &existing {
+        if is_running(found) {
+            return Ok(match started_at(found) {
+                Some(since) => format!("up for {since}"),
+                None => "up".into(),
+            });
+        }
+    }
+    ctx.run_checks(&engine, "pre-start", &c.lifecycle.pre_start)
+        .await?;
+    let reuse = ctx.options.reuse && existing.is_some();
+    if !reuse {
+        if existing.is_some() {
+            (ctx.progress)("removing the old container");
+            engine
+                .remove_container(&c.name, false, false)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let present = engine
+            .inspect_image(&c.image)
+            .await
+            .map_err(|e| e.to_string())?;
+        if present.is_none() || ctx.options.refresh_images {
+            pull_image(ctx, &engine).await?;
+        }
+        (ctx.progress)("creating container");
+        let body = crate::spec::create_body(ctx.env, c);
+        engine
+            .create_container(&c.name, body)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    (ctx.progress)("starting container");
+    engine
+        .start_container(&c.name)
+        .await
+        .map_err(|e| e.to_string())?;
+    let after = engine
+        .inspect_container(&c.name)
+        .await
+        .map_err(|e| e.to_string())?;
+    match after {
+        Some(found) if is_running(&found) => {}
+        Some(found) => {
+            return Err(with_logs(
+                &engine,
+                &c.name,
+                format!(
+                    "{} exited with status {} right after starting",
+                    c.name,
+                    exit_code(&found)
+                ),
+            )
+            .await)
+        }
+        None => return Err(format!("{} disappeared right after starting", c.name)),
+    }
+    if !c.lifecycle.running.is_empty() {
+        let checks = ctx.run_checks(&engine, "running", &c.lifecycle.running);
+        let death = watch_for_death(&engine, &c.name);
+        tokio::select! {
+            result = checks => {
+                if let Err(reason) = result {
+                    return Err(with_logs(&engine, &c.name, reason).await);
+                }
+            }
+            died = death => {
+                return Err(with_logs(&engine, &c.name, died).await);
+            }
+        }
+    }
+    let id = engine
+        .inspect_container(&c.name)
+        .await
+        .ok()
+        .flatten()
+        .map(|f| short_id(&f))
+        .unwrap_or_default();
+    Ok(if id.is_empty() {
+        "started".into()
+    } else {
+        format!("started ({id})")
+    })
+}
+
+/// Resolves (with a sentence) when the container stops running.
+async fn watch_for_death(engine: &Engine, name: &str) -> String {
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        match engine.inspect_container(name).await {
+            Ok(Some(found)) if is_running(&found) => {}
+            Ok(Some(found)) => {
+                return format!(
+                    "{name} died during its running checks (exit status {})",
+                    exit_code(&found)
+                )
+            }
+            Ok(None) => return format!("{name} was removed during its running checks"),
+            // An engine hiccup is not a death; the checks' own bounds apply.
+            Err(_) => {}
+        }
+    }
+}
+
+/// `message`, followed by the container's last log lines when there are any.
+async fn with_logs(engine: &Engine, name: &str, message: String) -> String {
+    match engine.logs(name, Some(LOG_LINES_ON_FAILURE)).await {
+        Ok(lines) if !lines.is_empty() => {
+            let mut text = format!("{message}; its last log lines:");
+            for line in lines {
+                text.push_str("\n    | ");
+                text.push_str(&line.text);
+            }
+            text
+        }
+        _ => message,
+    }
+}
+
+async fn pull_image(ctx: &Ctx<'_>, engine: &Engine) -> Result<(), String> {
+    let c = ctx.container;
+    let credentials = registry::credentials_for(ctx.env, &c.image);
+    let attempts = registry::retry_for(ctx.env, &c.image);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        (ctx.progress)(&format!("pulling image {}", c.image));
+        let result = engine
+            .pull_image(&c.image, credentials.clone(), |p: &PullProgress| {
+                if let Some(pct) = (p.current.min(p.total) * 100).checked_div(p.total) {
+                    (ctx.progress)(&format!("pulling image {} {pct}%", c.image));
+                }
+            })
+            .await;
+        match result {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                let retry = match (&attempts, e.status()) {
+                    (Some(r), Some(status)) => attempt < r.attempts && r.when.contains(&status),
+                    _ => false,
+                };
+                if !retry {
+                    return Err(e.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// `pull` for one container.
+pub(crate) async fn pull(ctx: &Ctx<'_>) -> Result<String, String> {
+    let engine = ctx.engine().await?;
+    pull_image(ctx, &engine).await?;
+    Ok("pulled".into())
+}
+
+/// `stop` for one container.
+pub(crate) async fn stop(ctx: &Ctx<'_>) -> Result<String, String> {
+    let c = ctx.container;
+    let engine = ctx.engine().await?;
+    (ctx.progress)("checking container");
+    let Some(found) = engine
+        .inspect_container(&c.name)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok("absent".into());
+    };
+    if !is_running(&found) {
+        return Ok("down".into());
+    }
+    ctx.run_checks(&engine, "pre-stop", &c.lifecycle.pre_stop)
+        .await?;
+    (ctx.progress)("stopping container");
+    engine
+        .stop_container(&c.name, c.stop_timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    ctx.run_checks(&engine, "stopped", &c.lifecycle.stopped)
+        .await?;
+    Ok("stopped".into())
+}
+
+/// `kill` for one container.
+pub(crate) async fn kill(ctx: &Ctx<'_>) -> Result<String, String> {
+    let c = ctx.container;
+    let engine = ctx.engine().await?;
+    (ctx.progress)("checking container");
+    let Some(found) = engine
+        .inspect_container(&c.name)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok("absent".into());
+    };
+    if !is_running(&found) {
+        return Ok("down".into());
+    }
+    (ctx.progress)("killing container");
+    engine
+        .kill_container(&c.name)
+        .await
+        .map_err(|e| e.to_string())?;
+    ctx.run_checks(&engine, "stopped", &c.lifecycle.stopped)
+        .await?;
+    Ok("killed".into())
+}
+
+/// `clean` for one container: remove it (and its anonymous volumes) when stopped.
+pub(crate) async fn clean(ctx: &Ctx<'_>) -> Result<String, String> {
+    let c = ctx.container;
+    let engine = ctx.engine().await?;
+    (ctx.progress)("checking container");
+    let Some(found) = engine
+        .inspect_container(&c.name)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok("absent".into());
+    };
+    if is_running(&found) {
+        return Ok("skipped (running)".into());
+    }
+    (ctx.progress)("removing container");
+    engine
+        .remove_container(&c.name, true, false)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok("removed".into())
+}
+
+/// Before a restart: `--only-if-changed` (skip when the running container
+/// already uses the ship's current image for its name; the text says so) and
+/// `-r` (pull the new image before stopping, so downtime is stop + start).
+pub(crate) async fn prepare_restart(ctx: &Ctx<'_>) -> Result<Option<String>, String> {
+    let c = ctx.container;
+    let engine = ctx.engine().await?;
+    if ctx.options.refresh_images {
+        pull_image(ctx, &engine).await?;
+    }
+    if !ctx.options.only_if_changed {
+        return Ok(None);
+    }
+    (ctx.progress)("comparing images");
+    let found = engine
+        .inspect_container(&c.name)
+        .await
+        .map_err(|e| e.to_string())?;
+    let image = engine
+        .inspect_image(&c.image)
+        .await
+        .map_err(|e| e.to_string())?;
+    match (found, image) {
+        (Some(found), Some(image))
+            if is_running(&found) && found.image.is_some() && found.image == image.id =>
+        {
+            Ok(Some("unchanged (already runs the current image)".into()))
+        }
+        _ => Ok(None),
+    }
+}

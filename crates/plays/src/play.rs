@@ -1,0 +1,419 @@
+//! Runs a play (start, stop, kill, restart, clean, pull) over the selected
+//! containers: each container begins as soon as the containers it must wait
+//! for are done (those of the services it requires for start-like plays,
+//! those of the services requiring it for stop-like ones) — no waves — with
+//! at most `-c` containers acted on at once. When a container fails in a play
+//! that aborts, the containers not yet begun are reported `aborted`; those in
+//! flight finish. An interruption (Ctrl-C) aborts likewise.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use maestro_config::{Container, Environment};
+use tokio::sync::{watch, Semaphore, SemaphorePermit};
+
+use crate::actions::{self, Ctx};
+use crate::fleet::Fleet;
+
+/// The plays with an engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlayKind {
+    Start,
+    Stop,
+    Kill,
+    Restart,
+    Clean,
+    Pull,
+}
+
+impl PlayKind {
+    /// The command name.
+    pub fn name(self) -> &'static str {
+        match self {
+            PlayKind::Start => "start",
+            PlayKind::Stop => "stop",
+            PlayKind::Kill => "kill",
+            PlayKind::Restart => "restart",
+            PlayKind::Clean => "clean",
+            PlayKind::Pull => "pull",
+        }
+    }
+
+    /// Whether dependencies come first (start-like) or dependents (stop-like).
+    pub fn direction(self) -> crate::Direction {
+        match self {
+            PlayKind::Stop | PlayKind::Kill | PlayKind::Restart => crate::Direction::Reverse,
+            PlayKind::Start | PlayKind::Clean | PlayKind::Pull => crate::Direction::Forward,
+        }
+    }
+
+    /// Whether one container's failure aborts the containers not yet begun
+    /// (a stop failure does not).
+    fn aborts_on_failure(self) -> bool {
+        !matches!(self, PlayKind::Stop | PlayKind::Kill)
+    }
+}
+
+/// Options of a play, from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct PlayOptions {
+    /// At most this many containers acted on at once (`None`: unbounded).
+    pub concurrency: Option<usize>,
+    /// Do not wait for dependencies.
+    pub ignore_dependencies: bool,
+    /// Pull images even when present (`-r`).
+    pub refresh_images: bool,
+    /// Keep an existing stopped container instead of recreating it.
+    pub reuse: bool,
+    /// Pause between containers (after the first).
+    pub step_delay: Duration,
+    /// Pause between the stop and the start of one container (restart).
+    pub stop_start_delay: Duration,
+    /// Restart only containers whose image changed.
+    pub only_if_changed: bool,
+}
+
+/// Why a container was never (fully) acted on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AbortReason {
+    /// Another container failed.
+    Failure,
+    /// The user interrupted the play.
+    Interrupted,
+}
+
+/// How one container's part of the play ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done; the text is the state it was left in (`started`, `up for 3m`,
+    /// `stopped`, `down`, `removed`, `absent`, …).
+    Done(String),
+    /// It failed; the text says why (possibly with log lines after a newline).
+    Failed(String),
+    /// Not begun (or not finished) because the play was aborted; the text is
+    /// the state it was left in.
+    Aborted { reason: AbortReason, left: String },
+}
+
+impl Outcome {
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Outcome::Done(_))
+    }
+}
+
+/// What a play reports as it goes; implemented by the command line.
+pub trait Observer: Send + Sync {
+    /// The container's turn has come.
+    fn begin(&self, index: usize);
+    /// What the container is doing now (`pulling image 40%`, `running checks`).
+    fn progress(&self, index: usize, text: &str);
+    /// The container is done with.
+    fn finish(&self, index: usize, outcome: &Outcome, elapsed: Duration);
+}
+
+/// The result of a play: one outcome per container, in selection order.
+#[derive(Debug, Clone)]
+pub struct PlayReport {
+    pub outcomes: Vec<Outcome>,
+    pub interrupted: bool,
+}
+
+impl PlayReport {
+    pub fn succeeded(&self) -> bool {
+        !self.interrupted && self.outcomes.iter().all(Outcome::is_ok)
+    }
+}
+
+/// Completion of one phase of one container: `None` pending, then `Some(ok)`.
+type Gate = watch::Sender<Option<bool>>;
+
+/// Runs `kind` over `containers` (already selected and ordered). `interrupt`
+/// resolves when the user asks to stop (Ctrl-C).
+pub async fn run_play(
+    env: &Environment,
+    fleet: &Fleet,
+    containers: &[&Container],
+    kind: PlayKind,
+    options: &PlayOptions,
+    observer: &dyn Observer,
+    interrupt: impl std::future::Future<Output = ()>,
+) -> PlayReport {
+    let n = containers.len();
+    let index: HashMap<&str, usize> = containers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.as_str(), i))
+        .collect();
+    // Who waits for whom, both ways.
+    let mut before_start: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut before_stop: Vec<Vec<usize>> = vec![Vec::new(); n];
+    if !options.ignore_dependencies {
+        let mut by_service: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, c) in containers.iter().enumerate() {
+            by_service.entry(c.service.as_str()).or_default().push(i);
+        }
+        for (i, c) in containers.iter().enumerate() {
+            for dep in env.graph.requires(&c.service) {
+                if dep == c.service {
+                    continue;
+                }
+                for &j in by_service.get(dep.as_str()).into_iter().flatten() {
+                    before_start[i].push(j);
+                    before_stop[j].push(i);
+                }
+            }
+        }
+    }
+    let _ = index;
+
+    let state = Shared {
+        env,
+        fleet,
+        containers,
+        kind,
+        options,
+        observer,
+        slots: Semaphore::new(
+            options
+                .concurrency
+                .unwrap_or(Semaphore::MAX_PERMITS)
+                .clamp(1, Semaphore::MAX_PERMITS),
+        ),
+        begun: AtomicUsize::new(0),
+        stop_gates: (0..n).map(|_| watch::channel(None).0).collect(),
+        start_gates: (0..n).map(|_| watch::channel(None).0).collect(),
+        abort: watch::channel(None).0,
+        before_start,
+        before_stop,
+    };
+    let tasks = join_all((0..n).map(|i| state.container(i)));
+    let outcomes = tokio::select! {
+        outcomes = tasks => outcomes,
+        () = async {
+            interrupt.await;
+            state.abort_with(AbortReason::Interrupted);
+            std::future::pending::<()>().await
+        } => unreachable_outcomes(),
+    };
+    let interrupted = *state.abort.borrow() == Some(AbortReason::Interrupted);
+    PlayReport {
+        outcomes,
+        interrupted,
+    }
+}
+
+fn unreachable_outcomes() -> Vec<Outcome> {
+    Vec::new()
+}
+
+struct Shared<'a> {
+    env: &'a Environment,
+    fleet: &'a Fleet,
+    containers: &'a [&'a Container],
+    kind: PlayKind,
+    options: &'a PlayOptions,
+    observer: &'a dyn Observer,
+    slots: Semaphore,
+    begun: AtomicUsize,
+    stop_gates: Vec<Gate>,
+    start_gates: Vec<Gate>,
+    abort: watch::Sender<Option<AbortReason>>,
+    before_start: Vec<Vec<usize>>,
+    before_stop: Vec<Vec<usize>>,
+}
+
+impl<'a> Shared<'a> {
+    fn abort_with(&self, reason: AbortReason) {
+        self.abort.send_if_modified(|current| {
+            if current.is_none() {
+                *current = Some(reason);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    fn aborted(&self) -> Option<AbortReason> {
+        self.abort.borrow().clone()
+    }
+
+    /// Waits until every gate in `which` is open, or the play is aborted.
+    async fn wait_for(&self, gates: &[Gate], which: &[usize]) {
+        let all = join_all(which.iter().map(|&j| {
+            let mut rx = gates[j].subscribe();
+            async move {
+                let _ = rx.wait_for(Option::is_some).await;
+            }
+        }));
+        let mut abort = self.abort.subscribe();
+        tokio::select! {
+            _ = all => {}
+            _ = abort.wait_for(Option::is_some) => {}
+        }
+    }
+
+    /// A concurrency slot; `None` when the play was aborted meanwhile.
+    async fn slot(&self) -> Option<SemaphorePermit<'_>> {
+        let mut abort = self.abort.subscribe();
+        tokio::select! {
+            permit = self.slots.acquire() => permit.ok(),
+            _ = abort.wait_for(Option::is_some) => None,
+        }
+    }
+
+    /// The pause between containers, for all but the first to begin.
+    async fn step_delay(&self) {
+        let order = self.begun.fetch_add(1, Ordering::SeqCst);
+        if order > 0 && !self.options.step_delay.is_zero() {
+            tokio::time::sleep(self.options.step_delay).await;
+        }
+    }
+
+    fn ctx(&self, i: usize) -> Ctx<'_> {
+        Ctx {
+            env: self.env,
+            fleet: self.fleet,
+            container: self.containers[i],
+            options: self.options,
+            progress: Box::new(move |text: &str| self.observer.progress(i, text)),
+        }
+    }
+
+    fn open(&self, i: usize, ok: bool) {
+        self.stop_gates[i].send_replace(Some(ok));
+        self.start_gates[i].send_replace(Some(ok));
+    }
+
+    async fn container(&self, i: usize) -> Outcome {
+        let started = Instant::now();
+        let outcome = if self.kind == PlayKind::Restart {
+            self.restart(i).await
+        } else {
+            self.single(i).await
+        };
+        self.open(i, outcome.is_ok());
+        self.observer.finish(i, &outcome, started.elapsed());
+        outcome
+    }
+
+    fn not_begun(&self) -> Outcome {
+        Outcome::Aborted {
+            reason: self.aborted().unwrap_or(AbortReason::Failure),
+            left: "untouched".into(),
+        }
+    }
+
+    fn record_failure(&self, outcome: &Outcome) {
+        if matches!(outcome, Outcome::Failed(_)) && self.kind.aborts_on_failure() {
+            self.abort_with(AbortReason::Failure);
+        }
+    }
+
+    async fn single(&self, i: usize) -> Outcome {
+        let (gates, waits) = match self.kind.direction() {
+            crate::Direction::Forward => (&self.start_gates, &self.before_start[i]),
+            crate::Direction::Reverse => (&self.stop_gates, &self.before_stop[i]),
+        };
+        self.wait_for(gates, waits).await;
+        if self.aborted().is_some() {
+            return self.not_begun();
+        }
+        let Some(_permit) = self.slot().await else {
+            return self.not_begun();
+        };
+        if self.aborted().is_some() {
+            return self.not_begun();
+        }
+        self.step_delay().await;
+        self.observer.begin(i);
+        let ctx = self.ctx(i);
+        let result = match self.kind {
+            PlayKind::Start => actions::start(&ctx, false).await,
+            PlayKind::Stop => actions::stop(&ctx).await,
+            PlayKind::Kill => actions::kill(&ctx).await,
+            PlayKind::Clean => actions::clean(&ctx).await,
+            PlayKind::Pull => actions::pull(&ctx).await,
+            PlayKind::Restart => actions::start(&ctx, true).await,
+        };
+        let outcome = match result {
+            Ok(text) => Outcome::Done(text),
+            Err(text) => Outcome::Failed(text),
+        };
+        self.record_failure(&outcome);
+        outcome
+    }
+
+    /// Stop then start one container: its stop waits for the stops of its
+    /// dependents, its start for the starts of its dependencies, so
+    /// dependents are stopped first and started last. The concurrency slot is
+    /// held from the stop to the start (a rolling restart with `-c 1`), but
+    /// never while waiting for another container.
+    async fn restart(&self, i: usize) -> Outcome {
+        self.wait_for(&self.stop_gates, &self.before_stop[i]).await;
+        if self.aborted().is_some() {
+            return self.not_begun();
+        }
+        let Some(permit) = self.slot().await else {
+            return self.not_begun();
+        };
+        if self.aborted().is_some() {
+            return self.not_begun();
+        }
+        self.step_delay().await;
+        self.observer.begin(i);
+        let ctx = self.ctx(i);
+        match actions::prepare_restart(&ctx).await {
+            Ok(Some(skip)) => return Outcome::Done(skip),
+            Ok(None) => {}
+            Err(text) => {
+                let outcome = Outcome::Failed(text);
+                self.record_failure(&outcome);
+                return outcome;
+            }
+        }
+        if let Err(text) = actions::stop(&ctx).await {
+            let outcome = Outcome::Failed(text);
+            self.record_failure(&outcome);
+            return outcome;
+        }
+        self.stop_gates[i].send_replace(Some(true));
+        if !self.options.stop_start_delay.is_zero() {
+            (ctx.progress)(&format!(
+                "waiting {} before starting",
+                crate::timefmt::short_duration(self.options.stop_start_delay.as_secs_f64())
+            ));
+            tokio::time::sleep(self.options.stop_start_delay).await;
+        }
+        let waits = &self.before_start[i];
+        let ready = waits
+            .iter()
+            .all(|&j| self.start_gates[j].borrow().is_some());
+        let _permit = if ready {
+            Some(permit)
+        } else {
+            drop(permit);
+            (ctx.progress)("stopped; waiting for dependencies to start");
+            self.wait_for(&self.start_gates, waits).await;
+            if self.aborted().is_some() {
+                None
+            } else {
+                self.slot().await
+            }
+        };
+        if _permit.is_none() || self.aborted().is_some() {
+            return Outcome::Aborted {
+                reason: self.aborted().unwrap_or(AbortReason::Failure),
+                left: "stopped, not started again".into(),
+            };
+        }
+        let outcome = match actions::start(&ctx, true).await {
+            Ok(text) => Outcome::Done(text),
+            Err(text) => Outcome::Failed(text),
+        };
+        self.record_failure(&outcome);
+        outcome
+    }
+}

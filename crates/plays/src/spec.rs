@@ -1,0 +1,311 @@
+//! From a resolved [`Container`] to the exact creation request sent to its
+//! engine: every setting of the model, plus maestro's own labels (environment,
+//! service, instance, and a hash of the request for drift detection). Pure.
+
+use std::collections::{BTreeMap, HashMap};
+
+use maestro_config::{Container, Environment, PortSpec};
+use maestro_engine::models::{
+    ContainerCreateBody, HostConfig, HostConfigLogConfig, PortBinding, ResourcesUlimits,
+    RestartPolicy, RestartPolicyNameEnum,
+};
+use sha2::{Digest, Sha256};
+
+/// Label naming the environment a container belongs to.
+pub const LABEL_ENVIRONMENT: &str = "io.maestro.environment";
+/// Label naming the container's service.
+pub const LABEL_SERVICE: &str = "io.maestro.service";
+/// Label naming the instance.
+pub const LABEL_INSTANCE: &str = "io.maestro.instance";
+/// Label holding the SHA-256 of the creation request (without this label).
+pub const LABEL_SPEC_HASH: &str = "io.maestro.spec-hash";
+
+/// The creation request for `container`, labels and hash included.
+pub fn create_body(env: &Environment, container: &Container) -> ContainerCreateBody {
+    let mut body = bare_body(container);
+    let labels = body.labels.get_or_insert_with(HashMap::new);
+    labels.insert(LABEL_ENVIRONMENT.into(), env.name.clone());
+    labels.insert(LABEL_SERVICE.into(), container.service.clone());
+    labels.insert(LABEL_INSTANCE.into(), container.name.clone());
+    let hash = spec_hash(&body);
+    if let Some(labels) = body.labels.as_mut() {
+        labels.insert(LABEL_SPEC_HASH.into(), hash);
+    }
+    body
+}
+
+/// The SHA-256 (hex) of a creation request, independent of map ordering.
+pub fn spec_hash(body: &ContainerCreateBody) -> String {
+    let value = serde_json::to_value(body).unwrap_or(serde_json::Value::Null);
+    let canonical = canonical(value);
+    let text = serde_json::to_string(&canonical).unwrap_or_default();
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Objects with sorted keys, recursively.
+fn canonical(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let sorted: BTreeMap<String, serde_json::Value> =
+                map.into_iter().map(|(k, v)| (k, canonical(v))).collect();
+            serde_json::Value::Object(sorted.into_iter().collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(canonical).collect())
+        }
+        other => other,
+    }
+}
+
+fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
+    (!items.is_empty()).then_some(items)
+}
+
+/// The request from the model alone, without maestro's labels.
+fn bare_body(c: &Container) -> ContainerCreateBody {
+    let env: Vec<String> = c
+        .env
+        .resolved()
+        .into_iter()
+        .map(|(k, v)| match v {
+            Some(v) => format!("{k}={v}"),
+            None => k.to_owned(),
+        })
+        .collect();
+
+    let mut exposed: Vec<String> = Vec::new();
+    let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+    for port in c.ports.values() {
+        for (inside, host_port) in port_pairs(&port.exposed, &port.external) {
+            if !exposed.contains(&inside) {
+                exposed.push(inside.clone());
+            }
+            bindings
+                .entry(inside)
+                .or_insert_with(|| Some(Vec::new()))
+                .get_or_insert_with(Vec::new)
+                .push(PortBinding {
+                    host_ip: Some(port.external_ip.clone()),
+                    host_port: Some(host_port),
+                });
+        }
+    }
+
+    let mut volumes: Vec<String> = c.container_volumes.clone();
+    for binding in &c.volumes {
+        if !volumes.contains(&binding.target) {
+            volumes.push(binding.target.clone());
+        }
+    }
+    let binds: Vec<String> = c
+        .volumes
+        .iter()
+        .map(|b| format!("{}:{}:{}", b.host, b.target, b.mode))
+        .collect();
+
+    let restart_name = match c.restart.name.as_str() {
+        "always" => RestartPolicyNameEnum::ALWAYS,
+        "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+        "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+        _ => RestartPolicyNameEnum::NO,
+    };
+    let restart_policy = RestartPolicy {
+        name: Some(restart_name),
+        maximum_retry_count: Some(i64::from(c.restart.retries)),
+    };
+
+    let host_config = HostConfig {
+        binds: non_empty(binds),
+        port_bindings: (!bindings.is_empty()).then_some(bindings),
+        links: non_empty(
+            c.links
+                .iter()
+                .map(|(name, alias)| format!("{name}:{alias}"))
+                .collect(),
+        ),
+        privileged: Some(c.privileged),
+        cap_add: non_empty(c.cap_add.clone()),
+        cap_drop: non_empty(c.cap_drop.clone()),
+        security_opt: non_empty(c.security_opt.clone()),
+        extra_hosts: non_empty(
+            c.extra_hosts
+                .iter()
+                .map(|(host, ip)| format!("{host}:{ip}"))
+                .collect(),
+        ),
+        network_mode: c.network_mode.clone(),
+        dns: non_empty(c.dns.clone()),
+        restart_policy: Some(restart_policy),
+        volumes_from: non_empty(c.volumes_from.clone()),
+        memory: c
+            .limits
+            .memory
+            .map(|m| i64::try_from(m).unwrap_or(i64::MAX)),
+        memory_swap: c.limits.swap,
+        cpu_shares: c
+            .limits
+            .cpu_shares
+            .map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+        ulimits: non_empty(
+            c.ulimits
+                .iter()
+                .map(|u| ResourcesUlimits {
+                    name: Some(u.name.clone()),
+                    soft: Some(u.soft),
+                    hard: Some(u.hard),
+                })
+                .collect(),
+        ),
+        log_config: c.log_config.as_ref().map(|l| HostConfigLogConfig {
+            typ: Some(l.driver.clone()),
+            config: Some(l.options.clone().into_iter().collect()),
+        }),
+        ..Default::default()
+    };
+
+    ContainerCreateBody {
+        image: Some(c.image.clone()),
+        hostname: c.hostname.clone(),
+        user: c.username.clone(),
+        env: Some(env),
+        cmd: c.command.clone(),
+        working_dir: c.workdir.clone(),
+        exposed_ports: non_empty(exposed),
+        volumes: non_empty(volumes),
+        labels: Some(c.labels.clone().into_iter().collect()),
+        host_config: Some(host_config),
+        ..Default::default()
+    }
+}
+
+/// Container ports and the host port each is published on. A range maps one
+/// to one; one port published on a host range gets the range (the engine
+/// picks a free port in it).
+fn port_pairs(exposed: &PortSpec, external: &PortSpec) -> Vec<(String, String)> {
+    let proto = exposed.protocol.as_str();
+    match (exposed.last, external.last) {
+        (Some(last), Some(ext_last)) if ext_last - external.first == last - exposed.first => {
+            (exposed.first..=last)
+                .zip(external.first..=ext_last)
+                .map(|(i, o)| (format!("{i}/{proto}"), o.to_string()))
+                .collect()
+        }
+        (Some(last), _) => (exposed.first..=last)
+            .map(|i| (format!("{i}/{proto}"), external.number()))
+            .collect(),
+        (None, _) => vec![(format!("{}/{proto}", exposed.first), external.number())],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(yaml: &str) -> Environment {
+        let source = maestro_config::Source {
+            name: "t.yaml".into(),
+            base_dir: ".".into(),
+            text: yaml.into(),
+        };
+        match maestro_config::load(&source, &Default::default()) {
+            Ok(env) => env,
+            Err(errors) => panic!("{errors:?}"),
+        }
+    }
+
+    const ENV: &str = r#"
+__maestro: {schema: 2}
+name: demo
+ships:
+  vm1: {ip: 10.0.0.1}
+services:
+  web:
+    image: box:1
+    env: {A: 1, FLAG: true}
+    instances:
+      web-1:
+        ship: vm1
+        ports: {http: "80:8080", dns: "53/udp", r: "1000-1001:2000-2001", one: "3000:3000-3005"}
+        volumes: {/srv: /data, /ro: {target: /cfg, mode: ro}}
+        container_volumes: /scratch
+        restart: on-failure:3
+        limits: {memory: 1g, cpu: 512}
+        ulimits: {nofile: 1024}
+        command: sh -c 'sleep 1'
+        labels: {team: a}
+"#;
+
+    #[test]
+    fn every_setting_reaches_the_request() {
+        let env = load(ENV);
+        let c = &env.containers["web-1"];
+        let body = create_body(&env, c);
+        let value = serde_json::to_value(&body).unwrap();
+        assert_eq!(value["Image"], "box:1");
+        assert_eq!(value["Hostname"], "web-1");
+        let envs: Vec<&str> = value["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert!(envs.contains(&"A=1"));
+        assert!(envs.contains(&"FLAG=True"));
+        assert!(envs.contains(&"CONTAINER_NAME=web-1"));
+        assert_eq!(value["Cmd"], serde_json::json!(["sh", "-c", "sleep 1"]));
+        let hc = &value["HostConfig"];
+        assert_eq!(hc["PortBindings"]["80/tcp"][0]["HostPort"], "8080");
+        assert_eq!(hc["PortBindings"]["80/tcp"][0]["HostIp"], "0.0.0.0");
+        assert_eq!(hc["PortBindings"]["53/udp"][0]["HostPort"], "53");
+        assert_eq!(hc["PortBindings"]["1001/tcp"][0]["HostPort"], "2001");
+        assert_eq!(hc["PortBindings"]["3000/tcp"][0]["HostPort"], "3000-3005");
+        assert_eq!(
+            hc["Binds"],
+            serde_json::json!(["/srv:/data:rw", "/ro:/cfg:ro"])
+        );
+        assert_eq!(
+            hc["RestartPolicy"],
+            serde_json::json!({"Name": "on-failure", "MaximumRetryCount": 3})
+        );
+        assert_eq!(hc["Memory"], 1024 * 1024 * 1024);
+        assert_eq!(hc["CpuShares"], 512);
+        assert_eq!(
+            hc["Ulimits"][0],
+            serde_json::json!({"Name": "nofile", "Soft": 1024, "Hard": 1024})
+        );
+        assert_eq!(value["Labels"]["team"], "a");
+        assert_eq!(value["Labels"][LABEL_SERVICE], "web");
+        assert_eq!(value["Labels"][LABEL_ENVIRONMENT], "demo");
+        assert_eq!(value["Labels"][LABEL_SPEC_HASH].as_str().unwrap().len(), 64);
+        let mut volumes: Vec<&str> = value["Volumes"]
+            .as_object()
+            .map(|m| m.keys().map(|k| k.as_str()).collect())
+            .unwrap_or_else(|| {
+                value["Volumes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap())
+                    .collect()
+            });
+        volumes.sort();
+        assert_eq!(volumes, ["/cfg", "/data", "/scratch"]);
+    }
+
+    #[test]
+    fn the_hash_follows_the_settings_and_nothing_else() {
+        let a = load(ENV);
+        let b = load(ENV);
+        let hash = |env: &Environment| {
+            create_body(env, &env.containers["web-1"]).labels.unwrap()[LABEL_SPEC_HASH].clone()
+        };
+        assert_eq!(
+            hash(&a),
+            hash(&b),
+            "same file, same hash (map order must not matter)"
+        );
+        let changed = load(&ENV.replace("A: 1", "A: 2"));
+        assert_ne!(hash(&a), hash(&changed));
+    }
+}
