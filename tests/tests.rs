@@ -1,4 +1,10 @@
 mod catalog;
 mod cli;
 mod differential;
+mod engine_checks;
+mod engine_differential;
+mod engine_plays;
+mod engine_transports;
+mod guest_cluster;
+mod testbed;
 mod util;
