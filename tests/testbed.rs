@@ -173,3 +173,57 @@ impl Drop for Cleanup {
         self.remove_all();
     }
 }
+
+/// A hold on ship2 (and ship3): tests that use it hold it shared; a test
+/// that cuts a ship's link off holds it exclusively, so no other test sees
+/// the cut. Released when dropped.
+pub struct ShipLock(#[allow(dead_code)] std::fs::File);
+
+fn ship_lock(exclusive: bool) -> ShipLock {
+    let path = std::env::temp_dir().join("maestro-testbed-ships.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    if exclusive {
+        file.lock().expect("exclusive lock on the ships");
+    } else {
+        file.lock_shared().expect("shared lock on the ships");
+    }
+    ShipLock(file)
+}
+
+/// Hold this while a test uses ship2 or ship3.
+pub fn use_ships() -> ShipLock {
+    ship_lock(false)
+}
+
+/// Hold this while a test cuts a ship off (`scripts/testbed cut ship2`).
+pub fn cut_ships() -> ShipLock {
+    ship_lock(true)
+}
+
+/// Runs `scripts/testbed ARGS` (e.g. `cut ship2`, `heal ship2`).
+pub fn testbed_script(args: &[&str]) {
+    let script = crate::util::workspace_root().join("scripts/testbed");
+    let out = Command::new(&script)
+        .args(args)
+        .output()
+        .expect("scripts/testbed runs");
+    assert!(
+        out.status.success(),
+        "scripts/testbed {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Heals the ship when dropped, so a failing cut test leaves no cut behind.
+pub struct Heal(pub &'static str);
+
+impl Drop for Heal {
+    fn drop(&mut self) {
+        testbed_script(&["heal", self.0]);
+    }
+}
