@@ -3,6 +3,7 @@ mod cli;
 mod differential;
 mod engine_checks;
 mod engine_differential;
+mod engine_interrupt;
 mod engine_plays;
 mod engine_transports;
 mod guest_cluster;

@@ -162,8 +162,8 @@ pub(crate) async fn start(ctx: &Ctx<'_>, recreate: bool) -> Result<String, Strin
         .inspect_container(&c.name)
         .await
         .map_err(|e| e.to_string())?;
-    match after {
-        Some(found) if is_running(&found) => {}
+    let id = match after {
+        Some(found) if is_running(&found) => short_id(&found),
         Some(found) => {
             return Err(with_logs(
                 &engine,
@@ -177,7 +177,7 @@ pub(crate) async fn start(ctx: &Ctx<'_>, recreate: bool) -> Result<String, Strin
             .await)
         }
         None => return Err(format!("{} disappeared right after starting", c.name)),
-    }
+    };
     if !c.lifecycle.running.is_empty() {
         let checks = ctx.run_checks(&engine, "running", &c.lifecycle.running);
         let death = watch_for_death(&engine, &c.name);
@@ -192,13 +192,6 @@ pub(crate) async fn start(ctx: &Ctx<'_>, recreate: bool) -> Result<String, Strin
             }
         }
     }
-    let id = engine
-        .inspect_container(&c.name)
-        .await
-        .ok()
-        .flatten()
-        .map(|f| short_id(&f))
-        .unwrap_or_default();
     Ok(if id.is_empty() {
         "started".into()
     } else {
