@@ -203,9 +203,7 @@ pub fn play(
         .iter()
         .zip(containers)
         .find_map(|(o, c)| match o {
-            Outcome::Failed(why) => {
-                Some(format!("{}: {}", c.name, why.lines().next().unwrap_or("")))
-            }
+            Outcome::Failed(why) => Some(format!("{}: {why}", c.name)),
             _ => None,
         })
         .unwrap_or_default();
