@@ -53,6 +53,9 @@ pub struct Play {
     /// Keep only containers whose ship name matches GLOB.
     #[arg(short = 'S', long = "ship-filter", value_name = "GLOB")]
     pub ship_filter: Option<String>,
+    /// Print one JSON document instead of the table (schema in the README).
+    #[arg(long = "json")]
+    pub json: bool,
 }
 
 /// `-s`/`-a` of stop-like commands.
@@ -107,6 +110,9 @@ pub enum Command {
         play: Play,
         #[command(flatten)]
         refresh: Refresh,
+        /// Converge like `up`: recreate only containers that differ from the file.
+        #[arg(long = "converge")]
+        converge: bool,
     },
     /// Stop services and containers.
     Stop {
@@ -146,6 +152,39 @@ pub enum Command {
         #[arg(long = "only-if-changed")]
         only_if_changed: bool,
     },
+    /// Show what `up` would change: create, recreate (and why), start, or nothing.
+    /// Exits 0 when nothing would change, 3 when something would.
+    Plan {
+        #[command(flatten)]
+        things: Things,
+        #[command(flatten)]
+        play: Play,
+    },
+    /// Converge: create missing containers, recreate those that differ from the
+    /// file, start stopped ones, in dependency order; leave the others alone.
+    Up {
+        #[command(flatten)]
+        things: Things,
+        #[command(flatten)]
+        play: Play,
+        /// Pull images even when present.
+        #[arg(short = 'r', long = "refresh-images")]
+        refresh_images: bool,
+        /// Seconds to wait between containers.
+        #[arg(long = "step-delay", value_name = "SECONDS", default_value_t = 0)]
+        step_delay: u32,
+        /// Also stop and remove containers of this environment that the file no longer has.
+        #[arg(long = "remove-orphans")]
+        remove_orphans: bool,
+    },
+    /// Print a shell completion script (bash, zsh or fish) on stdout.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout.
+    Manpage,
     /// Remove stopped containers.
     Clean {
         #[command(flatten)]
@@ -189,8 +228,21 @@ pub enum Command {
 
 /// The commands, for completion.
 pub const COMMANDS: &[&str] = &[
-    "status", "start", "stop", "kill", "restart", "pull", "clean", "logs", "deptree", "dump",
+    "status",
+    "start",
+    "stop",
+    "kill",
+    "restart",
+    "pull",
+    "clean",
+    "logs",
+    "deptree",
+    "dump",
     "complete",
+    "plan",
+    "up",
+    "completions",
+    "manpage",
 ];
 
 #[cfg(test)]

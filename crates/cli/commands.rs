@@ -19,6 +19,23 @@ impl From<LoadError> for Failure {
 }
 
 pub fn run(cli: Cli) -> Result<(), Failure> {
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut command, "maestro", &mut script);
+            return output::print(&String::from_utf8_lossy(&script));
+        }
+        Command::Manpage => {
+            let command = <Cli as clap::CommandFactory>::command();
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command)
+                .render(&mut page)
+                .map_err(|e| Failure::Failed(format!("cannot write the manual page: {e}")))?;
+            return output::print(&String::from_utf8_lossy(&page));
+        }
+        _ => {}
+    }
     if let Command::Complete { tokens } = &cli.command {
         // Completion must not fail noisily: without a readable environment it
         // still completes command names.
@@ -51,26 +68,58 @@ fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
             show_hosts,
         } => {
             let containers = selection(env, "status", &things, &play, None, Direction::Forward)?;
-            plays::status(env, &containers, full, show_hosts, concurrency(&play))
+            plays::status(
+                env,
+                &containers,
+                full,
+                show_hosts,
+                concurrency(&play),
+                play.json,
+            )
         }
         Command::Pull { things, play } => {
             let containers = selection(env, "pull", &things, &play, None, Direction::Forward)?;
-            plays::play(env, &containers, PlayKind::Pull, options(&play))
+            plays::play(env, &containers, PlayKind::Pull, options(&play), play.json)
         }
         Command::Start {
             things,
             play,
             refresh,
+            converge,
         } => {
             let containers = selection(env, "start", &things, &play, None, Direction::Forward)?;
             let mut opts = options(&play);
             opts.refresh_images = refresh.refresh_images;
             opts.reuse = refresh.reuse;
-            plays::play(env, &containers, PlayKind::Start, opts)
+            if converge {
+                let whole = things.things.is_empty();
+                return plays::up(env, &containers, whole, opts, false, play.json);
+            }
+            plays::play(env, &containers, PlayKind::Start, opts, play.json)
         }
+        Command::Plan { things, play } => {
+            let containers = selection(env, "plan", &things, &play, None, Direction::Forward)?;
+            let whole = things.things.is_empty();
+            plays::plan(env, &containers, whole, concurrency(&play), play.json)
+        }
+        Command::Up {
+            things,
+            play,
+            refresh_images,
+            step_delay,
+            remove_orphans,
+        } => {
+            let containers = selection(env, "up", &things, &play, None, Direction::Forward)?;
+            let mut opts = options(&play);
+            opts.refresh_images = refresh_images;
+            opts.step_delay = Duration::from_secs(u64::from(step_delay));
+            let whole = things.things.is_empty();
+            plays::up(env, &containers, whole, opts, remove_orphans, play.json)
+        }
+        Command::Completions { .. } | Command::Manpage => Ok(()),
         Command::Clean { things, play } => {
             let containers = selection(env, "clean", &things, &play, None, Direction::Forward)?;
-            plays::play(env, &containers, PlayKind::Clean, options(&play))
+            plays::play(env, &containers, PlayKind::Clean, options(&play), play.json)
         }
         Command::Stop {
             things,
@@ -85,7 +134,7 @@ fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
                 Some(&expand),
                 Direction::Reverse,
             )?;
-            plays::play(env, &containers, PlayKind::Stop, options(&play))
+            plays::play(env, &containers, PlayKind::Stop, options(&play), play.json)
         }
         Command::Kill {
             things,
@@ -100,7 +149,7 @@ fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
                 Some(&expand),
                 Direction::Reverse,
             )?;
-            plays::play(env, &containers, PlayKind::Kill, options(&play))
+            plays::play(env, &containers, PlayKind::Kill, options(&play), play.json)
         }
         Command::Restart {
             things,
@@ -125,7 +174,7 @@ fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
             opts.step_delay = Duration::from_secs(u64::from(step_delay));
             opts.stop_start_delay = Duration::from_secs(u64::from(stop_start_delay));
             opts.only_if_changed = only_if_changed;
-            plays::play(env, &containers, PlayKind::Restart, opts)
+            plays::play(env, &containers, PlayKind::Restart, opts, play.json)
         }
         Command::Logs {
             things,

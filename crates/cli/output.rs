@@ -16,6 +16,9 @@ pub enum Failure {
     Environment(Vec<ConfigError>),
     /// A play or lookup failed: exit 1.
     Failed(String),
+    /// Nothing went wrong, but the exit status tells something (`plan`: 3
+    /// when there are changes); nothing more to print.
+    Status(u8),
 }
 
 pub fn failure(f: Failure) -> ExitCode {
@@ -36,6 +39,7 @@ pub fn failure(f: Failure) -> ExitCode {
             let _ = writeln!(err, "ERROR: {msg}");
             ExitCode::from(1)
         }
+        Failure::Status(code) => ExitCode::from(code),
     }
 }
 

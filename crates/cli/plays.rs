@@ -42,6 +42,7 @@ pub fn status(
     full: bool,
     show_hosts: bool,
     concurrency: Option<usize>,
+    json: bool,
 ) -> Result<(), Failure> {
     let fleet = Fleet::new(env);
     let rows: Vec<StatusRow> = runtime()?.block_on(maestro_plays::status::status(
@@ -51,6 +52,9 @@ pub fn status(
         full,
         concurrency,
     ));
+    if json {
+        return status_json(env, containers, &rows);
+    }
     let ship_label = |c: &Container| {
         if show_hosts {
             env.ships
@@ -146,30 +150,60 @@ pub fn status(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 pub fn play(
     env: &Environment,
     containers: &[&Container],
     kind: PlayKind,
     options: PlayOptions,
+    json: bool,
 ) -> Result<(), Failure> {
-    if containers.is_empty() {
+    play_then(env, containers, kind, options, json, |_, _| Ok(()))
+}
+
+/// Runs the play, then `after` (with the runtime and fleet still up) before
+/// the verdict; `up` uses it for orphans.
+pub fn play_then(
+    env: &Environment,
+    containers: &[&Container],
+    kind: PlayKind,
+    options: PlayOptions,
+    json: bool,
+    after: impl FnOnce(&tokio::runtime::Runtime, &Fleet) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    if containers.is_empty() && !json {
         println!("Nothing to {}.", kind.name());
-        return Ok(());
     }
     let fleet = Fleet::new(env);
     let started = Instant::now();
-    let view = PlayView::new(env, containers);
-    let report = runtime()?.block_on(maestro_plays::run_play(
-        env,
-        &fleet,
-        containers,
-        kind,
-        &options,
-        &view,
-        interrupted(),
-    ));
-    drop(view);
+    let runtime = runtime()?;
+    let report = if json {
+        let quiet = QuietView::new(containers.len());
+        let report = runtime.block_on(maestro_plays::run_play(
+            env,
+            &fleet,
+            containers,
+            kind,
+            &options,
+            &quiet,
+            interrupted(),
+        ));
+        print_play_json(env, containers, kind, &report, &quiet)?;
+        report
+    } else {
+        let view = PlayView::new(env, containers);
+        let report = runtime.block_on(maestro_plays::run_play(
+            env,
+            &fleet,
+            containers,
+            kind,
+            &options,
+            &view,
+            interrupted(),
+        ));
+        drop(view);
+        report
+    };
+    after(&runtime, &fleet)?;
     let mut done = 0;
     let mut failed = 0;
     let mut aborted = 0;
@@ -188,7 +222,9 @@ pub fn play(
     if aborted > 0 {
         summary.push_str(&format!(", {aborted} aborted"));
     }
-    println!("{summary} in {took}.");
+    if !json {
+        println!("{summary} in {took}.");
+    }
     if report.interrupted {
         return Err(Failure::Failed(format!(
             "{} interrupted; each container's state is shown above",
@@ -323,4 +359,285 @@ pub fn logs(
             }
         }
     })
+}
+
+/// Records only how long each container took, for `--json`.
+struct QuietView {
+    elapsed: std::sync::Mutex<Vec<f64>>,
+}
+
+impl QuietView {
+    fn new(n: usize) -> QuietView {
+        QuietView {
+            elapsed: std::sync::Mutex::new(vec![0.0; n]),
+        }
+    }
+}
+
+impl maestro_plays::Observer for QuietView {
+    fn begin(&self, _index: usize) {}
+    fn progress(&self, _index: usize, _text: &str) {}
+    fn finish(&self, index: usize, _outcome: &Outcome, elapsed: Duration) {
+        if let Ok(mut list) = self.elapsed.lock() {
+            if let Some(slot) = list.get_mut(index) {
+                *slot = elapsed.as_secs_f64();
+            }
+        }
+    }
+}
+
+fn print_json(value: &serde_json::Value) -> Result<(), Failure> {
+    crate::output::print_json(value)
+}
+
+fn print_play_json(
+    env: &Environment,
+    containers: &[&Container],
+    kind: PlayKind,
+    report: &maestro_plays::PlayReport,
+    quiet: &QuietView,
+) -> Result<(), Failure> {
+    let elapsed = quiet.elapsed.lock().map(|l| l.clone()).unwrap_or_default();
+    let rows: Vec<serde_json::Value> = containers
+        .iter()
+        .zip(&report.outcomes)
+        .enumerate()
+        .map(|(i, (c, outcome))| {
+            let (action, state, detail, error) = match outcome {
+                Outcome::Done(done) => (done.action, Some(done.state), done.text.clone(), None),
+                Outcome::Failed(why) => ("failed", None, String::new(), Some(why.clone())),
+                Outcome::Aborted { left, .. } => ("aborted", None, left.clone(), None),
+            };
+            serde_json::json!({
+                "name": c.name,
+                "service": c.service,
+                "ship": c.ship,
+                "action": action,
+                "state": state,
+                "detail": detail,
+                "error": error,
+                "elapsed": (elapsed.get(i).copied().unwrap_or(0.0) * 1000.0).round() / 1000.0,
+            })
+        })
+        .collect();
+    print_json(&serde_json::json!({
+        "command": kind.name(),
+        "environment": env.name,
+        "ok": report.succeeded(),
+        "interrupted": report.interrupted,
+        "containers": rows,
+    }))
+}
+
+/// `plan`: what `up` would do, one line per container; exit 3 when anything
+/// would change.
+pub fn plan(
+    env: &Environment,
+    containers: &[&Container],
+    whole: bool,
+    concurrency: Option<usize>,
+    json: bool,
+) -> Result<(), Failure> {
+    let fleet = Fleet::new(env);
+    let runtime = runtime()?;
+    let actions = runtime.block_on(maestro_plays::converge::plan(
+        env,
+        &fleet,
+        containers,
+        concurrency,
+    ));
+    let (orphans, orphan_errors) = if whole {
+        runtime.block_on(maestro_plays::converge::orphans(env, &fleet))
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let changes = actions
+        .iter()
+        .any(|a| a.as_ref().map_or(true, |a| a.changes_something()))
+        || !orphans.is_empty();
+    let errors = actions.iter().filter(|a| a.is_err()).count();
+    if json {
+        let rows: Vec<serde_json::Value> = containers
+            .iter()
+            .zip(&actions)
+            .map(|(c, a)| {
+                let (action, reasons, error) = match a {
+                    Ok(maestro_plays::drift::Action::Recreate(r)) => ("recreate", r.clone(), None),
+                    Ok(other) => (other.name(), Vec::new(), None),
+                    Err(e) => ("unknown", Vec::new(), Some(e.clone())),
+                };
+                serde_json::json!({
+                    "name": c.name, "service": c.service, "ship": c.ship,
+                    "action": action, "reasons": reasons, "error": error,
+                })
+            })
+            .collect();
+        let orphan_rows: Vec<serde_json::Value> = orphans
+            .iter()
+            .map(|o| serde_json::json!({"name": o.name, "ship": o.ship, "running": o.running}))
+            .collect();
+        print_json(&serde_json::json!({
+            "command": "plan",
+            "environment": env.name,
+            "changes": changes,
+            "containers": rows,
+            "orphans": orphan_rows,
+        }))?;
+    } else {
+        let table = Table::new(containers, |c| c.ship.clone());
+        let palette = Palette::for_stdout();
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", palette.bold(&table.header("ACTION")));
+        for (i, (c, a)) in containers.iter().zip(&actions).enumerate() {
+            let text = match a {
+                Ok(maestro_plays::drift::Action::None) => "none".to_owned(),
+                Ok(other) => palette.yellow(&other.describe()),
+                Err(e) => palette.red(&format!("unknown: {e}")),
+            };
+            let _ = writeln!(out, "{}", table.row(i + 1, c, &c.ship, &text));
+        }
+        for o in &orphans {
+            let _ = writeln!(
+                out,
+                "  orphan: {} on ship {} ({}; not in the file: `up --remove-orphans` removes it)",
+                o.name,
+                o.ship,
+                if o.running { "running" } else { "stopped" }
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{}",
+            if changes {
+                "plan: changes to apply (`maestro up`)."
+            } else {
+                "plan: nothing to do."
+            }
+        );
+    }
+    for e in orphan_errors {
+        eprintln!("WARNING: cannot look for orphans: {e}");
+    }
+    if errors > 0 {
+        return Err(Failure::Failed(format!(
+            "plan: {errors} container{} could not be compared (see above)",
+            if errors == 1 { "" } else { "s" }
+        )));
+    }
+    if changes {
+        return Err(Failure::Status(3));
+    }
+    Ok(())
+}
+
+/// `up` (and `start --converge`): the play, then the orphans.
+pub fn up(
+    env: &Environment,
+    containers: &[&Container],
+    whole: bool,
+    options: PlayOptions,
+    remove_orphans: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    play_then(
+        env,
+        containers,
+        PlayKind::Up,
+        options,
+        json,
+        |runtime, fleet| {
+            if !whole {
+                return Ok(());
+            }
+            let (orphans, errors) = runtime.block_on(maestro_plays::converge::orphans(env, fleet));
+            for e in errors {
+                eprintln!("WARNING: cannot look for orphans: {e}");
+            }
+            let mut failed = Vec::new();
+            for o in &orphans {
+                if remove_orphans {
+                    match runtime.block_on(maestro_plays::converge::remove_orphan(fleet, o)) {
+                        Ok(()) => {
+                            if !json {
+                                println!("  orphan {} on ship {}: removed", o.name, o.ship);
+                            }
+                        }
+                        Err(e) => failed.push(format!("{}: {e}", o.name)),
+                    }
+                } else if !json {
+                    println!(
+                    "  orphan {} on ship {} is not in the file; `up --remove-orphans` removes it",
+                    o.name, o.ship
+                );
+                }
+            }
+            if failed.is_empty() {
+                Ok(())
+            } else {
+                Err(Failure::Failed(format!(
+                    "could not remove orphans: {}",
+                    failed.join("; ")
+                )))
+            }
+        },
+    )
+}
+
+fn status_json(
+    env: &Environment,
+    containers: &[&Container],
+    rows: &[StatusRow],
+) -> Result<(), Failure> {
+    let list: Vec<serde_json::Value> = containers
+        .iter()
+        .zip(rows)
+        .map(|(c, row)| {
+            let (state, id, since, exit_code, error) = match &row.state {
+                ContainerState::Running { id, since } => {
+                    ("running", Some(id.clone()), since.clone(), None, None)
+                }
+                ContainerState::Stopped {
+                    id,
+                    since,
+                    exit_code,
+                } => (
+                    "stopped",
+                    Some(id.clone()),
+                    since.clone(),
+                    Some(*exit_code),
+                    None,
+                ),
+                ContainerState::Absent => ("absent", None, None, None, None),
+                ContainerState::HostDown(e) => ("host down", None, None, None, Some(e.clone())),
+                ContainerState::Error(e) => ("error", None, None, None, Some(e.clone())),
+            };
+            let ports: Vec<serde_json::Value> = row
+                .ports
+                .iter()
+                .map(
+                    |p| serde_json::json!({"name": p.name, "external": p.external, "open": p.open}),
+                )
+                .collect();
+            serde_json::json!({
+                "name": c.name,
+                "service": c.service,
+                "ship": c.ship,
+                "ship_ip": env.ships.get(&c.ship).map(|s| s.ip.clone()),
+                "state": state,
+                "action": "none",
+                "error": error,
+                "id": id,
+                "since": since,
+                "exit_code": exit_code,
+                "image": row.image,
+                "image_id": row.image_id,
+                "ports": ports,
+            })
+        })
+        .collect();
+    print_json(&serde_json::json!({
+        "command": "status",
+        "environment": env.name,
+        "containers": list,
+    }))
 }

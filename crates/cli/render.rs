@@ -198,7 +198,7 @@ impl Observer for PlayView<'_> {
         }
         let took = format!("{:.1}s", elapsed.as_secs_f64());
         let text = match outcome {
-            Outcome::Done(state) => format!("{} ({took})", self.palette.green(state)),
+            Outcome::Done(done) => format!("{} ({took})", self.palette.green(&done.text)),
             Outcome::Failed(why) => {
                 let mut lines = why.lines();
                 let first = lines.next().unwrap_or("");

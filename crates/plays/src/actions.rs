@@ -12,8 +12,9 @@ use maestro_engine::models::ContainerInspectResponse;
 use maestro_engine::{Engine, PullProgress};
 
 use crate::checks::{self, CheckTarget};
+use crate::drift::Action;
 use crate::fleet::Fleet;
-use crate::play::PlayOptions;
+use crate::play::{Finished, PlayOptions};
 use crate::registry;
 use crate::timefmt;
 
@@ -25,6 +26,10 @@ pub(crate) struct Ctx<'a> {
     pub options: &'a PlayOptions,
     pub progress: Box<dyn Fn(&str) + Send + Sync + 'a>,
 }
+
+/// How long a started container without `running` checks must stay up
+/// before it counts as started (a container failing at once is caught).
+const SETTLE: Duration = Duration::from_millis(100);
 
 /// How many log lines a failed start shows.
 const LOG_LINES_ON_FAILURE: u64 = 15;
@@ -109,10 +114,9 @@ fn exit_code(found: &ContainerInspectResponse) -> i64 {
     found.state.as_ref().and_then(|s| s.exit_code).unwrap_or(-1)
 }
 
-/// `start` for one container; with `recreate` (restart) a stopped container
-/// is always replaced unless `--reuse`.
-pub(crate) async fn start(ctx: &Ctx<'_>, recreate: bool) -> Result<String, String> {
-    let _ = recreate;
+/// `start` for one container: nothing when it runs; otherwise a stopped
+/// container is replaced by a new one, unless `reuse` keeps it.
+pub(crate) async fn start(ctx: &Ctx<'_>, reuse: bool) -> Result<Finished, String> {
     let c = ctx.container;
     let engine = ctx.engine().await?;
     (ctx.progress)("checking container");
@@ -122,15 +126,16 @@ pub(crate) async fn start(ctx: &Ctx<'_>, recreate: bool) -> Result<String, Strin
         .map_err(|e| e.to_string())?;
     if let Some(found) = &existing {
         if is_running(found) {
-            return Ok(match started_at(found) {
+            let text = match started_at(found) {
                 Some(since) => format!("up for {since}"),
                 None => "up".into(),
-            });
+            };
+            return Ok(Finished::new("none", "running", text));
         }
     }
     ctx.run_checks(&engine, "pre-start", &c.lifecycle.pre_start)
         .await?;
-    let reuse = ctx.options.reuse && existing.is_some();
+    let reuse = reuse && existing.is_some();
     if !reuse {
         if existing.is_some() {
             (ctx.progress)("removing the old container");
@@ -158,10 +163,19 @@ pub(crate) async fn start(ctx: &Ctx<'_>, recreate: bool) -> Result<String, Strin
         .start_container(&c.name)
         .await
         .map_err(|e| e.to_string())?;
-    let after = engine
+    let mut after = engine
         .inspect_container(&c.name)
         .await
         .map_err(|e| e.to_string())?;
+    if c.lifecycle.running.is_empty() && after.as_ref().is_some_and(is_running) {
+        // Without running checks nothing else watches it: give a container
+        // that fails at once a moment to do so before calling it started.
+        tokio::time::sleep(SETTLE).await;
+        after = engine
+            .inspect_container(&c.name)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     let id = match after {
         Some(found) if is_running(&found) => short_id(&found),
         Some(found) => {
@@ -192,11 +206,8 @@ pub(crate) async fn start(ctx: &Ctx<'_>, recreate: bool) -> Result<String, Strin
             }
         }
     }
-    Ok(if id.is_empty() {
-        "started".into()
-    } else {
-        format!("started ({id})")
-    })
+    let _ = id;
+    Ok(Finished::new("started", "running", "started"))
 }
 
 /// Resolves (with a sentence) when the container stops running.
@@ -264,14 +275,14 @@ async fn pull_image(ctx: &Ctx<'_>, engine: &Engine) -> Result<(), String> {
 }
 
 /// `pull` for one container.
-pub(crate) async fn pull(ctx: &Ctx<'_>) -> Result<String, String> {
+pub(crate) async fn pull(ctx: &Ctx<'_>) -> Result<Finished, String> {
     let engine = ctx.engine().await?;
     pull_image(ctx, &engine).await?;
-    Ok("pulled".into())
+    Ok(Finished::new("pulled", "unchanged", "pulled"))
 }
 
 /// `stop` for one container.
-pub(crate) async fn stop(ctx: &Ctx<'_>) -> Result<String, String> {
+pub(crate) async fn stop(ctx: &Ctx<'_>) -> Result<Finished, String> {
     let c = ctx.container;
     let engine = ctx.engine().await?;
     (ctx.progress)("checking container");
@@ -280,10 +291,10 @@ pub(crate) async fn stop(ctx: &Ctx<'_>) -> Result<String, String> {
         .await
         .map_err(|e| e.to_string())?
     else {
-        return Ok("absent".into());
+        return Ok(Finished::new("none", "absent", "absent"));
     };
     if !is_running(&found) {
-        return Ok("down".into());
+        return Ok(Finished::new("none", "stopped", "down"));
     }
     ctx.run_checks(&engine, "pre-stop", &c.lifecycle.pre_stop)
         .await?;
@@ -294,11 +305,11 @@ pub(crate) async fn stop(ctx: &Ctx<'_>) -> Result<String, String> {
         .map_err(|e| e.to_string())?;
     ctx.run_checks(&engine, "stopped", &c.lifecycle.stopped)
         .await?;
-    Ok("stopped".into())
+    Ok(Finished::new("stopped", "stopped", "stopped"))
 }
 
 /// `kill` for one container.
-pub(crate) async fn kill(ctx: &Ctx<'_>) -> Result<String, String> {
+pub(crate) async fn kill(ctx: &Ctx<'_>) -> Result<Finished, String> {
     let c = ctx.container;
     let engine = ctx.engine().await?;
     (ctx.progress)("checking container");
@@ -307,10 +318,10 @@ pub(crate) async fn kill(ctx: &Ctx<'_>) -> Result<String, String> {
         .await
         .map_err(|e| e.to_string())?
     else {
-        return Ok("absent".into());
+        return Ok(Finished::new("none", "absent", "absent"));
     };
     if !is_running(&found) {
-        return Ok("down".into());
+        return Ok(Finished::new("none", "stopped", "down"));
     }
     (ctx.progress)("killing container");
     engine
@@ -319,11 +330,11 @@ pub(crate) async fn kill(ctx: &Ctx<'_>) -> Result<String, String> {
         .map_err(|e| e.to_string())?;
     ctx.run_checks(&engine, "stopped", &c.lifecycle.stopped)
         .await?;
-    Ok("killed".into())
+    Ok(Finished::new("killed", "stopped", "killed"))
 }
 
 /// `clean` for one container: remove it (and its anonymous volumes) when stopped.
-pub(crate) async fn clean(ctx: &Ctx<'_>) -> Result<String, String> {
+pub(crate) async fn clean(ctx: &Ctx<'_>) -> Result<Finished, String> {
     let c = ctx.container;
     let engine = ctx.engine().await?;
     (ctx.progress)("checking container");
@@ -332,23 +343,23 @@ pub(crate) async fn clean(ctx: &Ctx<'_>) -> Result<String, String> {
         .await
         .map_err(|e| e.to_string())?
     else {
-        return Ok("absent".into());
+        return Ok(Finished::new("none", "absent", "absent"));
     };
     if is_running(&found) {
-        return Ok("skipped (running)".into());
+        return Ok(Finished::new("skipped", "running", "skipped (running)"));
     }
     (ctx.progress)("removing container");
     engine
         .remove_container(&c.name, true, false)
         .await
         .map_err(|e| e.to_string())?;
-    Ok("removed".into())
+    Ok(Finished::new("removed", "absent", "removed"))
 }
 
 /// Before a restart: `--only-if-changed` (skip when the running container
 /// already uses the ship's current image for its name; the text says so) and
 /// `-r` (pull the new image before stopping, so downtime is stop + start).
-pub(crate) async fn prepare_restart(ctx: &Ctx<'_>) -> Result<Option<String>, String> {
+pub(crate) async fn prepare_restart(ctx: &Ctx<'_>) -> Result<Option<Finished>, String> {
     let c = ctx.container;
     let engine = ctx.engine().await?;
     if ctx.options.refresh_images {
@@ -370,8 +381,58 @@ pub(crate) async fn prepare_restart(ctx: &Ctx<'_>) -> Result<Option<String>, Str
         (Some(found), Some(image))
             if is_running(&found) && found.image.is_some() && found.image == image.id =>
         {
-            Ok(Some("unchanged (already runs the current image)".into()))
+            Ok(Some(Finished::new(
+                "none",
+                "running",
+                "unchanged (already runs the current image)",
+            )))
         }
         _ => Ok(None),
+    }
+}
+
+/// `up` for one container: compare it with the file and do only what that
+/// takes (create, recreate, start, or nothing).
+pub(crate) async fn up(ctx: &Ctx<'_>) -> Result<Finished, String> {
+    let c = ctx.container;
+    let engine = ctx.engine().await?;
+    (ctx.progress)("comparing with the file");
+    let mut image = engine
+        .inspect_image(&c.image)
+        .await
+        .map_err(|e| e.to_string())?;
+    if image.is_none() || ctx.options.refresh_images {
+        pull_image(ctx, &engine).await?;
+        image = engine
+            .inspect_image(&c.image)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let observed = engine
+        .inspect_container(&c.name)
+        .await
+        .map_err(|e| e.to_string())?;
+    let body = crate::spec::create_body(ctx.env, c);
+    match crate::drift::decide(&body, observed.as_ref(), image.as_ref()) {
+        Action::None => Ok(Finished::new("none", "running", "up to date")),
+        Action::Start => {
+            let done = start(ctx, true).await?;
+            Ok(Finished::new("started", done.state, "started"))
+        }
+        Action::Create => {
+            let done = start(ctx, false).await?;
+            Ok(Finished::new("created", done.state, "created"))
+        }
+        Action::Recreate(reasons) => {
+            if observed.as_ref().is_some_and(is_running) {
+                stop(ctx).await?;
+            }
+            let done = start(ctx, false).await?;
+            Ok(Finished::new(
+                "recreated",
+                done.state,
+                format!("recreated ({})", reasons.join("; ")),
+            ))
+        }
     }
 }

@@ -5,6 +5,8 @@
 
 mod actions;
 pub mod checks;
+pub mod converge;
+pub mod drift;
 pub mod fleet;
 pub mod play;
 pub mod registry;
@@ -14,5 +16,7 @@ pub mod status;
 pub mod timefmt;
 
 pub use fleet::Fleet;
-pub use play::{run_play, AbortReason, Observer, Outcome, PlayKind, PlayOptions, PlayReport};
+pub use play::{
+    run_play, AbortReason, Finished, Observer, Outcome, PlayKind, PlayOptions, PlayReport,
+};
 pub use selection::{select, Direction, SelectError, Selection};

@@ -26,6 +26,8 @@ pub enum PlayKind {
     Restart,
     Clean,
     Pull,
+    /// Converge on the file: create, recreate, start or leave each container.
+    Up,
 }
 
 impl PlayKind {
@@ -38,6 +40,7 @@ impl PlayKind {
             PlayKind::Restart => "restart",
             PlayKind::Clean => "clean",
             PlayKind::Pull => "pull",
+            PlayKind::Up => "up",
         }
     }
 
@@ -45,7 +48,9 @@ impl PlayKind {
     pub fn direction(self) -> crate::Direction {
         match self {
             PlayKind::Stop | PlayKind::Kill | PlayKind::Restart => crate::Direction::Reverse,
-            PlayKind::Start | PlayKind::Clean | PlayKind::Pull => crate::Direction::Forward,
+            PlayKind::Start | PlayKind::Clean | PlayKind::Pull | PlayKind::Up => {
+                crate::Direction::Forward
+            }
         }
     }
 
@@ -84,12 +89,33 @@ pub enum AbortReason {
     Interrupted,
 }
 
+/// What was done to a container and the state it was left in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    /// What this play did: `started`, `stopped`, `killed`, `removed`,
+    /// `restarted`, `pulled`, `skipped`, `none`…
+    pub action: &'static str,
+    /// The state it was left in: `running`, `stopped`, `absent`, `unchanged`.
+    pub state: &'static str,
+    /// The same for people (`up for 3m`, `skipped (running)`).
+    pub text: String,
+}
+
+impl Finished {
+    pub fn new(action: &'static str, state: &'static str, text: impl Into<String>) -> Finished {
+        Finished {
+            action,
+            state,
+            text: text.into(),
+        }
+    }
+}
+
 /// How one container's part of the play ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Done; the text is the state it was left in (`started`, `up for 3m`,
-    /// `stopped`, `down`, `removed`, `absent`, …).
-    Done(String),
+    /// Done: what was done and the state it was left in.
+    Done(Finished),
     /// It failed; the text says why (possibly with log lines after a newline).
     Failed(String),
     /// Not begun (or not finished) because the play was aborted; the text is
@@ -331,15 +357,16 @@ impl<'a> Shared<'a> {
         self.observer.begin(i);
         let ctx = self.ctx(i);
         let result = match self.kind {
-            PlayKind::Start => actions::start(&ctx, false).await,
+            PlayKind::Start => actions::start(&ctx, self.options.reuse).await,
+            PlayKind::Up => actions::up(&ctx).await,
             PlayKind::Stop => actions::stop(&ctx).await,
             PlayKind::Kill => actions::kill(&ctx).await,
             PlayKind::Clean => actions::clean(&ctx).await,
             PlayKind::Pull => actions::pull(&ctx).await,
-            PlayKind::Restart => actions::start(&ctx, true).await,
+            PlayKind::Restart => actions::start(&ctx, self.options.reuse).await,
         };
         let outcome = match result {
-            Ok(text) => Outcome::Done(text),
+            Ok(done) => Outcome::Done(done),
             Err(text) => Outcome::Failed(text),
         };
         self.record_failure(&outcome);
@@ -409,8 +436,8 @@ impl<'a> Shared<'a> {
                 left: "stopped, not started again".into(),
             };
         }
-        let outcome = match actions::start(&ctx, true).await {
-            Ok(text) => Outcome::Done(text),
+        let outcome = match actions::start(&ctx, self.options.reuse).await {
+            Ok(done) => Outcome::Done(Finished::new("restarted", done.state, "restarted")),
             Err(text) => Outcome::Failed(text),
         };
         self.record_failure(&outcome);

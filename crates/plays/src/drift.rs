@@ -1,0 +1,476 @@
+//! Drift: how a container on its engine differs from what the environment
+//! file asks for, and what `up` must do about it — create, recreate (with
+//! the reasons: `env GREETING changed`, `ports changed`, `image updated`),
+//! start, or nothing. Deciding is pure: it compares the creation request
+//! maestro would send (and its spec-hash label) with what the engine reports.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use maestro_engine::models::{ContainerCreateBody, ContainerInspectResponse, ImageInspect};
+use serde_json::Value;
+
+use crate::spec::LABEL_SPEC_HASH;
+
+/// What `up` does to one container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// No container of that name: create and start it.
+    Create,
+    /// It differs from the file: replace it. The reasons, for people.
+    Recreate(Vec<String>),
+    /// Same configuration, but not running: start it.
+    Start,
+    /// Nothing to do.
+    None,
+}
+
+impl Action {
+    /// `create`, `recreate (env X changed; image updated)`, `start`, `none`.
+    pub fn describe(&self) -> String {
+        match self {
+            Action::Create => "create".into(),
+            Action::Recreate(reasons) => format!("recreate ({})", reasons.join("; ")),
+            Action::Start => "start".into(),
+            Action::None => "none".into(),
+        }
+    }
+
+    /// The one-word name (`create`, `recreate`, `start`, `none`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Recreate(_) => "recreate",
+            Action::Start => "start",
+            Action::None => "none",
+        }
+    }
+
+    pub fn changes_something(&self) -> bool {
+        !matches!(self, Action::None)
+    }
+}
+
+/// Decides what to do with a container, given the request maestro would
+/// send (`desired`, labels included), what the engine has under that name
+/// (`observed`), and the ship's current image for the container's image name.
+pub fn decide(
+    desired: &ContainerCreateBody,
+    observed: Option<&ContainerInspectResponse>,
+    image: Option<&ImageInspect>,
+) -> Action {
+    let Some(observed) = observed else {
+        return Action::Create;
+    };
+    let mut reasons = Vec::new();
+    let desired_hash = desired
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(LABEL_SPEC_HASH))
+        .cloned();
+    let observed_hash = observed
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.as_ref())
+        .and_then(|l| l.get(LABEL_SPEC_HASH))
+        .cloned();
+    if desired_hash != observed_hash {
+        reasons = differences(desired, observed, image);
+        if reasons.is_empty() && observed_hash.is_some() {
+            reasons.push("configuration changed".into());
+        }
+    }
+    if let (Some(image), Some(running_image)) = (image, observed.image.as_deref()) {
+        if image.id.as_deref().is_some_and(|id| id != running_image)
+            && !reasons.iter().any(|r| r.starts_with("image"))
+        {
+            reasons.push("image updated".into());
+        }
+    }
+    if !reasons.is_empty() {
+        return Action::Recreate(reasons);
+    }
+    let running = observed
+        .state
+        .as_ref()
+        .and_then(|s| s.running)
+        .unwrap_or(false);
+    if running {
+        Action::None
+    } else {
+        Action::Start
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// Empty things are all alike: null, "", 0, false, [] and {}.
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+    }
+}
+
+fn same(a: &Value, b: &Value) -> bool {
+    (is_empty(a) && is_empty(b)) || a == b
+}
+
+fn env_map(list: &Value) -> BTreeMap<String, String> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|entry| match entry.split_once('=') {
+            Some((k, v)) => (k.to_owned(), v.to_owned()),
+            None => (entry.to_owned(), String::new()),
+        })
+        .collect()
+}
+
+fn sorted_strings(v: &Value) -> Vec<String> {
+    let mut out: Vec<String> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| match x {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}` as comparable text.
+fn port_set(v: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    if let Some(map) = v.as_object() {
+        for (exposed, bindings) in map {
+            let list = bindings.as_array().cloned().unwrap_or_default();
+            if list.is_empty() {
+                out.insert(exposed.clone());
+            }
+            for b in list {
+                let ip = b.get("HostIp").and_then(Value::as_str).unwrap_or("");
+                let ip = if ip.is_empty() { "0.0.0.0" } else { ip };
+                let port = b.get("HostPort").and_then(Value::as_str).unwrap_or("");
+                out.insert(format!("{exposed}>{ip}:{port}"));
+            }
+        }
+    }
+    out
+}
+
+/// `/db-1:/web-1/db` (as engines report links) → `db-1:db`.
+fn link(text: &str) -> String {
+    match text.split_once(':') {
+        Some((name, alias)) => format!(
+            "{}:{}",
+            name.trim_start_matches('/'),
+            alias.rsplit('/').next().unwrap_or(alias)
+        ),
+        None => text.to_owned(),
+    }
+}
+
+/// The readable differences between the desired request and the container.
+pub fn differences(
+    desired: &ContainerCreateBody,
+    observed: &ContainerInspectResponse,
+    image: Option<&ImageInspect>,
+) -> Vec<String> {
+    let want = json(desired);
+    let have = json(observed);
+    let have_config = &have["Config"];
+    let have_host = &have["HostConfig"];
+    let want_host = &want["HostConfig"];
+    let image_config = image.map(json).unwrap_or(Value::Null);
+    let image_config = &image_config["Config"];
+    let mut reasons = Vec::new();
+
+    // Image name.
+    if let (Some(w), Some(h)) = (want["Image"].as_str(), have_config["Image"].as_str()) {
+        if w != h {
+            reasons.push(format!("image changed ({h} → {w})"));
+        }
+    }
+
+    // Environment, variable by variable.
+    let want_env = env_map(&want["Env"]);
+    let have_env = env_map(&have_config["Env"]);
+    let image_env = env_map(&image_config["Env"]);
+    for (k, v) in &want_env {
+        match have_env.get(k) {
+            Some(h) if h == v => {}
+            Some(_) => reasons.push(format!("env {k} changed")),
+            None => reasons.push(format!("env {k} added")),
+        }
+    }
+    for (k, v) in &have_env {
+        if !want_env.contains_key(k) && image_env.get(k) != Some(v) {
+            reasons.push(format!("env {k} removed"));
+        }
+    }
+
+    // Command and simple settings, only when the file sets them.
+    for (key, what) in [
+        ("Cmd", "command"),
+        ("Hostname", "hostname"),
+        ("User", "user"),
+        ("WorkingDir", "workdir"),
+    ] {
+        if !want[key].is_null() && !same(&want[key], &have_config[key]) {
+            reasons.push(format!("{what} changed"));
+        }
+    }
+
+    // Labels, maestro's hash aside, the image's own aside.
+    let labels = |v: &Value| -> BTreeMap<String, String> {
+        v.as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| k.as_str() != LABEL_SPEC_HASH)
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_owned()))
+            .collect()
+    };
+    let image_labels = labels(&image_config["Labels"]);
+    let mut have_labels = labels(&have_config["Labels"]);
+    have_labels.retain(|k, v| image_labels.get(k) != Some(v));
+    let mut want_labels = labels(&want["Labels"]);
+    want_labels.retain(|k, v| image_labels.get(k) != Some(v));
+    if want_labels != have_labels {
+        reasons.push("labels changed".into());
+    }
+
+    // Ports.
+    if port_set(&want_host["PortBindings"]) != port_set(&have_host["PortBindings"]) {
+        reasons.push("ports changed".into());
+    }
+
+    // Volumes: bind mounts and anonymous volumes (the image's own aside).
+    let image_volumes: BTreeSet<String> = image_config["Volumes"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let volume_keys = |v: &Value| -> BTreeSet<String> {
+        match v {
+            Value::Object(m) => m.keys().cloned().collect(),
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect(),
+            _ => BTreeSet::new(),
+        }
+    };
+    let want_volumes: BTreeSet<String> = volume_keys(&want["Volumes"])
+        .difference(&image_volumes)
+        .cloned()
+        .collect();
+    let have_volumes: BTreeSet<String> = volume_keys(&have_config["Volumes"])
+        .difference(&image_volumes)
+        .cloned()
+        .collect();
+    if sorted_strings(&want_host["Binds"]) != sorted_strings(&have_host["Binds"])
+        || want_volumes != have_volumes
+    {
+        reasons.push("volumes changed".into());
+    }
+
+    // Links, as engines rewrite them.
+    let links = |v: &Value| -> Vec<String> {
+        let mut l: Vec<String> = sorted_strings(v).iter().map(|s| link(s)).collect();
+        l.sort();
+        l
+    };
+    if links(&want_host["Links"]) != links(&have_host["Links"]) {
+        reasons.push("links changed".into());
+    }
+
+    // The rest of the host configuration.
+    for (keys, what) in [
+        (&["Memory", "MemorySwap", "CpuShares"][..], "limits"),
+        (&["Ulimits"][..], "ulimits"),
+        (&["Dns"][..], "dns"),
+        (&["ExtraHosts"][..], "extra hosts"),
+        (&["CapAdd", "CapDrop"][..], "capabilities"),
+        (&["SecurityOpt"][..], "security options"),
+        (&["Privileged"][..], "privileged"),
+        (&["VolumesFrom"][..], "volumes_from"),
+    ] {
+        if keys.iter().any(|k| !same(&want_host[k], &have_host[k])) {
+            reasons.push(format!("{what} changed"));
+        }
+    }
+    let restart = |v: &Value| {
+        let name = v["Name"].as_str().unwrap_or("");
+        let name = if name.is_empty() { "no" } else { name };
+        (
+            name.to_owned(),
+            v["MaximumRetryCount"].as_i64().unwrap_or(0),
+        )
+    };
+    if restart(&want_host["RestartPolicy"]) != restart(&have_host["RestartPolicy"]) {
+        reasons.push("restart policy changed".into());
+    }
+    let mode = |v: &Value| {
+        let m = v.as_str().unwrap_or("");
+        if m.is_empty() || m == "default" {
+            "bridge".to_owned()
+        } else {
+            m.to_owned()
+        }
+    };
+    if mode(&want_host["NetworkMode"]) != mode(&have_host["NetworkMode"]) {
+        reasons.push("network mode changed".into());
+    }
+    if !want_host["LogConfig"].is_null() && !same(&want_host["LogConfig"], &have_host["LogConfig"])
+    {
+        reasons.push("logging changed".into());
+    }
+    reasons
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use maestro_config::{load, Environment, Source};
+    use maestro_engine::models::{ContainerConfig, ContainerState, HostConfig};
+
+    fn env(text: &str) -> Environment {
+        let src = Source {
+            name: "t.yaml".into(),
+            base_dir: ".".into(),
+            text: text.into(),
+        };
+        load(&src, &Default::default()).expect("valid environment")
+    }
+
+    const ENV: &str = "
+name: t
+ships: {a: {ip: 10.0.0.1}}
+services:
+  web:
+    image: box:1
+    env: {GREETING: hello}
+    instances:
+      web-1: {ship: a, ports: {http: '80:8080'}, command: sleep 100, restart: always}
+";
+
+    /// What an engine would report for a container created from `body`.
+    fn as_created(body: &ContainerCreateBody, running: bool) -> ContainerInspectResponse {
+        let mut env = body.env.clone().unwrap_or_default();
+        env.push("PATH=/bin".into());
+        let host = body.host_config.clone().unwrap_or_default();
+        ContainerInspectResponse {
+            id: Some("abc".into()),
+            image: Some("sha256:one".into()),
+            config: Some(ContainerConfig {
+                image: body.image.clone(),
+                env: Some(env),
+                cmd: body.cmd.clone(),
+                hostname: body.hostname.clone(),
+                labels: body.labels.clone(),
+                ..Default::default()
+            }),
+            host_config: Some(HostConfig {
+                network_mode: Some("default".into()),
+                ..host
+            }),
+            state: Some(ContainerState {
+                running: Some(running),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn image(id: &str) -> ImageInspect {
+        ImageInspect {
+            id: Some(id.into()),
+            config: Some(maestro_engine::models::ImageConfig {
+                env: Some(vec!["PATH=/bin".into()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn absent_running_and_stopped_containers() {
+        let e = env(ENV);
+        let body = crate::spec::create_body(&e, &e.containers["web-1"]);
+        assert_eq!(decide(&body, None, None), Action::Create);
+        let running = as_created(&body, true);
+        assert_eq!(
+            decide(&body, Some(&running), Some(&image("sha256:one"))),
+            Action::None
+        );
+        let stopped = as_created(&body, false);
+        assert_eq!(
+            decide(&body, Some(&stopped), Some(&image("sha256:one"))),
+            Action::Start
+        );
+    }
+
+    #[test]
+    fn a_changed_variable_is_named() {
+        let before = env(ENV);
+        let old = crate::spec::create_body(&before, &before.containers["web-1"]);
+        let running = as_created(&old, true);
+        let after = env(&ENV.replace("hello", "bonjour"));
+        let new = crate::spec::create_body(&after, &after.containers["web-1"]);
+        assert_eq!(
+            decide(&new, Some(&running), Some(&image("sha256:one"))),
+            Action::Recreate(vec!["env GREETING changed".into()])
+        );
+    }
+
+    #[test]
+    fn ports_command_and_restart_changes_are_named() {
+        let before = env(ENV);
+        let old = crate::spec::create_body(&before, &before.containers["web-1"]);
+        let running = as_created(&old, true);
+        let after = env(&ENV
+            .replace("'80:8080'", "'80:9090'")
+            .replace("sleep 100", "sleep 200")
+            .replace("restart: always", "restart: no"));
+        let new = crate::spec::create_body(&after, &after.containers["web-1"]);
+        let Action::Recreate(reasons) = decide(&new, Some(&running), Some(&image("sha256:one")))
+        else {
+            panic!("expected a recreate");
+        };
+        // The published port is also in the service's link variables.
+        assert_eq!(
+            reasons,
+            [
+                "env WEB_WEB_1_HTTP_PORT changed",
+                "command changed",
+                "ports changed",
+                "restart policy changed"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rebuilt_image_under_the_same_tag_is_an_update() {
+        let e = env(ENV);
+        let body = crate::spec::create_body(&e, &e.containers["web-1"]);
+        let running = as_created(&body, true);
+        assert_eq!(
+            decide(&body, Some(&running), Some(&image("sha256:two"))),
+            Action::Recreate(vec!["image updated".into()])
+        );
+    }
+
+    #[test]
+    fn engine_rewritten_links_compare_equal() {
+        assert_eq!(link("/db-1:/web-1/db"), "db-1:db");
+        assert_eq!(link("db-1:db"), "db-1:db");
+    }
+}
