@@ -26,6 +26,7 @@ fn checks(list: &[Check]) -> Value {
                 }),
                 Check::Rexec { command, attempts } => json!({"type": "rexec", "command": command, "attempts": attempts}),
                 Check::Sleep { wait } => json!({"type": "sleep", "wait": wait}),
+                Check::Healthy { max_wait } => json!({"type": "healthy", "max_wait": max_wait}),
             })
             .collect(),
     )

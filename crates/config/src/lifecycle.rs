@@ -9,7 +9,7 @@ use crate::reader::{get_set, show, Reader};
 use crate::yaml::{Node, Value};
 
 const STATES: &[&str] = &["pre-start", "running", "pre-stop", "stopped"];
-const TYPES: &[&str] = &["tcp", "http", "exec", "rexec", "sleep"];
+const TYPES: &[&str] = &["tcp", "http", "exec", "rexec", "sleep", "healthy"];
 
 /// Builds the container's lifecycle from the service's and the instance's lists.
 pub fn build(r: &mut Reader, sources: &[(&Node, String)], container: &Container) -> Lifecycle {
@@ -232,6 +232,12 @@ fn check(r: &mut Reader, node: &Node, path: &str, c: &Container) -> Option<Check
                 command,
                 attempts: count(r, "attempts", 180),
                 envfrom,
+            })
+        }
+        "healthy" => {
+            r.unknown_keys(m, path, &["type", "max_wait"]);
+            Some(Check::Healthy {
+                max_wait: count(r, "max_wait", 300),
             })
         }
         "rexec" => {

@@ -264,6 +264,12 @@ pub enum Check {
     Sleep {
         wait: f64,
     },
+    /// Waits for the container's Docker HEALTHCHECK to report `healthy`
+    /// (an extension of maestro's; fails at once on `unhealthy`).
+    Healthy {
+        /// Seconds.
+        max_wait: u32,
+    },
 }
 
 /// A container's lifecycle states, each with its checks.

@@ -76,6 +76,34 @@ struct EngineTarget {
 }
 
 impl CheckTarget for EngineTarget {
+    fn health(
+        &self,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<checks::Health>, String>> + Send + '_>> {
+        Box::pin(async move {
+            let found = self
+                .engine
+                .inspect_container(&self.name)
+                .await
+                .map_err(|e| e.detail())?
+                .ok_or_else(|| format!("{} no longer exists", self.name))?;
+            let Some(health) = found.state.and_then(|s| s.health) else {
+                return Ok(None);
+            };
+            Ok(Some(checks::Health {
+                status: health
+                    .status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "starting".into()),
+                log: health
+                    .log
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|entry| entry.output)
+                    .collect(),
+            }))
+        })
+    }
+
     fn exec_in_container<'a>(
         &'a self,
         command: &'a [String],

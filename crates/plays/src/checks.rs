@@ -31,6 +31,21 @@ pub trait CheckTarget: Send + Sync {
         &'a self,
         command: &'a [String],
     ) -> Pin<Box<dyn Future<Output = Result<i64, String>> + Send + 'a>>;
+
+    /// The container's Docker health: `None` when its image has no
+    /// HEALTHCHECK; else the status (`starting`, `healthy`, `unhealthy`) and
+    /// the output of its latest probes.
+    fn health(&self) -> Pin<Box<dyn Future<Output = Result<Option<Health>, String>> + Send + '_>> {
+        Box::pin(async { Err("this engine does not report container health".to_owned()) })
+    }
+}
+
+/// A container's health as its engine reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    pub status: String,
+    /// The output of the latest probes, oldest first.
+    pub log: Vec<String>,
 }
 
 /// Why a lifecycle state's checks did not pass; `Display` is one readable
@@ -89,6 +104,7 @@ pub fn describe(check: &Check) -> String {
         Check::Exec { command, .. } => format!("exec check `{}`", shell_join(command)),
         Check::Rexec { command, .. } => format!("rexec check `{}`", shell_join(command)),
         Check::Sleep { wait } => format!("sleep {wait} s"),
+        Check::Healthy { .. } => "healthy check".to_owned(),
     }
 }
 
@@ -161,6 +177,48 @@ fn run_check<'a>(
             tokio::time::sleep(seconds(*wait).unwrap_or(Duration::ZERO)).await;
             Ok(())
         }),
+        Check::Healthy { max_wait } => Box::pin(healthy_check(describe(check), *max_wait, target)),
+    }
+}
+
+/// Polls the container's health once a second until `healthy`; `unhealthy`
+/// fails at once, with the output of its latest probes.
+async fn healthy_check(
+    check: String,
+    max_wait: u32,
+    target: &dyn CheckTarget,
+) -> Result<(), CheckFailure> {
+    let with_log = |status: &str, log: &[String]| {
+        let mut text = format!("the container is {status}");
+        if let Some(last) = log.iter().rev().find(|l| !l.trim().is_empty()) {
+            text.push_str(&format!("; its latest health check said: {}", last.trim()));
+        }
+        text
+    };
+    let deadline = Instant::now() + Duration::from_secs(u64::from(max_wait));
+    loop {
+        let next = Instant::now() + PACE;
+        let last = match target.health().await {
+            Ok(Some(health)) if health.status == "healthy" => return Ok(()),
+            Ok(Some(health)) if health.status == "unhealthy" => {
+                return Err(failure(check, with_log("unhealthy", &health.log)))
+            }
+            Ok(Some(health)) if health.status != "none" && !health.status.is_empty() => {
+                with_log(&health.status, &health.log)
+            }
+            Ok(_) => return Err(failure(
+                check,
+                "the container has no HEALTHCHECK (its image defines none); use another check type",
+            )),
+            Err(e) => format!("last error: {e}"),
+        };
+        if next >= deadline {
+            return Err(failure(
+                check,
+                format!("not healthy within {max_wait} s ({last})"),
+            ));
+        }
+        sleep_until(next).await;
     }
 }
 
