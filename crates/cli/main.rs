@@ -9,6 +9,11 @@ mod render;
 
 use std::process::ExitCode;
 
+/// Loading a large environment allocates millions of small strings; mimalloc
+/// does that markedly faster than glibc's allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 
 fn main() -> ExitCode {

@@ -4,6 +4,18 @@
 
 /// `my-web.app` → `MY_WEB_APP`.
 pub fn env_name(name: &str) -> String {
+    if name.is_ascii() {
+        return name
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b == b'_' {
+                    char::from(b.to_ascii_uppercase())
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+    }
     name.chars()
         .map(|c| {
             if c.is_alphanumeric() || c == '_' {

@@ -434,6 +434,13 @@ fn core_suffix(tag: &Tag) -> Option<&str> {
 
 /// PyYAML's implicit resolution of an unquoted scalar.
 pub fn resolve_plain(text: &str) -> Value {
+    // PyYAML's implicit resolvers are chosen by the first character: a plain
+    // scalar starting with anything else is a string.
+    match text.as_bytes().first() {
+        None => return Value::Null,
+        Some(b) if !b"yYnNtTfFoO-+0123456789.~".contains(b) => return Value::Str(text.to_string()),
+        _ => {}
+    }
     if matches!(text, "" | "~" | "null" | "Null" | "NULL") {
         return Value::Null;
     }
