@@ -2,6 +2,7 @@ mod catalog;
 mod cli;
 mod differential;
 mod engine_checks;
+mod engine_converge;
 mod engine_differential;
 mod engine_interrupt;
 mod engine_plays;

@@ -183,8 +183,13 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff) on stdout.
-    Manpage,
+    /// Print the manual page (roff) on stdout, or with --dir write a page for
+    /// maestro and one for each command there (e.g. /usr/local/share/man/man1).
+    Manpage {
+        /// Write maestro.1 and maestro-COMMAND.1 into this directory.
+        #[arg(long = "dir", value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
     /// Remove stopped containers.
     Clean {
         #[command(flatten)]

@@ -26,13 +26,20 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             clap_complete::generate(*shell, &mut command, "maestro", &mut script);
             return output::print(&String::from_utf8_lossy(&script));
         }
-        Command::Manpage => {
+        Command::Manpage { dir } => {
             let command = <Cli as clap::CommandFactory>::command();
-            let mut page = Vec::new();
-            clap_mangen::Man::new(command)
-                .render(&mut page)
-                .map_err(|e| Failure::Failed(format!("cannot write the manual page: {e}")))?;
-            return output::print(&String::from_utf8_lossy(&page));
+            return match dir {
+                None => {
+                    let mut page = Vec::new();
+                    clap_mangen::Man::new(command)
+                        .render(&mut page)
+                        .map_err(|e| {
+                            Failure::Failed(format!("cannot write the manual page: {e}"))
+                        })?;
+                    output::print(&String::from_utf8_lossy(&page))
+                }
+                Some(dir) => write_manpages(command, dir),
+            };
         }
         _ => {}
     }
@@ -116,7 +123,7 @@ fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
             let whole = things.things.is_empty();
             plays::up(env, &containers, whole, opts, remove_orphans, play.json)
         }
-        Command::Completions { .. } | Command::Manpage => Ok(()),
+        Command::Completions { .. } | Command::Manpage { .. } => Ok(()),
         Command::Clean { things, play } => {
             let containers = selection(env, "clean", &things, &play, None, Direction::Forward)?;
             plays::play(env, &containers, PlayKind::Clean, options(&play), play.json)
@@ -341,4 +348,24 @@ fn selection<'e>(
         ship_filter: play.ship_filter.clone(),
     };
     select(env, &sel, direction).map_err(|e| Failure::Failed(e.to_string()))
+}
+
+/// `maestro.1` and `maestro-COMMAND.1` for each command, into `dir`.
+fn write_manpages(command: clap::Command, dir: &Path) -> Result<(), Failure> {
+    let write = |name: String, cmd: clap::Command| -> Result<(), Failure> {
+        let path = dir.join(format!("{name}.1"));
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd.name(name.clone()))
+            .render(&mut page)
+            .and_then(|_| std::fs::write(&path, &page))
+            .map_err(|e| Failure::Failed(format!("cannot write {}: {e}", path.display())))
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Failure::Failed(format!("cannot create {}: {e}", dir.display())))?;
+    for sub in command.get_subcommands() {
+        write(format!("maestro-{}", sub.get_name()), sub.clone())?;
+    }
+    write("maestro".into(), command)?;
+    println!("manual pages written to {}", dir.display());
+    Ok(())
 }

@@ -157,7 +157,7 @@ pub fn play(
     options: PlayOptions,
     json: bool,
 ) -> Result<(), Failure> {
-    play_then(env, containers, kind, options, json, |_, _| Ok(()))
+    play_then(env, containers, kind, options, json, |_, _| Ok(None))
 }
 
 /// Runs the play, then `after` (with the runtime and fleet still up) before
@@ -168,7 +168,7 @@ pub fn play_then(
     kind: PlayKind,
     options: PlayOptions,
     json: bool,
-    after: impl FnOnce(&tokio::runtime::Runtime, &Fleet) -> Result<(), Failure>,
+    after: impl FnOnce(&tokio::runtime::Runtime, &Fleet) -> Result<Option<serde_json::Value>, Failure>,
 ) -> Result<(), Failure> {
     if containers.is_empty() && !json {
         println!("Nothing to {}.", kind.name());
@@ -187,7 +187,10 @@ pub fn play_then(
             &quiet,
             interrupted(),
         ));
-        print_play_json(env, containers, kind, &report, &quiet)?;
+        let extra = after(&runtime, &fleet);
+        let orphans = extra.as_ref().ok().cloned().flatten();
+        print_play_json(env, containers, kind, &report, &quiet, orphans)?;
+        extra?;
         report
     } else {
         let view = PlayView::new(env, containers);
@@ -201,9 +204,9 @@ pub fn play_then(
             interrupted(),
         ));
         drop(view);
+        after(&runtime, &fleet)?;
         report
     };
-    after(&runtime, &fleet)?;
     let mut done = 0;
     let mut failed = 0;
     let mut aborted = 0;
@@ -396,6 +399,7 @@ fn print_play_json(
     kind: PlayKind,
     report: &maestro_plays::PlayReport,
     quiet: &QuietView,
+    orphans: Option<serde_json::Value>,
 ) -> Result<(), Failure> {
     let elapsed = quiet.elapsed.lock().map(|l| l.clone()).unwrap_or_default();
     let rows: Vec<serde_json::Value> = containers
@@ -420,13 +424,17 @@ fn print_play_json(
             })
         })
         .collect();
-    print_json(&serde_json::json!({
+    let mut document = serde_json::json!({
         "command": kind.name(),
         "environment": env.name,
         "ok": report.succeeded(),
         "interrupted": report.interrupted,
         "containers": rows,
-    }))
+    });
+    if let Some(orphans) = orphans {
+        document["orphans"] = orphans;
+    }
+    print_json(&document)
 }
 
 /// `plan`: what `up` would do, one line per container; exit 3 when anything
@@ -453,7 +461,7 @@ pub fn plan(
     };
     let changes = actions
         .iter()
-        .any(|a| a.as_ref().map_or(true, |a| a.changes_something()))
+        .any(|a| a.as_ref().map_or(true, |a| a.action.changes_something()))
         || !orphans.is_empty();
     let errors = actions.iter().filter(|a| a.is_err()).count();
     if json {
@@ -461,14 +469,18 @@ pub fn plan(
             .iter()
             .zip(&actions)
             .map(|(c, a)| {
-                let (action, reasons, error) = match a {
-                    Ok(maestro_plays::drift::Action::Recreate(r)) => ("recreate", r.clone(), None),
-                    Ok(other) => (other.name(), Vec::new(), None),
-                    Err(e) => ("unknown", Vec::new(), Some(e.clone())),
+                let (action, state, reasons, error) = match a {
+                    Ok(p) => match &p.action {
+                        maestro_plays::drift::Action::Recreate(r) => {
+                            ("recreate", Some(p.state), r.clone(), None)
+                        }
+                        other => (other.name(), Some(p.state), Vec::new(), None),
+                    },
+                    Err(e) => ("unknown", None, Vec::new(), Some(e.clone())),
                 };
                 serde_json::json!({
                     "name": c.name, "service": c.service, "ship": c.ship,
-                    "action": action, "reasons": reasons, "error": error,
+                    "state": state, "action": action, "reasons": reasons, "error": error,
                 })
             })
             .collect();
@@ -489,7 +501,7 @@ pub fn plan(
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{}", palette.bold(&table.header("ACTION")));
         for (i, (c, a)) in containers.iter().zip(&actions).enumerate() {
-            let text = match a {
+            let text = match a.as_ref().map(|p| &p.action) {
                 Ok(maestro_plays::drift::Action::None) => "none".to_owned(),
                 Ok(other) => palette.yellow(&other.describe()),
                 Err(e) => palette.red(&format!("unknown: {e}")),
@@ -547,32 +559,44 @@ pub fn up(
         json,
         |runtime, fleet| {
             if !whole {
-                return Ok(());
+                return Ok(None);
             }
             let (orphans, errors) = runtime.block_on(maestro_plays::converge::orphans(env, fleet));
             for e in errors {
                 eprintln!("WARNING: cannot look for orphans: {e}");
             }
             let mut failed = Vec::new();
+            let mut rows = Vec::new();
             for o in &orphans {
-                if remove_orphans {
+                let (action, error) = if remove_orphans {
                     match runtime.block_on(maestro_plays::converge::remove_orphan(fleet, o)) {
                         Ok(()) => {
                             if !json {
                                 println!("  orphan {} on ship {}: removed", o.name, o.ship);
                             }
+                            ("removed", None)
                         }
-                        Err(e) => failed.push(format!("{}: {e}", o.name)),
+                        Err(e) => {
+                            failed.push(format!("{}: {e}", o.name));
+                            ("failed", Some(e))
+                        }
                     }
-                } else if !json {
-                    println!(
-                    "  orphan {} on ship {} is not in the file; `up --remove-orphans` removes it",
-                    o.name, o.ship
-                );
-                }
+                } else {
+                    if !json {
+                        println!(
+                            "  orphan {} on ship {} is not in the file; `up --remove-orphans` removes it",
+                            o.name, o.ship
+                        );
+                    }
+                    ("none", None)
+                };
+                rows.push(serde_json::json!({
+                    "name": o.name, "ship": o.ship, "running": o.running,
+                    "action": action, "error": error,
+                }));
             }
             if failed.is_empty() {
-                Ok(())
+                Ok(Some(serde_json::Value::Array(rows)))
             } else {
                 Err(Failure::Failed(format!(
                     "could not remove orphans: {}",

@@ -13,13 +13,21 @@ use crate::drift::{self, Action};
 use crate::fleet::Fleet;
 use crate::spec::{self, LABEL_ENVIRONMENT};
 
+/// What `up` would do to one container, and the state it is in now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub action: Action,
+    /// `running`, `stopped` or `absent`.
+    pub state: &'static str,
+}
+
 /// What `up` would do to each container (or why the engine could not tell).
 pub async fn plan(
     env: &Environment,
     fleet: &Fleet,
     containers: &[&Container],
     concurrency: Option<usize>,
-) -> Vec<Result<Action, String>> {
+) -> Vec<Result<Planned, String>> {
     let slots = Semaphore::new(
         concurrency
             .unwrap_or(Semaphore::MAX_PERMITS)
@@ -35,7 +43,15 @@ pub async fn plan(
         let observed = observed.map_err(|e| e.to_string())?;
         let image = image.map_err(|e| e.to_string())?;
         let body = spec::create_body(env, c);
-        Ok(drift::decide(&body, observed.as_ref(), image.as_ref()))
+        let state = match &observed {
+            None => "absent",
+            Some(found) if found.state.as_ref().and_then(|s| s.running) == Some(true) => "running",
+            Some(_) => "stopped",
+        };
+        Ok(Planned {
+            action: drift::decide(&body, observed.as_ref(), image.as_ref()),
+            state,
+        })
     }))
     .await
 }
