@@ -42,9 +42,7 @@ struct SortedEnv<'a>(Vec<(&'a str, Option<&'a str>)>);
 
 impl<'a> SortedEnv<'a> {
     fn of(c: &'a Container) -> Self {
-        let mut env: Vec<(&str, Option<&str>)> = c.env.resolved().into_iter().collect();
-        env.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        SortedEnv(env)
+        SortedEnv(c.env.sorted())
     }
 }
 

@@ -324,6 +324,28 @@ impl ContainerEnv {
         out
     }
 
+    /// The final variables sorted by name (later sources winning), without
+    /// hashing: one stable sort of every definition, keeping the last of each
+    /// name. What `dump` writes.
+    pub fn sorted(&self) -> Vec<(&str, Option<&str>)> {
+        let mut all: Vec<(&str, Option<&str>)> =
+            Vec::with_capacity(self.own.len() + self.links.iter().map(|l| l.len()).sum::<usize>());
+        all.extend(self.own.iter().map(|(k, v)| (k.as_str(), v.as_deref())));
+        for set in &self.links {
+            all.extend(set.iter().map(|(k, v)| (k.as_str(), Some(v.as_str()))));
+        }
+        // Stable: among equal names the later definition stays later.
+        all.sort_by(|a, b| a.0.cmp(b.0));
+        let mut out: Vec<(&str, Option<&str>)> = Vec::with_capacity(all.len());
+        for item in all {
+            match out.last_mut() {
+                Some(last) if last.0 == item.0 => *last = item,
+                _ => out.push(item),
+            }
+        }
+        out
+    }
+
     /// One variable's final value (`Some(None)`: present without a value).
     pub fn get(&self, key: &str) -> Option<Option<&str>> {
         for set in self.links.iter().rev() {
@@ -432,4 +454,36 @@ pub struct Auditor {
     pub kind: AuditKind,
     pub level: AuditLevel,
     pub ignore_errors: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorted_and_resolved_agree_with_later_sources_winning() {
+        let mut own = IndexMap::new();
+        own.insert("B".to_owned(), Some("own".to_owned()));
+        own.insert("A".to_owned(), None);
+        own.insert("C".to_owned(), Some("c".to_owned()));
+        let env = ContainerEnv {
+            own,
+            links: vec![
+                Arc::new(vec![("B".into(), "link1".into()), ("D".into(), "d".into())]),
+                Arc::new(vec![("B".into(), "link2".into())]),
+            ],
+        };
+        let mut resolved: Vec<(&str, Option<&str>)> = env.resolved().into_iter().collect();
+        resolved.sort_by(|a, b| a.0.cmp(b.0));
+        assert_eq!(env.sorted(), resolved);
+        assert_eq!(
+            env.sorted(),
+            [
+                ("A", None),
+                ("B", Some("link2")),
+                ("C", Some("c")),
+                ("D", Some("d"))
+            ]
+        );
+    }
 }
