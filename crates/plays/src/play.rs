@@ -167,11 +167,6 @@ pub async fn run_play(
     interrupt: impl std::future::Future<Output = ()>,
 ) -> PlayReport {
     let n = containers.len();
-    let index: HashMap<&str, usize> = containers
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.name.as_str(), i))
-        .collect();
     // Who waits for whom, both ways.
     let mut before_start: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut before_stop: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -192,7 +187,6 @@ pub async fn run_play(
             }
         }
     }
-    let _ = index;
 
     let state = Shared {
         env,
@@ -215,23 +209,21 @@ pub async fn run_play(
         before_stop,
     };
     let tasks = join_all((0..n).map(|i| state.container(i)));
+    // Marks the play interrupted, then waits for the tasks to wind down.
+    let watch_interrupt = async {
+        interrupt.await;
+        state.abort_with(AbortReason::Interrupted);
+        std::future::pending::<Vec<Outcome>>().await
+    };
     let outcomes = tokio::select! {
         outcomes = tasks => outcomes,
-        () = async {
-            interrupt.await;
-            state.abort_with(AbortReason::Interrupted);
-            std::future::pending::<()>().await
-        } => unreachable_outcomes(),
+        never = watch_interrupt => never,
     };
     let interrupted = *state.abort.borrow() == Some(AbortReason::Interrupted);
     PlayReport {
         outcomes,
         interrupted,
     }
-}
-
-fn unreachable_outcomes() -> Vec<Outcome> {
-    Vec::new()
 }
 
 struct Shared<'a> {
