@@ -1,3 +1,4 @@
+mod audit;
 mod catalog;
 mod cli;
 mod differential;
@@ -8,5 +9,6 @@ mod engine_interrupt;
 mod engine_plays;
 mod engine_transports;
 mod guest_cluster;
+mod registry;
 mod testbed;
 mod util;

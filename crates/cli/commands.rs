@@ -57,6 +57,16 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         eprintln!("{text}\n");
     }
     let env = load(&source)?;
+    maestro_plays::trace::protect_environment(&env);
+    maestro_plays::trace::debug(format!(
+        "environment {} from {}: {} ships, {} containers, {} registries, {} auditors",
+        env.name,
+        env.source,
+        env.ships.len(),
+        env.containers.len(),
+        env.registries.len(),
+        env.audit.len()
+    ));
     let result = dispatch(&env, cli.command);
     // The process ends right after; freeing a large model would only cost time.
     std::mem::forget(env);

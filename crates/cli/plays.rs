@@ -6,7 +6,8 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use maestro_config::{Container, Environment};
+use maestro_config::{AuditLevel, Container, Environment};
+use maestro_plays::audit;
 use maestro_plays::status::{ContainerState, StatusRow};
 use maestro_plays::{AbortReason, Fleet, Outcome, PlayKind, PlayOptions};
 
@@ -176,37 +177,38 @@ pub fn play_then(
     let fleet = Fleet::new(env);
     let started = Instant::now();
     let runtime = runtime()?;
-    let report = if json {
+    let trail = audit::Trail::new(env);
+    if !containers.is_empty() {
+        announce(&runtime, &trail, containers, kind.name())?;
+    }
+    let (report, extra) = if json {
         let quiet = QuietView::new(containers.len());
-        let report = runtime.block_on(maestro_plays::run_play(
-            env,
-            &fleet,
-            containers,
-            kind,
-            &options,
-            &quiet,
-            interrupted(),
-        ));
+        let report = run_audited(
+            &runtime, env, &fleet, containers, kind, &options, &quiet, &trail,
+        );
         let extra = after(&runtime, &fleet);
         let orphans = extra.as_ref().ok().cloned().flatten();
         print_play_json(env, containers, kind, &report, &quiet, orphans)?;
-        extra?;
-        report
+        (report, extra)
     } else {
         let view = PlayView::new(env, containers);
-        let report = runtime.block_on(maestro_plays::run_play(
-            env,
-            &fleet,
-            containers,
-            kind,
-            &options,
-            &view,
-            interrupted(),
-        ));
+        let report = run_audited(
+            &runtime, env, &fleet, containers, kind, &options, &view, &trail,
+        );
         drop(view);
-        after(&runtime, &fleet)?;
-        report
+        (report, after(&runtime, &fleet))
     };
+    if !containers.is_empty() {
+        conclude(
+            &runtime,
+            &trail,
+            containers,
+            kind.name(),
+            &report,
+            extra.as_ref().err(),
+        );
+    }
+    extra?;
     let mut done = 0;
     let mut failed = 0;
     let mut aborted = 0;
@@ -264,6 +266,116 @@ pub fn play_then(
         kind.name(),
         if failed == 1 { "" } else { "s" }
     )))
+}
+
+/// Tells the auditors the play is about to act; a failing auditor without
+/// `ignore_errors` stops it here, before anything is done.
+fn announce(
+    runtime: &tokio::runtime::Runtime,
+    trail: &audit::Trail<'_>,
+    containers: &[&Container],
+    action: &str,
+) -> Result<(), Failure> {
+    if trail.is_empty() {
+        return Ok(());
+    }
+    let errors = runtime.block_on(trail.action(AuditLevel::Info, containers, action));
+    if let Some(stop) = errors.iter().find(|e| !e.ignored) {
+        return Err(Failure::Failed(format!(
+            "{stop}; nothing was done (give the auditor `ignore_errors: true` to act even when it fails)"
+        )));
+    }
+    Ok(())
+}
+
+/// Runs the play, its containers' steps relayed to the `debug` auditors
+/// (and to the debug trace).
+#[allow(clippy::too_many_arguments)]
+fn run_audited(
+    runtime: &tokio::runtime::Runtime,
+    env: &Environment,
+    fleet: &Fleet,
+    containers: &[&Container],
+    kind: PlayKind,
+    options: &PlayOptions,
+    view: &dyn maestro_plays::Observer,
+    trail: &audit::Trail<'_>,
+) -> maestro_plays::PlayReport {
+    let (sender, steps) = tokio::sync::mpsc::unbounded_channel();
+    let relay = audit::Relay::new(view, containers, trail.wants_debug().then_some(sender));
+    let (report, errors) = runtime.block_on(async {
+        let play = async {
+            let report = maestro_plays::run_play(
+                env,
+                fleet,
+                containers,
+                kind,
+                options,
+                &relay,
+                interrupted(),
+            )
+            .await;
+            relay.close();
+            report
+        };
+        tokio::join!(play, audit::deliver(trail, containers, kind.name(), steps))
+    });
+    warn_audit(&errors);
+    report
+}
+
+/// Tells the auditors how the play ended (`after`: what failed after the
+/// play itself, e.g. removing orphans).
+fn conclude(
+    runtime: &tokio::runtime::Runtime,
+    trail: &audit::Trail<'_>,
+    containers: &[&Container],
+    action: &str,
+    report: &maestro_plays::PlayReport,
+    after: Option<&Failure>,
+) {
+    if trail.is_empty() {
+        return;
+    }
+    let first_failure = report
+        .outcomes
+        .iter()
+        .zip(containers)
+        .find_map(|(o, c)| match o {
+            Outcome::Failed(why) => {
+                Some(format!("{}: {}", c.name, why.lines().next().unwrap_or("")))
+            }
+            _ => None,
+        });
+    let failure = if report.interrupted {
+        Some("interrupted".to_owned())
+    } else if first_failure.is_some() {
+        first_failure
+    } else if !report.succeeded() {
+        Some("aborted".to_owned())
+    } else {
+        match after {
+            Some(Failure::Failed(why)) => Some(why.clone()),
+            Some(_) => Some("failed".to_owned()),
+            None => None,
+        }
+    };
+    let errors = runtime.block_on(async {
+        match &failure {
+            None => trail.success(AuditLevel::Info, containers, action).await,
+            Some(why) => trail.error(AuditLevel::Info, containers, action, why).await,
+        }
+    });
+    warn_audit(&errors);
+}
+
+/// One warning per failing auditor (those with `ignore_errors` only in the trace).
+fn warn_audit(errors: &[audit::AuditError]) {
+    for e in errors {
+        if !e.ignored {
+            eprintln!("WARNING: {e}");
+        }
+    }
 }
 
 pub fn logs(

@@ -277,6 +277,46 @@ impl Engine {
         }
     }
 
+    /// Logs in to a registry through the engine (`POST /auth`): the engine
+    /// checks `credentials` with the registry named by their
+    /// `serveraddress`. Bounded like a pull (the ship's timeout, at least 60 s).
+    pub async fn login(
+        &self,
+        credentials: &bollard::auth::DockerCredentials,
+    ) -> Result<(), EngineError> {
+        let server = credentials.serveraddress.clone().unwrap_or_default();
+        let action = format!("log in to registry {server}");
+        let body = serde_json::to_vec(credentials).map_err(|e| EngineError::Protocol {
+            ship: self.ship.clone(),
+            action: action.clone(),
+            reason: format!("cannot encode the credentials: {e}"),
+        })?;
+        let body = hyper::body::Bytes::from(body);
+        let path = format!("/v{}/auth", self.api_version);
+        // bollard has no call for /auth: turn its ping into one (the version
+        // prefix is part of the new path).
+        let docker = self
+            .docker
+            .clone()
+            .with_request_modifier(move |mut request| {
+                *request.method_mut() = hyper::Method::POST;
+                let mut parts = request.uri().clone().into_parts();
+                if let Ok(new) = path.parse() {
+                    parts.path_and_query = Some(new);
+                    if let Ok(uri) = hyper::Uri::from_parts(parts) {
+                        *request.uri_mut() = uri;
+                    }
+                }
+                *request.body_mut() =
+                    http_body_util::Either::Left(http_body_util::Full::new(body.clone()));
+                request
+            });
+        let limit = self.timeout.max(Duration::from_secs(60));
+        self.bounded(&action, docker.ping(), limit)
+            .await
+            .map(|_| ())
+    }
+
     /// Pulls `image` (tag `latest` when it names none), reporting progress.
     /// `credentials` go to the engine with the request. Each message from the
     /// engine must come within the idle bound (the ship's timeout, at least 60 s).

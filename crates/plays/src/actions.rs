@@ -4,12 +4,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use maestro_config::{Check, Container, Environment, Ship};
+use maestro_config::{Check, Container, Environment, Retry, Ship};
 use maestro_engine::models::ContainerInspectResponse;
-use maestro_engine::{Engine, PullProgress};
+use maestro_engine::{Engine, EngineError, PullProgress};
 
 use crate::checks::{self, CheckTarget};
 use crate::drift::Action;
@@ -17,6 +17,7 @@ use crate::fleet::Fleet;
 use crate::play::{Finished, PlayOptions};
 use crate::registry;
 use crate::timefmt;
+use crate::trace;
 
 /// Everything one container's step needs.
 pub(crate) struct Ctx<'a> {
@@ -126,10 +127,6 @@ fn is_running(found: &ContainerInspectResponse) -> bool {
         .unwrap_or(false)
 }
 
-fn short_id(found: &ContainerInspectResponse) -> String {
-    found.id.as_deref().unwrap_or("").chars().take(12).collect()
-}
-
 fn started_at(found: &ContainerInspectResponse) -> Option<String> {
     found
         .state
@@ -204,8 +201,8 @@ pub(crate) async fn start(ctx: &Ctx<'_>, reuse: bool) -> Result<Finished, String
             .await
             .map_err(|e| e.to_string())?;
     }
-    let id = match after {
-        Some(found) if is_running(&found) => short_id(&found),
+    match after {
+        Some(found) if is_running(&found) => {}
         Some(found) => {
             return Err(with_logs(
                 &engine,
@@ -219,7 +216,7 @@ pub(crate) async fn start(ctx: &Ctx<'_>, reuse: bool) -> Result<Finished, String
             .await)
         }
         None => return Err(format!("{} disappeared right after starting", c.name)),
-    };
+    }
     if !c.lifecycle.running.is_empty() {
         let checks = ctx.run_checks(&engine, "running", &c.lifecycle.running);
         let death = watch_for_death(&engine, &c.name);
@@ -234,7 +231,6 @@ pub(crate) async fn start(ctx: &Ctx<'_>, reuse: bool) -> Result<Finished, String
             }
         }
     }
-    let _ = id;
     Ok(Finished::new("started", "running", "started"))
 }
 
@@ -272,33 +268,176 @@ async fn with_logs(engine: &Engine, name: &str, message: String) -> String {
     }
 }
 
+/// Images pulled by this process, by ship: `restart -r` pulls before it
+/// stops a container, and the start that follows must not pull again (so
+/// the downtime is only stop + start); several containers of one image on
+/// one ship pull it once.
+static PULLED: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+/// Logins done by this process: (ship, registry, who).
+static LOGGED_IN: Mutex<Vec<(String, String, String)>> = Mutex::new(Vec::new());
+
+fn already<T: PartialEq>(list: &Mutex<Vec<T>>, item: &T) -> bool {
+    list.lock().map(|l| l.contains(item)).unwrap_or(false)
+}
+
+fn remember<T: PartialEq>(list: &Mutex<Vec<T>>, item: T) {
+    if let Ok(mut l) = list.lock() {
+        if !l.contains(&item) {
+            l.push(item);
+        }
+    }
+}
+
+/// Runs `call` until it succeeds, fails on a status `retry.when` does not
+/// list, or `retry.attempts` are spent; between attempts it waits a second.
+/// The error comes with the number of attempts made.
+async fn with_retries<F, Fut>(
+    ctx: &Ctx<'_>,
+    what: &str,
+    retry: &Retry,
+    mut call: F,
+) -> Result<(), (EngineError, u32)>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), EngineError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Ok(()) => return Ok(()),
+            Err(e) => match registry::retry_status(&e, retry) {
+                Some(status) if attempt < retry.attempts => {
+                    let text = format!(
+                        "{what}: got {status}; retrying in 1 s (attempt {} of {})",
+                        attempt + 1,
+                        retry.attempts
+                    );
+                    trace::debug(format!("{}: {text}", ctx.container.name));
+                    (ctx.progress)(&text);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    attempt += 1;
+                }
+                _ => return Err((e, attempt)),
+            },
+        }
+    }
+}
+
+/// ` after N attempts` when there were several.
+fn attempts_text(n: u32) -> String {
+    if n > 1 {
+        format!(" after {n} attempts")
+    } else {
+        String::new()
+    }
+}
+
+/// `12.1 MB`.
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1_000_000.0)
+}
+
+/// Pulls the container's image on its ship: credentials per
+/// [`registry::resolve`], a login through the engine when there are some,
+/// then the pull with them, each retried per the registry's `retry`; the
+/// progress (percentage of the layers' bytes) goes to the observer.
 async fn pull_image(ctx: &Ctx<'_>, engine: &Engine) -> Result<(), String> {
     let c = ctx.container;
-    let credentials = registry::credentials_for(ctx.env, &c.image);
-    let attempts = registry::retry_for(ctx.env, &c.image);
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        (ctx.progress)(&format!("pulling image {}", c.image));
-        let result = engine
-            .pull_image(&c.image, credentials.clone(), |p: &PullProgress| {
-                if let Some(pct) = (p.current.min(p.total) * 100).checked_div(p.total) {
-                    (ctx.progress)(&format!("pulling image {} {pct}%", c.image));
-                }
-            })
-            .await;
-        match result {
-            Ok(()) => return Ok(()),
-            Err(e) => {
-                let retry = match (&attempts, e.status()) {
-                    (Some(r), Some(status)) => attempt < r.attempts && r.when.contains(&status),
-                    _ => false,
-                };
-                if !retry {
-                    return Err(e.to_string());
-                }
-            }
+    let pulled = (c.ship.clone(), c.image.clone());
+    if already(&PULLED, &pulled) {
+        trace::debug(format!(
+            "{}: {} was pulled on ship {} already",
+            c.name, c.image, c.ship
+        ));
+        return Ok(());
+    }
+    let retry = registry::retry_for(ctx.env, &c.image);
+    let found = registry::resolve(ctx.env, &c.image).await;
+    let host = registry::registry_host(&c.image);
+    if let (Some(host), Some(creds)) = (host, &found.credentials) {
+        let login = (c.ship.clone(), host.to_owned(), creds.who());
+        if creds.can_log_in() && !already(&LOGGED_IN, &login) {
+            (ctx.progress)(&format!("logging in to {host}"));
+            trace::debug(format!(
+                "{}: logging in to registry {host} through ship {} with {} from {}",
+                c.name,
+                c.ship,
+                creds.who(),
+                creds.source
+            ));
+            let docker = creds.docker();
+            let what = format!("logging in to {host}");
+            with_retries(ctx, &what, &retry, || engine.login(&docker))
+                .await
+                .map_err(|(e, n)| {
+                    if registry::refused_credentials(&e) {
+                        format!(
+                            "registry {host} refused {} from {}{}: credentials are missing or wrong (the registry said: {})",
+                            creds.who(),
+                            creds.source,
+                            attempts_text(n),
+                            trace::scrub(&engine_said(&e))
+                        )
+                    } else {
+                        format!(
+                            "could not log in to registry {host}{}: {}",
+                            attempts_text(n),
+                            trace::scrub(&e.detail())
+                        )
+                    }
+                })?;
+            remember(&LOGGED_IN, login);
         }
+    }
+    let credentials = found.credentials.as_ref().map(|c| c.docker());
+    let what = format!("pulling image {}", c.image);
+    let result = with_retries(ctx, &what, &retry, || {
+        (ctx.progress)(&what);
+        engine.pull_image(&c.image, credentials.clone(), |p: &PullProgress| {
+            if let Some(pct) = (p.current.min(p.total) * 100).checked_div(p.total) {
+                (ctx.progress)(&format!(
+                    "pulling image {} {pct}% ({} of {})",
+                    c.image,
+                    megabytes(p.current.min(p.total)),
+                    megabytes(p.total)
+                ));
+            }
+        })
+    })
+    .await;
+    match result {
+        Ok(()) => {
+            remember(&PULLED, pulled);
+            Ok(())
+        }
+        Err((e, n)) => match host {
+            Some(host) if registry::refused_credentials(&e) => Err(format!(
+                "registry {host} refused to give {}{}: credentials are missing or wrong ({}{}; the registry said: {})",
+                c.image,
+                attempts_text(n),
+                if found.credentials.is_some() { "sent " } else { "" },
+                found.describe(),
+                trace::scrub(&engine_said(&e))
+            )),
+            _ => Err(format!(
+                "could not pull image {}{}: {}",
+                c.image,
+                attempts_text(n),
+                trace::scrub(&engine_said(&e))
+            )),
+        },
+    }
+}
+
+/// What the engine said (its message's first line, without the `ship X:
+/// could not pull image Y:` lead), or the whole error when it did not answer.
+fn engine_said(error: &EngineError) -> String {
+    match error {
+        EngineError::Refused { message, .. } if !message.trim().is_empty() => {
+            message.trim().lines().next().unwrap_or_default().to_owned()
+        }
+        other => other.detail(),
     }
 }
 
@@ -384,13 +523,23 @@ pub(crate) async fn clean(ctx: &Ctx<'_>) -> Result<Finished, String> {
     Ok(Finished::new("removed", "absent", "removed"))
 }
 
-/// Before a restart: `--only-if-changed` (skip when the running container
-/// already uses the ship's current image for its name; the text says so) and
-/// `-r` (pull the new image before stopping, so downtime is stop + start).
+/// Before a restart: `-r`, or an image the ship lacks, pulls the image now,
+/// before the container is stopped (so the downtime is only stop + start;
+/// the start that follows does not pull again), then `--only-if-changed`
+/// skips the container when it already runs the ship's current image for
+/// its name (the text says so).
 pub(crate) async fn prepare_restart(ctx: &Ctx<'_>) -> Result<Option<Finished>, String> {
     let c = ctx.container;
     let engine = ctx.engine().await?;
-    if ctx.options.refresh_images {
+    let present = if ctx.options.refresh_images {
+        None
+    } else {
+        engine
+            .inspect_image(&c.image)
+            .await
+            .map_err(|e| e.to_string())?
+    };
+    if present.is_none() {
         pull_image(ctx, &engine).await?;
     }
     if !ctx.options.only_if_changed {
@@ -401,10 +550,13 @@ pub(crate) async fn prepare_restart(ctx: &Ctx<'_>) -> Result<Option<Finished>, S
         .inspect_container(&c.name)
         .await
         .map_err(|e| e.to_string())?;
-    let image = engine
-        .inspect_image(&c.image)
-        .await
-        .map_err(|e| e.to_string())?;
+    let image = match present {
+        Some(image) => Some(image),
+        None => engine
+            .inspect_image(&c.image)
+            .await
+            .map_err(|e| e.to_string())?,
+    };
     match (found, image) {
         (Some(found), Some(image))
             if is_running(&found) && found.image.is_some() && found.image == image.id =>

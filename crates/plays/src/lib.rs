@@ -4,6 +4,7 @@
 //! engines (fleet, play, actions, status).
 
 mod actions;
+pub mod audit;
 pub mod checks;
 pub mod converge;
 pub mod drift;
@@ -14,6 +15,7 @@ pub mod selection;
 pub mod spec;
 pub mod status;
 pub mod timefmt;
+pub mod trace;
 
 pub use fleet::Fleet;
 pub use play::{

@@ -8,6 +8,7 @@
 //!
 //! The binary `maestro-testkit docker29-front` serves the same front from a shell.
 
+pub mod flaky;
 pub mod front;
 pub mod route;
 

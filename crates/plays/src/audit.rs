@@ -1,0 +1,853 @@
+//! The audit trail (environment-file.md §8): who did what, told to every
+//! auditor of the environment's `audit` list.
+//!
+//! A play is announced before it acts ([`Trail::action`]: `alice is starting
+//! web-1, web-2.`) and reported when it ends ([`Trail::success`], `Start of
+//! web-1, web-2 succeeded.`, or [`Trail::error`], `Failed to start web-1!
+//! (message: …)`); auditors at `level: debug` also hear of each container
+//! ([`Relay`], [`deliver`]). What each auditor type does:
+//!
+//! * `log`: appends `TIMESTAMP LEVEL: message` lines to its file;
+//! * `http`: sends its payload (strings may use `{what}`, `{action}`, `{who}`,
+//!   `{message}`) when an action starts;
+//! * `exec`: when a play succeeds, runs its script (args may use `{action}`,
+//!   `{what}`, `{who}`) with a JSON map container → `{ship, service}` on stdin;
+//! * `slack`: posts the start, success and failure messages to its channel
+//!   (`endpoint`, default Slack's `chat.postMessage`, so it can be tested);
+//! * `hipchat`: nothing (the service is gone; loading the file warns).
+//!
+//! Each failure is an [`AuditError`]; the caller decides: a failing
+//! announcement stops the play before it acts, unless the auditor has
+//! `ignore_errors: true`. Every text sent or written is scrubbed of the
+//! environment's secrets first, and no error quotes a token.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use maestro_config::{AuditKind, AuditLevel, Auditor, Container, Environment};
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+use crate::play::{Observer, Outcome};
+use crate::trace;
+
+/// Slack's API method for posting a message.
+pub const SLACK_ENDPOINT: &str = "https://slack.com/api/chat.postMessage";
+
+/// How long an `exec` auditor's script may run.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long a Slack post may take.
+const SLACK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// From this many containers on, chat messages say `N containers`.
+const COMPACT_LIMIT: usize = 5;
+
+/// What happened, as told to the auditors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Event {
+    /// The action is about to begin.
+    Action,
+    /// It succeeded.
+    Success,
+    /// It failed, with the reason.
+    Error(String),
+}
+
+/// One auditor that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditError {
+    /// Its position in the `audit` list.
+    pub index: usize,
+    /// Its type (`log`, `http`…).
+    pub kind: &'static str,
+    /// Why, as a sentence fragment (secrets scrubbed).
+    pub reason: String,
+    /// Whether the auditor has `ignore_errors: true`.
+    pub ignored: bool,
+}
+
+impl std::fmt::Display for AuditError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the {} auditor (audit[{}]) failed: {}",
+            self.kind, self.index, self.reason
+        )
+    }
+}
+
+/// The type name of an auditor.
+pub fn kind_name(kind: &AuditKind) -> &'static str {
+    match kind {
+        AuditKind::Log { .. } => "log",
+        AuditKind::Http { .. } => "http",
+        AuditKind::Exec { .. } => "exec",
+        AuditKind::Slack { .. } => "slack",
+        AuditKind::Hipchat { .. } => "hipchat",
+    }
+}
+
+/// The local user's name: `LOGNAME`, `USER`, `LNAME`, `USERNAME`, else the
+/// password database's name for this process's user.
+pub fn local_user() -> String {
+    for var in ["LOGNAME", "USER", "LNAME", "USERNAME"] {
+        if let Ok(name) = std::env::var(var) {
+            if !name.is_empty() {
+                return name;
+            }
+        }
+    }
+    user_from_passwd().unwrap_or_else(|| "unknown".into())
+}
+
+fn user_from_passwd() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id: u32 = fields.nth(1)?.parse().ok()?;
+        (id == uid).then(|| name.to_owned())
+    })
+}
+
+/// `web-1, web-2`.
+pub fn names(what: &[&Container]) -> String {
+    what.iter()
+        .map(|c| c.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The names, or `7 containers` from five containers on.
+pub fn compact(what: &[&Container]) -> String {
+    if what.len() < COMPACT_LIMIT {
+        names(what)
+    } else {
+        format!("{} containers", what.len())
+    }
+}
+
+/// `starting`, `stopping`, `converging` (for `up`).
+fn verb(action: &str) -> String {
+    match action {
+        "stop" => "stopping".into(),
+        "up" => "converging".into(),
+        other => format!("{other}ing"),
+    }
+}
+
+fn title(action: &str) -> String {
+    let mut chars = action.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The sentence for an event: `alice is starting web-1.`, `Start of web-1
+/// succeeded.`, `Failed to start web-1! (message: …)`.
+fn sentence(event: &Event, who: &str, what: &str, action: &str) -> String {
+    match event {
+        Event::Action => format!("{who} is {} {what}.", verb(action)),
+        Event::Success => format!("{} of {what} succeeded.", title(action)),
+        Event::Error(message) if message.is_empty() => format!("Failed to {action} {what}!"),
+        Event::Error(message) => format!("Failed to {action} {what}! (message: {message})"),
+    }
+}
+
+/// Python's `str.format` with the named values: `{name}` is replaced,
+/// `{{`/`}}` are braces, anything else stays as written.
+pub fn format_template(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(at) = rest.find(['{', '}']) {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if tail.starts_with("{{") || tail.starts_with("}}") {
+            out.push_str(&tail[..1]);
+            rest = &tail[2..];
+            continue;
+        }
+        if let Some(end) = tail.find('}').filter(|_| tail.starts_with('{')) {
+            let name = &tail[1..end];
+            if let Some((_, value)) = values.iter().find(|(n, _)| *n == name) {
+                out.push_str(value);
+                rest = &tail[end + 1..];
+                continue;
+            }
+        }
+        out.push_str(&tail[..1]);
+        rest = &tail[1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The `http` auditor's payload: every string formatted, empty strings,
+/// lists and maps left out (as MaestroNG does).
+pub fn render_payload(payload: &Value, values: &[(&str, &str)]) -> Value {
+    fn render(value: &Value, values: &[(&str, &str)]) -> Option<Value> {
+        match value {
+            Value::String(s) => {
+                let text = trace::scrub(&format_template(s, values));
+                (!text.is_empty()).then_some(Value::String(text))
+            }
+            Value::Array(items) => {
+                let items: Vec<Value> = items.iter().filter_map(|v| render(v, values)).collect();
+                (!items.is_empty()).then_some(Value::Array(items))
+            }
+            Value::Object(map) => {
+                let map: serde_json::Map<String, Value> = map
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), render(v, values)?)))
+                    .collect();
+                (!map.is_empty()).then_some(Value::Object(map))
+            }
+            Value::Null => None,
+            other => Some(other.clone()),
+        }
+    }
+    render(payload, values).unwrap_or_else(|| json!({}))
+}
+
+/// The Slack message of an event: an attachment coloured by outcome, with
+/// the full list of containers when the text only counts them.
+pub fn slack_message(
+    channel: &str,
+    name: Option<&str>,
+    icon: Option<&str>,
+    text: &str,
+    event_error: Option<&str>,
+    what: &[&Container],
+    color: &str,
+) -> Value {
+    let mut fields = Vec::new();
+    if let Some(message) = event_error {
+        fields.push(json!({"title": "Error", "value": trace::scrub(message), "short": true}));
+    }
+    if what.len() >= COMPACT_LIMIT {
+        fields.push(json!({"title": "Targets", "value": names(what)}));
+    }
+    let mut body = json!({
+        "channel": channel,
+        "username": name.unwrap_or("maestro"),
+        "text": "",
+        "attachments": [{
+            "fallback": text,
+            "text": text,
+            "color": color,
+            "fields": fields,
+        }],
+    });
+    if let (Some(icon), Some(map)) = (icon, body.as_object_mut()) {
+        map.insert("icon_url".into(), json!(icon));
+    }
+    body
+}
+
+/// The `exec` auditor's stdin: container → `{ship: ip, service}`.
+pub fn exec_input(env: &Environment, what: &[&Container]) -> Value {
+    let map: serde_json::Map<String, Value> = what
+        .iter()
+        .map(|c| {
+            let ip = env.ships.get(&c.ship).map(|s| s.ip.as_str()).unwrap_or("");
+            (c.name.clone(), json!({"ship": ip, "service": c.service}))
+        })
+        .collect();
+    Value::Object(map)
+}
+
+/// `2026-11-24 16:14:55,123` in local time (Python logging's `asctime`).
+fn timestamp() -> String {
+    chrono::Local::now()
+        .format("%Y-%m-%d %H:%M:%S,%3f")
+        .to_string()
+}
+
+/// The innermost cause of an HTTP client error, readable.
+fn http_reason(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "timed out".into();
+    }
+    let mut innermost: &(dyn std::error::Error + 'static) = e;
+    while let Some(source) = innermost.source() {
+        innermost = source;
+    }
+    let text = innermost.to_string();
+    let text = match text.rfind(" (os error ") {
+        Some(i) if text.ends_with(')') => text[..i].to_owned(),
+        _ => text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) if chars.clone().next().is_some_and(char::is_lowercase) => {
+            first.to_lowercase().chain(chars).collect()
+        }
+        _ => text,
+    }
+}
+
+fn http_client() -> Result<reqwest::Client, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
+        .map_err(|e| format!("cannot set up TLS certificate verification: {e}"))?;
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("cannot set up TLS: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .map_err(|e| {
+            format!(
+                "cannot set up an HTTP client: {}",
+                http_reason(&e.without_url())
+            )
+        })
+}
+
+/// An endpoint as messages show it: scheme, host and port only, since the
+/// path of a webhook URL is often its secret (`/services/T0/B0/XXXX`).
+pub fn shown(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(host), Some(port)) => format!("{}://{host}:{port}/…", u.scheme()),
+            (Some(host), None) => format!("{}://{host}/…", u.scheme()),
+            _ => "the endpoint".into(),
+        },
+        Err(_) => "the endpoint (not a valid URL)".into(),
+    }
+}
+
+fn status_text(status: reqwest::StatusCode) -> String {
+    match status.canonical_reason() {
+        Some(reason) => format!("{} {reason}", status.as_u16()),
+        None => status.as_u16().to_string(),
+    }
+}
+
+/// Everything the auditors need: the environment and who acts.
+pub struct Trail<'e> {
+    env: &'e Environment,
+    who: String,
+    client: OnceLock<Result<reqwest::Client, String>>,
+}
+
+impl<'e> Trail<'e> {
+    /// The trail of `env`, on behalf of the local user.
+    pub fn new(env: &'e Environment) -> Trail<'e> {
+        Trail::with_user(env, local_user())
+    }
+
+    /// The trail of `env` on behalf of `who`.
+    pub fn with_user(env: &'e Environment, who: String) -> Trail<'e> {
+        trace::protect_environment(env);
+        Trail {
+            env,
+            who,
+            client: OnceLock::new(),
+        }
+    }
+
+    /// Whether the environment has no auditors.
+    pub fn is_empty(&self) -> bool {
+        self.env.audit.is_empty()
+    }
+
+    /// Whether some auditor wants each container's actions too.
+    pub fn wants_debug(&self) -> bool {
+        self.env.audit.iter().any(|a| a.level == AuditLevel::Debug)
+    }
+
+    /// Announces `action` on `what` before it begins.
+    pub async fn action(
+        &self,
+        level: AuditLevel,
+        what: &[&Container],
+        action: &str,
+    ) -> Vec<AuditError> {
+        self.tell(level, what, action, &Event::Action).await
+    }
+
+    /// Reports that `action` on `what` succeeded.
+    pub async fn success(
+        &self,
+        level: AuditLevel,
+        what: &[&Container],
+        action: &str,
+    ) -> Vec<AuditError> {
+        self.tell(level, what, action, &Event::Success).await
+    }
+
+    /// Reports that `action` on `what` failed, and why.
+    pub async fn error(
+        &self,
+        level: AuditLevel,
+        what: &[&Container],
+        action: &str,
+        message: &str,
+    ) -> Vec<AuditError> {
+        let message = trace::scrub(message.lines().next().unwrap_or("").trim());
+        self.tell(level, what, action, &Event::Error(message)).await
+    }
+
+    async fn tell(
+        &self,
+        level: AuditLevel,
+        what: &[&Container],
+        action: &str,
+        event: &Event,
+    ) -> Vec<AuditError> {
+        let mut errors = Vec::new();
+        for (index, auditor) in self.env.audit.iter().enumerate() {
+            // An auditor at `info` hears of plays only; at `debug`, of each container too.
+            if level == AuditLevel::Debug && auditor.level == AuditLevel::Info {
+                continue;
+            }
+            let kind = kind_name(&auditor.kind);
+            match self.one(auditor, level, what, action, event).await {
+                Ok(Some(done)) => trace::debug(format!("audit[{index}] ({kind}): {done}")),
+                Ok(None) => {}
+                Err(reason) => {
+                    let error = AuditError {
+                        index,
+                        kind,
+                        reason: trace::scrub(&reason),
+                        ignored: auditor.ignore_errors,
+                    };
+                    trace::debug(format!("{error}"));
+                    errors.push(error);
+                }
+            }
+        }
+        errors
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, String> {
+        self.client
+            .get_or_init(http_client)
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Tells one auditor; what it did (for the trace), `None` when the event
+    /// is not for it.
+    async fn one(
+        &self,
+        auditor: &Auditor,
+        level: AuditLevel,
+        what: &[&Container],
+        action: &str,
+        event: &Event,
+    ) -> Result<Option<String>, String> {
+        let full = names(what);
+        match &auditor.kind {
+            AuditKind::Log { file } => {
+                let text = trace::scrub(&sentence(event, &self.who, &full, action));
+                let tag = match (event, level) {
+                    (Event::Error(_), _) => "ERROR",
+                    (_, AuditLevel::Debug) => "DEBUG",
+                    (_, AuditLevel::Info) => "INFO",
+                };
+                let line = format!("{} {tag}: {text}\n", timestamp());
+                let mut out = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(file)
+                    .map_err(|e| format!("cannot open the log file {file}: {e}"))?;
+                out.write_all(line.as_bytes())
+                    .map_err(|e| format!("cannot write to the log file {file}: {e}"))?;
+                Ok(Some(format!("wrote to {file}: {text}")))
+            }
+            AuditKind::Http {
+                endpoint,
+                method,
+                headers,
+                timeout,
+                payload,
+            } => {
+                if *event != Event::Action {
+                    return Ok(None);
+                }
+                let message = sentence(event, &self.who, &full, action);
+                let values = [
+                    ("what", full.as_str()),
+                    ("action", action),
+                    ("who", self.who.as_str()),
+                    ("message", message.as_str()),
+                ];
+                let body = render_payload(payload, &values);
+                let method = reqwest::Method::from_bytes(method.as_bytes())
+                    .map_err(|_| format!("invalid HTTP method `{method}`"))?;
+                let mut request = self
+                    .client()?
+                    .request(method.clone(), endpoint.as_str())
+                    .header("Content-Type", "application/json; charset=utf-8");
+                for (name, value) in headers {
+                    request = request.header(name.as_str(), value.as_str());
+                }
+                let seconds = if timeout.is_finite() && *timeout > 0.0 {
+                    timeout.min(3600.0)
+                } else {
+                    3.0
+                };
+                let response = request
+                    .timeout(Duration::from_secs_f64(seconds))
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "{method} {}: {}",
+                            shown(endpoint),
+                            http_reason(&e.without_url())
+                        )
+                    })?;
+                let status = response.status();
+                if !status.is_success() {
+                    return Err(format!(
+                        "{method} {} answered {}",
+                        shown(endpoint),
+                        status_text(status)
+                    ));
+                }
+                Ok(Some(format!(
+                    "{method} {}: {}",
+                    shown(endpoint),
+                    status_text(status)
+                )))
+            }
+            AuditKind::Exec { script, args } => {
+                // Only a whole play's success runs the script.
+                if *event != Event::Success || level != AuditLevel::Info {
+                    return Ok(None);
+                }
+                let joined = what
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let values = [
+                    ("action", action),
+                    ("what", joined.as_str()),
+                    ("who", self.who.as_str()),
+                ];
+                let args: Vec<String> = args.iter().map(|a| format_template(a, &values)).collect();
+                let input = exec_input(self.env, what).to_string();
+                run_script(script, &args, &input).await?;
+                Ok(Some(format!("ran {script}")))
+            }
+            AuditKind::Slack {
+                channel,
+                token,
+                name,
+                icon,
+                endpoint,
+            } => {
+                let text = trace::scrub(&sentence(event, &self.who, &compact(what), action));
+                let (color, error) = match event {
+                    Event::Action => ("#1dc7d3", None),
+                    Event::Success => ("good", None),
+                    Event::Error(message) => ("danger", Some(message.as_str())),
+                };
+                let body = slack_message(
+                    channel,
+                    name.as_deref(),
+                    icon.as_deref(),
+                    &text,
+                    error,
+                    what,
+                    color,
+                );
+                let url = endpoint.as_deref().unwrap_or(SLACK_ENDPOINT);
+                let response = self
+                    .client()?
+                    .post(url)
+                    .header("Content-Type", "application/json; charset=utf-8")
+                    .bearer_auth(token.expose())
+                    .timeout(SLACK_TIMEOUT)
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "cannot post to Slack at {}: {}",
+                            shown(url),
+                            http_reason(&e.without_url())
+                        )
+                    })?;
+                let status = response.status();
+                if !status.is_success() {
+                    return Err(format!(
+                        "Slack at {} answered {}",
+                        shown(url),
+                        status_text(status)
+                    ));
+                }
+                let reply: Value = match response.text().await {
+                    Ok(text) => serde_json::from_str(&text).unwrap_or(Value::Null),
+                    Err(_) => Value::Null,
+                };
+                if reply.get("ok") == Some(&Value::Bool(false)) {
+                    let why = reply
+                        .get("error")
+                        .and_then(Value::as_str)
+                        .unwrap_or("no reason given");
+                    return Err(format!("Slack refused the message to {channel}: {why}"));
+                }
+                Ok(Some(format!("posted to {channel}: {text}")))
+            }
+            AuditKind::Hipchat { .. } => Ok(None),
+        }
+    }
+}
+
+/// Runs an `exec` auditor's script with `input` on its stdin; its output
+/// goes to stderr (stdout holds maestro's own output).
+async fn run_script(script: &str, args: &[String], input: &str) -> Result<(), String> {
+    let mut child = tokio::process::Command::new(script)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::from(std::io::stderr()))
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run {script}: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A script that does not read its input is not an error.
+        let _ = stdin.write_all(input.as_bytes()).await;
+        let _ = stdin.shutdown().await;
+    }
+    match tokio::time::timeout(SCRIPT_TIMEOUT, child.wait()).await {
+        Ok(Ok(status)) if status.success() => Ok(()),
+        Ok(Ok(status)) => Err(format!("{script} ended with {status}")),
+        Ok(Err(e)) => Err(format!("waiting for {script} failed: {e}")),
+        Err(_) => Err(format!(
+            "{script} did not finish within {} s",
+            SCRIPT_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// A container's turn in a play, for the auditors at `level: debug`.
+#[derive(Debug, Clone)]
+pub enum Step {
+    Begin(usize),
+    Finish(usize, Outcome),
+}
+
+/// An [`Observer`] that passes everything on to `inner`, hands each
+/// container's begin and end to the auditors (through a channel, see
+/// [`deliver`]), and, with the debug trace on, writes each container's steps
+/// to stderr (a pull's percentage only every 25 %).
+pub struct Relay<'a> {
+    inner: &'a dyn Observer,
+    names: Vec<String>,
+    sender: Mutex<Option<mpsc::UnboundedSender<Step>>>,
+    last: Mutex<Vec<(String, u64)>>,
+}
+
+impl<'a> Relay<'a> {
+    /// Relays to `inner`; `sender`, when given, gets each container's steps.
+    pub fn new(
+        inner: &'a dyn Observer,
+        containers: &[&Container],
+        sender: Option<mpsc::UnboundedSender<Step>>,
+    ) -> Relay<'a> {
+        Relay {
+            inner,
+            names: containers.iter().map(|c| c.name.clone()).collect(),
+            sender: Mutex::new(sender),
+            last: Mutex::new(vec![(String::new(), u64::MAX); containers.len()]),
+        }
+    }
+
+    /// No more steps: lets [`deliver`] finish.
+    pub fn close(&self) {
+        if let Ok(mut sender) = self.sender.lock() {
+            sender.take();
+        }
+    }
+
+    fn send(&self, step: Step) {
+        if let Ok(sender) = self.sender.lock() {
+            if let Some(sender) = sender.as_ref() {
+                let _ = sender.send(step);
+            }
+        }
+    }
+}
+
+/// `pulling image x 45% (…)` → (`pulling image x`, Some(45)).
+fn split_percent(text: &str) -> (&str, Option<u64>) {
+    let Some(at) = text.find('%') else {
+        return (text, None);
+    };
+    let head = &text[..at];
+    let start = head
+        .rfind(|c: char| !c.is_ascii_digit())
+        .map_or(0, |i| i + 1);
+    match head[start..].parse() {
+        Ok(pct) => (head[..start].trim_end(), Some(pct)),
+        Err(_) => (text, None),
+    }
+}
+
+impl Observer for Relay<'_> {
+    fn begin(&self, index: usize) {
+        self.inner.begin(index);
+        self.send(Step::Begin(index));
+    }
+
+    fn progress(&self, index: usize, text: &str) {
+        self.inner.progress(index, text);
+        if !trace::enabled() {
+            return;
+        }
+        let (step, pct) = split_percent(text);
+        let bucket = pct.map_or(u64::MAX - 1, |p| p / 25);
+        let show = match self.last.lock() {
+            Ok(mut last) => match last.get_mut(index) {
+                Some(slot) if slot.0 == step && slot.1 == bucket => false,
+                Some(slot) => {
+                    *slot = (step.to_owned(), bucket);
+                    true
+                }
+                None => true,
+            },
+            Err(_) => true,
+        };
+        if show {
+            let name = self.names.get(index).map_or("?", String::as_str);
+            trace::debug(format!("{name}: {text}"));
+        }
+    }
+
+    fn finish(&self, index: usize, outcome: &Outcome, elapsed: Duration) {
+        self.inner.finish(index, outcome, elapsed);
+        if trace::enabled() {
+            let name = self.names.get(index).map_or("?", String::as_str);
+            let text = match outcome {
+                Outcome::Done(done) => done.text.clone(),
+                Outcome::Failed(why) => format!("failed: {}", why.lines().next().unwrap_or("")),
+                Outcome::Aborted { left, .. } => format!("aborted ({left})"),
+            };
+            trace::debug(format!("{name}: {text}"));
+        }
+        self.send(Step::Finish(index, outcome.clone()));
+    }
+}
+
+/// Tells the `debug` auditors of each container's steps as they come from a
+/// [`Relay`], until it is closed; the failures, in order.
+pub async fn deliver(
+    trail: &Trail<'_>,
+    containers: &[&Container],
+    action: &str,
+    mut steps: mpsc::UnboundedReceiver<Step>,
+) -> Vec<AuditError> {
+    let mut errors = Vec::new();
+    while let Some(step) = steps.recv().await {
+        let (index, failed) = match &step {
+            Step::Begin(i) => (*i, None),
+            Step::Finish(i, outcome) => (*i, Some(outcome)),
+        };
+        let Some(container) = containers.get(index) else {
+            continue;
+        };
+        let what = [*container];
+        let got = match failed {
+            None => trail.action(AuditLevel::Debug, &what, action).await,
+            Some(Outcome::Done(_)) => trail.success(AuditLevel::Debug, &what, action).await,
+            Some(Outcome::Failed(why)) => trail.error(AuditLevel::Debug, &what, action, why).await,
+            Some(Outcome::Aborted { left, .. }) => {
+                let why = format!("aborted ({left})");
+                trail.error(AuditLevel::Debug, &what, action, &why).await
+            }
+        };
+        errors.extend(got);
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_format_like_python() {
+        let values = [("what", "web-1, web-2"), ("action", "start")];
+        assert_eq!(
+            format_template("{action} of {what}", &values),
+            "start of web-1, web-2"
+        );
+        assert_eq!(format_template("{{what}} {x} }{", &values), "{what} {x} }{");
+        assert_eq!(format_template("", &values), "");
+    }
+
+    #[test]
+    fn payloads_drop_empty_values() {
+        let payload = json!({
+            "text": "{who} did {action}",
+            "empty": "",
+            "list": ["{what}", ""],
+            "nested": {"gone": ""},
+            "n": 3,
+        });
+        let out = render_payload(
+            &payload,
+            &[("who", "al"), ("action", "stop"), ("what", "a")],
+        );
+        assert_eq!(out, json!({"text": "al did stop", "list": ["a"], "n": 3}));
+        assert_eq!(render_payload(&json!({}), &[]), json!({}));
+    }
+
+    #[test]
+    fn sentences_read_as_the_spec_says() {
+        assert_eq!(
+            sentence(&Event::Action, "alice", "web-1, web-2", "start"),
+            "alice is starting web-1, web-2."
+        );
+        assert_eq!(
+            sentence(&Event::Action, "alice", "web-1", "stop"),
+            "alice is stopping web-1."
+        );
+        assert_eq!(
+            sentence(&Event::Success, "alice", "web-1, web-2", "start"),
+            "Start of web-1, web-2 succeeded."
+        );
+        assert_eq!(
+            sentence(&Event::Error("boom".into()), "alice", "web-1", "start"),
+            "Failed to start web-1! (message: boom)"
+        );
+    }
+
+    #[test]
+    fn endpoints_are_shown_without_their_path() {
+        assert_eq!(
+            shown("https://hooks.slack.com/services/T0/B0/XXXX?x=1"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(shown("http://127.0.0.1:9/x"), "http://127.0.0.1:9/…");
+        assert_eq!(shown("nope"), "the endpoint (not a valid URL)");
+    }
+
+    #[test]
+    fn percentages_split_off_progress() {
+        assert_eq!(
+            split_percent("pulling image a:1 45% (1.0 of 2.0 MB)"),
+            ("pulling image a:1", Some(45))
+        );
+        assert_eq!(
+            split_percent("creating container"),
+            ("creating container", None)
+        );
+    }
+}
