@@ -8,6 +8,7 @@ mod engine_differential;
 mod engine_interrupt;
 mod engine_plays;
 mod engine_transports;
+mod faults;
 mod guest_cluster;
 mod registry;
 mod testbed;

@@ -403,17 +403,18 @@ pub fn logs(
             )));
         }
         if !follow {
-            let lines = engine
-                .logs(name, lines)
-                .await
-                .map_err(|e| Failure::Failed(e.to_string()))?;
+            let (lines, error) = engine.logs_until_cut(name, lines).await;
             let mut out = std::io::stdout().lock();
             for line in lines {
                 if writeln!(out, "{}", line.text).is_err() {
                     break;
                 }
             }
-            return Ok(());
+            drop(out);
+            return match error {
+                Some(e) => Err(Failure::Failed(e.to_string())),
+                None => Ok(()),
+            };
         }
         // Follow; when the container ends, wait for it (or a new one of the
         // same name) to run again and carry on from there.

@@ -190,17 +190,77 @@ impl Engine {
 
     /// The last `tail` lines of `name`'s output (all with `None`).
     pub async fn logs(&self, name: &str, tail: Option<u64>) -> Result<Vec<LogLine>, EngineError> {
+        match self.logs_until_cut(name, tail).await {
+            (lines, None) => Ok(lines),
+            (_, Some(error)) => Err(error),
+        }
+    }
+
+    /// Like [`Engine::logs`], but keeps the lines that came before a failure:
+    /// the lines, and what cut them short (if anything did).
+    pub async fn logs_until_cut(
+        &self,
+        name: &str,
+        tail: Option<u64>,
+    ) -> (Vec<LogLine>, Option<EngineError>) {
         let action = format!("read the logs of {name}");
-        let stream = self.docker.logs(name, Some(log_options(false, tail)));
+        let mut lines = Vec::new();
+        let mut received = false;
         let collect = async {
-            let mut lines = Vec::new();
-            let mut stream = Box::pin(stream);
+            let mut stream = Box::pin(self.docker.logs(name, Some(log_options(false, tail))));
             while let Some(item) = stream.next().await {
-                lines.extend(log_lines(item?));
+                match item {
+                    Ok(output) => {
+                        received = true;
+                        lines.extend(log_lines(output));
+                    }
+                    Err(e) => return Err(self.stream_error(&action, e, received)),
+                }
             }
-            Ok::<_, bollard::errors::Error>(lines)
+            Ok(())
         };
-        self.bounded(&action, collect, self.timeout * 4).await
+        let limit = self.timeout * 4;
+        let error = match tokio::time::timeout(limit, collect).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e),
+            Err(_) => Some(EngineError::Timeout {
+                ship: self.ship.clone(),
+                action,
+                seconds: limit.as_secs_f64(),
+            }),
+        };
+        (lines, error)
+    }
+
+    /// An error met while reading a streamed answer: before anything came it
+    /// is like any call's; after, the engine was reached and the stream broke.
+    pub(crate) fn stream_error(
+        &self,
+        action: &str,
+        error: bollard::errors::Error,
+        received: bool,
+    ) -> EngineError {
+        // A body that fails to read (as opposed to a connection that fails to
+        // open) means the engine answered and the answer broke off.
+        let body_failed = matches!(
+            error,
+            bollard::errors::Error::IOError { .. }
+                | bollard::errors::Error::HyperResponseError { .. }
+        );
+        let received = received || body_failed;
+        let mapped = self.engine_error(action, error);
+        match mapped {
+            EngineError::Unreachable { reason, .. } | EngineError::Protocol { reason, .. }
+                if received =>
+            {
+                EngineError::Cut {
+                    ship: self.ship.clone(),
+                    action: action.to_owned(),
+                    reason,
+                }
+            }
+            other => other,
+        }
     }
 
     /// `name`'s output as it comes, from the last `tail` lines on (follow mode).
@@ -212,11 +272,15 @@ impl Engine {
         let action = format!("follow the logs of {name}");
         let ship = self.ship.clone();
         let address = self.address.clone();
+        let mut received = false;
         self.docker
             .logs(name, Some(log_options(true, tail)))
             .flat_map(move |item| {
                 let out: Vec<Result<LogLine, EngineError>> = match item {
-                    Ok(output) => log_lines(output).into_iter().map(Ok).collect(),
+                    Ok(output) => {
+                        received = true;
+                        log_lines(output).into_iter().map(Ok).collect()
+                    }
                     Err(bollard::errors::Error::DockerResponseServerError {
                         status_code,
                         message,
@@ -225,6 +289,11 @@ impl Engine {
                         action: action.clone(),
                         status: status_code,
                         message,
+                    })],
+                    Err(other) if received => vec![Err(EngineError::Cut {
+                        ship: ship.clone(),
+                        action: action.clone(),
+                        reason: crate::error::root_cause(&other),
                     })],
                     Err(other) => vec![Err(EngineError::Unreachable {
                         ship: ship.clone(),
@@ -335,6 +404,7 @@ impl Engine {
         };
         let mut stream = Box::pin(self.docker.create_image(Some(options), None, credentials));
         let idle = self.timeout.max(Duration::from_secs(60));
+        let mut received = false;
         let mut layers: std::collections::HashMap<String, (u64, u64)> = Default::default();
         let mut progress = PullProgress::default();
         loop {
@@ -349,7 +419,9 @@ impl Engine {
                 }
             };
             let Some(item) = next else { break };
-            let info: CreateImageInfo = item.map_err(|e| self.engine_error(&action, e))?;
+            let info: CreateImageInfo =
+                item.map_err(|e| self.stream_error(&action, e, received))?;
+            received = true;
             if let Some(error) = info.error_detail.as_ref().and_then(|d| d.message.clone()) {
                 return Err(EngineError::Refused {
                     ship: self.ship.clone(),

@@ -40,7 +40,13 @@ pub enum EngineError {
         address: String,
         reason: String,
     },
-    /// The engine's reply made no sense (a broken stream, bad JSON).
+    /// The engine answered, but its streamed answer broke off midway.
+    Cut {
+        ship: String,
+        action: String,
+        reason: String,
+    },
+    /// The engine's reply made no sense (bad JSON).
     Protocol {
         ship: String,
         action: String,
@@ -75,6 +81,7 @@ impl EngineError {
             | EngineError::Refused { ship, .. }
             | EngineError::Version { ship, .. }
             | EngineError::Ssh { ship, .. }
+            | EngineError::Cut { ship, .. }
             | EngineError::Protocol { ship, .. } => ship,
         }
     }
@@ -137,6 +144,14 @@ impl fmt::Display for EngineError {
                 address,
                 reason,
             } => write!(f, "ship {ship}: SSH tunnel to {address} failed: {reason}"),
+            EngineError::Cut {
+                ship,
+                action,
+                reason,
+            } => write!(
+                f,
+                "ship {ship}: the engine's answer broke off midway while trying to {action} ({reason}); try again"
+            ),
             EngineError::Protocol {
                 ship,
                 action,

@@ -223,7 +223,14 @@ pub(crate) async fn start(ctx: &Ctx<'_>, reuse: bool) -> Result<Finished, String
         tokio::select! {
             result = checks => {
                 if let Err(reason) = result {
-                    return Err(with_logs(&engine, &c.name, reason).await);
+                    let message = with_logs(&engine, &c.name, reason).await;
+                    // A container that never passed its checks is not left
+                    // running: the next start starts it again and checks again.
+                    (ctx.progress)("stopping it: its running checks failed");
+                    return Err(match engine.stop_container(&c.name, c.stop_timeout).await {
+                        Ok(()) => format!("{message}\n(stopped, so that the next start checks it again)"),
+                        Err(e) => format!("{message}\n(could not stop it: {})", e.detail()),
+                    });
                 }
             }
             died = death => {
@@ -421,7 +428,8 @@ async fn pull_image(ctx: &Ctx<'_>, engine: &Engine) -> Result<(), String> {
                 trace::scrub(&engine_said(&e))
             )),
             _ => Err(format!(
-                "could not pull image {}{}: {}",
+                "ship {}: could not pull image {}{}: {}",
+                c.ship,
                 c.image,
                 attempts_text(n),
                 trace::scrub(&engine_said(&e))
