@@ -117,6 +117,8 @@ pub struct PlayView<'a> {
     palette: Palette,
     live: Option<(MultiProgress, Vec<Mutex<Option<ProgressBar>>>)>,
     out: Mutex<()>,
+    /// Without a terminal: the last quarter of a pull reported, per container.
+    pull_quarters: Mutex<Vec<u8>>,
 }
 
 impl<'a> PlayView<'a> {
@@ -138,6 +140,7 @@ impl<'a> PlayView<'a> {
             palette,
             live,
             out: Mutex::new(()),
+            pull_quarters: Mutex::new(vec![0; containers.len()]),
         }
     }
 
@@ -184,6 +187,25 @@ impl Observer for PlayView<'_> {
                     bar.set_message(text.to_owned());
                 }
             }
+            return;
+        }
+        // Without a terminal, a pull is worth a sparse line at each quarter.
+        if let Some(percent) = pull_percent(text) {
+            let quarter = (percent / 25).min(4) as u8;
+            let due = self
+                .pull_quarters
+                .lock()
+                .map(|mut q| match q.get_mut(index) {
+                    Some(last) if quarter > *last => {
+                        *last = quarter;
+                        true
+                    }
+                    _ => false,
+                })
+                .unwrap_or(false);
+            if due {
+                self.print(&self.line(index, text));
+            }
         }
     }
 
@@ -212,5 +234,28 @@ impl Observer for PlayView<'_> {
             Outcome::Aborted { left, .. } => self.palette.yellow(&format!("aborted ({left})")),
         };
         self.print(&self.line(index, &text));
+    }
+}
+
+/// The percentage of a `pulling image X 40% (…)` progress text.
+fn pull_percent(text: &str) -> Option<u32> {
+    let rest = text.strip_prefix("pulling image ")?;
+    rest.split_whitespace()
+        .find_map(|word| word.strip_suffix('%'))
+        .and_then(|n| n.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pull_percent;
+
+    #[test]
+    fn pull_percentages_are_read_from_progress_text() {
+        assert_eq!(
+            pull_percent("pulling image reg:5000/a/b:1 40% (1.0 of 2.5 MB)"),
+            Some(40)
+        );
+        assert_eq!(pull_percent("pulling image a:1"), None);
+        assert_eq!(pull_percent("creating container"), None);
     }
 }
