@@ -16,7 +16,7 @@ fn checks(list: &[Check]) -> Value {
                     "host": host, "path": path, "scheme": scheme, "method": method,
                     "match_regex": match_regex, "max_wait": max_wait,
                     "requests_options": {
-                        "verify": options.verify, "timeout": options.timeout, "headers": options.headers,
+                        "verify": options.verify, "timeout": options.timeout, "headers": masked_headers(&options.headers),
                         "auth": options.auth.as_ref().map(|(u, _)| json!([u, "***"])),
                     },
                 }),
@@ -130,6 +130,34 @@ fn ship(s: &Ship) -> Value {
     })
 }
 
+/// Header values that carry credentials (`Authorization`, `X-Api-Key`,
+/// `Cookie`, anything naming a token, secret or password) shown as `***`.
+fn masked_headers(headers: &indexmap::IndexMap<String, String>) -> Value {
+    let secret = |name: &str| {
+        let name = name.to_ascii_lowercase();
+        [
+            "auth",
+            "token",
+            "secret",
+            "password",
+            "key",
+            "cookie",
+            "signature",
+        ]
+        .iter()
+        .any(|word| name.contains(word))
+    };
+    Value::Object(
+        headers
+            .iter()
+            .map(|(k, v)| {
+                let shown = if secret(k) { "***" } else { v.as_str() };
+                (k.clone(), Value::String(shown.to_owned()))
+            })
+            .collect(),
+    )
+}
+
 fn auditor(a: &Auditor) -> Value {
     let mut v = match &a.kind {
         AuditKind::Log { file } => json!({"type": "log", "file": file}),
@@ -140,7 +168,7 @@ fn auditor(a: &Auditor) -> Value {
             timeout,
             payload,
         } => json!({
-            "type": "http", "endpoint": endpoint, "method": method, "headers": headers, "timeout": timeout, "payload": payload,
+            "type": "http", "endpoint": endpoint, "method": method, "headers": masked_headers(headers), "timeout": timeout, "payload": payload,
         }),
         AuditKind::Exec { script, args } => json!({"type": "exec", "script": script, "args": args}),
         AuditKind::Slack {
@@ -267,5 +295,22 @@ fn mask(v: &mut Value) {
         }
         Value::Array(items) => items.iter_mut().for_each(mask),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_headers_are_masked() {
+        let mut headers = indexmap::IndexMap::new();
+        headers.insert("Authorization".to_owned(), "Bearer s3cr3t".to_owned());
+        headers.insert("X-Api-Key".to_owned(), "k".to_owned());
+        headers.insert("X-Team".to_owned(), "core".to_owned());
+        assert_eq!(
+            masked_headers(&headers),
+            json!({"Authorization": "***", "X-Api-Key": "***", "X-Team": "core"})
+        );
     }
 }
