@@ -9,14 +9,15 @@
 //! Every container is named `ck-…` and removed by a [`Cleanup`] guard made
 //! before anything starts.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::engine_support::{
+    argv, assert_code, error_line, free_port, head, line_of_spaced, local, maestro_timed, running,
+    IDLE, IMAGE,
+};
 use crate::testbed::{docker, inspect, testbed, Cleanup};
-use crate::util::{Dir, Output, TestCommand};
-
-const IMAGE: &str = "maestro-test/box:1";
+use crate::util::{Dir, Output};
 
 /// Serves `/www` with busybox httpd on port 8080; the index page says
 /// `hello from $CONTAINER_NAME`. Exits at once on SIGTERM.
@@ -25,34 +26,6 @@ const SERVE: &[&str] = &[
     "-c",
     "trap 'exit 0' TERM; mkdir -p /www; echo \"hello from $CONTAINER_NAME\" > /www/index.html; httpd -f -p 8080 -h /www & wait",
 ];
-
-/// Does nothing until stopped; exits at once on SIGTERM.
-const IDLE: &[&str] = &["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"];
-
-/// A string as a YAML scalar (a JSON string is a valid YAML double-quoted
-/// scalar). The environment file is a Jinja template too: no `{{`, `{%`, `{#`.
-fn q(text: &str) -> String {
-    assert!(
-        !text.contains("{{") && !text.contains("{%") && !text.contains("{#"),
-        "text for the environment file would be read as Jinja: {text}"
-    );
-    serde_json::to_string(text).expect("a string serializes")
-}
-
-/// An argument vector as a YAML flow list.
-fn argv(args: &[&str]) -> String {
-    let items: Vec<String> = args.iter().map(|a| q(a)).collect();
-    format!("[{}]", items.join(", "))
-}
-
-/// A port on this machine that nothing listens on right now (the local
-/// engine publishes ports on this machine).
-fn free_port() -> u16 {
-    TcpListener::bind(("0.0.0.0", 0))
-        .and_then(|l| l.local_addr())
-        .expect("a free local port")
-        .port()
-}
 
 /// One instance of a service on the local ship.
 struct Instance<'a> {
@@ -75,10 +48,7 @@ struct Service<'a> {
 
 /// Writes a one-ship environment (the local engine) and returns its path.
 fn environment(dir: &Dir, name: &str, services: &[Service]) -> PathBuf {
-    let mut text = format!(
-        "name: {name}\nships:\n  local: {}\nservices:\n",
-        testbed().local_ship()
-    );
+    let mut text = head(name, &[("local", testbed().local_ship())]);
     for s in services {
         text.push_str(&format!("  {}:\n    image: {IMAGE}\n", s.name));
         if !s.requires.is_empty() {
@@ -130,21 +100,6 @@ fn one_container(
     )
 }
 
-/// Runs `maestro -f FILE ARGS…` and returns its output and how long it took.
-fn maestro(file: &Path, args: &[&str]) -> (Output, Duration) {
-    let started = Instant::now();
-    let out = TestCommand::maestro()
-        .arg("-f")
-        .arg(file)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("DOCKER_CONTEXT")
-        .env_remove("DOCKER_HOST")
-        .timeout(Duration::from_secs(120))
-        .run();
-    (out, started.elapsed())
-}
-
 /// `exec` check YAML running `sh -c SCRIPT` locally.
 fn exec_check(script: &str, attempts: u32) -> String {
     format!(
@@ -156,17 +111,8 @@ fn exec_check(script: &str, attempts: u32) -> String {
 /// Asserts a failed play: exit status 1, an `ERROR:` line on stderr naming
 /// the container and containing `needle`, and no panic.
 fn assert_failed(out: &Output, container: &str, needle: &str) {
-    assert_eq!(
-        out.code(),
-        Some(1),
-        "expected exit status 1\n{}",
-        out.report()
-    );
-    let stderr = out.stderr();
-    let error = stderr
-        .lines()
-        .find(|l| l.starts_with("ERROR: "))
-        .unwrap_or_else(|| panic!("no `ERROR: ` line on stderr\n{}", out.report()));
+    assert_code(out, 1);
+    let error = error_line(out);
     assert!(
         error.contains(container),
         "the error does not name {container}\n{}",
@@ -177,27 +123,6 @@ fn assert_failed(out: &Output, container: &str, needle: &str) {
         "the error does not say `{needle}`\n{}",
         out.report()
     );
-    assert!(
-        !stderr.contains("panicked"),
-        "maestro panicked\n{}",
-        out.report()
-    );
-}
-
-/// The line of a play's output about `container`.
-fn line_of(out: &Output, container: &str) -> String {
-    let needle = format!(" {container} ");
-    out.stdout()
-        .lines()
-        .find(|l| l.contains(&needle))
-        .map(str::to_owned)
-        .unwrap_or_else(|| panic!("no line for {container}\n{}", out.report()))
-}
-
-fn running(name: &str) -> bool {
-    inspect(&testbed().local_host(), name)
-        .and_then(|c| c["State"]["Running"].as_bool())
-        .unwrap_or(false)
 }
 
 /// A start that succeeded: exit 0, the container's line says `started`, it
@@ -205,7 +130,7 @@ fn running(name: &str) -> bool {
 fn assert_started(out: &Output, name: &str) {
     out.assert_success();
     assert!(
-        line_of(out, name).contains("started"),
+        line_of_spaced(out, name).contains("started"),
         "{name} is not reported started\n{}",
         out.report()
     );
@@ -214,7 +139,7 @@ fn assert_started(out: &Output, name: &str) {
         "no summary line\n{}",
         out.report()
     );
-    assert!(running(name), "{name} does not run on the engine");
+    assert!(running(&local(), name), "{name} does not run on the engine");
 }
 
 // ---------------------------------------------------------------- tcp
@@ -232,7 +157,7 @@ fn tcp_check_passes_once_the_published_port_accepts() {
         Some(port),
         "{running: [{type: tcp, port: web, max_wait: 30}]}",
     );
-    let (out, _) = maestro(&file, &["start"]);
+    let (out, _) = maestro_timed(&file, &["start"]);
     assert_started(&out, name);
     // The check passed because something answers there now.
     std::net::TcpStream::connect((testbed().var("TESTBED_LOCAL_IP"), port))
@@ -253,7 +178,7 @@ fn tcp_check_fails_when_nothing_listens() {
         Some(port),
         "{running: [{type: tcp, port: web, max_wait: 2}]}",
     );
-    let (out, took) = maestro(&file, &["start"]);
+    let (out, took) = maestro_timed(&file, &["start"]);
     assert_failed(
         &out,
         name,
@@ -262,7 +187,11 @@ fn tcp_check_fails_when_nothing_listens() {
             testbed().var("TESTBED_LOCAL_IP")
         ),
     );
-    assert!(line_of(&out, name).contains("failed"), "{}", out.report());
+    assert!(
+        line_of_spaced(&out, name).contains("failed"),
+        "{}",
+        out.report()
+    );
     assert!(
         out.stdout().contains("start: 0 done, 1 failed in"),
         "{}",
@@ -286,7 +215,7 @@ fn http_check_passes_when_the_page_matches() {
         Some(port),
         r#"{running: [{type: http, port: web, path: /index.html, match_regex: "^hello from ck-http-[a-z]+", max_wait: 30}]}"#,
     );
-    let (out, _) = maestro(&file, &["start"]);
+    let (out, _) = maestro_timed(&file, &["start"]);
     assert_started(&out, name);
 }
 
@@ -303,7 +232,7 @@ fn http_check_fails_on_a_missing_page() {
         Some(port),
         "{running: [{type: http, port: web, path: /missing.html, max_wait: 3}]}",
     );
-    let (out, took) = maestro(&file, &["start"]);
+    let (out, took) = maestro_timed(&file, &["start"]);
     assert_failed(&out, name, "running check failed: http check GET");
     let stderr = out.stderr();
     assert!(
@@ -335,7 +264,7 @@ fn http_check_fails_when_the_body_does_not_match() {
         Some(port),
         r#"{running: [{type: http, port: web, match_regex: "goodbye", max_wait: 3}]}"#,
     );
-    let (out, took) = maestro(&file, &["start"]);
+    let (out, took) = maestro_timed(&file, &["start"]);
     assert_failed(&out, name, "running check failed: http check GET");
     assert!(
         out.stderr().contains("not matching `goodbye`"),
@@ -360,7 +289,7 @@ fn exec_check_passes_with_the_container_environment() {
     );
     let lifecycle = format!("{{running: [{}]}}", exec_check(&script, 3));
     let file = one_container(&dir, name, IDLE, None, &lifecycle);
-    let (out, _) = maestro(&file, &["start"]);
+    let (out, _) = maestro_timed(&file, &["start"]);
     assert_started(&out, name);
     let text = std::fs::read_to_string(&seen).expect("the exec check ran");
     assert_eq!(text.trim(), format!("{name} svc {name}"));
@@ -378,7 +307,7 @@ fn exec_check_fails_after_its_attempts() {
     );
     let lifecycle = format!("{{running: [{}]}}", exec_check(&script, 2));
     let file = one_container(&dir, name, IDLE, None, &lifecycle);
-    let (out, took) = maestro(&file, &["start"]);
+    let (out, took) = maestro_timed(&file, &["start"]);
     assert_failed(&out, name, "running check failed: exec check");
     assert!(
         out.stderr().contains("no success after 2 attempts"),
@@ -408,7 +337,7 @@ fn rexec_check_passes_once_the_file_exists_inside() {
         argv(&["test", "-f", "/tmp/ready"])
     );
     let file = one_container(&dir, name, &command, None, &lifecycle);
-    let (out, took) = maestro(&file, &["start"]);
+    let (out, took) = maestro_timed(&file, &["start"]);
     assert_started(&out, name);
     // It could only pass inside the container, after the file appeared.
     assert!(
@@ -431,7 +360,7 @@ fn rexec_check_fails_when_the_file_never_appears() {
         argv(&["test", "-f", "/tmp/ready"])
     );
     let file = one_container(&dir, name, IDLE, None, &lifecycle);
-    let (out, took) = maestro(&file, &["start"]);
+    let (out, took) = maestro_timed(&file, &["start"]);
     assert_failed(&out, name, "running check failed: rexec check");
     assert!(
         out.stderr().contains("no success after 2 attempts"),
@@ -455,7 +384,7 @@ fn sleep_check_waits_before_the_start_is_done() {
         None,
         "{running: [{type: sleep, wait: 3}]}",
     );
-    let (out, took) = maestro(&file, &["start"]);
+    let (out, took) = maestro_timed(&file, &["start"]);
     assert_started(&out, name);
     assert!(took >= Duration::from_secs(3), "start took only {took:?}");
     assert!(took < Duration::from_secs(30), "start took {took:?}");
@@ -476,7 +405,7 @@ fn sleep_check_fails_when_the_container_dies_meanwhile() {
         None,
         "{running: [{type: sleep, wait: 60}]}",
     );
-    let (out, took) = maestro(&file, &["start"]);
+    let (out, took) = maestro_timed(&file, &["start"]);
     assert_failed(&out, name, name);
     assert!(
         took < Duration::from_secs(15),
@@ -533,7 +462,7 @@ fn service_and_instance_level_checks_both_run() {
             }],
         }],
     );
-    let (out, _) = maestro(&file, &["start"]);
+    let (out, _) = maestro_timed(&file, &["start"]);
     assert_started(&out, name);
     for (level, mark) in [("service", &service_mark), ("instance", &instance_mark)] {
         let text = std::fs::read_to_string(mark)
@@ -563,7 +492,7 @@ fn failing_service_level_check_fails_the_start() {
             }],
         }],
     );
-    let (out, took) = maestro(&file, &["start"]);
+    let (out, took) = maestro_timed(&file, &["start"]);
     assert_failed(&out, name, "running check failed: exec check");
     assert!(
         out.stderr().contains("exit status 7"),
@@ -594,7 +523,7 @@ fn failing_instance_level_check_fails_the_start() {
             }],
         }],
     );
-    let (out, took) = maestro(&file, &["start"]);
+    let (out, took) = maestro_timed(&file, &["start"]);
     assert_failed(&out, name, "running check failed: exec check");
     assert!(
         out.stderr().contains("exit status 9"),
@@ -633,24 +562,32 @@ fn checks_of_each_state_run_at_their_moment() {
     let file = one_container(&dir, name, IDLE, None, &lifecycle);
     let read = || std::fs::read_to_string(&log).unwrap_or_default();
 
-    let (out, _) = maestro(&file, &["start"]);
+    let (out, _) = maestro_timed(&file, &["start"]);
     assert_started(&out, name);
     assert_eq!(read(), "pre-start down\nrunning up\n", "after start");
 
     // Already running: nothing is done, no check runs.
-    let (out, _) = maestro(&file, &["start"]);
+    let (out, _) = maestro_timed(&file, &["start"]);
     out.assert_success();
-    assert!(line_of(&out, name).contains("up"), "{}", out.report());
+    assert!(
+        line_of_spaced(&out, name).contains("up"),
+        "{}",
+        out.report()
+    );
     assert_eq!(
         read(),
         "pre-start down\nrunning up\n",
         "after a second start"
     );
 
-    let (out, _) = maestro(&file, &["stop", name]);
+    let (out, _) = maestro_timed(&file, &["stop", name]);
     out.assert_success();
-    assert!(line_of(&out, name).contains("stopped"), "{}", out.report());
-    assert!(!running(name), "{name} still runs after stop");
+    assert!(
+        line_of_spaced(&out, name).contains("stopped"),
+        "{}",
+        out.report()
+    );
+    assert!(!running(&local(), name), "{name} still runs after stop");
     assert_eq!(
         read(),
         "pre-start down\nrunning up\npre-stop up\nstopped down\n",
@@ -665,7 +602,7 @@ fn failing_pre_start_check_leaves_the_container_uncreated() {
     let dir = Dir::new();
     let lifecycle = format!("{{pre-start: [{}]}}", exec_check("exit 5", 2));
     let file = one_container(&dir, name, IDLE, None, &lifecycle);
-    let (out, took) = maestro(&file, &["start"]);
+    let (out, took) = maestro_timed(&file, &["start"]);
     assert_failed(&out, name, "pre-start check failed: exec check");
     assert!(
         inspect(&testbed().local_host(), name).is_none(),
@@ -711,10 +648,18 @@ fn failing_running_check_aborts_the_containers_not_yet_begun() {
             },
         ],
     );
-    let (out, took) = maestro(&file, &["start"]);
+    let (out, took) = maestro_timed(&file, &["start"]);
     assert_failed(&out, a, "running check failed: tcp check on port web");
-    assert!(line_of(&out, a).contains("failed"), "{}", out.report());
-    assert!(line_of(&out, b).contains("aborted"), "{}", out.report());
+    assert!(
+        line_of_spaced(&out, a).contains("failed"),
+        "{}",
+        out.report()
+    );
+    assert!(
+        line_of_spaced(&out, b).contains("aborted"),
+        "{}",
+        out.report()
+    );
     assert!(
         out.stdout()
             .contains("start: 0 done, 1 failed, 1 aborted in"),
@@ -742,7 +687,7 @@ fn container_dying_during_running_checks_fails_at_once() {
         Some(port),
         "{running: [{type: tcp, port: web, max_wait: 30}]}",
     );
-    let (out, took) = maestro(&file, &["start"]);
+    let (out, took) = maestro_timed(&file, &["start"]);
     assert_failed(&out, name, name);
     assert!(
         took < Duration::from_secs(15),
@@ -755,7 +700,7 @@ fn container_dying_during_running_checks_fails_at_once() {
         out.report()
     );
     assert!(
-        line_of(&out, name).contains("failed")
+        line_of_spaced(&out, name).contains("failed")
             && out.stdout().lines().any(|l| l.trim() == "| dying"),
         "the container's line does not show its last log lines\n{}",
         out.report()

@@ -18,124 +18,26 @@
 //! Every container is named `cv-<test>-…` and removed by a [`Cleanup`] guard
 //! made before anything starts; tests that use ship2 hold `use_ships()`.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::engine_support::{
+    assert_code, build_image, container_id, events_without_exec, exists, first_event, head,
+    image_id, instance, line_of, local, maestro, now_nanos, running, secs, service, ship2,
+    started_at, RemoveImages, IDLE, IMAGE,
+};
 use crate::testbed::{docker, env_inside, inspect, testbed, use_ships, Cleanup};
 use crate::util::{Dir, Output, TestCommand};
 
-const IMAGE: &str = "maestro-test/box:1";
-
-/// Does nothing until stopped; exits at once on SIGTERM.
-const IDLE: &[&str] = &["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"];
-
 // ------------------------------------------------------------------ helpers
-
-/// A string as a YAML scalar (a JSON string is a valid YAML double-quoted
-/// scalar). The environment file is a Jinja template too: no `{{`, `{%`, `{#`.
-fn q(text: &str) -> String {
-    assert!(
-        !text.contains("{{") && !text.contains("{%") && !text.contains("{#"),
-        "text for the environment file would be read as Jinja: {text}"
-    );
-    serde_json::to_string(text).expect("a string serializes")
-}
-
-/// An argument vector as a YAML flow list.
-fn argv(args: &[&str]) -> String {
-    let items: Vec<String> = args.iter().map(|a| q(a)).collect();
-    format!("[{}]", items.join(", "))
-}
-
-fn local() -> String {
-    testbed().local_host()
-}
-
-fn ship2() -> String {
-    testbed().ship2_host()
-}
-
-/// The head of an environment file: its name and ships (name → YAML flow map).
-fn head(name: &str, ships: &[(&str, String)]) -> String {
-    let mut text = format!("name: {name}\nships:\n");
-    for (ship, spec) in ships {
-        text.push_str(&format!("  {ship}: {spec}\n"));
-    }
-    text.push_str("services:\n");
-    text
-}
-
-/// One instance line (`      NAME: {ship: …, stop_timeout: 1, command: …, EXTRA}`).
-fn instance(name: &str, ship: &str, command: &[&str], extra: &str) -> String {
-    let extra = if extra.is_empty() {
-        String::new()
-    } else {
-        format!(", {extra}")
-    };
-    format!(
-        "      {name}: {{ship: {ship}, stop_timeout: 1, command: {}{extra}}}\n",
-        argv(command)
-    )
-}
-
-/// A service block: `image`, then `extra` lines (already indented), then the
-/// instances (from [`instance`]).
-fn service(name: &str, image: &str, extra: &[&str], instances: &[String]) -> String {
-    let mut text = format!("  {name}:\n    image: {image}\n");
-    for line in extra {
-        text.push_str(&format!("    {line}\n"));
-    }
-    text.push_str("    instances:\n");
-    for i in instances {
-        text.push_str(i);
-    }
-    text
-}
-
-/// Runs `maestro -f FILE ARGS…` in the file's directory.
-fn maestro(file: &Path, args: &[&str]) -> Output {
-    TestCommand::maestro()
-        .current_dir(file.parent().expect("the file is in a directory"))
-        .arg("-f")
-        .arg(file)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("DOCKER_CONTEXT")
-        .env_remove("DOCKER_HOST")
-        .timeout(Duration::from_secs(120))
-        .run()
-}
-
-/// Asserts the exit status (and that nothing panicked).
-fn assert_code(out: &Output, code: i32) {
-    assert_eq!(
-        out.code(),
-        Some(code),
-        "expected exit status {code}\n{}",
-        out.report()
-    );
-    assert!(!out.stderr().contains("panicked"), "{}", out.report());
-}
 
 /// The whole of stdout as one JSON document.
 fn json_of(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("stdout is not one JSON document: {e}\n{}", out.report()))
-}
-
-/// The line of a command's table output about `container` (a
-/// whitespace-separated field equal to the name).
-fn line_of(out: &Output, container: &str) -> String {
-    out.stdout()
-        .lines()
-        .find(|l| l.split_whitespace().any(|w| w == container))
-        .map(str::to_owned)
-        .unwrap_or_else(|| panic!("no line for {container}\n{}", out.report()))
 }
 
 /// What a table line says after the `#`, name, service and ship columns.
@@ -176,215 +78,11 @@ fn assert_play_text(out: &Output, expected: &[(&str, &str)]) {
     }
 }
 
-fn exists(host: &str, name: &str) -> bool {
-    inspect(host, name).is_some()
-}
-
-fn running(host: &str, name: &str) -> bool {
-    inspect(host, name)
-        .and_then(|c| c["State"]["Running"].as_bool())
-        .unwrap_or(false)
-}
-
-fn container_id(host: &str, name: &str) -> String {
-    inspect(host, name)
-        .and_then(|c| c["Id"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| panic!("{name} does not exist on {host}"))
-}
-
 /// The image id a container runs.
 fn container_image(host: &str, name: &str) -> String {
     inspect(host, name)
         .and_then(|c| c["Image"].as_str().map(str::to_owned))
         .unwrap_or_else(|| panic!("{name} does not exist on {host}"))
-}
-
-fn image_id(host: &str, image: &str) -> String {
-    docker(host, &["image", "inspect", "-f", "{{.Id}}", image])
-        .trim()
-        .to_owned()
-}
-
-/// `State.StartedAt` of a container, in nanoseconds since the epoch.
-fn started_at(host: &str, name: &str) -> i128 {
-    let found = inspect(host, name).unwrap_or_else(|| panic!("{name} does not exist on {host}"));
-    let text = found["State"]["StartedAt"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{name} has no State.StartedAt"));
-    rfc3339_nanos(text)
-        .unwrap_or_else(|| panic!("{name}: State.StartedAt {text:?} is not RFC 3339"))
-}
-
-/// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Parses `2024-05-01T12:34:56.123456789Z` (or with a `±HH:MM` offset) into
-/// nanoseconds since the epoch.
-fn rfc3339_nanos(text: &str) -> Option<i128> {
-    let b = text.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> { text.get(r)?.parse().ok() };
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let mut rest = &text[19..];
-    let mut nanos: i128 = 0;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let mut value: i128 = 0;
-        for (i, c) in frac[..digits].bytes().enumerate() {
-            if i < 9 {
-                value = value * 10 + i128::from(c - b'0');
-            }
-        }
-        for _ in digits..9 {
-            value *= 10;
-        }
-        nanos = value;
-        rest = &frac[digits..];
-    }
-    let offset_secs: i64 = match rest {
-        "Z" | "z" => 0,
-        _ if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) => {
-            let oh: i64 = rest.get(1..3)?.parse().ok()?;
-            let om: i64 = rest.get(4..6)?.parse().ok()?;
-            let sign = if rest.starts_with('-') { -1 } else { 1 };
-            sign * (oh * 3600 + om * 60)
-        }
-        _ => return None,
-    };
-    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - offset_secs;
-    Some(i128::from(secs) * 1_000_000_000 + nanos)
-}
-
-fn now_nanos() -> i128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("the clock is after 1970")
-        .as_nanos() as i128
-}
-
-/// Seconds between two nanosecond timestamps, for messages.
-fn secs(nanos: i128) -> f64 {
-    nanos as f64 / 1e9
-}
-
-/// A container event reported by the engine.
-#[derive(Debug, Clone)]
-struct Event {
-    action: String,
-    name: String,
-    nanos: i128,
-}
-
-/// The engine's container events for environment `env_name` (by maestro's
-/// label) from `since` (nanoseconds since the epoch) until now, in order.
-/// Health checks' own `exec_*` events are left out.
-fn events(host: &str, env_name: &str, since: i128) -> Vec<Event> {
-    let from = since / 1_000_000_000 - 1;
-    let until = now_nanos();
-    let until = format!("{}.{:09}", until / 1_000_000_000, until % 1_000_000_000);
-    let label = format!("label=io.maestro.environment={env_name}");
-    let text = docker(
-        host,
-        &[
-            "events",
-            "--since",
-            &from.to_string(),
-            "--until",
-            &until,
-            "--filter",
-            "type=container",
-            "--filter",
-            &label,
-            "--format",
-            "{{json .}}",
-        ],
-    );
-    let mut list: Vec<Event> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("event {l:?}: {e}"));
-            let action = v["Action"].as_str().or(v["status"].as_str()).unwrap_or("");
-            Event {
-                action: action.to_owned(),
-                name: v["Actor"]["Attributes"]["name"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_owned(),
-                nanos: v["timeNano"].as_i64().map(i128::from).unwrap_or(0),
-            }
-        })
-        .filter(|e| e.nanos >= since && !e.action.starts_with("exec_"))
-        .collect();
-    list.sort_by_key(|e| e.nanos);
-    list
-}
-
-/// The time of the first `action` event of container `name` in `list`.
-fn first_event(list: &[Event], action: &str, name: &str) -> i128 {
-    list.iter()
-        .find(|e| e.action == action && e.name == name)
-        .map(|e| e.nanos)
-        .unwrap_or_else(|| panic!("no `{action}` event for {name} in {list:#?}"))
-}
-
-/// Image references removed from the local engine when dropped (declare it
-/// before the [`Cleanup`] guard, so that the containers go first).
-struct RemoveImages(RefCell<Vec<String>>);
-
-impl RemoveImages {
-    fn new(refs: &[&str]) -> RemoveImages {
-        RemoveImages(RefCell::new(refs.iter().map(|r| r.to_string()).collect()))
-    }
-
-    fn add(&self, reference: &str) {
-        self.0.borrow_mut().push(reference.to_owned());
-    }
-}
-
-impl Drop for RemoveImages {
-    fn drop(&mut self) {
-        for reference in self.0.borrow().iter() {
-            let _ = Command::new("docker")
-                .args(["-H", &local(), "rmi", "-f", reference])
-                .env_remove("DOCKER_CONTEXT")
-                .output();
-        }
-    }
-}
-
-/// Builds `dockerfile` on the local engine (legacy builder) as `tag`;
-/// returns the new image id.
-fn build(tag: &str, dockerfile: &str) -> String {
-    let context = Dir::new();
-    context.write("Dockerfile", dockerfile);
-    let built = Command::new("docker")
-        .args(["-H", &local(), "build", "-q", "-t", tag])
-        .arg(context.path())
-        .env("DOCKER_BUILDKIT", "0")
-        .env_remove("DOCKER_CONTEXT")
-        .output()
-        .expect("docker build runs");
-    assert!(
-        built.status.success(),
-        "docker build of {tag} failed: {}",
-        String::from_utf8_lossy(&built.stderr)
-    );
-    image_id(&local(), tag)
 }
 
 // ------------------------------------------------------ JSON expectations
@@ -780,7 +478,8 @@ fn an_image_rebuilt_under_the_same_tag_is_image_updated() {
     let other_started = started_at(&host, names[2]);
 
     // The tag now names another image.
-    let new_image = build(
+    let new_image = build_image(
+        &local(),
         TAG,
         &format!(
             "FROM {IMAGE}\nLABEL io.maestro.test.cv-img=\"{}\"\n",
@@ -844,7 +543,8 @@ fn an_image_rebuilt_under_the_same_tag_is_image_updated() {
     assert_code(&out, 0);
 
     // Once more, applied with `start --converge`.
-    let newer_image = build(
+    let newer_image = build_image(
+        &local(),
         TAG,
         &format!(
             "FROM {IMAGE}\nLABEL io.maestro.test.cv-img=\"{}\"\n",
@@ -886,7 +586,8 @@ fn healthy_check_gates_dependents_and_unhealthy_fails_with_the_probe_output() {
     let host = local();
     // Healthy once /tmp/ok exists; probe failures in the first 4 s do not
     // count, one failure after that makes it unhealthy.
-    let id = build(
+    let id = build_image(
+        &local(),
         TAG,
         &format!(
             "FROM {IMAGE}\nHEALTHCHECK --interval=1s --timeout=1s --start-period=4s --retries=1 \
@@ -923,7 +624,7 @@ fn healthy_check_gates_dependents_and_unhealthy_fails_with_the_probe_output() {
     assert_code(&out, 0);
     assert_play_text(&out, &[(ok[0], "created"), (ok[1], "created")]);
     assert!(running(&host, ok[0]) && running(&host, ok[1]));
-    let list = events(&host, "cv-hok", since);
+    let list = events_without_exec(&host, "cv-hok", since);
     let db_started = started_at(&host, ok[0]);
     let db_healthy = first_event(&list, "health_status: healthy", ok[0]);
     let web_created = first_event(&list, "create", ok[1]);

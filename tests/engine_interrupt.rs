@@ -1,10 +1,10 @@
 //! Ctrl-C during a play: no new container begins, the ones in flight finish,
 //! and the report says what state each container was left in.
 
-use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::engine_support::{head, IMAGE};
 use crate::testbed::{inspect, testbed, Cleanup};
 use crate::util::Dir;
 
@@ -14,15 +14,12 @@ fn sigint_stops_launching_and_reports_each_container() {
     let dir = Dir::new();
     // A chain a <- b <- c <- d; each container holds its start for 3 s in a
     // running check, so the interrupt lands while `a` is in flight.
-    let mut yaml = format!(
-        "name: ir\nships:\n  local: {}\nservices:\n",
-        bed.local_ship()
-    );
+    let mut yaml = head("ir", &[("local", bed.local_ship())]);
     let names = ["ir-a-1", "ir-b-1", "ir-c-1", "ir-d-1"];
     let mut previous: Option<&str> = None;
     for (service, name) in ["a", "b", "c", "d"].iter().zip(names) {
         yaml.push_str(&format!(
-            "  {service}:\n    image: maestro-test/box:1\n{}    lifecycle: {{running: [{{type: sleep, wait: 3}}]}}\n    instances:\n      {name}: {{ship: local, command: sleep 600, stop_timeout: 1}}\n",
+            "  {service}:\n    image: {IMAGE}\n{}    lifecycle: {{running: [{{type: sleep, wait: 3}}]}}\n    instances:\n      {name}: {{ship: local, command: sleep 600, stop_timeout: 1}}\n",
             previous.map(|p| format!("    requires: [{p}]\n")).unwrap_or_default()
         ));
         previous = Some(service);
@@ -62,20 +59,9 @@ fn sigint_stops_launching_and_reports_each_container() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    child
-        .stdout
-        .take()
-        .expect("piped")
-        .read_to_string(&mut stdout)
-        .expect("stdout");
-    child
-        .stderr
-        .take()
-        .expect("piped")
-        .read_to_string(&mut stderr)
-        .expect("stderr");
+    let output = child.wait_with_output().expect("maestro's output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
     let report = format!("--- stdout\n{stdout}--- stderr\n{stderr}");
 
     assert_eq!(status.code(), Some(1), "{report}");

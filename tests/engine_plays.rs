@@ -14,48 +14,22 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::engine_support::{
+    assert_line, build_image, container_id, events, exists, finished_at, free_port, head, image_id,
+    instance, last_event, line_of, local, maestro, now_nanos, running, secs, service, ship2,
+    started_at, Event, RemoveImages, IDLE, IMAGE,
+};
 use crate::testbed::{
     cut_ships, docker, env_inside, inspect, testbed, testbed_script, use_ships, Cleanup, Heal,
 };
-use crate::util::{Dir, Output, TestCommand};
-
-const IMAGE: &str = "maestro-test/box:1";
-
-/// Does nothing until stopped; exits at once on SIGTERM.
-const IDLE: &[&str] = &["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"];
+use crate::util::{Dir, Output};
 
 // ------------------------------------------------------------------ helpers
-
-/// A string as a YAML scalar (a JSON string is a valid YAML double-quoted
-/// scalar). The environment file is a Jinja template too: no `{{`, `{%`, `{#`.
-fn q(text: &str) -> String {
-    assert!(
-        !text.contains("{{") && !text.contains("{%") && !text.contains("{#"),
-        "text for the environment file would be read as Jinja: {text}"
-    );
-    serde_json::to_string(text).expect("a string serializes")
-}
-
-/// An argument vector as a YAML flow list.
-fn argv(args: &[&str]) -> String {
-    let items: Vec<String> = args.iter().map(|a| q(a)).collect();
-    format!("[{}]", items.join(", "))
-}
-
-/// A port on this machine that nothing listens on right now (the local
-/// engine publishes ports on this machine).
-fn free_port() -> u16 {
-    TcpListener::bind(("0.0.0.0", 0))
-        .and_then(|l| l.local_addr())
-        .expect("a free local port")
-        .port()
-}
 
 /// A port to publish on ship2 (its own network namespace, which only tests
 /// holding the ships use): picked at random in 30000..50000.
@@ -66,65 +40,6 @@ fn ship2_port(salt: u32) -> u16 {
         .unwrap_or(0);
     let mixed = nanos ^ std::process::id().wrapping_mul(2_654_435_761) ^ salt.wrapping_mul(40_503);
     30000 + (mixed % 20000) as u16
-}
-
-fn local() -> String {
-    testbed().local_host()
-}
-
-fn ship2() -> String {
-    testbed().ship2_host()
-}
-
-/// The head of an environment file: its name and ships (name → YAML flow map).
-fn head(name: &str, ships: &[(&str, String)]) -> String {
-    let mut text = format!("name: {name}\nships:\n");
-    for (ship, spec) in ships {
-        text.push_str(&format!("  {ship}: {spec}\n"));
-    }
-    text.push_str("services:\n");
-    text
-}
-
-/// One instance line (`      NAME: {ship: …, stop_timeout: 1, command: …, EXTRA}`).
-fn instance(name: &str, ship: &str, command: &[&str], extra: &str) -> String {
-    let extra = if extra.is_empty() {
-        String::new()
-    } else {
-        format!(", {extra}")
-    };
-    format!(
-        "      {name}: {{ship: {ship}, stop_timeout: 1, command: {}{extra}}}\n",
-        argv(command)
-    )
-}
-
-/// A service block: `image`, then `extra` lines (already indented), then the
-/// instances (from [`instance`]).
-fn service(name: &str, extra: &[&str], instances: &[String]) -> String {
-    let mut text = format!("  {name}:\n    image: {IMAGE}\n");
-    for line in extra {
-        text.push_str(&format!("    {line}\n"));
-    }
-    text.push_str("    instances:\n");
-    for i in instances {
-        text.push_str(i);
-    }
-    text
-}
-
-/// Runs `maestro -f FILE ARGS…` in the file's directory.
-fn maestro(file: &Path, args: &[&str]) -> Output {
-    TestCommand::maestro()
-        .current_dir(file.parent().expect("the file is in a directory"))
-        .arg("-f")
-        .arg(file)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("DOCKER_CONTEXT")
-        .env_remove("DOCKER_HOST")
-        .timeout(Duration::from_secs(120))
-        .run()
 }
 
 /// `maestro dump` as JSON.
@@ -148,187 +63,6 @@ fn dumped_env(dump: &serde_json::Value, name: &str) -> BTreeMap<String, String> 
             (k.clone(), v.to_owned())
         })
         .collect()
-}
-
-/// The line of a play's output about `container` (whitespace-separated
-/// field equal to the name).
-fn line_of(out: &Output, container: &str) -> String {
-    out.stdout()
-        .lines()
-        .find(|l| l.split_whitespace().any(|w| w == container))
-        .map(str::to_owned)
-        .unwrap_or_else(|| panic!("no line for {container}\n{}", out.report()))
-}
-
-fn assert_line(out: &Output, container: &str, needle: &str) {
-    let line = line_of(out, container);
-    assert!(
-        line.contains(needle),
-        "the line for {container} does not say `{needle}`: {line:?}\n{}",
-        out.report()
-    );
-}
-
-fn exists(host: &str, name: &str) -> bool {
-    inspect(host, name).is_some()
-}
-
-fn running(host: &str, name: &str) -> bool {
-    inspect(host, name)
-        .and_then(|c| c["State"]["Running"].as_bool())
-        .unwrap_or(false)
-}
-
-fn container_id(host: &str, name: &str) -> String {
-    inspect(host, name)
-        .and_then(|c| c["Id"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| panic!("{name} does not exist on {host}"))
-}
-
-/// `State.StartedAt` of a container, in nanoseconds since the epoch.
-fn started_at(host: &str, name: &str) -> i128 {
-    state_time(host, name, "StartedAt")
-}
-
-/// `State.FinishedAt` of a container, in nanoseconds since the epoch.
-fn finished_at(host: &str, name: &str) -> i128 {
-    state_time(host, name, "FinishedAt")
-}
-
-fn state_time(host: &str, name: &str, field: &str) -> i128 {
-    let found = inspect(host, name).unwrap_or_else(|| panic!("{name} does not exist on {host}"));
-    let text = found["State"][field]
-        .as_str()
-        .unwrap_or_else(|| panic!("{name} has no State.{field}"));
-    rfc3339_nanos(text).unwrap_or_else(|| panic!("{name}: State.{field} {text:?} is not RFC 3339"))
-}
-
-/// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Parses `2024-05-01T12:34:56.123456789Z` (or with a `±HH:MM` offset) into
-/// nanoseconds since the epoch.
-fn rfc3339_nanos(text: &str) -> Option<i128> {
-    let b = text.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> { text.get(r)?.parse().ok() };
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let mut rest = &text[19..];
-    let mut nanos: i128 = 0;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let mut value: i128 = 0;
-        for (i, c) in frac[..digits].bytes().enumerate() {
-            if i < 9 {
-                value = value * 10 + i128::from(c - b'0');
-            }
-        }
-        for _ in digits..9 {
-            value *= 10;
-        }
-        nanos = value;
-        rest = &frac[digits..];
-    }
-    let offset_secs: i64 = match rest {
-        "Z" | "z" => 0,
-        _ if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) => {
-            let oh: i64 = rest.get(1..3)?.parse().ok()?;
-            let om: i64 = rest.get(4..6)?.parse().ok()?;
-            let sign = if rest.starts_with('-') { -1 } else { 1 };
-            sign * (oh * 3600 + om * 60)
-        }
-        _ => return None,
-    };
-    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - offset_secs;
-    Some(i128::from(secs) * 1_000_000_000 + nanos)
-}
-
-fn now_nanos() -> i128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("the clock is after 1970")
-        .as_nanos() as i128
-}
-
-/// Seconds between two nanosecond timestamps, for messages.
-fn secs(nanos: i128) -> f64 {
-    nanos as f64 / 1e9
-}
-
-/// A container event reported by the engine.
-#[derive(Debug, Clone)]
-struct Event {
-    action: String,
-    name: String,
-    nanos: i128,
-}
-
-/// The engine's container events for environment `env_name` (by maestro's
-/// label) from `since` (nanoseconds since the epoch) until now, in order.
-fn events(host: &str, env_name: &str, since: i128) -> Vec<Event> {
-    let from = since / 1_000_000_000 - 1;
-    let until = now_nanos();
-    let until = format!("{}.{:09}", until / 1_000_000_000, until % 1_000_000_000);
-    let label = format!("label=io.maestro.environment={env_name}");
-    let text = docker(
-        host,
-        &[
-            "events",
-            "--since",
-            &from.to_string(),
-            "--until",
-            &until,
-            "--filter",
-            "type=container",
-            "--filter",
-            &label,
-            "--format",
-            "{{json .}}",
-        ],
-    );
-    let mut list: Vec<Event> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let v: serde_json::Value =
-                serde_json::from_str(l).unwrap_or_else(|e| panic!("event {l:?}: {e}"));
-            let action = v["Action"].as_str().or(v["status"].as_str()).unwrap_or("");
-            Event {
-                action: action.to_owned(),
-                name: v["Actor"]["Attributes"]["name"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_owned(),
-                nanos: v["timeNano"].as_i64().map(i128::from).unwrap_or(0),
-            }
-        })
-        .filter(|e| e.nanos >= since)
-        .collect();
-    list.sort_by_key(|e| e.nanos);
-    list
-}
-
-/// The time of the last `action` event of container `name` in `list`.
-fn event_time(list: &[Event], action: &str, name: &str) -> i128 {
-    list.iter()
-        .rev()
-        .find(|e| e.action == action && e.name == name)
-        .map(|e| e.nanos)
-        .unwrap_or_else(|| panic!("no `{action}` event for {name} in {list:#?}"))
 }
 
 /// Asserts that every time of `earlier` is before every time of `later`.
@@ -370,18 +104,6 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-/// Removes an image tag from the local engine when dropped (declare it
-/// before the [`Cleanup`] guard, so the containers go first).
-struct RemoveImage(&'static str);
-
-impl Drop for RemoveImage {
-    fn drop(&mut self) {
-        let _ = Command::new("docker")
-            .args(["-H", &local(), "rmi", "-f", self.0])
-            .output();
     }
 }
 
@@ -452,7 +174,7 @@ fn env_inside_containers_equals_dump_on_both_ships() {
         ],
     );
     text.push_str(&service(
-        "db",
+        "db", IMAGE,
         &[
             "envfile: service.env",
             "env: {FLAG: yes, DISABLED: no, ON_WORD: on, COUNT: 42, RATIO: 1.5, LIST: [a, [b, c], d], SHARED: from-service-env, QUOTED: \"true\"}",
@@ -469,6 +191,7 @@ fn env_inside_containers_equals_dump_on_both_ships() {
     ));
     text.push_str(&service(
         "api",
+        IMAGE,
         &[
             "requires: [db]",
             "wants_info: [cache]",
@@ -491,6 +214,7 @@ fn env_inside_containers_equals_dump_on_both_ships() {
     ));
     text.push_str(&service(
         "cache",
+        IMAGE,
         &[],
         &[instance(
             "pl-env-cache-1",
@@ -597,6 +321,7 @@ fn container_on_ship2_reaches_local_one_through_its_variables() {
     );
     text.push_str(&service(
         "srv",
+        IMAGE,
         &[],
         &[instance(
             "pl-xs-srv",
@@ -611,7 +336,7 @@ fn container_on_ship2_reaches_local_one_through_its_variables() {
     ));
     // The client knows nothing but its environment.
     text.push_str(&service(
-        "cli",
+        "cli", IMAGE,
         &["requires: [srv]"],
         &[instance(
             "pl-xs-cli",
@@ -671,16 +396,19 @@ fn start_stop_and_restart_follow_dependency_order() {
     let mut text = head("pl-ord", &[("local", testbed().local_ship())]);
     text.push_str(&service(
         "c",
+        IMAGE,
         &["requires: [b]"],
         &c.map(|n| instance(n, "local", IDLE, "")),
     ));
     text.push_str(&service(
         "a",
+        IMAGE,
         &[],
         &a.map(|n| instance(n, "local", IDLE, "")),
     ));
     text.push_str(&service(
         "b",
+        IMAGE,
         &["requires: [a]"],
         &b.map(|n| instance(n, "local", IDLE, "")),
     ));
@@ -712,7 +440,7 @@ fn start_stop_and_restart_follow_dependency_order() {
         assert!(running(&host, n), "{n} does not run after restart -a");
     }
     let list = events(&host, "pl-ord", before);
-    let died = |n: &str| event_time(&list, "die", n);
+    let died = |n: &str| last_event(&list, "die", n);
     assert_all_before("restart: stops", &times(&c, died), &times(&b, died));
     assert_all_before("restart: stops", &times(&b, died), &times(&a, died));
     assert_all_before("restart: stops", &times(&c, died), &times(&a, died));
@@ -749,6 +477,7 @@ fn rolling_restart_one_at_a_time_with_step_delay() {
     let mut text = head("pl-roll", &[("local", testbed().local_ship())]);
     text.push_str(&service(
         "web",
+        IMAGE,
         &[],
         &web.map(|n| instance(n, "local", IDLE, "")),
     ));
@@ -773,7 +502,7 @@ fn rolling_restart_one_at_a_time_with_step_delay() {
             assert!(running(&host, n), "{n} does not run after the restart");
             let new = container_id(&host, n);
             assert_ne!(&new, old, "{n} was not recreated by restart");
-            (*n, event_time(&list, "die", n), started_at(&host, n))
+            (*n, last_event(&list, "die", n), started_at(&host, n))
         })
         .collect();
     windows.sort_by_key(|w| w.1);
@@ -812,7 +541,7 @@ fn rolling_restart_one_at_a_time_with_step_delay() {
 fn restart_only_if_changed_skips_unchanged_and_recreates_changed() {
     const TAG: &str = "maestro-test/box:pl-changed";
     let name = "pl-oic-1";
-    let _image = RemoveImage(TAG);
+    let _image = RemoveImages::new(&[TAG]);
     let _cleanup = Cleanup::new(&[name]);
     let host = local();
     docker(&host, &["tag", IMAGE, TAG]);
@@ -844,30 +573,13 @@ fn restart_only_if_changed_skips_unchanged_and_recreates_changed() {
     assert!(running(&host, name));
 
     // The tag now names another image on that engine.
-    let context = Dir::new();
     let nonce = now_nanos();
-    context.write(
-        "Dockerfile",
-        format!("FROM {IMAGE}\nLABEL io.maestro.test.pl-changed=\"{nonce}\"\n"),
+    let new_image = build_image(
+        &host,
+        TAG,
+        &format!("FROM {IMAGE}\nLABEL io.maestro.test.pl-changed=\"{nonce}\"\n"),
     );
-    let built = Command::new("docker")
-        .args(["-H", &host, "build", "-q", "-t", TAG])
-        .arg(context.path())
-        .env("DOCKER_BUILDKIT", "0")
-        .env_remove("DOCKER_CONTEXT")
-        .output()
-        .expect("docker build runs");
-    assert!(
-        built.status.success(),
-        "docker build failed: {}",
-        String::from_utf8_lossy(&built.stderr)
-    );
-    let new_image = docker(&host, &["image", "inspect", "-f", "{{.Id}}", TAG])
-        .trim()
-        .to_owned();
-    let old_image = docker(&host, &["image", "inspect", "-f", "{{.Id}}", IMAGE])
-        .trim()
-        .to_owned();
+    let old_image = image_id(&host, IMAGE);
     assert_ne!(new_image, old_image);
 
     let out = maestro(&file, &["restart", "--only-if-changed", name]);
@@ -914,6 +626,7 @@ fn selection_options_pick_the_right_containers() {
     );
     text.push_str(&service(
         "a",
+        IMAGE,
         &[],
         &[
             instance(a[0], "local", IDLE, ""),
@@ -922,6 +635,7 @@ fn selection_options_pick_the_right_containers() {
     ));
     text.push_str(&service(
         "b",
+        IMAGE,
         &["requires: [a]"],
         &[
             instance(b[0], "local", IDLE, ""),
@@ -1063,6 +777,7 @@ fn ignore_dependencies_leaves_out_omitted_dependencies_and_does_not_wait() {
     // `a` is omitted and takes 3 s to be up (a `running` sleep check).
     text.push_str(&service(
         "a",
+        IMAGE,
         &[
             "omit: true",
             "lifecycle: {running: [{type: sleep, wait: 3}]}",
@@ -1071,6 +786,7 @@ fn ignore_dependencies_leaves_out_omitted_dependencies_and_does_not_wait() {
     ));
     text.push_str(&service(
         "b",
+        IMAGE,
         &["requires: [a]"],
         &[instance(names[1], "local", IDLE, "")],
     ));
@@ -1113,7 +829,7 @@ fn start_keeps_running_reuses_with_reuse_and_recreates_otherwise() {
     let _cleanup = Cleanup::new(&[name]);
     let dir = Dir::new();
     let text = head("pl-reuse", &[("local", testbed().local_ship())])
-        + &service("svc", &[], &[instance(name, "local", IDLE, "")]);
+        + &service("svc", IMAGE, &[], &[instance(name, "local", IDLE, "")]);
     let file = dir.write("maestro.yaml", text);
     let host = local();
 
@@ -1165,6 +881,7 @@ fn container_exiting_at_once_fails_start_and_aborts_dependents() {
     let mut text = head("pl-boom", &[("local", testbed().local_ship())]);
     text.push_str(&service(
         "boom",
+        IMAGE,
         &[],
         &[instance(
             names[0],
@@ -1175,6 +892,7 @@ fn container_exiting_at_once_fails_start_and_aborts_dependents() {
     ));
     text.push_str(&service(
         "dep",
+        IMAGE,
         &["requires: [boom]"],
         &[
             instance(names[1], "local", IDLE, ""),
@@ -1218,7 +936,12 @@ fn clean_removes_stopped_skips_running_reports_absent() {
     let _cleanup = Cleanup::new(&names);
     let dir = Dir::new();
     let text = head("pl-cln", &[("local", testbed().local_ship())])
-        + &service("svc", &[], &names.map(|n| instance(n, "local", IDLE, "")));
+        + &service(
+            "svc",
+            IMAGE,
+            &[],
+            &names.map(|n| instance(n, "local", IDLE, "")),
+        );
     let file = dir.write("maestro.yaml", text);
     let host = local();
     maestro(&file, &["start", names[0], names[1]]).assert_success();
@@ -1253,7 +976,7 @@ fn logs_prints_tails_and_follows() {
     let dir = Dir::new();
     let text = head("pl-log", &[("local", testbed().local_ship())])
         + &service(
-            "svc",
+            "svc", IMAGE,
             &[],
             &[
                 instance(
@@ -1387,6 +1110,7 @@ fn status_with_a_ship_cut_off_reports_host_down_quickly() {
     );
     text.push_str(&service(
         "svc",
+        IMAGE,
         &[],
         &[
             instance(names[0], "local", IDLE, ""),

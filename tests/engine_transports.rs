@@ -16,15 +16,16 @@ use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use maestro_testkit::Docker29Front;
 use serde_json::Value;
 
+use crate::engine_support::{
+    assert_code, error_line, line_of_spaced, maestro_timed, run_ok, IMAGE,
+};
 use crate::testbed::{docker, env_inside, inspect, testbed, use_ships, Cleanup};
-use crate::util::{Dir, Output, TestCommand};
-
-const IMAGE: &str = "maestro-test/box:1";
+use crate::util::{Dir, Output};
 
 /// Serves a page with busybox httpd on 8080; exits at once on SIGTERM.
 const SERVE: &str = r#"["sh", "-c", "trap 'exit 0' TERM; mkdir -p /www; echo \"$GREETING from $CONTAINER_NAME\" > /www/index.html; httpd -f -p 8080 -h /www & wait"]"#;
@@ -39,21 +40,6 @@ fn free_ports() -> (u16, u16) {
     let (a, b) = (bind(), bind());
     let port = |l: &TcpListener| l.local_addr().expect("a bound address").port();
     (port(&a), port(&b))
-}
-
-/// Runs `maestro -f FILE ARGS…` and returns its output and how long it took.
-fn maestro(file: &Path, args: &[&str]) -> (Output, Duration) {
-    let started = Instant::now();
-    let out = TestCommand::maestro()
-        .arg("-f")
-        .arg(file)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("DOCKER_HOST")
-        .env_remove("DOCKER_CONTEXT")
-        .timeout(Duration::from_secs(120))
-        .run();
-    (out, started.elapsed())
 }
 
 /// The two instance names of the environment tagged `tag`.
@@ -98,19 +84,9 @@ services:
     )
 }
 
-/// The line of `out` (a play's or status's output) about `container`.
-fn line_of(out: &Output, container: &str) -> String {
-    let needle = format!(" {container} ");
-    out.stdout()
-        .lines()
-        .find(|l| l.contains(&needle))
-        .map(str::to_owned)
-        .unwrap_or_else(|| panic!("no line for {container}\n{}", out.report()))
-}
-
 /// Each container's `env` as `maestro dump` resolves it.
 fn dumped_env(file: &Path) -> HashMap<String, HashMap<String, String>> {
-    let (out, _) = maestro(file, &["dump"]);
+    let (out, _) = maestro_timed(file, &["dump"]);
     out.assert_success();
     let doc: Value = serde_json::from_str(&out.stdout())
         .unwrap_or_else(|e| panic!("dump is not JSON: {e}\n{}", out.report()));
@@ -146,7 +122,7 @@ fn round_trip(tag: &str, ship: &str, ship_ip: &str, host: &str, ports: (u16, u16
     let dumped = dumped_env(&file);
 
     // start
-    let (out, took) = maestro(&file, &["start"]);
+    let (out, took) = maestro_timed(&file, &["start"]);
     out.assert_success();
     assert!(
         out.stdout().contains("start: 2 done in"),
@@ -155,7 +131,7 @@ fn round_trip(tag: &str, ship: &str, ship_ip: &str, host: &str, ports: (u16, u16
     );
     for (name, port) in names.iter().zip([ports.0, ports.1]) {
         assert!(
-            line_of(&out, name).contains("started"),
+            line_of_spaced(&out, name).contains("started"),
             "{name} not reported started\n{}",
             out.report()
         );
@@ -203,22 +179,22 @@ fn round_trip(tag: &str, ship: &str, ship_ip: &str, host: &str, ports: (u16, u16
     eprintln!("{tag}: start took {took:?}");
 
     // status while running
-    let (out, _) = maestro(&file, &["status"]);
+    let (out, _) = maestro_timed(&file, &["status"]);
     out.assert_success();
     for name in &names {
         assert!(
-            line_of(&out, name).contains("running for"),
+            line_of_spaced(&out, name).contains("running for"),
             "{name} is not reported running\n{}",
             out.report()
         );
     }
 
     // stop
-    let (out, _) = maestro(&file, &["stop", "--all"]);
+    let (out, _) = maestro_timed(&file, &["stop", "--all"]);
     out.assert_success();
     for name in &names {
         assert!(
-            line_of(&out, name).contains("stopped"),
+            line_of_spaced(&out, name).contains("stopped"),
             "{name} not reported stopped\n{}",
             out.report()
         );
@@ -227,10 +203,10 @@ fn round_trip(tag: &str, ship: &str, ship_ip: &str, host: &str, ports: (u16, u16
     }
 
     // status while stopped
-    let (out, _) = maestro(&file, &["status"]);
+    let (out, _) = maestro_timed(&file, &["status"]);
     out.assert_success();
     for name in &names {
-        let line = line_of(&out, name);
+        let line = line_of_spaced(&out, name);
         assert!(
             line.contains("down") && !line.contains("host down"),
             "{name} is not reported down\n{}",
@@ -239,11 +215,11 @@ fn round_trip(tag: &str, ship: &str, ship_ip: &str, host: &str, ports: (u16, u16
     }
 
     // clean
-    let (out, _) = maestro(&file, &["clean"]);
+    let (out, _) = maestro_timed(&file, &["clean"]);
     out.assert_success();
     for name in &names {
         assert!(
-            line_of(&out, name).contains("removed"),
+            line_of_spaced(&out, name).contains("removed"),
             "{name} not reported removed\n{}",
             out.report()
         );
@@ -258,22 +234,8 @@ fn round_trip(tag: &str, ship: &str, ship_ip: &str, host: &str, ports: (u16, u16
 /// `ERROR:` line naming the ship and saying `needle` (case-insensitive), no
 /// panic, and no container on `host`.
 fn assert_connection_failure(out: &Output, ship: &str, needles: &[&str], host: &str, tag: &str) {
-    assert_eq!(
-        out.code(),
-        Some(1),
-        "expected exit status 1\n{}",
-        out.report()
-    );
-    let stderr = out.stderr();
-    assert!(
-        !stderr.contains("panicked"),
-        "maestro panicked\n{}",
-        out.report()
-    );
-    let error = stderr
-        .lines()
-        .find(|l| l.starts_with("ERROR: "))
-        .unwrap_or_else(|| panic!("no `ERROR: ` line on stderr\n{}", out.report()));
+    assert_code(out, 1);
+    let error = error_line(out);
     assert!(
         error.contains(&format!("ship {ship}")),
         "the error does not name ship {ship}\n{}",
@@ -348,19 +310,6 @@ fn ssh_tunnel_transport() {
 
 // ---------------------------------------------------------------- failures
 
-/// Runs a program, panicking with its stderr when it fails.
-fn run(program: &str, args: &[&str]) {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// ship3 with its TLS settings, but `ca` as the CA to verify against.
 fn ship3_with_ca(ca: &Path) -> String {
     let bed = testbed();
@@ -384,29 +333,26 @@ fn tls_with_a_wrong_ca_fails_naming_the_ship() {
     // A CA of our own, which did not sign the engine's certificate.
     let wrong_ca = dir.join("wrong-ca.pem");
     let wrong_key = dir.join("wrong-ca-key.pem");
-    run(
-        "openssl",
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=not the test bed CA",
-            "-keyout",
-            wrong_key.to_str().expect("utf-8 path"),
-            "-out",
-            wrong_ca.to_str().expect("utf-8 path"),
-        ],
-    );
+    run_ok(Command::new("openssl").args([
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=not the test bed CA",
+        "-keyout",
+        wrong_key.to_str().expect("utf-8 path"),
+        "-out",
+        wrong_ca.to_str().expect("utf-8 path"),
+    ]));
     // And the client certificate itself, which is no CA at all.
     let client_cert = PathBuf::from(bed.var("TESTBED_TLS_CERT"));
     for ca in [&wrong_ca, &client_cert] {
         let file = environment(&dir, tag, &ship3_with_ca(ca), (28471, 28472));
-        let (out, took) = maestro(&file, &["start"]);
+        let (out, took) = maestro_timed(&file, &["start"]);
         assert_connection_failure(&out, "dock", &["certificate"], &bed.ship3_host(), tag);
         assert!(took < Duration::from_secs(30), "took {took:?}");
     }
@@ -420,20 +366,17 @@ fn ssh_key_not_authorized_fails_clearly() {
     let _cleanup = Cleanup::new(&names(tag));
     let dir = Dir::new();
     let key = dir.join("id_ed25519");
-    run(
-        "ssh-keygen",
-        &[
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-C",
-            "not authorized",
-            "-f",
-            key.to_str().expect("utf-8 path"),
-        ],
-    );
+    run_ok(Command::new("ssh-keygen").args([
+        "-q",
+        "-t",
+        "ed25519",
+        "-N",
+        "",
+        "-C",
+        "not authorized",
+        "-f",
+        key.to_str().expect("utf-8 path"),
+    ]));
     let ship = format!(
         "{{ip: {}, docker_port: {}, timeout: 5, ssh_tunnel: {{user: {}, key: {}, port: {}}}}}",
         bed.var("TESTBED_SHIP2_IP"),
@@ -443,7 +386,7 @@ fn ssh_key_not_authorized_fails_clearly() {
         bed.var("TESTBED_SSH_PORT")
     );
     let file = environment(&dir, tag, &ship, (28481, 28482));
-    let (out, took) = maestro(&file, &["start"]);
+    let (out, took) = maestro_timed(&file, &["start"]);
     assert_connection_failure(&out, "dock", &["ssh"], &bed.ship2_host(), tag);
     let error = out.stderr().to_lowercase();
     assert!(
@@ -479,7 +422,7 @@ fn unreachable_ship_fails_naming_it() {
         bed.var("TESTBED_SHIP2_IP")
     );
     let file = environment(&dir, tag, &ship, (28491, 28492));
-    let (out, took) = maestro(&file, &["start"]);
+    let (out, took) = maestro_timed(&file, &["start"]);
     assert_connection_failure(
         &out,
         "dock",
@@ -490,10 +433,10 @@ fn unreachable_ship_fails_naming_it() {
     assert!(took < Duration::from_secs(30), "took {took:?}");
 
     // status says so, for each container of the ship.
-    let (out, took) = maestro(&file, &["status"]);
+    let (out, took) = maestro_timed(&file, &["status"]);
     for name in names(tag) {
         assert!(
-            line_of(&out, &name).contains("host down"),
+            line_of_spaced(&out, &name).contains("host down"),
             "{name} is not reported on a host down\n{}",
             out.report()
         );
@@ -514,17 +457,17 @@ fn silent_engine_is_given_up_after_the_ship_timeout() {
     let dir = Dir::new();
     let ship = format!("{{ip: 127.0.0.1, docker_port: {port}, timeout: 2}}");
     let file = environment(&dir, tag, &ship, free_ports());
-    let (out, took) = maestro(&file, &["start"]);
+    let (out, took) = maestro_timed(&file, &["start"]);
     assert_connection_failure(&out, "dock", &["within 2 s"], &bed.local_host(), tag);
     assert!(
         took < Duration::from_secs(15),
         "took {took:?} with a 2 s ship timeout"
     );
 
-    let (out, took) = maestro(&file, &["status"]);
+    let (out, took) = maestro_timed(&file, &["status"]);
     for name in names(tag) {
         assert!(
-            line_of(&out, &name).contains("host down"),
+            line_of_spaced(&out, &name).contains("host down"),
             "{name} is not reported on a host down\n{}",
             out.report()
         );
@@ -607,7 +550,7 @@ fn pinned_old_api_version_is_refused_by_docker_29_with_its_reason() {
     let ship =
         format!("{{ip: 127.0.0.1, endpoint: 127.0.0.1, docker_port: {port}, api_version: 1.41}}");
     let file = environment(&dir, tag, &ship, free_ports());
-    let (out, took) = maestro(&file, &["start"]);
+    let (out, took) = maestro_timed(&file, &["start"]);
     assert_connection_failure(&out, "dock", &["API version 1.41"], &bed.local_host(), tag);
     let stderr = out.stderr();
     assert!(

@@ -7,50 +7,29 @@
 
 use std::process::{Command, Stdio};
 
+use crate::engine_support::{image_id_if_any, run_ok};
 use crate::testbed::{docker, testbed, use_ships, Cleanup};
 use crate::util::{workspace_root, TestCommand};
 
 const IMAGE: &str = "maestro-test/guest-cluster:1";
 
-fn image_id(host: &str) -> Option<String> {
-    let out = Command::new("docker")
-        .args(["-H", host, "image", "inspect", "-f", "{{.Id}}", IMAGE])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
 /// Builds the example image on the local engine and copies it to ship2.
 fn image_on_both_ships(ship2: &str) {
-    let build = Command::new(workspace_root().join("scripts/build-guest"))
-        .arg("--image")
-        .output()
-        .expect("scripts/build-guest runs");
-    assert!(
-        build.status.success(),
-        "scripts/build-guest --image failed: {}",
-        String::from_utf8_lossy(&build.stderr)
-    );
-    let local = image_id(&testbed().local_host()).expect("the image was built locally");
-    if image_id(ship2).as_deref() != Some(local.as_str()) {
+    run_ok(Command::new(workspace_root().join("scripts/build-guest")).arg("--image"));
+    let local =
+        image_id_if_any(&testbed().local_host(), IMAGE).expect("the image was built locally");
+    if image_id_if_any(ship2, IMAGE).as_deref() != Some(local.as_str()) {
         let mut save = Command::new("docker")
             .args(["-H", &testbed().local_host(), "save", IMAGE])
             .stdout(Stdio::piped())
             .spawn()
             .expect("docker save runs");
-        let load = Command::new("docker")
-            .args(["-H", ship2, "load", "-q"])
-            .stdin(save.stdout.take().expect("piped"))
-            .output()
-            .expect("docker load runs");
-        assert!(save.wait().expect("docker save ends").success());
-        assert!(
-            load.status.success(),
-            "docker load into ship2 failed: {}",
-            String::from_utf8_lossy(&load.stderr)
+        run_ok(
+            Command::new("docker")
+                .args(["-H", ship2, "load", "-q"])
+                .stdin(save.stdout.take().expect("piped")),
         );
+        assert!(save.wait().expect("docker save ends").success());
     }
 }
 
