@@ -12,5 +12,6 @@ mod engine_transports;
 mod faults;
 mod guest_cluster;
 mod registry;
+mod sim_engine;
 mod testbed;
 mod util;

@@ -415,8 +415,14 @@ mod tests {
 
     #[test]
     fn programs_outside_a_shell() {
-        assert_eq!(behaviour(&argv(&["/bin/sh"])).exits, Some((Duration::ZERO, 0)));
-        assert_eq!(behaviour(&argv(&["false"])).exits, Some((Duration::ZERO, 1)));
+        assert_eq!(
+            behaviour(&argv(&["/bin/sh"])).exits,
+            Some((Duration::ZERO, 0))
+        );
+        assert_eq!(
+            behaviour(&argv(&["false"])).exits,
+            Some((Duration::ZERO, 1))
+        );
         let b = behaviour(&argv(&["sleep", "2m"]));
         assert_eq!(b.exits, Some((Duration::from_secs(120), 0)));
         assert_eq!(b.on_term, OnTerm::Ignore);
@@ -457,7 +463,10 @@ mod tests {
                 (argv(&["exit", "1"]), false),
             ]
         );
-        assert_eq!(words("echo x 1>&2"), vec![(argv(&["echo", "x", "1>&2"]), false)]);
+        assert_eq!(
+            words("echo x 1>&2"),
+            vec![(argv(&["echo", "x", "1>&2"]), false)]
+        );
         assert!(words("  ;; ").is_empty());
     }
 }

@@ -1,0 +1,382 @@
+//! The simulated fleet over real sockets, with a plain HTTP/1.1 client: the
+//! latency of a ship, API version checks, a wait whose head comes at once
+//! and whose status comes at the exit, a followed log that ends with the
+//! container, the fault knobs (refuse, 500, hang) and their healing, the
+//! control API, and the `sim-engine` command.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use maestro_testkit::sim::{Fault, SimConfig, SimFleet};
+use serde_json::{json, Value};
+
+/// A response: status, headers (lower-case names), body (de-chunked).
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends one request (connection closed after it) and reads the head.
+fn send(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    body: Option<&Value>,
+) -> BufReader<TcpStream> {
+    let mut tcp = TcpStream::connect(addr).expect("connects");
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut request = format!("{method} {target} HTTP/1.1\r\nHost: sim\r\nConnection: close\r\n");
+    if !body.is_empty() {
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    request.push_str("\r\n");
+    request.push_str(&body);
+    tcp.write_all(request.as_bytes())
+        .expect("the request goes out");
+    BufReader::new(tcp)
+}
+
+/// Reads a response head from `reader`.
+fn head(reader: &mut BufReader<TcpStream>) -> (u16, Vec<(String, String)>) {
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("a status line");
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {line:?}"));
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("a header line");
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+        }
+    }
+    (status, headers)
+}
+
+/// Reads the body (chunked or to the end).
+fn body(reader: &mut BufReader<TcpStream>, headers: &[(String, String)]) -> Vec<u8> {
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+    let mut out = Vec::new();
+    if !chunked {
+        reader.read_to_end(&mut out).expect("the body");
+        return out;
+    }
+    loop {
+        let mut size = String::new();
+        reader.read_line(&mut size).expect("a chunk size");
+        let size = usize::from_str_radix(size.trim(), 16).expect("a hex chunk size");
+        if size == 0 {
+            return out;
+        }
+        let mut chunk = vec![0; size + 2];
+        reader.read_exact(&mut chunk).expect("a chunk");
+        out.extend_from_slice(&chunk[..size]);
+    }
+}
+
+fn call(addr: SocketAddr, method: &str, target: &str, json_body: Option<Value>) -> Reply {
+    let mut reader = send(addr, method, target, json_body.as_ref());
+    let (status, headers) = head(&mut reader);
+    let body = body(&mut reader, &headers);
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn create_and_start(addr: SocketAddr, name: &str, script: &str) {
+    let created = call(
+        addr,
+        "POST",
+        &format!("/v1.47/containers/create?name={name}"),
+        Some(json!({"Image": "maestro-test/box:1", "Cmd": ["sh", "-c", script]})),
+    );
+    assert_eq!(
+        created.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&created.body)
+    );
+    let started = call(
+        addr,
+        "POST",
+        &format!("/v1.47/containers/{name}/start"),
+        None,
+    );
+    assert_eq!(started.status, 204);
+}
+
+#[test]
+fn each_call_takes_the_ships_latency() {
+    let sim = SimFleet::start(SimConfig {
+        ships: 2,
+        latency: Duration::from_millis(80),
+        ..SimConfig::default()
+    })
+    .unwrap();
+    sim.set_latency(1, Duration::ZERO);
+    let began = Instant::now();
+    assert_eq!(
+        call(sim.addr(0).unwrap(), "GET", "/_ping", None).status,
+        200
+    );
+    assert!(
+        began.elapsed() >= Duration::from_millis(80),
+        "{:?}",
+        began.elapsed()
+    );
+    let began = Instant::now();
+    let reply = call(sim.addr(1).unwrap(), "GET", "/_ping", None);
+    assert_eq!(reply.body, b"OK");
+    assert_eq!(reply.header("api-version"), Some("1.47"));
+    assert!(
+        began.elapsed() < Duration::from_millis(80),
+        "{:?}",
+        began.elapsed()
+    );
+    assert_eq!(sim.stats().by_call.get("ping"), Some(&2));
+}
+
+#[test]
+fn versions_are_checked_like_a_real_engine() {
+    let sim = SimFleet::start(SimConfig::default()).unwrap();
+    let addr = sim.addr(0).unwrap();
+    let version = call(addr, "GET", "/version", None).json();
+    assert_eq!(version["ApiVersion"], "1.47");
+    assert_eq!(version["MinAPIVersion"], "1.24");
+    let old = call(addr, "GET", "/v1.12/containers/json", None);
+    assert_eq!(old.status, 400);
+    assert!(old.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("client version 1.12 is too old"));
+    let missing = call(addr, "GET", "/v1.47/containers/nope/json", None);
+    assert_eq!(missing.status, 404);
+    assert_eq!(
+        missing.json(),
+        json!({"message": "No such container: nope"})
+    );
+    assert_eq!(call(addr, "GET", "/v1.47/what", None).status, 404);
+    // Since 1.24 a start with a host configuration in its body is refused.
+    create_and_start(addr, "body-check", "trap 'exit 0' TERM; sleep 3600 & wait");
+    let refused = call(
+        addr,
+        "POST",
+        "/v1.47/containers/body-check/start",
+        Some(json!({"Binds": ["/a:/b"]})),
+    );
+    assert_eq!(refused.status, 400);
+}
+
+#[test]
+fn a_wait_answers_its_head_at_once_and_its_status_at_the_exit() {
+    let sim = SimFleet::start(SimConfig::default()).unwrap();
+    let addr = sim.addr(0).unwrap();
+    create_and_start(addr, "short", "sleep 0.4; exit 4");
+    let began = Instant::now();
+    let mut reader = send(addr, "POST", "/v1.47/containers/short/wait", None);
+    let (status, headers) = head(&mut reader);
+    assert_eq!(status, 200);
+    assert!(
+        began.elapsed() < Duration::from_millis(300),
+        "the head waited"
+    );
+    let done = body(&mut reader, &headers);
+    assert!(
+        began.elapsed() >= Duration::from_millis(300),
+        "the status came early"
+    );
+    let done: Value = serde_json::from_slice(&done).unwrap();
+    assert_eq!(done, json!({"Error": null, "StatusCode": 4}));
+    let inspected = call(addr, "GET", "/v1.47/containers/short/json", None).json();
+    assert_eq!(inspected["State"]["Status"], "exited");
+    assert_eq!(inspected["State"]["ExitCode"], 4);
+}
+
+#[test]
+fn a_followed_log_ends_with_the_container() {
+    let sim = SimFleet::start(SimConfig::default()).unwrap();
+    let addr = sim.addr(0).unwrap();
+    create_and_start(
+        addr,
+        "talker",
+        "echo one; sleep 0.3; echo two >&2; sleep 0.2; exit 0",
+    );
+    let began = Instant::now();
+    let reply = call(
+        addr,
+        "GET",
+        "/v1.47/containers/talker/logs?stdout=1&stderr=1&follow=1",
+        None,
+    );
+    assert!(
+        began.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        began.elapsed()
+    );
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/vnd.docker.multiplexed-stream")
+    );
+    assert_eq!(
+        reply.body,
+        b"\x01\x00\x00\x00\x00\x00\x00\x04one\n\x02\x00\x00\x00\x00\x00\x00\x04two\n"
+    );
+}
+
+#[test]
+fn faults_come_and_go() {
+    let sim = SimFleet::start(SimConfig {
+        ships: 3,
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let addr = sim.addr(0).unwrap();
+    sim.set_fault(0, Fault::Refuse);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "a refusing ship takes no connection"
+    );
+    sim.set_fault(0, Fault::None);
+    let mut answered = false;
+    for _ in 0..50 {
+        if TcpStream::connect(addr).is_ok() {
+            answered = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(answered, "a healed ship listens again");
+    assert_eq!(call(addr, "GET", "/_ping", None).status, 200);
+
+    sim.set_fault(1, Fault::Error500);
+    let failed = call(sim.addr(1).unwrap(), "GET", "/v1.47/containers/json", None);
+    assert_eq!(failed.status, 500);
+    assert_eq!(failed.json(), json!({"message": "simulated engine fault"}));
+
+    sim.set_fault(2, Fault::Hang);
+    let mut reader = send(sim.addr(2).unwrap(), "GET", "/_ping", None);
+    reader
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    assert!(
+        reader.read(&mut byte).is_err(),
+        "a hanging ship never answers"
+    );
+    assert_eq!(sim.fault(2), Some(Fault::Hang));
+}
+
+#[test]
+fn the_command_serves_a_fleet_and_its_control_api() {
+    let dir = std::env::temp_dir().join(format!("maestro-sim-cmd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let addresses = dir.join("addresses");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_maestro-testkit"))
+        .args([
+            "sim-engine",
+            "--ships",
+            "3",
+            "--base-port",
+            "0",
+            "--latency-ms",
+            "1",
+        ])
+        .args([
+            "--control",
+            "127.0.0.1:0",
+            "--fault",
+            "2=500",
+            "--addresses-file",
+        ])
+        .arg(&addresses)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("maestro-testkit runs");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut control = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(addr) = line.strip_prefix("control on ") {
+            control = Some(addr.parse::<SocketAddr>().unwrap());
+        }
+        if line == "ready" {
+            break;
+        }
+    }
+    let control = control.expect("the control address is printed");
+    let ships: Vec<SocketAddr> = std::fs::read_to_string(&addresses)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(ships.len(), 3);
+
+    create_and_start(ships[0], "c1", "trap 'exit 0' TERM; sleep 3600 & wait");
+    assert_eq!(call(ships[2], "GET", "/_ping", None).status, 500);
+    let census = call(control, "GET", "/census", None).json();
+    assert_eq!(census["running"], 1);
+    let listed = call(control, "GET", "/ships", None).json();
+    assert_eq!(listed[2]["fault"], "500");
+    assert_eq!(listed[0]["running"], 1);
+    let healed = call(control, "POST", "/ships/2/fault?kind=none", None);
+    assert_eq!(healed.status, 200);
+    assert_eq!(call(ships[2], "GET", "/_ping", None).status, 200);
+    assert_eq!(
+        call(control, "POST", "/ships/all/latency?ms=0", None).status,
+        200
+    );
+    let containers = call(control, "GET", "/ships/0/containers", None).json();
+    assert_eq!(
+        containers,
+        json!([{"name": "c1", "state": "running", "exit_code": 0}])
+    );
+    let stats = call(control, "GET", "/stats", None).json();
+    assert!(stats["total"].as_u64().unwrap() >= 4, "{stats}");
+    assert_eq!(
+        call(control, "POST", "/ships/9/fault?kind=none", None).status,
+        404
+    );
+    assert_eq!(
+        call(control, "POST", "/ships/0/fault?kind=boom", None).status,
+        400
+    );
+
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
