@@ -175,8 +175,33 @@ pub async fn run_play(
         for (i, c) in containers.iter().enumerate() {
             by_service.entry(c.service.as_str()).or_default().push(i);
         }
+        // Each container waits only for the nearest services in the play
+        // along direct `requires` edges (looking through services left out of
+        // the play): those wait for theirs in turn, so the order is the same as
+        // waiting for everything below, at a fraction of the edges.
+        let mut nearest: HashMap<&str, Vec<String>> = HashMap::new();
+        for c in containers.iter() {
+            if nearest.contains_key(c.service.as_str()) {
+                continue;
+            }
+            let mut found = std::collections::BTreeSet::new();
+            let mut seen = std::collections::HashSet::new();
+            let mut stack: Vec<String> = env.graph.direct(&c.service).map(str::to_owned).collect();
+            while let Some(s) = stack.pop() {
+                if s == c.service || !seen.insert(s.clone()) {
+                    continue;
+                }
+                if by_service.contains_key(s.as_str()) {
+                    found.insert(s);
+                } else {
+                    stack.extend(env.graph.direct(&s).map(str::to_owned));
+                }
+            }
+            nearest.insert(c.service.as_str(), found.into_iter().collect());
+        }
         for (i, c) in containers.iter().enumerate() {
-            for dep in env.graph.requires(&c.service) {
+            let deps = nearest.get(c.service.as_str()).cloned().unwrap_or_default();
+            for dep in deps {
                 if dep == c.service {
                     continue;
                 }
