@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 
 use futures_util::future::join_all;
 use maestro_config::{Container, Environment};
-use tokio::sync::Semaphore;
 
 use crate::drift::{self, Action};
 use crate::fleet::Fleet;
@@ -28,11 +27,7 @@ pub async fn plan(
     containers: &[&Container],
     concurrency: Option<usize>,
 ) -> Vec<Result<Planned, String>> {
-    let slots = Semaphore::new(
-        concurrency
-            .unwrap_or(Semaphore::MAX_PERMITS)
-            .clamp(1, Semaphore::MAX_PERMITS),
-    );
+    let slots = crate::slots(concurrency);
     join_all(containers.iter().map(|c| async {
         let _permit = slots.acquire().await.ok();
         let engine = fleet.engine(&c.ship).await.map_err(|e| e.to_string())?;

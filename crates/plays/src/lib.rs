@@ -22,3 +22,12 @@ pub use play::{
     run_play, AbortReason, Finished, Observer, Outcome, PlayKind, PlayOptions, PlayReport,
 };
 pub use selection::{select, Direction, SelectError, Selection};
+
+/// At most `concurrency` at once (`None`: no bound).
+pub(crate) fn slots(concurrency: Option<usize>) -> tokio::sync::Semaphore {
+    tokio::sync::Semaphore::new(
+        concurrency
+            .unwrap_or(tokio::sync::Semaphore::MAX_PERMITS)
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+    )
+}

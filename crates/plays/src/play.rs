@@ -220,12 +220,7 @@ pub async fn run_play(
         kind,
         options,
         observer,
-        slots: Semaphore::new(
-            options
-                .concurrency
-                .unwrap_or(Semaphore::MAX_PERMITS)
-                .clamp(1, Semaphore::MAX_PERMITS),
-        ),
+        slots: crate::slots(options.concurrency),
         begun: AtomicUsize::new(0),
         stop_gates: (0..n).map(|_| watch::channel(None).0).collect(),
         start_gates: (0..n).map(|_| watch::channel(None).0).collect(),

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use maestro_config::{Container, Environment, Protocol};
-use tokio::sync::Semaphore;
 
 use crate::fleet::Fleet;
 use crate::timefmt;
@@ -29,6 +28,17 @@ pub enum ContainerState {
     HostDown(String),
     /// The engine answered with an error.
     Error(String),
+}
+
+impl ContainerState {
+    /// `host down` when the ship is out of reach, else the engine's error.
+    fn from_error(e: &maestro_engine::EngineError) -> ContainerState {
+        if e.is_host_down() {
+            ContainerState::HostDown(e.to_string())
+        } else {
+            ContainerState::Error(e.to_string())
+        }
+    }
 }
 
 /// A named port and whether it accepts TCP connections (`None`: not checked).
@@ -59,11 +69,7 @@ pub async fn status(
     full: bool,
     concurrency: Option<usize>,
 ) -> Vec<StatusRow> {
-    let slots = Semaphore::new(
-        concurrency
-            .unwrap_or(Semaphore::MAX_PERMITS)
-            .clamp(1, Semaphore::MAX_PERMITS),
-    );
+    let slots = crate::slots(concurrency);
     join_all(containers.iter().map(|c| async {
         let _permit = slots.acquire().await.ok();
         one(env, fleet, c, full).await
@@ -81,22 +87,14 @@ async fn one(env: &Environment, fleet: &Fleet, c: &Container, full: bool) -> Sta
     let engine = match fleet.engine(&c.ship).await {
         Ok(engine) => engine,
         Err(e) => {
-            row.state = if e.is_host_down() {
-                ContainerState::HostDown(e.to_string())
-            } else {
-                ContainerState::Error(e.to_string())
-            };
+            row.state = ContainerState::from_error(&e);
             return row;
         }
     };
     let found = match engine.inspect_container(&c.name).await {
         Ok(found) => found,
         Err(e) => {
-            row.state = if e.is_host_down() {
-                ContainerState::HostDown(e.to_string())
-            } else {
-                ContainerState::Error(e.to_string())
-            };
+            row.state = ContainerState::from_error(&e);
             return row;
         }
     };
