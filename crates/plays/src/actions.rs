@@ -43,6 +43,17 @@ impl Ctx<'_> {
             .map_err(|e| e.to_string())
     }
 
+    /// The engine, and the container as it has it now (`None`: absent).
+    async fn look(&self) -> Result<(Arc<Engine>, Option<ContainerInspectResponse>), String> {
+        let engine = self.engine().await?;
+        (self.progress)("checking container");
+        let found = engine
+            .inspect_container(&self.container.name)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((engine, found))
+    }
+
     fn ship(&self) -> Result<&Ship, String> {
         self.env
             .ships
@@ -458,66 +469,54 @@ pub(crate) async fn pull(ctx: &Ctx<'_>) -> Result<Finished, String> {
 
 /// `stop` for one container.
 pub(crate) async fn stop(ctx: &Ctx<'_>) -> Result<Finished, String> {
-    let c = ctx.container;
-    let engine = ctx.engine().await?;
-    (ctx.progress)("checking container");
-    let Some(found) = engine
-        .inspect_container(&c.name)
-        .await
-        .map_err(|e| e.to_string())?
-    else {
-        return Ok(Finished::new("none", "absent", "absent"));
-    };
-    if !is_running(&found) {
-        return Ok(Finished::new("none", "stopped", "down"));
-    }
-    ctx.run_checks(&engine, "pre-stop", &c.lifecycle.pre_stop)
-        .await?;
-    (ctx.progress)("stopping container");
-    engine
-        .stop_container(&c.name, c.stop_timeout)
-        .await
-        .map_err(|e| e.to_string())?;
-    ctx.run_checks(&engine, "stopped", &c.lifecycle.stopped)
-        .await?;
-    Ok(Finished::new("stopped", "stopped", "stopped"))
+    halt(ctx, false).await
 }
 
 /// `kill` for one container.
 pub(crate) async fn kill(ctx: &Ctx<'_>) -> Result<Finished, String> {
+    halt(ctx, true).await
+}
+
+/// Stop (`pre-stop` checks, SIGTERM, the grace period) or kill (SIGKILL, no
+/// `pre-stop`) a running container, then run its `stopped` checks.
+async fn halt(ctx: &Ctx<'_>, kill: bool) -> Result<Finished, String> {
     let c = ctx.container;
-    let engine = ctx.engine().await?;
-    (ctx.progress)("checking container");
-    let Some(found) = engine
-        .inspect_container(&c.name)
-        .await
-        .map_err(|e| e.to_string())?
-    else {
+    let (engine, found) = ctx.look().await?;
+    let Some(found) = found else {
         return Ok(Finished::new("none", "absent", "absent"));
     };
     if !is_running(&found) {
         return Ok(Finished::new("none", "stopped", "down"));
     }
-    (ctx.progress)("killing container");
-    engine
-        .kill_container(&c.name)
-        .await
-        .map_err(|e| e.to_string())?;
+    if kill {
+        (ctx.progress)("killing container");
+        engine
+            .kill_container(&c.name)
+            .await
+            .map_err(|e| e.to_string())?;
+    } else {
+        ctx.run_checks(&engine, "pre-stop", &c.lifecycle.pre_stop)
+            .await?;
+        (ctx.progress)("stopping container");
+        engine
+            .stop_container(&c.name, c.stop_timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     ctx.run_checks(&engine, "stopped", &c.lifecycle.stopped)
         .await?;
-    Ok(Finished::new("killed", "stopped", "killed"))
+    Ok(if kill {
+        Finished::new("killed", "stopped", "killed")
+    } else {
+        Finished::new("stopped", "stopped", "stopped")
+    })
 }
 
 /// `clean` for one container: remove it (and its anonymous volumes) when stopped.
 pub(crate) async fn clean(ctx: &Ctx<'_>) -> Result<Finished, String> {
     let c = ctx.container;
-    let engine = ctx.engine().await?;
-    (ctx.progress)("checking container");
-    let Some(found) = engine
-        .inspect_container(&c.name)
-        .await
-        .map_err(|e| e.to_string())?
-    else {
+    let (engine, found) = ctx.look().await?;
+    let Some(found) = found else {
         return Ok(Finished::new("none", "absent", "absent"));
     };
     if is_running(&found) {
