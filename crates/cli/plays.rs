@@ -21,20 +21,94 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::Failed(format!("cannot start the async runtime: {e}")))
 }
 
-/// Resolves at the first Ctrl-C; a second one ends the process at once.
-async fn interrupted() {
+/// Resolves at the first Ctrl-C; a second one ends the process at once,
+/// naming the containers it leaves in flight and the step each was at.
+async fn interrupted(in_flight: InFlight) {
     if tokio::signal::ctrl_c().await.is_err() {
         return std::future::pending().await;
     }
     eprintln!(
         "\nInterrupted: no new work will begin; waiting for the calls in flight (Ctrl-C again to quit now)."
     );
-    tokio::spawn(async {
+    tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("Interrupted again: quitting; containers in flight may be left half-done.");
+            let left = in_flight.describe();
+            if left.is_empty() {
+                eprintln!("Interrupted again: quitting.");
+            } else {
+                eprintln!(
+                    "Interrupted again: quitting; these containers were in flight and may be left half-done (run `maestro status` to see them):"
+                );
+                for line in left {
+                    eprintln!("  {line}");
+                }
+            }
             std::process::exit(130);
         }
     });
+}
+
+/// The containers a play is acting on right now and the step each is at,
+/// kept for the message of a second Ctrl-C (which cannot wait for the play).
+#[derive(Clone, Default)]
+struct InFlight(std::sync::Arc<std::sync::Mutex<InFlightMap>>);
+
+/// Play index → (`NAME on ship SHIP`, the step it is at).
+type InFlightMap = std::collections::BTreeMap<usize, (String, String)>;
+
+impl InFlight {
+    fn update(&self, change: impl FnOnce(&mut InFlightMap)) {
+        if let Ok(mut map) = self.0.lock() {
+            change(&mut map);
+        }
+    }
+
+    /// `NAME on SHIP: STEP`, in the play's order.
+    fn describe(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|map| {
+                map.values()
+                    .map(|(who, step)| format!("{who}: {step}"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Passes a play's events on to `inner`, keeping [`InFlight`] up to date.
+struct Tracked<'a> {
+    inner: &'a dyn maestro_plays::Observer,
+    containers: &'a [&'a Container],
+    in_flight: InFlight,
+}
+
+impl maestro_plays::Observer for Tracked<'_> {
+    fn begin(&self, index: usize) {
+        if let Some(c) = self.containers.get(index) {
+            let who = format!("{} on ship {}", c.name, c.ship);
+            self.in_flight.update(|map| {
+                map.insert(index, (who, "begun".into()));
+            });
+        }
+        self.inner.begin(index);
+    }
+
+    fn progress(&self, index: usize, text: &str) {
+        self.in_flight.update(|map| {
+            if let Some(entry) = map.get_mut(&index) {
+                entry.1 = text.to_owned();
+            }
+        });
+        self.inner.progress(index, text);
+    }
+
+    fn finish(&self, index: usize, outcome: &Outcome, elapsed: Duration) {
+        self.in_flight.update(|map| {
+            map.remove(&index);
+        });
+        self.inner.finish(index, outcome, elapsed);
+    }
 }
 
 pub fn status(
@@ -302,7 +376,13 @@ fn run_audited(
     trail: &audit::Trail<'_>,
 ) -> maestro_plays::PlayReport {
     let (sender, steps) = tokio::sync::mpsc::unbounded_channel();
-    let relay = audit::Relay::new(view, containers, trail.wants_debug().then_some(sender));
+    let in_flight = InFlight::default();
+    let tracked = Tracked {
+        inner: view,
+        containers,
+        in_flight: in_flight.clone(),
+    };
+    let relay = audit::Relay::new(&tracked, containers, trail.wants_debug().then_some(sender));
     let (report, errors) = runtime.block_on(async {
         let play = async {
             let report = maestro_plays::run_play(
@@ -312,7 +392,7 @@ fn run_audited(
                 kind,
                 options,
                 &relay,
-                interrupted(),
+                interrupted(in_flight),
             )
             .await;
             relay.close();

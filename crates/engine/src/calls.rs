@@ -128,8 +128,10 @@ impl Engine {
             signal: None,
         };
         let limit = self.timeout + Duration::from_secs(u64::from(grace));
+        // Not queued for a call permit: the engine holds it for the grace
+        // period, and stops of many containers must wait out theirs together.
         match self
-            .bounded(
+            .timed(
                 &action,
                 self.docker.stop_container(name, Some(options)),
                 limit,
@@ -381,9 +383,7 @@ impl Engine {
                 request
             });
         let limit = self.timeout.max(Duration::from_secs(60));
-        self.bounded(&action, docker.ping(), limit)
-            .await
-            .map(|_| ())
+        self.timed(&action, docker.ping(), limit).await.map(|_| ())
     }
 
     /// Pulls `image` (tag `latest` when it names none), reporting progress.

@@ -38,6 +38,8 @@ pub struct Engine {
     api_version: String,
     engine_version: String,
     address: String,
+    /// Shared by the engines of one fleet: a permit per call in flight.
+    calls: Option<Arc<tokio::sync::Semaphore>>,
     _tunnel: Option<ssh::Tunnel>,
 }
 
@@ -109,10 +111,21 @@ impl Engine {
             api_version: String::new(),
             engine_version: String::new(),
             address,
+            calls: None,
             _tunnel: tunnel,
         };
         engine.settle_version(&ship.api_version).await?;
         Ok(engine)
+    }
+
+    /// From now on each short call (all but a stop's grace period, a pull,
+    /// a log stream) waits for a permit of `calls` while it is in flight. A
+    /// fleet shares one such pool between its engines, so a play over
+    /// thousands of containers keeps a bounded number of requests (and
+    /// connections, and buffers) open at once instead of one per container.
+    pub fn limit_calls(mut self, calls: Arc<tokio::sync::Semaphore>) -> Engine {
+        self.calls = Some(calls);
+        self
     }
 
     /// The ship's name.
@@ -211,8 +224,23 @@ impl Engine {
             .with_request_modifier(move |request| with_version_prefix(request, &prefix));
     }
 
-    /// Runs one engine call within `limit`, turning its failure into an [`EngineError`].
+    /// Runs one short engine call within `limit` once a call permit is free
+    /// (the wait for the permit is not counted against the limit).
     pub(crate) async fn bounded<T>(
+        &self,
+        action: &str,
+        call: impl Future<Output = Result<T, bollard::errors::Error>>,
+        limit: Duration,
+    ) -> Result<T, EngineError> {
+        let _permit = match &self.calls {
+            Some(calls) => calls.acquire().await.ok(),
+            None => None,
+        };
+        self.timed(action, call, limit).await
+    }
+
+    /// Runs one engine call within `limit`, turning its failure into an [`EngineError`].
+    pub(crate) async fn timed<T>(
         &self,
         action: &str,
         call: impl Future<Output = Result<T, bollard::errors::Error>>,

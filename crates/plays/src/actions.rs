@@ -29,8 +29,12 @@ pub(crate) struct Ctx<'a> {
 }
 
 /// How long a started container without `running` checks must stay up
-/// before it counts as started (a container failing at once is caught).
-const SETTLE: Duration = Duration::from_millis(100);
+/// before it counts as started, so that one failing at once (a bad command
+/// line, a missing file) fails the play before its dependents are created.
+/// It lies on the dependency chain (dependents wait for it), so it is kept
+/// short: a process that dies of its configuration does so within
+/// milliseconds of its start; later deaths are what `running` checks are for.
+const SETTLE: Duration = Duration::from_millis(50);
 
 /// How many log lines a failed start shows.
 const LOG_LINES_ON_FAILURE: u64 = 15;
@@ -156,10 +160,13 @@ pub(crate) async fn start(ctx: &Ctx<'_>, reuse: bool) -> Result<Finished, String
     let c = ctx.container;
     let engine = ctx.engine().await?;
     (ctx.progress)("checking container");
-    let existing = engine
-        .inspect_container(&c.name)
-        .await
-        .map_err(|e| e.to_string())?;
+    // The image is looked at alongside the container (one round trip instead
+    // of two on the dependency chain); its answer is unused when it runs.
+    let (existing, image) = tokio::join!(
+        engine.inspect_container(&c.name),
+        engine.inspect_image(&c.image)
+    );
+    let existing = existing.map_err(|e| e.to_string())?;
     if let Some(found) = &existing {
         if is_running(found) {
             let text = match started_at(found) {
@@ -180,10 +187,7 @@ pub(crate) async fn start(ctx: &Ctx<'_>, reuse: bool) -> Result<Finished, String
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        let present = engine
-            .inspect_image(&c.image)
-            .await
-            .map_err(|e| e.to_string())?;
+        let present = image.map_err(|e| e.to_string())?;
         if present.is_none() || ctx.options.refresh_images {
             pull_image(ctx, &engine).await?;
         }
@@ -199,14 +203,16 @@ pub(crate) async fn start(ctx: &Ctx<'_>, reuse: bool) -> Result<Finished, String
         .start_container(&c.name)
         .await
         .map_err(|e| e.to_string())?;
+    let settled = tokio::time::Instant::now() + SETTLE;
     let mut after = engine
         .inspect_container(&c.name)
         .await
         .map_err(|e| e.to_string())?;
     if c.lifecycle.running.is_empty() && after.as_ref().is_some_and(is_running) {
         // Without running checks nothing else watches it: give a container
-        // that fails at once a moment to do so before calling it started.
-        tokio::time::sleep(SETTLE).await;
+        // that fails at once a moment to do so before calling it started
+        // (counted from its start, so the first look is part of the wait).
+        tokio::time::sleep_until(settled).await;
         after = engine
             .inspect_container(&c.name)
             .await

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::future::join_all;
+use futures_util::future::{join_all, BoxFuture};
 use maestro_config::{Container, Environment};
 use tokio::sync::{watch, Semaphore, SemaphorePermit};
 
@@ -368,15 +368,20 @@ impl<'a> Shared<'a> {
         self.step_delay().await;
         self.observer.begin(i);
         let ctx = self.ctx(i);
-        let result = match self.kind {
-            PlayKind::Start => actions::start(&ctx, self.options.reuse).await,
-            PlayKind::Up => actions::up(&ctx).await,
-            PlayKind::Stop => actions::stop(&ctx).await,
-            PlayKind::Kill => actions::kill(&ctx).await,
-            PlayKind::Clean => actions::clean(&ctx).await,
-            PlayKind::Pull => actions::pull(&ctx).await,
-            PlayKind::Restart => actions::start(&ctx, self.options.reuse).await,
+        // Boxed, so that the state of the engine calls (kilobytes) exists
+        // only for the containers being acted on, not for every container
+        // still waiting for its turn.
+        let action: BoxFuture<'_, Result<Finished, String>> = match self.kind {
+            PlayKind::Start | PlayKind::Restart => {
+                Box::pin(actions::start(&ctx, self.options.reuse))
+            }
+            PlayKind::Up => Box::pin(actions::up(&ctx)),
+            PlayKind::Stop => Box::pin(actions::stop(&ctx)),
+            PlayKind::Kill => Box::pin(actions::kill(&ctx)),
+            PlayKind::Clean => Box::pin(actions::clean(&ctx)),
+            PlayKind::Pull => Box::pin(actions::pull(&ctx)),
         };
+        let result = action.await;
         let outcome = match result {
             Ok(done) => Outcome::Done(done),
             Err(text) => Outcome::Failed(text),
@@ -404,7 +409,7 @@ impl<'a> Shared<'a> {
         self.step_delay().await;
         self.observer.begin(i);
         let ctx = self.ctx(i);
-        match actions::prepare_restart(&ctx).await {
+        match Box::pin(actions::prepare_restart(&ctx)).await {
             Ok(Some(skip)) => return Outcome::Done(skip),
             Ok(None) => {}
             Err(text) => {
@@ -413,7 +418,7 @@ impl<'a> Shared<'a> {
                 return outcome;
             }
         }
-        if let Err(text) = actions::stop(&ctx).await {
+        if let Err(text) = Box::pin(actions::stop(&ctx)).await {
             let outcome = Outcome::Failed(text);
             self.record_failure(&outcome);
             return outcome;
@@ -448,7 +453,7 @@ impl<'a> Shared<'a> {
                 left: "stopped, not started again".into(),
             };
         }
-        let outcome = match actions::start(&ctx, self.options.reuse).await {
+        let outcome = match Box::pin(actions::start(&ctx, self.options.reuse)).await {
             Ok(done) => Outcome::Done(Finished::new("restarted", done.state, "restarted")),
             Err(text) => Outcome::Failed(text),
         };

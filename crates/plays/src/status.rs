@@ -72,7 +72,8 @@ pub async fn status(
     let slots = crate::slots(concurrency);
     join_all(containers.iter().map(|c| async {
         let _permit = slots.acquire().await.ok();
-        one(env, fleet, c, full).await
+        // Boxed: the engine call's state exists only while it is under way.
+        Box::pin(one(env, fleet, c, full)).await
     }))
     .await
 }
