@@ -1,15 +1,23 @@
 //! Faults of the engine, end to end (issue 9; the table is RELIABILITY.md):
 //! maestro drives the local engine through a [`FaultProxy`] (ship `{ip:
 //! 127.0.0.1, docker_port: PROXY, timeout: 2}`) that, on cue, answers 500 (or
-//! 404, 409), returns malformed JSON, cuts a stream, answers late, acts late or
-//! refuses connections: on create, start, inspect, pull, logs, stop, kill,
-//! remove, exec, `/version`; during `start`, `restart`, `up`, `clean`, `status`,
-//! `logs [-F]`, `pull`. After each fault: exit status 1 with one readable `ERROR:`
+//! 404, 409), returns malformed JSON or well-formed JSON of the wrong shape,
+//! cuts a stream, stalls it, answers late, acts late or refuses connections: on
+//! create, start, inspect, pull, logs, stop, kill, remove, exec, `/version`,
+//! the container list; during `start`, `restart` (also rolling), `up` (also
+//! `--remove-orphans`), `plan`, `clean`, `status`, `logs [-F]`, `pull`. Also
+//! two ships failing together, a ship failing in the middle of a dependency
+//! chain across ships (one of them ship2's TCP engine), faults under TLS (ship3)
+//! and SSH tunnels (ship2) through the proxy's TCP-level mode, and a soak of
+//! random faults. After each fault: exit status 1 with one readable `ERROR:`
 //! line naming the ship or the container, no panic, a bounded run time; `maestro
 //! status` (without faults) agrees with the engine; a bystander container outside
 //! the play is untouched; re-running the command without the fault converges.
 //! Also hostile input files (100 MB, alias bomb, deep nesting, template bombs,
 //! binary junk) refused within 2 s and 200 MiB, measured with GNU time.
+//!
+//! Tests marked `#[ignore = "bug: …"]` assert the right behaviour where maestro
+//! does not have it yet (RELIABILITY.md, findings).
 //!
 //! Tests named `…_says_it_was_cut…`/`…_prints_what_came…` assert the right
 //! behaviour the suite found missing; they now pass.
@@ -22,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use maestro_testkit::{Backend, Fault, FaultProxy, Rule};
 
-use crate::testbed::{docker, inspect, testbed, Cleanup};
+use crate::testbed::{docker, inspect, testbed, use_ships, Cleanup, ShipLock};
 use crate::util::{workspace_root, Dir, Output, TestCommand};
 
 const IMAGE: &str = "maestro-test/box:1";
@@ -40,20 +48,128 @@ fn local_host() -> String {
     testbed().local_host()
 }
 
-/// One fault scenario: a proxy in front of the local engine, an environment of
-/// `instances` (name, extra instance keys) in service `app` on the proxied ship,
-/// a bystander container, and the guard that removes them all.
+/// A ship of a test: a fault proxy in front of an engine, the ship's mapping in
+/// the environment file, and the engine's address for the `docker` CLI.
+struct ShipSetup {
+    proxy: FaultProxy,
+    yaml: String,
+    host: String,
+    /// Held while the ship is one of the test bed's other engines (ship2, ship3).
+    lock: Option<ShipLock>,
+}
+
+impl ShipSetup {
+    /// The local engine, through an HTTP fault proxy.
+    fn local() -> ShipSetup {
+        let proxy = FaultProxy::start(Backend::Unix(testbed().var("TESTBED_LOCAL_SOCKET").into()))
+            .expect("the fault proxy starts");
+        ShipSetup {
+            yaml: format!(
+                "{{ip: 127.0.0.1, docker_port: {}, timeout: 2}}",
+                proxy.port()
+            ),
+            proxy,
+            host: local_host(),
+            lock: None,
+        }
+    }
+
+    /// ship2's engine over plain TCP (10.77.0.2:2375), through an HTTP fault proxy.
+    fn ship2_tcp() -> ShipSetup {
+        let lock = use_ships();
+        let bed = testbed();
+        let engine = format!(
+            "{}:{}",
+            bed.var("TESTBED_SHIP2_IP"),
+            bed.var("TESTBED_SHIP2_PORT")
+        );
+        let proxy = FaultProxy::start(Backend::Tcp(engine.parse().expect("ship2's address")))
+            .expect("the fault proxy starts");
+        ShipSetup {
+            yaml: format!(
+                "{{ip: 127.0.0.1, docker_port: {}, timeout: 2}}",
+                proxy.port()
+            ),
+            proxy,
+            host: bed.ship2_host(),
+            lock: Some(lock),
+        }
+    }
+
+    /// ship3's TLS engine (client certificate, verified against the test CA, whose
+    /// certificate names 127.0.0.1 too), through a TCP-level fault proxy.
+    fn ship3_tls() -> ShipSetup {
+        let lock = use_ships();
+        let bed = testbed();
+        let engine = format!(
+            "{}:{}",
+            bed.var("TESTBED_SHIP3_IP"),
+            bed.var("TESTBED_SHIP3_TLS_PORT")
+        );
+        let proxy = FaultProxy::start_raw(Backend::Tcp(engine.parse().expect("ship3's address")))
+            .expect("the raw fault proxy starts");
+        ShipSetup {
+            yaml: format!(
+                "{{ip: 127.0.0.1, docker_port: {}, timeout: 2, tls: true, tls_verify: true, tls_ca_cert: {}, tls_cert: {}, tls_key: {}}}",
+                proxy.port(),
+                bed.var("TESTBED_TLS_CA"),
+                bed.var("TESTBED_TLS_CERT"),
+                bed.var("TESTBED_TLS_KEY")
+            ),
+            proxy,
+            host: bed.ship3_host(),
+            lock: Some(lock),
+        }
+    }
+
+    /// ship2's engine through an SSH tunnel, with a TCP-level fault proxy in front
+    /// of its SSH server: the tunnel's one connection goes through the proxy, and
+    /// the SSH server forwards to `127.0.0.1:2375` inside ship2.
+    fn ship2_ssh() -> ShipSetup {
+        let lock = use_ships();
+        let bed = testbed();
+        let sshd = format!(
+            "{}:{}",
+            bed.var("TESTBED_SSH_HOST"),
+            bed.var("TESTBED_SSH_PORT")
+        );
+        let proxy = FaultProxy::start_raw(Backend::Tcp(sshd.parse().expect("sshd's address")))
+            .expect("the raw fault proxy starts");
+        ShipSetup {
+            yaml: format!(
+                "{{ip: 127.0.0.1, docker_port: {}, timeout: 2, ssh_tunnel: {{user: {}, key: {}, port: {}}}}}",
+                bed.var("TESTBED_SHIP2_PORT"),
+                bed.var("TESTBED_SSH_USER"),
+                bed.var("TESTBED_SSH_KEY"),
+                proxy.port()
+            ),
+            proxy,
+            host: bed.ship2_host(),
+            lock: Some(lock),
+        }
+    }
+}
+
+/// One fault scenario: a proxy in front of an engine (the local one unless
+/// told), an environment of `instances` (name, extra instance keys) in service
+/// `app` on the proxied ship, a bystander container on the same engine, and the
+/// guard that removes them all.
 struct Case {
     tag: String,
     names: Vec<String>,
     bystander: String,
     before: Snapshot,
     proxy: FaultProxy,
+    /// The engine behind ship `dock`, for the `docker` CLI.
+    host: String,
     /// The proxy of ship `dock2`, where service `b` goes, when there are two ships.
     proxy2: Option<FaultProxy>,
+    /// The engine behind ship `dock2`.
+    host2: String,
     file: PathBuf,
     _dir: Dir,
     _cleanup: Cleanup,
+    _locks: Vec<ShipLock>,
 }
 
 /// What must not change about the bystander.
@@ -65,8 +181,8 @@ struct Snapshot {
     restarts: u64,
 }
 
-fn snapshot(name: &str) -> Snapshot {
-    let c = inspect(&local_host(), name).unwrap_or_else(|| panic!("{name} does not exist"));
+fn snapshot(host: &str, name: &str) -> Snapshot {
+    let c = inspect(host, name).unwrap_or_else(|| panic!("{name} does not exist"));
     Snapshot {
         id: c["Id"].as_str().unwrap_or_default().to_owned(),
         running: c["State"]["Running"].as_bool().unwrap_or(false),
@@ -87,13 +203,31 @@ impl Case {
 
     /// Several services: (service, instances, command, extra service keys).
     fn with_services(tag: &str, services: &[(&str, usize, &str, &str)]) -> Case {
-        Case::build(tag, IMAGE, "", services, false)
+        Case::build(tag, IMAGE, "", services, ShipSetup::local(), None)
     }
 
-    /// Services on two ships, each behind its own proxy: service `b` on `dock2`,
-    /// the others on `dock`.
+    /// Services on two ships, each behind its own proxy in front of the local
+    /// engine: service `b` on `dock2`, the others on `dock`.
     fn two_ships(tag: &str, services: &[(&str, usize, &str, &str)]) -> Case {
-        Case::build(tag, IMAGE, "", services, true)
+        Case::build(
+            tag,
+            IMAGE,
+            "",
+            services,
+            ShipSetup::local(),
+            Some(ShipSetup::local()),
+        )
+    }
+
+    /// Services on ships set up as told: service `b` on `dock2` (when given),
+    /// the others on `dock`.
+    fn on_ships(
+        tag: &str,
+        services: &[(&str, usize, &str, &str)],
+        dock: ShipSetup,
+        dock2: Option<ShipSetup>,
+    ) -> Case {
+        Case::build(tag, IMAGE, "", services, dock, dock2)
     }
 
     /// One instance of the test image as pushed to the test bed's registry (with
@@ -111,7 +245,8 @@ impl Case {
             bed.var("TESTBED_REGISTRY_IMAGE"),
             &registry,
             &[("app", 1, IDLE, "")],
-            false,
+            ShipSetup::local(),
+            None,
         )
     }
 
@@ -120,8 +255,10 @@ impl Case {
         image: &str,
         preamble: &str,
         services: &[(&str, usize, &str, &str)],
-        second_ship: bool,
+        dock: ShipSetup,
+        dock2: Option<ShipSetup>,
     ) -> Case {
+        let second_ship = dock2.is_some();
         let mut names = Vec::new();
         let bystander = format!("ft-bystander-{tag}");
         let mut all: Vec<String> = Vec::new();
@@ -135,7 +272,7 @@ impl Case {
         all.push(bystander.clone());
         let cleanup = Cleanup::new(&all);
         docker(
-            &local_host(),
+            &dock.host,
             &[
                 "run",
                 "-d",
@@ -147,22 +284,10 @@ impl Case {
                 "trap 'exit 0' TERM; sleep 3600 & wait",
             ],
         );
-        let before = snapshot(&bystander);
-        let proxy = FaultProxy::start(Backend::Unix(testbed().var("TESTBED_LOCAL_SOCKET").into()))
-            .expect("the fault proxy starts");
-        let mut text = format!(
-            "name: ft-{tag}\n{preamble}ships:\n  dock: {{ip: 127.0.0.1, docker_port: {}, timeout: 2}}\n",
-            proxy.port()
-        );
-        let proxy2 = second_ship.then(|| {
-            FaultProxy::start(Backend::Unix(testbed().var("TESTBED_LOCAL_SOCKET").into()))
-                .expect("the second fault proxy starts")
-        });
-        if let Some(proxy2) = &proxy2 {
-            text.push_str(&format!(
-                "  dock2: {{ip: 127.0.0.1, docker_port: {}, timeout: 2}}\n",
-                proxy2.port()
-            ));
+        let before = snapshot(&dock.host, &bystander);
+        let mut text = format!("name: ft-{tag}\n{preamble}ships:\n  dock: {}\n", dock.yaml);
+        if let Some(dock2) = &dock2 {
+            text.push_str(&format!("  dock2: {}\n", dock2.yaml));
         }
         text.push_str("services:\n");
         for (service, count, command, extra) in services {
@@ -184,17 +309,47 @@ impl Case {
         }
         let dir = Dir::new();
         let file = dir.write("maestro.yaml", text);
+        let mut locks: Vec<ShipLock> = dock.lock.into_iter().collect();
+        let (proxy2, host2) = match dock2 {
+            Some(dock2) => {
+                locks.extend(dock2.lock);
+                (Some(dock2.proxy), dock2.host)
+            }
+            None => (None, dock.host.clone()),
+        };
         Case {
             tag: tag.to_owned(),
             names,
             bystander,
             before,
-            proxy,
+            proxy: dock.proxy,
+            host: dock.host,
             proxy2,
+            host2,
             file,
             _dir: dir,
             _cleanup: cleanup,
+            _locks: locks,
         }
+    }
+
+    /// The `docker` CLI address of the engine that has container `name`.
+    fn host_of(&self, name: &str) -> &str {
+        if self.proxy2.is_some() && name.starts_with(&format!("ft-{}-b-", self.tag)) {
+            &self.host2
+        } else {
+            &self.host
+        }
+    }
+
+    /// The container as its engine has it, `None` when it does not exist.
+    fn inspect(&self, name: &str) -> Option<serde_json::Value> {
+        inspect(self.host_of(name), name)
+    }
+
+    /// The second ship's proxy.
+    fn proxy2(&self) -> &FaultProxy {
+        self.proxy2.as_ref().expect("a case with two ships")
     }
 
     fn cue(&self, rule: Rule) {
@@ -203,10 +358,16 @@ impl Case {
 
     /// Runs maestro on the environment; returns its output and run time.
     fn maestro(&self, args: &[&str]) -> (Output, Duration) {
+        self.maestro_on(&self.file, args)
+    }
+
+    /// Runs maestro on another environment file (e.g. the case's, with a
+    /// container left out).
+    fn maestro_on(&self, file: &Path, args: &[&str]) -> (Output, Duration) {
         let started = Instant::now();
         let out = TestCommand::maestro()
             .arg("-f")
-            .arg(&self.file)
+            .arg(file)
             .args(args)
             .env("NO_COLOR", "1")
             .env_remove("DOCKER_HOST")
@@ -227,8 +388,55 @@ impl Case {
     /// within [`BOUND`], exactly one `ERROR:` line that names the ship or one of
     /// `about` and says one of `needles`; no panic or backtrace. Returns the error.
     fn fails(&self, args: &[&str], about: &[&str], needles: &[&str]) -> String {
-        let (out, took) = self.maestro(args);
-        assert!(took < BOUND, "{args:?} took {took:?}\n{}", out.report());
+        self.fails_within(BOUND, args, about, needles).0
+    }
+
+    /// [`Case::fails`] within `bound`, also returning the output and run time.
+    fn fails_within(
+        &self,
+        bound: Duration,
+        args: &[&str],
+        about: &[&str],
+        needles: &[&str],
+    ) -> (String, Output, Duration) {
+        self.fails_on(&self.file, bound, args, about, needles)
+    }
+
+    /// [`Case::fails_within`] on another environment file.
+    fn fails_on(
+        &self,
+        file: &Path,
+        bound: Duration,
+        args: &[&str],
+        about: &[&str],
+        needles: &[&str],
+    ) -> (String, Output, Duration) {
+        let (error, out, took) = self.fails_plainly(file, bound, args);
+        assert!(
+            error.contains("ship dock") || about.iter().any(|name| error.contains(name)),
+            "the error names neither ship dock nor any of {about:?}\n{}",
+            out.report()
+        );
+        let lower = error.to_lowercase();
+        assert!(
+            needles.iter().any(|n| lower.contains(&n.to_lowercase())),
+            "the error says none of {needles:?}\n{}",
+            out.report()
+        );
+        (error, out, took)
+    }
+
+    /// Runs `args` on `file` with the cued fault active and checks: exit 1,
+    /// within `bound`, the fault fired, no panic or backtrace, exactly one
+    /// `ERROR:` line (returned, whatever it says).
+    fn fails_plainly(
+        &self,
+        file: &Path,
+        bound: Duration,
+        args: &[&str],
+    ) -> (String, Output, Duration) {
+        let (out, took) = self.maestro_on(file, args);
+        assert!(took < bound, "{args:?} took {took:?}\n{}", out.report());
         let stderr = out.stderr();
         assert!(
             !stderr.contains("panicked") && !stderr.contains("stack backtrace"),
@@ -241,10 +449,8 @@ impl Case {
             "expected exit status 1\n{}",
             out.report()
         );
-        let fired =
-            self.proxy.cues().fired() + self.proxy2.as_ref().map_or(0, |p| p.cues().fired());
         assert!(
-            fired > 0,
+            self.fired() > 0,
             "the cued fault never fired: {:?}\n{}",
             self.proxy.cues().log(),
             out.report()
@@ -259,19 +465,7 @@ impl Case {
             "expected one `ERROR:` line\n{}",
             out.report()
         );
-        let error = errors[0];
-        assert!(
-            error.contains("ship dock") || about.iter().any(|name| error.contains(name)),
-            "the error names neither ship dock nor any of {about:?}\n{}",
-            out.report()
-        );
-        let lower = error.to_lowercase();
-        assert!(
-            needles.iter().any(|n| lower.contains(&n.to_lowercase())),
-            "the error says none of {needles:?}\n{}",
-            out.report()
-        );
-        error.to_owned()
+        (errors[0].to_owned(), out, took)
     }
 
     /// Without faults: `maestro status` agrees with the engine about each
@@ -284,7 +478,7 @@ impl Case {
         }
         self.status_agrees();
         assert_eq!(
-            snapshot(&self.bystander),
+            snapshot(&self.host, &self.bystander),
             self.before,
             "the bystander {} was touched",
             self.bystander
@@ -299,7 +493,7 @@ impl Case {
             self.status_agrees();
         }
         assert_eq!(
-            snapshot(&self.bystander),
+            snapshot(&self.host, &self.bystander),
             self.before,
             "the bystander {} was touched",
             self.bystander
@@ -307,7 +501,7 @@ impl Case {
     }
 
     fn running(&self, name: &str) -> bool {
-        inspect(&local_host(), name)
+        self.inspect(name)
             .and_then(|c| c["State"]["Running"].as_bool())
             .unwrap_or(false)
     }
@@ -324,7 +518,7 @@ impl Case {
                 .find(|l| l.contains(&needle))
                 .map(str::to_owned)
                 .unwrap_or_else(|| panic!("status has no line for {name}\n{}", out.report()));
-            match inspect(&local_host(), name) {
+            match self.inspect(name) {
                 None => assert!(
                     line.ends_with(" down") || line.contains("  down"),
                     "{name} does not exist but status says {line:?}"
@@ -981,6 +1175,1143 @@ fn engine_500_on_create_fails_up_and_recovers() {
     let about: Vec<&str> = case.names.iter().map(String::as_str).collect();
     case.fails(&["up"], &about, &[CUED]);
     case.recovers(&["up"]);
+}
+
+// ------------------------------------------------------ helpers for reports
+
+/// The line of `stdout` about container `name` (a table row).
+fn line_of(out: &Output, name: &str) -> String {
+    let needle = format!(" {name} ");
+    out.stdout()
+        .lines()
+        .find(|l| l.contains(&needle))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no line for {name}\n{}", out.report()))
+}
+
+/// The `--json` document maestro printed.
+fn json_of(out: &Output) -> serde_json::Value {
+    serde_json::from_str(&out.stdout())
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e})\n{}", out.report()))
+}
+
+/// The entry of `doc["containers"]` about container `name`.
+fn entry<'a>(doc: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    doc["containers"]
+        .as_array()
+        .and_then(|list| list.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no entry for {name} in {doc:#}"))
+}
+
+/// The names of `case`'s containers, as `&str`.
+fn about(case: &Case) -> Vec<&str> {
+    case.names.iter().map(String::as_str).collect()
+}
+
+impl Case {
+    /// Waits (at most `within`) until `done` holds of container `name` as its
+    /// engine has it (`None`: absent).
+    fn wait_until(
+        &self,
+        name: &str,
+        within: Duration,
+        what: &str,
+        done: impl Fn(Option<&serde_json::Value>) -> bool,
+    ) {
+        let deadline = Instant::now() + within;
+        while !done(self.inspect(name).as_ref()) {
+            assert!(Instant::now() < deadline, "{name}: {what} did not happen");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// How many requests got a fault on either proxy.
+    fn fired(&self) -> usize {
+        self.proxy.cues().fired() + self.proxy2.as_ref().map_or(0, |p| p.cues().fired())
+    }
+}
+
+/// Whether an inspected container runs.
+fn runs(c: Option<&serde_json::Value>) -> bool {
+    c.and_then(|c| c["State"]["Running"].as_bool()) == Some(true)
+}
+
+// --------------------------------------------------------------------- plan
+
+/// Every connection closed during `plan`: exit 1 (neither 0, nothing to do, nor
+/// 3, changes), each row `unknown: ship dock: cannot reach …`, in text and JSON;
+/// the one `ERROR:` line says how many containers could not be compared.
+#[test]
+fn plan_with_the_engine_cut_off_fails_naming_the_ship() {
+    let case = Case::new("plcut", 2, IDLE);
+    case.maestro(&["up"]).0.assert_success();
+    case.cue(Rule::new(Fault::Refuse));
+    let (error, out, _) = case.fails_plainly(&case.file, BOUND, &["plan"]);
+    assert!(
+        error.contains("2 containers could not be compared"),
+        "{error}"
+    );
+    for name in &case.names {
+        let line = line_of(&out, name);
+        assert!(
+            line.contains("unknown: ship dock: cannot reach"),
+            "{name}: {line:?}\n{}",
+            out.report()
+        );
+    }
+    assert!(!out.stdout().contains("nothing to do"), "{}", out.report());
+    let (out, took) = case.maestro(&["plan", "--json"]);
+    assert!(took < BOUND);
+    assert_eq!(out.code(), Some(1), "{}", out.report());
+    let doc = json_of(&out);
+    for name in &case.names {
+        let e = entry(&doc, name);
+        assert_eq!(e["action"], "unknown", "{e}");
+        assert!(
+            e["error"].as_str().is_some_and(|t| t.contains("ship dock")),
+            "{e}"
+        );
+    }
+    case.recovers(&["plan"]);
+}
+
+/// What the failed `plan` above should also say: its `ERROR:` line, alone on
+/// stderr when stdout goes to a file or a pipe, names neither the ship nor the
+/// reason (every play's says `first: NAME: ship S: reason`), and its summary
+/// claims `changes to apply` when it could compare nothing.
+#[test]
+#[ignore = "bug: plan's ERROR line names neither ship nor reason (`see above`) and the summary says `changes to apply` when nothing could be compared"]
+fn plan_with_the_engine_cut_off_says_which_ship_and_why() {
+    let case = Case::new("plcut2", 2, IDLE);
+    case.maestro(&["up"]).0.assert_success();
+    case.cue(Rule::new(Fault::Refuse));
+    let (error, out, _) = case.fails_within(BOUND, &["plan"], &[], &["cannot reach"]);
+    assert!(error.contains("ship dock"), "{error}");
+    assert!(
+        !out.stdout().contains("changes to apply"),
+        "{}",
+        out.report()
+    );
+}
+
+/// An inspect slower than the ship's timeout during `plan`: the run is bounded
+/// by the timeout, that container's row says so, the other one is compared.
+#[test]
+fn plan_with_an_inspect_slower_than_the_timeout_is_bounded() {
+    let case = Case::new("plslow", 2, IDLE);
+    case.maestro(&["up"]).0.assert_success();
+    let slow = case.names[1].clone();
+    case.cue(
+        Rule::new(Fault::Delay(Duration::from_secs(20)))
+            .method("GET")
+            .path(&format!("/containers/{slow}/json")),
+    );
+    let (error, out, took) = case.fails_plainly(&case.file, Duration::from_secs(10), &["plan"]);
+    println!("plan with a slow inspect took {took:?}");
+    assert!(
+        error.contains("1 container could not be compared"),
+        "{error}"
+    );
+    let line = line_of(&out, &slow);
+    assert!(
+        line.contains("unknown: ship dock: the Docker engine did not answer within 2 s while trying to inspect container"),
+        "{line:?}\n{}",
+        out.report()
+    );
+    let other = line_of(&out, &case.names[0]);
+    assert!(other.ends_with(" none"), "{other:?}\n{}", out.report());
+    case.recovers(&["plan"]);
+}
+
+/// When the engine cannot list the environment's containers, `plan` cannot tell
+/// whether there are orphans: it must not say `nothing to do` and exit 0.
+#[test]
+#[ignore = "bug: plan exits 0 (`nothing to do`) with only a WARNING when the orphans cannot be looked for"]
+fn plan_that_cannot_look_for_orphans_does_not_say_nothing_to_do() {
+    let case = Case::new("plorph", 1, IDLE);
+    case.maestro(&["up"]).0.assert_success();
+    case.cue(
+        Rule::new(server_error())
+            .method("GET")
+            .path("/containers/json"),
+    );
+    let (_, out, _) = case.fails_within(BOUND, &["plan"], &about(&case), &[CUED, "orphan"]);
+    assert!(!out.stdout().contains("nothing to do"), "{}", out.report());
+    case.recovers(&["plan"]);
+}
+
+// ----------------------------------------------------------------------- up
+
+/// An environment of `app` (one instance) and `old` (one instance, required by
+/// nothing), brought up, and the file without `old`: `old`'s container is then
+/// an orphan, and `app`'s container does not drift (its link variables do not
+/// name `old`).
+fn orphan_case(tag: &str) -> (Case, PathBuf) {
+    let case = Case::with_services(tag, &[("app", 1, IDLE, ""), ("old", 1, IDLE, "")]);
+    case.maestro(&["up"]).0.assert_success();
+    let text = std::fs::read_to_string(&case.file).expect("the environment file");
+    let mut kept = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        if line == "  old:" {
+            skipping = true;
+            continue;
+        }
+        if skipping && line.starts_with("    ") {
+            continue;
+        }
+        skipping = false;
+        kept.push_str(line);
+        kept.push('\n');
+    }
+    let reduced = case._dir.write("without-old.yaml", kept);
+    (case, reduced)
+}
+
+/// `up --remove-orphans`, the engine answering 500 to the orphan's removal: exit
+/// 1 naming the orphan and the ship; the orphan is left stopped (its stop went
+/// through), the other container and the bystander (no environment label)
+/// untouched; the re-run removes it.
+#[test]
+fn up_remove_orphans_with_engine_500_on_remove_fails_and_recovers() {
+    let (mut case, reduced) = orphan_case("orph");
+    let orphan = format!("ft-{}-old-1", case.tag);
+    let kept = format!("ft-{}-app-1", case.tag);
+    let kept_before = snapshot(&case.host, &kept);
+    case.cue(
+        Rule::new(server_error())
+            .method("DELETE")
+            .path("/containers/*"),
+    );
+    let (error, out, _) = case.fails_on(
+        &reduced,
+        BOUND,
+        &["up", "--remove-orphans"],
+        &[&orphan],
+        &[CUED],
+    );
+    assert!(
+        error.contains(&format!("could not remove orphans: {orphan}: ship dock")),
+        "the error names neither the orphan nor its ship: {error}"
+    );
+    assert!(!out.stdout().contains("removed"), "{}", out.report());
+    let left = case.inspect(&orphan).expect("the orphan is still there");
+    assert!(!runs(Some(&left)), "the orphan still runs");
+    assert_eq!(
+        snapshot(&case.host, &kept),
+        kept_before,
+        "{kept} was touched"
+    );
+    // Status (with the whole file) agrees: the orphan is down.
+    case.proxy.cues().clear();
+    case.status_agrees();
+    case.names.retain(|n| *n != orphan);
+    let (out, _) = case.maestro_on(&reduced, &["up", "--remove-orphans"]);
+    out.assert_success();
+    assert!(
+        case.inspect(&orphan).is_none(),
+        "the re-run left the orphan"
+    );
+    assert_eq!(
+        snapshot(&case.host, &kept),
+        kept_before,
+        "{kept} was touched"
+    );
+    assert_eq!(snapshot(&case.host, &case.bystander), case.before);
+}
+
+/// `up --remove-orphans` when the engine cannot list the environment's
+/// containers: the orphans asked to be removed are not; that is a failure (exit
+/// 1 naming the ship), not a warning after which `up` exits 0.
+#[test]
+#[ignore = "bug: up --remove-orphans exits 0 with only a WARNING when the orphans cannot be listed"]
+fn up_remove_orphans_that_cannot_list_them_fails() {
+    let (case, reduced) = orphan_case("orphls");
+    let orphan = format!("ft-{}-old-1", case.tag);
+    case.cue(
+        Rule::new(server_error())
+            .method("GET")
+            .path("/containers/json"),
+    );
+    case.fails_on(
+        &reduced,
+        BOUND,
+        &["up", "--remove-orphans"],
+        &[&orphan],
+        &[CUED, "orphan"],
+    );
+    assert!(case.running(&orphan), "the orphan was touched");
+}
+
+/// `up -c 1` recreating three drifted containers, the second create answered
+/// 500: the first is recreated, the second is gone (removed before the create,
+/// as a recreate does) and reported failed, the third is reported aborted and
+/// keeps running its old container; the re-run converges.
+#[test]
+fn engine_500_on_create_during_an_up_recreate_aborts_the_rest_and_recovers() {
+    let case = Case::with_services("urec", &[("app", 3, IDLE, "env: {GREETING: one}")]);
+    case.maestro(&["up"]).0.assert_success();
+    let before: Vec<Snapshot> = case.names.iter().map(|n| snapshot(&case.host, n)).collect();
+    let text = std::fs::read_to_string(&case.file).expect("the file");
+    std::fs::write(&case.file, text.replace("GREETING: one", "GREETING: two")).expect("write");
+    case.cue(
+        Rule::new(server_error())
+            .method("POST")
+            .path("/containers/create")
+            .after(1),
+    );
+    let (_, out, _) =
+        case.fails_within(BOUND, &["up", "-c", "1", "--json"], &about(&case), &[CUED]);
+    let doc = json_of(&out);
+    let mut actions: Vec<&str> = case
+        .names
+        .iter()
+        .map(|n| entry(&doc, n)["action"].as_str().unwrap_or("?"))
+        .collect();
+    actions.sort_unstable();
+    assert_eq!(actions, ["aborted", "failed", "recreated"], "{doc:#}");
+    for (name, before) in case.names.iter().zip(&before) {
+        let e = entry(&doc, name);
+        match e["action"].as_str() {
+            Some("recreated") => assert!(case.running(name), "{name}"),
+            Some("failed") => assert!(case.inspect(name).is_none(), "{name} is there"),
+            _ => {
+                assert_eq!(e["detail"], "untouched", "{e}");
+                assert_eq!(&snapshot(&case.host, name), before, "{name} was touched");
+            }
+        }
+    }
+    case.recovers(&["up"]);
+}
+
+// ---------------------------------------------------------- rolling restart
+
+/// A rolling restart (`-c 1 --step-delay 1`) whose second create is answered
+/// 500: one container restarted, one failed (removed before its create, so
+/// absent), the third reported aborted, untouched and still running.
+#[test]
+fn rolling_restart_with_engine_500_on_create_leaves_the_rest_running() {
+    let case = Case::new("roll", 3, IDLE);
+    case.maestro(&["start"]).0.assert_success();
+    let before: Vec<Snapshot> = case.names.iter().map(|n| snapshot(&case.host, n)).collect();
+    case.cue(
+        Rule::new(server_error())
+            .method("POST")
+            .path("/containers/create")
+            .after(1),
+    );
+    let args = ["restart", "-a", "-c", "1", "--step-delay", "1", "--json"];
+    let (_, out, took) = case.fails_within(BOUND, &args, &about(&case), &[CUED]);
+    assert!(
+        took >= Duration::from_secs(1),
+        "the step delay was not waited: {took:?}"
+    );
+    let doc = json_of(&out);
+    let mut seen = Vec::new();
+    for (name, before) in case.names.iter().zip(&before) {
+        let e = entry(&doc, name);
+        let action = e["action"].as_str().unwrap_or("?").to_owned();
+        match action.as_str() {
+            "restarted" => {
+                assert_eq!(e["state"], "running", "{e}");
+                let now = snapshot(&case.host, name);
+                assert!(now.running && now.id != before.id, "{name}: {now:?}");
+            }
+            "failed" => {
+                assert!(e["error"].as_str().is_some_and(|t| t.contains(CUED)), "{e}");
+                assert!(case.inspect(name).is_none(), "{name} is still there");
+            }
+            "aborted" => {
+                assert_eq!(e["detail"], "untouched", "{e}");
+                assert_eq!(&snapshot(&case.host, name), before, "{name} was touched");
+            }
+            other => panic!("{name}: unexpected action {other}\n{doc:#}"),
+        }
+        seen.push(action);
+    }
+    seen.sort();
+    assert_eq!(seen, ["aborted", "failed", "restarted"], "{doc:#}");
+    case.recovers(&["restart", "-a", "-c", "1", "--step-delay", "1"]);
+}
+
+/// A rolling restart whose second stop is held longer than the ship's timeout
+/// plus the grace period (2 + 2 s): that container fails with a timeout naming
+/// the ship and the action, the held stop never reaches the engine (so it keeps
+/// running), the third is aborted untouched.
+#[test]
+fn rolling_restart_with_a_stop_slower_than_the_timeout() {
+    let case = Case::new("rollslow", 3, IDLE);
+    case.maestro(&["start"]).0.assert_success();
+    let before: Vec<Snapshot> = case.names.iter().map(|n| snapshot(&case.host, n)).collect();
+    let delay = Duration::from_secs(8);
+    case.cue(
+        Rule::new(Fault::Delay(delay))
+            .method("POST")
+            .path("/containers/*/stop")
+            .after(1),
+    );
+    let started = Instant::now();
+    let args = ["restart", "-a", "-c", "1", "--step-delay", "1", "--json"];
+    let (error, out, took) = case.fails_within(
+        Duration::from_secs(15),
+        &args,
+        &about(&case),
+        &["within 4 s"],
+    );
+    assert!(
+        error.contains("ship dock") && error.contains("stop container"),
+        "{error}"
+    );
+    println!("rolling restart with a slow stop took {took:?}");
+    // Let the held stop's time pass: had it reached the engine, it would have
+    // stopped the container by then.
+    if let Some(left) = (delay + Duration::from_secs(1)).checked_sub(started.elapsed()) {
+        std::thread::sleep(left);
+    }
+    let doc = json_of(&out);
+    let mut seen = Vec::new();
+    for (name, before) in case.names.iter().zip(&before) {
+        let e = entry(&doc, name);
+        let action = e["action"].as_str().unwrap_or("?").to_owned();
+        match action.as_str() {
+            "restarted" => assert!(case.running(name), "{name}"),
+            "failed" | "aborted" => {
+                assert_eq!(&snapshot(&case.host, name), before, "{name} was touched");
+            }
+            other => panic!("{name}: unexpected action {other}\n{doc:#}"),
+        }
+        seen.push(action);
+    }
+    seen.sort();
+    assert_eq!(seen, ["aborted", "failed", "restarted"], "{doc:#}");
+    case.recovers(&["restart", "-a", "-c", "1", "--step-delay", "1"]);
+}
+
+// ------------------------------------------ slower than the timeout, or late
+
+/// The engine stops the container after maestro gave up waiting (held 6 s; the
+/// bound of a stop is the ship's timeout plus the grace period, 2 + 2 s).
+#[test]
+fn engine_acting_after_the_timeout_on_stop() {
+    let case = Case::new("stlate", 1, IDLE);
+    case.maestro(&["start"]).0.assert_success();
+    let delay = Duration::from_secs(6);
+    case.cue(
+        Rule::new(Fault::Late(delay))
+            .method("POST")
+            .path("/containers/*/stop"),
+    );
+    let started = Instant::now();
+    let (error, _, took) = case.fails_within(
+        Duration::from_secs(10),
+        &["stop", "-a"],
+        &about(&case),
+        &["within 4 s"],
+    );
+    assert!(error.contains("stop container"), "{error}");
+    assert!(took < delay, "maestro waited for the late stop: {took:?}");
+    case.wait_until(
+        &case.names[0],
+        delay + Duration::from_secs(10) - started.elapsed().min(delay),
+        "the late stop",
+        |c| !runs(c),
+    );
+    case.recovers(&["stop", "-a"]);
+}
+
+/// A kill held longer than the ship's timeout: given up after 2 s naming the
+/// ship and the action; the held kill never reaches the engine (the container
+/// runs, and status says so); the re-run kills it.
+#[test]
+fn engine_slower_than_the_timeout_on_kill() {
+    let case = Case::new("kslow", 1, IDLE);
+    case.maestro(&["start"]).0.assert_success();
+    let before = snapshot(&case.host, &case.names[0]);
+    let delay = Duration::from_secs(6);
+    case.cue(
+        Rule::new(Fault::Delay(delay))
+            .method("POST")
+            .path("/containers/*/kill"),
+    );
+    let started = Instant::now();
+    let (error, _, took) = case.fails_within(
+        Duration::from_secs(10),
+        &["kill", "-a"],
+        &about(&case),
+        &["within 2 s"],
+    );
+    assert!(error.contains("kill container"), "{error}");
+    assert!(took < delay, "{took:?}");
+    if let Some(left) = (delay + Duration::from_secs(1)).checked_sub(started.elapsed()) {
+        std::thread::sleep(left);
+    }
+    assert_eq!(
+        snapshot(&case.host, &case.names[0]),
+        before,
+        "the held kill reached the engine"
+    );
+    case.recovers(&["kill", "-a"]);
+    assert!(!case.running(&case.names[0]));
+}
+
+/// The engine removes the container after maestro gave up (held 5 s, timeout 2
+/// s): `clean` fails naming the ship and the action; then status says absent,
+/// like the engine, and the re-run has nothing left to do.
+#[test]
+fn engine_acting_after_the_timeout_on_remove() {
+    let case = Case::new("rmlate", 1, IDLE);
+    case.maestro(&["start"]).0.assert_success();
+    case.maestro(&["stop", "-a"]).0.assert_success();
+    let delay = Duration::from_secs(5);
+    case.cue(
+        Rule::new(Fault::Late(delay))
+            .method("DELETE")
+            .path("/containers/*"),
+    );
+    let (error, _, took) = case.fails_within(
+        Duration::from_secs(10),
+        &["clean"],
+        &about(&case),
+        &["within 2 s"],
+    );
+    assert!(error.contains("remove container"), "{error}");
+    assert!(took < delay, "{took:?}");
+    case.wait_until(
+        &case.names[0],
+        Duration::from_secs(15),
+        "the late removal",
+        |c| c.is_none(),
+    );
+    case.recovers(&["clean"]);
+}
+
+/// The engine creates the container after maestro gave up (held 5 s, timeout 2
+/// s) during `up`: the error names the ship and the action; status then shows
+/// the created, never started container as the engine has it; the re-run
+/// starts it.
+#[test]
+fn engine_acting_after_the_timeout_on_create_during_up() {
+    let case = Case::new("crlate", 1, IDLE);
+    let delay = Duration::from_secs(5);
+    case.cue(
+        Rule::new(Fault::Late(delay))
+            .method("POST")
+            .path("/containers/create"),
+    );
+    let (error, _, took) = case.fails_within(
+        Duration::from_secs(10),
+        &["up"],
+        &about(&case),
+        &["within 2 s"],
+    );
+    assert!(error.contains("create container"), "{error}");
+    assert!(took < delay, "{took:?}");
+    case.wait_until(
+        &case.names[0],
+        Duration::from_secs(15),
+        "the late create",
+        |c| c.is_some(),
+    );
+    assert!(!case.running(&case.names[0]));
+    case.recovers(&["up"]);
+}
+
+/// A pull whose progress stream goes silent after its first bytes (the
+/// connection stays open): given up after the pull's idle bound (the ship's
+/// timeout, but at least 60 s), naming the ship and the image.
+#[test]
+fn pull_stream_going_silent_is_given_up_after_the_idle_bound() {
+    let case = Case::from_registry("pstall");
+    case.cue(
+        Rule::new(Fault::Stall { after_bytes: 40 })
+            .method("POST")
+            .path("/images/create"),
+    );
+    let (error, _, took) = case.fails_within(
+        Duration::from_secs(90),
+        &["pull"],
+        &about(&case),
+        &["within 60 s"],
+    );
+    assert!(
+        error.contains("ship dock") && error.contains("pull image"),
+        "{error}"
+    );
+    assert!(took >= Duration::from_secs(59), "{took:?}");
+    case.recovers(&["pull"]);
+}
+
+// ---------------------------------------------------------- several ships
+
+/// Both ships (each its own proxy in front of the local engine) hold every
+/// start longer than their timeout, with `-c 4`: the four containers wait out
+/// their timeouts together (one timeout, not four one after another), every one is
+/// reported failed, the error names a ship; the re-run converges.
+#[test]
+fn two_ships_slower_than_the_timeout_together_are_waited_for_together() {
+    let case = Case::two_ships("twoslow", &[("a", 2, IDLE, ""), ("b", 2, IDLE, "")]);
+    let delay = Duration::from_secs(8);
+    let rule = Rule::new(Fault::Delay(delay))
+        .method("POST")
+        .path("/containers/*/start");
+    case.cue(rule.clone());
+    case.proxy2().cues().set(rule);
+    let started = Instant::now();
+    let (_, out, took) = case.fails_within(
+        Duration::from_secs(7),
+        &["start", "-c", "4", "--json"],
+        &about(&case),
+        &["within 2 s"],
+    );
+    println!("both ships slow: {took:?}");
+    assert!(
+        case.proxy.cues().fired() > 0 && case.proxy2().cues().fired() > 0,
+        "the fault did not fire on both ships"
+    );
+    let doc = json_of(&out);
+    for name in &case.names {
+        let e = entry(&doc, name);
+        assert_eq!(e["action"], "failed", "{e}");
+        let ship = if name.contains("-b-") {
+            "dock2"
+        } else {
+            "dock"
+        };
+        assert!(
+            e["error"]
+                .as_str()
+                .is_some_and(|t| t.contains(&format!("ship {ship}:")) && t.contains("within 2 s")),
+            "{e}"
+        );
+    }
+    if let Some(left) = (delay + Duration::from_secs(1)).checked_sub(started.elapsed()) {
+        std::thread::sleep(left);
+    }
+    case.recovers(&["start", "-c", "4"]);
+}
+
+/// `a` (ship dock, the local engine) <- `b` (ship dock2: ship2's TCP engine,
+/// through its own proxy) <- `c` (dock): ship2 closes every connection. `a`
+/// starts, `b` fails naming ship dock2, `c` on the other ship is reported
+/// aborted and untouched (never created, not even asked about).
+#[test]
+fn a_ship_failing_in_the_middle_of_a_chain_across_ships_aborts_the_rest() {
+    let case = Case::on_ships(
+        "chain",
+        &[
+            ("a", 1, IDLE, ""),
+            ("b", 1, IDLE, "requires: [a]"),
+            ("c", 1, IDLE, "requires: [b]"),
+        ],
+        ShipSetup::local(),
+        Some(ShipSetup::ship2_tcp()),
+    );
+    case.proxy2().cues().set(Rule::new(Fault::Refuse));
+    let (error, out, _) = case.fails_within(
+        BOUND,
+        &["start", "--json"],
+        &["ft-chain-b-1"],
+        &["cannot reach", "closed", "connection"],
+    );
+    assert!(error.contains("ship dock2"), "{error}");
+    let doc = json_of(&out);
+    assert_eq!(entry(&doc, "ft-chain-a-1")["action"], "started", "{doc:#}");
+    assert_eq!(entry(&doc, "ft-chain-b-1")["action"], "failed", "{doc:#}");
+    let c = entry(&doc, "ft-chain-c-1");
+    assert_eq!(c["action"], "aborted", "{doc:#}");
+    assert_eq!(c["detail"], "untouched", "{doc:#}");
+    assert!(case.running("ft-chain-a-1"));
+    assert!(case.inspect("ft-chain-b-1").is_none());
+    assert!(case.inspect("ft-chain-c-1").is_none());
+    assert!(
+        !case
+            .proxy
+            .cues()
+            .log()
+            .iter()
+            .any(|s| s.target.contains("ft-chain-c-1")),
+        "ship dock was asked about c: {:?}",
+        case.proxy.cues().log()
+    );
+    case.recovers(&["start"]);
+}
+
+// ----------------------------------------------- wrong but well-formed JSON
+
+/// Inspect answered with valid JSON of the wrong shape (a number for the id, an
+/// array, `null`, a string, a string for the state): a protocol error naming the
+/// ship and the action, never a panic; nothing is done to the container.
+#[test]
+fn inspect_answering_json_of_the_wrong_shape_fails_naming_the_ship() {
+    let case = Case::new("ishape", 1, IDLE);
+    case.maestro(&["start"]).0.assert_success();
+    case.maestro(&["stop", "-a"]).0.assert_success();
+    let before = snapshot(&case.host, &case.names[0]);
+    for body in [
+        r#"{"Id": 5}"#,
+        "[]",
+        "null",
+        r#""running""#,
+        r#"{"Id": "abc", "State": "running"}"#,
+    ] {
+        case.cue(
+            Rule::new(Fault::Rewrite(body.into()))
+                .method("GET")
+                .path("/containers/*/json"),
+        );
+        let fired = case.fired();
+        let error = case.fails(
+            &["start"],
+            &about(&case),
+            &["unexpected reply", "invalid type", "expected"],
+        );
+        assert!(case.fired() > fired, "{body}: the rewrite did not fire");
+        assert!(
+            error.contains("ship dock") && error.contains("inspect container"),
+            "{body}: {error}"
+        );
+        assert_eq!(snapshot(&case.host, &case.names[0]), before, "{body}");
+    }
+    case.recovers(&["start"]);
+}
+
+/// Inspect answered `{}`: valid JSON, and every field of Docker's answer is
+/// optional to the client library, but it says nothing about the container.
+/// Neither `status` nor `stop` may take it for a stopped container (it runs):
+/// status must not say `down`, and `stop` must fail with a protocol error
+/// naming the ship instead of reporting it stopped with exit 0.
+#[test]
+#[ignore = "bug: an inspect answer without State is read as a stopped container: status says `down (exit status 0)` and `stop -a` exits 0 reporting `down`, while the container runs"]
+fn inspect_answering_an_empty_object_is_not_taken_for_a_stopped_container() {
+    let case = Case::new("iempty", 1, IDLE);
+    case.maestro(&["start"]).0.assert_success();
+    case.cue(
+        Rule::new(Fault::Rewrite("{}".into()))
+            .method("GET")
+            .path("/containers/*/json"),
+    );
+    let (out, _) = case.maestro(&["status"]);
+    let line = line_of(&out, &case.names[0]);
+    assert!(
+        !line.contains("down"),
+        "a running container shown down: {line:?}"
+    );
+    let error = case.fails(
+        &["stop", "-a"],
+        &about(&case),
+        &["unexpected reply", "state", "expected"],
+    );
+    assert!(error.contains("ship dock"), "{error}");
+    assert!(case.running(&case.names[0]));
+    case.recovers(&["stop", "-a"]);
+}
+
+/// An inspect answer cut midway (100 bytes of the body, then the connection
+/// closed): the error should say the answer broke off, as it does for logs and
+/// pulls (finding 1), not that the engine cannot be reached: it answered.
+#[test]
+#[ignore = "bug: an ordinary answer (inspect) cut midway is reported as `cannot reach the Docker engine … unexpected EOF during chunk size line`"]
+fn inspect_answer_cut_midway_says_it_broke_off() {
+    let case = Case::new("icut", 1, IDLE);
+    case.maestro(&["start"]).0.assert_success();
+    case.maestro(&["stop", "-a"]).0.assert_success();
+    case.cue(
+        Rule::new(Fault::CutStream { after_bytes: 100 })
+            .method("GET")
+            .path("/containers/*/json"),
+    );
+    let error = case.fails(
+        &["start"],
+        &about(&case),
+        &["broke off", "cut", "incomplete"],
+    );
+    assert!(!error.contains("cannot reach"), "{error}");
+    case.recovers(&["start"]);
+}
+
+/// Create answered with valid JSON without an id (`{}`), or with a number for
+/// it: a protocol error naming the ship; the engine did create the container,
+/// status shows it as the engine has it, and the re-run replaces and starts it.
+#[test]
+fn create_answering_json_of_the_wrong_shape_fails_and_recovers() {
+    for (tag, body) in [
+        ("cshape1", "{}"),
+        ("cshape2", r#"{"Id": 5, "Warnings": []}"#),
+    ] {
+        let case = Case::new(tag, 1, IDLE);
+        case.cue(
+            Rule::new(Fault::Rewrite(body.into()))
+                .method("POST")
+                .path("/containers/create"),
+        );
+        let error = case.fails(
+            &["start"],
+            &about(&case),
+            &["unexpected reply", "missing field", "invalid type"],
+        );
+        assert!(
+            error.contains("ship dock") && error.contains("create container"),
+            "{body}: {error}"
+        );
+        assert!(case.inspect(&case.names[0]).is_some(), "not created");
+        case.recovers(&["start"]);
+    }
+}
+
+/// `/version` answered with valid JSON of the wrong shape (`{}`, no API
+/// version; a number for it; an array): a protocol error naming the ship.
+#[test]
+fn version_answering_json_of_the_wrong_shape_fails_naming_the_ship() {
+    let case = Case::new("vshape", 1, IDLE);
+    for body in ["{}", r#"{"ApiVersion": 1.41}"#, "[]"] {
+        case.cue(Rule::new(Fault::Reply(200, body.into())).path("/version"));
+        let fired = case.fired();
+        let error = case.fails(
+            &["start"],
+            &about(&case),
+            &[
+                "unexpected reply",
+                "api version",
+                "invalid type",
+                "expected",
+            ],
+        );
+        assert!(case.fired() > fired, "{body}: the reply did not fire");
+        assert!(
+            error.contains("ship dock") && error.contains("version"),
+            "{body}: {error}"
+        );
+        assert!(case.inspect(&case.names[0]).is_none());
+    }
+    case.recovers(&["start"]);
+}
+
+/// `status` with inspect answered `{"Id": 5}`: each row says the protocol error
+/// on that ship; exit 0 (status always exits 0).
+#[test]
+fn status_with_inspect_of_the_wrong_shape_reports_each_container() {
+    let case = Case::new("stshape", 2, IDLE);
+    case.maestro(&["start"]).0.assert_success();
+    case.cue(
+        Rule::new(Fault::Rewrite(r#"{"Id": 5}"#.into()))
+            .method("GET")
+            .path("/containers/*/json"),
+    );
+    let (out, took) = case.maestro(&["status"]);
+    assert!(took < BOUND);
+    assert!(!out.stderr().contains("panicked"), "{}", out.report());
+    assert_eq!(out.code(), Some(0), "{}", out.report());
+    for name in &case.names {
+        let line = line_of(&out, name);
+        assert!(
+            line.contains("ship dock")
+                && line.contains("unexpected reply")
+                && !line.contains("running"),
+            "{name}: {line:?}"
+        );
+    }
+    case.recovers(&["status"]);
+}
+
+// ------------------------------------------------- through TLS and SSH ships
+
+/// ship3's TLS engine, every connection cut after 12,000 bytes from the engine
+/// (past the handshake, inside the logs of a chatty container): the lines that
+/// came are printed, exit 1 naming the ship; without the cut the logs come
+/// whole.
+#[test]
+fn tls_connection_cut_midway_through_the_logs() {
+    let case = Case::on_ships(
+        "tlscut",
+        &[("app", 1, CHATTY, "")],
+        ShipSetup::ship3_tls(),
+        None,
+    );
+    case.maestro(&["start"]).0.assert_success();
+    let name = case.names[0].clone();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !docker(&case.host, &["logs", &name]).contains("line-3000-") {
+        assert!(Instant::now() < deadline, "{name} never wrote its lines");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    case.cue(Rule::new(Fault::CutStream {
+        after_bytes: 12_000,
+    }));
+    let (_, out, _) = case.fails_within(
+        BOUND,
+        &["logs", &name],
+        &[&name],
+        &["broke off", "cut", "closed", "connection", "eof"],
+    );
+    assert!(
+        out.stdout().contains("line-1-of-the-chatty-box"),
+        "the lines that came were not printed\n{}",
+        out.report()
+    );
+    assert!(!out.stdout().contains("line-3000-"), "{}", out.report());
+    case.recovers(&["logs", &name]);
+    let (out, _) = case.maestro(&["logs", &name]);
+    assert!(out.stdout().contains("line-3000-of"), "{}", out.report());
+}
+
+/// ship3's TLS engine going silent in the middle of the TLS handshake (100
+/// bytes of the server's hello, then nothing, the connection open): `start`
+/// gives up within the ship's timeout, naming the ship; nothing is created.
+#[test]
+fn tls_handshake_going_silent_is_given_up_after_the_timeout() {
+    let case = Case::on_ships(
+        "tlsstall",
+        &[("app", 1, IDLE, "")],
+        ShipSetup::ship3_tls(),
+        None,
+    );
+    case.cue(Rule::new(Fault::Stall { after_bytes: 100 }));
+    let (_, _, took) = case.fails_within(
+        Duration::from_secs(10),
+        &["start"],
+        &about(&case),
+        &["within 2 s", "timed out", "timeout"],
+    );
+    println!("TLS stall: {took:?}");
+    assert!(case.inspect(&case.names[0]).is_none());
+    case.recovers(&["start"]);
+}
+
+/// ship2 through an SSH tunnel whose connection is cut (TCP, under SSH) after
+/// 16,000 bytes from the server, inside the logs of a chatty container: exit 1
+/// naming the ship; the re-run without the cut gets the logs whole.
+#[test]
+fn ssh_tunnel_cut_midway_through_the_logs() {
+    let case = Case::on_ships(
+        "sshcut",
+        &[("app", 1, CHATTY, "")],
+        ShipSetup::ship2_ssh(),
+        None,
+    );
+    case.maestro(&["start"]).0.assert_success();
+    let name = case.names[0].clone();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !docker(&case.host, &["logs", &name]).contains("line-3000-") {
+        assert!(Instant::now() < deadline, "{name} never wrote its lines");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    case.cue(Rule::new(Fault::CutStream {
+        after_bytes: 16_000,
+    }));
+    let (_, out, _) = case.fails_within(
+        BOUND,
+        &["logs", &name],
+        &[&name],
+        &["broke off", "cut", "closed", "connection", "eof", "ssh"],
+    );
+    assert!(
+        out.stdout().contains("line-1-of-the-chatty-box"),
+        "the lines that came were not printed\n{}",
+        out.report()
+    );
+    assert!(!out.stdout().contains("line-3000-"), "{}", out.report());
+    case.recovers(&["logs", &name]);
+    let (out, _) = case.maestro(&["logs", &name]);
+    assert!(out.stdout().contains("line-3000-of"), "{}", out.report());
+}
+
+/// ship2 through an SSH tunnel whose server never answers (the proxy holds the
+/// connection 20 s before reaching sshd): `start` gives up within the ship's
+/// timeout naming the ship and SSH; status says `host down`, quickly.
+#[test]
+fn ssh_server_not_answering_is_given_up_after_the_timeout() {
+    let case = Case::on_ships(
+        "sshslow",
+        &[("app", 1, IDLE, "")],
+        ShipSetup::ship2_ssh(),
+        None,
+    );
+    case.cue(Rule::new(Fault::Delay(Duration::from_secs(20))));
+    let (error, _, took) =
+        case.fails_within(Duration::from_secs(10), &["start"], &about(&case), &["ssh"]);
+    println!("SSH silent: {took:?}: {error}");
+    let (out, took) = case.maestro(&["status"]);
+    assert!(took < Duration::from_secs(10), "status took {took:?}");
+    assert!(out.stdout().contains("host down"), "{}", out.report());
+    case.recovers(&["start"]);
+}
+
+// ------------------------------------------------ checks around stop and exec
+
+/// A `pre-stop` rexec check whose exec the engine answers 500: `stop` fails
+/// naming the check, before stopping anything (the container runs on); the
+/// re-run stops it.
+#[test]
+fn engine_500_on_exec_fails_the_pre_stop_check_and_recovers() {
+    let case = Case::with_services(
+        "px500",
+        &[(
+            "app",
+            1,
+            IDLE,
+            "lifecycle: {pre-stop: [{type: rexec, command: \"true\", attempts: 2}]}",
+        )],
+    );
+    case.maestro(&["start"]).0.assert_success();
+    let before = snapshot(&case.host, &case.names[0]);
+    case.cue(
+        Rule::new(server_error())
+            .method("POST")
+            .path("/containers/*/exec"),
+    );
+    let error = case.fails(&["stop", "-a"], &about(&case), &[CUED]);
+    assert!(error.contains("pre-stop"), "{error}");
+    assert_eq!(
+        snapshot(&case.host, &case.names[0]),
+        before,
+        "the container was touched"
+    );
+    case.recovers(&["stop", "-a"]);
+    assert!(!case.running(&case.names[0]));
+}
+
+/// A `running` rexec check whose exec's status (`GET /exec/{id}/json`, polled
+/// until it ends; execs run detached, so there is no exec stream to cut) meets
+/// closed connections: the check fails after its attempts naming the ship, the
+/// container is stopped (so that the next start checks it again); the re-run
+/// starts and checks it.
+#[test]
+fn exec_status_cut_off_during_a_rexec_check_fails_it_and_recovers() {
+    let case = Case::with_services(
+        "xcut",
+        &[(
+            "app",
+            1,
+            IDLE,
+            "lifecycle: {running: [{type: rexec, command: \"true\", attempts: 2}]}",
+        )],
+    );
+    case.cue(Rule::new(Fault::Refuse).method("GET").path("/exec/*/json"));
+    let error = case.fails(&["start"], &about(&case), &["cannot reach", "closed"]);
+    assert!(error.contains("rexec"), "{error}");
+    assert!(!case.running(&case.names[0]));
+    case.recovers(&["start"]);
+}
+
+// -------------------------------------------------------------------- soak
+
+/// Repeated runs under random faults (fixed seed). Each round puts the
+/// containers (a small dependency chain) where one of start, stop, kill,
+/// restart, up, clean has work to do, cues one fault drawn from 500, 404, 409,
+/// closed connections (a few times, or sticky: the engine gone), malformed or
+/// cut answers, answers slower than the timeout, on one of the engine calls
+/// that command makes (after 0 to 2 good ones), and runs the command. Every run
+/// ends in bounded time with exit 0 or 1 (1: one `ERROR:` line), never a
+/// panic; then, without faults, status agrees with the engine, the bystander is
+/// untouched, and the same command converges.
+#[test]
+fn soak_under_random_faults_every_run_ends_cleanly_and_converges() {
+    let case = Case::with_services(
+        "soak",
+        &[
+            ("front", 1, IDLE, ""),
+            ("back", 2, IDLE, "requires: [front]"),
+        ],
+    );
+    let inspect = ("GET", "/containers/*/json");
+    let version = ("GET", "/version");
+    let image = ("GET", "/images/**");
+    let create = ("POST", "/containers/create");
+    let start = ("POST", "/containers/*/start");
+    let stop = ("POST", "/containers/*/stop");
+    let kill = ("POST", "/containers/*/kill");
+    let remove = ("DELETE", "/containers/*");
+    // (command, what to run first so that it has work, the calls it makes)
+    type Round<'a> = (&'a [&'a str], &'a [&'a [&'a str]], Vec<(&'a str, &'a str)>);
+    let plays: [Round; 6] = [
+        (
+            &["start"],
+            &[&["stop", "-a"], &["clean"]],
+            vec![inspect, version, image, create, start],
+        ),
+        (&["stop", "-a"], &[&["start"]], vec![inspect, version, stop]),
+        (&["kill", "-a"], &[&["start"]], vec![inspect, version, kill]),
+        (
+            &["restart", "-a", "-c", "1"],
+            &[&["start"]],
+            vec![inspect, version, image, stop, remove, create, start],
+        ),
+        (
+            &["up"],
+            &[&["stop", "-a"]],
+            vec![inspect, version, image, start],
+        ),
+        (
+            &["clean"],
+            &[&["start"], &["stop", "-a"]],
+            vec![inspect, version, remove],
+        ),
+    ];
+    let mut state: u64 = 0x5eed_0009_dead_beef;
+    let mut next = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let rounds = 14;
+    let (mut failed_runs, mut fired_rounds) = (0, 0);
+    for round in 0..rounds {
+        let (command, setup, calls) = &plays[next(plays.len())];
+        let (method, path) = calls[next(calls.len())];
+        let fault = match next(7) {
+            0 => server_error(),
+            1 => Fault::Status(404, "No such container: cued (ft)".into()),
+            2 => Fault::Status(409, "Conflict: cued (ft)".into()),
+            3 => Fault::Refuse,
+            4 => Fault::Malformed,
+            5 => Fault::CutStream { after_bytes: 10 },
+            _ => Fault::Delay(Duration::from_secs(3)),
+        };
+        let mut rule = Rule::new(fault).method(method).path(path).after(next(3));
+        rule = if next(4) == 0 {
+            rule.sticky()
+        } else {
+            rule.times(1 + next(2))
+        };
+        println!("soak round {round}: {command:?} with {rule:?}");
+        for args in setup.iter() {
+            case.maestro(args).0.assert_success();
+        }
+        let fired = case.fired();
+        case.cue(rule);
+        let (out, took) = case.maestro(command);
+        assert!(took < BOUND, "round {round}: took {took:?}");
+        let stderr = out.stderr();
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("stack backtrace"),
+            "round {round}: maestro panicked\n{}",
+            out.report()
+        );
+        match out.code() {
+            Some(0) => {}
+            Some(1) => {
+                failed_runs += 1;
+                let errors = stderr.lines().filter(|l| l.starts_with("ERROR: ")).count();
+                assert_eq!(errors, 1, "round {round}\n{}", out.report());
+            }
+            other => panic!("round {round}: exit {other:?}\n{}", out.report()),
+        }
+        if case.fired() > fired {
+            fired_rounds += 1;
+        }
+        // Let a held request's time pass before looking.
+        std::thread::sleep(Duration::from_millis(1500));
+        case.recovers(command);
+    }
+    println!(
+        "soak: the fault fired in {fired_rounds} rounds of {rounds}, {failed_runs} runs failed"
+    );
+    assert!(
+        fired_rounds * 2 >= rounds,
+        "the faults fired in {fired_rounds} rounds only"
+    );
+    assert!(failed_runs > 0, "no fault made any run fail");
 }
 
 // ----------------------------------------------------------- hostile files

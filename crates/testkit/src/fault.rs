@@ -15,7 +15,20 @@
 //! * [`Fault::Malformed`]: forward, then answer with the engine's status and a
 //!   truncated copy of its body (invalid JSON; the engine did act);
 //! * [`Fault::CutStream`]: forward, pass the first bytes of the body on, then cut
-//!   the connection midway.
+//!   the connection midway;
+//! * [`Fault::Stall`]: forward, pass the first bytes of the body on, then send
+//!   nothing more while keeping the connection open (a link gone silent);
+//! * [`Fault::Rewrite`]: forward, then answer with the engine's status and a body
+//!   of the test's choosing, well-formed JSON of the wrong shape (`{"Id": 5}`,
+//!   `[]`, `{}`: the engine did act, its answer is not what Docker sends);
+//! * [`Fault::Reply`]: answer with any status and raw body, without forwarding.
+//!
+//! [`FaultProxy::start_raw`] (or [`spawn_raw_fault_proxy`]) is the same proxy at
+//! the TCP level, for engines reached over TLS or through an SSH tunnel, whose
+//! bytes it cannot read: each accepted connection counts as one request
+//! `CONNECT /tcp`, and [`Fault::Refuse`], [`Fault::Delay`] (and `Late`),
+//! [`Fault::CutStream`] and [`Fault::Stall`] apply to it (counting the bytes from
+//! the engine to the client); any other fault closes it like `Refuse`.
 //!
 //! Cues live in a shared [`Cues`] handle the test keeps and changes at run time;
 //! every request the proxy sees is logged there with the fault it got, if any.
@@ -93,6 +106,19 @@ pub enum Fault {
         /// How many body bytes get through before the cut.
         after_bytes: usize,
     },
+    /// Forwarded; the first `after_bytes` bytes of the body are passed on, then
+    /// nothing more: the connection stays open and silent (a day; the proxy's
+    /// stop ends it sooner).
+    Stall {
+        /// How many body bytes get through before the silence.
+        after_bytes: usize,
+    },
+    /// Forwarded; the answer keeps the engine's status (and headers but for the
+    /// length) with this body instead of the engine's: typically valid JSON of
+    /// the wrong shape.
+    Rewrite(String),
+    /// This status and this raw body (`application/json`); not forwarded.
+    Reply(u16, String),
 }
 
 impl Fault {
@@ -106,6 +132,9 @@ impl Fault {
             Fault::Status(..) => "status",
             Fault::Malformed => "malformed",
             Fault::CutStream { .. } => "cut",
+            Fault::Stall { .. } => "stall",
+            Fault::Rewrite(_) => "rewrite",
+            Fault::Reply(..) => "reply",
         }
     }
 }
@@ -369,6 +398,25 @@ pub async fn spawn_fault_proxy(
     })
 }
 
+/// Starts a TCP-level proxy on `listen` in front of `backend`, obeying `cues`
+/// (each connection is one request `CONNECT /tcp`; see the module
+/// documentation). Must be called inside a tokio runtime.
+pub async fn spawn_raw_fault_proxy(
+    listen: SocketAddr,
+    backend: Backend,
+    cues: Cues,
+) -> io::Result<FaultHandle> {
+    let listener = TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = watch::channel(());
+    let shared = Arc::new(Shared { backend, cues });
+    tokio::spawn(raw_accept_loop(listener, shared, stop_rx));
+    Ok(FaultHandle {
+        addr,
+        _stop: stop_tx,
+    })
+}
+
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: Stop) {
     let mut stopped = stop.clone();
     loop {
@@ -380,6 +428,122 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: Stop) {
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
             },
+        }
+    }
+}
+
+async fn raw_accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: Stop) {
+    let mut stopped = stop.clone();
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _peer)) => {
+                    tokio::spawn(raw_connection(tcp, shared.clone(), stop.clone()));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            },
+        }
+    }
+}
+
+/// What happens to the bytes from the engine on a raw connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Limit {
+    /// All of them pass.
+    None,
+    /// This many pass, then the connection is closed.
+    Cut(usize),
+    /// This many pass, then nothing more (either way), the connection kept open.
+    Stall(usize),
+}
+
+/// One connection of the TCP-level proxy: the fault its cues give it, then the
+/// bytes pumped both ways.
+async fn raw_connection(client: TcpStream, shared: Arc<Shared>, mut stop: Stop) {
+    let _ = client.set_nodelay(true);
+    let limit = match shared.cues.decide("CONNECT", "/tcp") {
+        None => Limit::None,
+        Some(Fault::Delay(delay)) | Some(Fault::Late(delay)) => {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => Limit::None,
+                _ = stop.changed() => return,
+            }
+        }
+        Some(Fault::CutStream { after_bytes }) => Limit::Cut(after_bytes),
+        Some(Fault::Stall { after_bytes }) => Limit::Stall(after_bytes),
+        // Refuse, and the faults that need to read HTTP: closed unanswered.
+        Some(_) => return,
+    };
+    let Ok(backend) = connect(&shared.backend).await else {
+        return;
+    };
+    pump(client, backend, limit, stop).await;
+}
+
+/// Copies bytes both ways until either side ends, the `limit` is reached, or the
+/// proxy stops.
+async fn pump(client: TcpStream, backend: Box<dyn Stream>, limit: Limit, mut stop: Stop) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut backend_read, mut backend_write) = tokio::io::split(backend);
+    let mut left = match limit {
+        Limit::None => None,
+        Limit::Cut(n) | Limit::Stall(n) => Some(n),
+    };
+    let mut up = vec![0u8; 16 * 1024];
+    let mut down = vec![0u8; 16 * 1024];
+    let mut client_done = false;
+    while left != Some(0) {
+        tokio::select! {
+            read = client_read.read(&mut up), if !client_done => match read {
+                Ok(0) | Err(_) => {
+                    client_done = true;
+                    let _ = backend_write.shutdown().await;
+                }
+                Ok(n) => {
+                    if backend_write.write_all(&up[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            },
+            read = backend_read.read(&mut down) => match read {
+                Ok(0) | Err(_) => {
+                    let _ = client_write.shutdown().await;
+                    return;
+                }
+                Ok(n) => {
+                    let n = left.map_or(n, |left| n.min(left));
+                    if client_write.write_all(&down[..n]).await.is_err() {
+                        return;
+                    }
+                    if let Some(left) = left.as_mut() {
+                        *left -= n;
+                    }
+                }
+            },
+            _ = stop.changed() => return,
+        }
+    }
+    drop(backend_read);
+    drop(backend_write);
+    if limit == Limit::None {
+        return;
+    }
+    if let Limit::Cut(_) = limit {
+        // Let the bytes passed on reach the client, then close.
+        let _ = client_write.flush().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        return;
+    }
+    // Stalled: read (and drop) what the client sends until it hangs up.
+    loop {
+        tokio::select! {
+            read = client_read.read(&mut up) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            },
+            _ = stop.changed() => return,
         }
     }
 }
@@ -447,6 +611,16 @@ async fn handle(
                 Response::from_parts(head, CutBody::new(body, after_bytes).boxed())
             })
         }
+        Some(Fault::Stall { after_bytes }) => {
+            forward(shared, stop, req, &target).await.map(|response| {
+                let (head, body) = response.into_parts();
+                Response::from_parts(head, CutBody::stall(body, after_bytes).boxed())
+            })
+        }
+        Some(Fault::Rewrite(body)) => forward(shared, stop, req, &target)
+            .await
+            .map(|response| rewrite(response, body)),
+        Some(Fault::Reply(status, body)) => Ok(json_reply(status, body)),
     };
     Ok(reply.unwrap_or_else(|err| {
         json_reply(
@@ -514,6 +688,17 @@ async fn malformed(response: Response<Body>) -> Result<Response<Body>, BoxError>
     head.headers.remove(CONTENT_LENGTH);
     head.headers.remove(TRANSFER_ENCODING);
     Ok(Response::from_parts(head, full(cut)))
+}
+
+/// The backend's answer with `body` instead of its own (the backend's body is
+/// dropped unread: a stream is cut short).
+fn rewrite(response: Response<Body>, body: String) -> Response<Body> {
+    let (mut head, _theirs) = response.into_parts();
+    head.headers.remove(CONTENT_LENGTH);
+    head.headers.remove(TRANSFER_ENCODING);
+    head.headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Response::from_parts(head, full(Bytes::from(body)))
 }
 
 /// A stream to the engine, whichever way it is reached.
@@ -601,12 +786,18 @@ impl fmt::Display for Cut {
 impl StdError for Cut {}
 
 /// A body that passes `left` bytes on, waits a moment (so they are flushed to the
-/// client), then fails, which makes hyper drop the connection.
+/// client), then fails, which makes hyper drop the connection; or, stalled, sends
+/// nothing more (the proxy's stop ends the connection).
 struct CutBody {
     inner: Body,
     left: usize,
     pause: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// How long the silence before the cut lasts.
+    silence: Duration,
 }
+
+/// How long a stalled body stays silent: longer than any test.
+const STALL: Duration = Duration::from_secs(24 * 3600);
 
 impl CutBody {
     fn new(inner: Body, left: usize) -> CutBody {
@@ -614,6 +805,14 @@ impl CutBody {
             inner,
             left,
             pause: None,
+            silence: Duration::from_millis(100),
+        }
+    }
+
+    fn stall(inner: Body, left: usize) -> CutBody {
+        CutBody {
+            silence: STALL,
+            ..CutBody::new(inner, left)
         }
     }
 }
@@ -627,10 +826,11 @@ impl HttpBody for CutBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
+        let silence = this.silence;
         if this.left == 0 {
             let pause = this
                 .pause
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::from_millis(100))));
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(silence)));
             return match pause.as_mut().poll(cx) {
                 Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(Cut)))),
                 Poll::Pending => Poll::Pending,
@@ -639,9 +839,11 @@ impl HttpBody for CutBody {
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(None) => {
-                // The stream ended before the cut point: cut it at its end.
+                // The stream ended before the cut point: cut (or stall) it at
+                // its end.
                 this.left = 0;
-                Poll::Ready(Some(Err(Box::new(Cut))))
+                cx.waker().wake_by_ref();
+                Poll::Pending
             }
             Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(err))),
             Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
@@ -678,8 +880,19 @@ impl FaultProxy {
         FaultProxy::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), backend)
     }
 
+    /// Starts a TCP-level proxy (see the module documentation) on 127.0.0.1 (a
+    /// free port) in front of `backend`, no cues: for engines reached over TLS
+    /// or SSH.
+    pub fn start_raw(backend: Backend) -> io::Result<FaultProxy> {
+        FaultProxy::start_with(SocketAddr::from(([127, 0, 0, 1], 0)), backend, true)
+    }
+
     /// Starts a proxy on `listen` in front of `backend`, no cues.
     pub fn start_on(listen: SocketAddr, backend: Backend) -> io::Result<FaultProxy> {
+        FaultProxy::start_with(listen, backend, false)
+    }
+
+    fn start_with(listen: SocketAddr, backend: Backend, raw: bool) -> io::Result<FaultProxy> {
         let cues = Cues::new();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -692,7 +905,12 @@ impl FaultProxy {
             .name("fault-proxy".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    match spawn_fault_proxy(listen, backend, thread_cues).await {
+                    let spawned = if raw {
+                        spawn_raw_fault_proxy(listen, backend, thread_cues).await
+                    } else {
+                        spawn_fault_proxy(listen, backend, thread_cues).await
+                    };
+                    match spawned {
                         Ok(handle) => {
                             let _ = ready_tx.send(Ok(handle.addr()));
                             let _ = stop_rx.await;
@@ -1038,5 +1256,143 @@ mod tests {
                 "late"
             ]
         );
+    }
+
+    /// Sends one raw request; what came back within `wait`, and whether the proxy
+    /// closed the connection by then.
+    async fn exchange_within(
+        addr: SocketAddr,
+        method: &str,
+        path: &str,
+        wait: Duration,
+    ) -> (String, bool) {
+        let mut tcp = TcpStream::connect(addr)
+            .await
+            .expect("connect to the proxy");
+        let request = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        tcp.write_all(request.as_bytes()).await.expect("write");
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, tcp.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => {
+                    return (String::from_utf8_lossy(&answer).into_owned(), true)
+                }
+                Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
+                Err(_) => return (String::from_utf8_lossy(&answer).into_owned(), false),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn rewrite_reply_and_stall_through_the_proxy() {
+        let engine = fake_engine().await;
+        let cues = Cues::new();
+        let proxy = spawn_fault_proxy(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            Backend::Tcp(engine),
+            cues.clone(),
+        )
+        .await
+        .expect("the proxy starts");
+        let addr = proxy.addr();
+
+        // Rewrite: the engine's status, the cued body (valid JSON, wrong shape).
+        cues.set(Rule::new(Fault::Rewrite(r#"{"Id": 5}"#.into())).path("/containers/*/json"));
+        let rewritten = exchange(addr, "GET", "/v1.41/containers/x/json").await;
+        assert!(rewritten.starts_with("HTTP/1.1 200"), "{rewritten}");
+        let body = rewritten.split("\r\n\r\n").nth(1).expect("a body");
+        assert_eq!(body, r#"{"Id": 5}"#);
+        assert!(
+            rewritten.to_ascii_lowercase().contains("content-length: 9"),
+            "{rewritten}"
+        );
+
+        // Reply: any status and body, not forwarded.
+        cues.set(Rule::new(Fault::Reply(200, "[]".into())).path("/count"));
+        let replied = exchange(addr, "POST", "/count").await;
+        assert!(replied.starts_with("HTTP/1.1 200"), "{replied}");
+        assert!(replied.ends_with("\r\n\r\n[]"), "{replied}");
+        assert_eq!(COUNTED.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+        // Stall: 250 bytes of the body, then silence on an open connection.
+        cues.set(Rule::new(Fault::Stall { after_bytes: 250 }).path("/stream"));
+        let (stalled, closed) =
+            exchange_within(addr, "GET", "/stream", Duration::from_millis(800)).await;
+        assert!(!closed, "a stalled connection was closed: {stalled}");
+        assert!(stalled.starts_with("HTTP/1.1 200"), "{stalled}");
+        let body = stalled.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+        let letters = body.bytes().filter(|b| b.is_ascii_lowercase()).count();
+        assert_eq!(letters, 250, "{stalled}");
+
+        let faults: Vec<_> = cues.log().iter().filter_map(|s| s.fault).collect();
+        assert_eq!(faults, ["rewrite", "reply", "stall"]);
+    }
+
+    #[tokio::test]
+    async fn each_fault_through_the_raw_proxy() {
+        let engine = fake_engine().await;
+        let cues = Cues::new();
+        let proxy = spawn_raw_fault_proxy(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            Backend::Tcp(engine),
+            cues.clone(),
+        )
+        .await
+        .expect("the raw proxy starts");
+        let addr = proxy.addr();
+
+        // No cue: the bytes pass both ways.
+        let plain = exchange(addr, "GET", "/json").await;
+        assert!(plain.starts_with("HTTP/1.1 200"), "{plain}");
+        assert!(
+            plain.ends_with(r#"{"Id":"0123456789","Name":"/x"}"#),
+            "{plain}"
+        );
+
+        // Refuse: closed without a byte.
+        cues.set(Rule::new(Fault::Refuse));
+        assert_eq!(exchange(addr, "GET", "/json").await, "");
+        // An HTTP-level fault cannot apply: closed the same way.
+        cues.set(Rule::new(Fault::ServerError("x".into())));
+        assert_eq!(exchange(addr, "GET", "/json").await, "");
+
+        // Cut: exactly 300 bytes (head included) of the stream, then closed.
+        cues.set(Rule::new(Fault::CutStream { after_bytes: 300 }));
+        let (cut, closed) = exchange_within(addr, "GET", "/stream", Duration::from_secs(10)).await;
+        assert!(closed, "the cut connection stayed open: {cut}");
+        assert_eq!(cut.len(), 300, "{cut}");
+        assert!(cut.starts_with("HTTP/1.1 200"), "{cut}");
+
+        // Stall: 200 bytes, then silence, the connection open.
+        cues.set(Rule::new(Fault::Stall { after_bytes: 200 }));
+        let (stalled, closed) =
+            exchange_within(addr, "GET", "/stream", Duration::from_millis(800)).await;
+        assert!(!closed, "the stalled connection was closed: {stalled}");
+        assert_eq!(stalled.len(), 200, "{stalled}");
+
+        // Delay: the backend is reached late.
+        cues.set(Rule::new(Fault::Delay(Duration::from_millis(400))));
+        let started = std::time::Instant::now();
+        let late = exchange(addr, "GET", "/json").await;
+        assert!(late.starts_with("HTTP/1.1 200"), "{late}");
+        assert!(started.elapsed() >= Duration::from_millis(400));
+
+        // Only the second connection on gets the fault.
+        cues.set(Rule::new(Fault::Refuse).after(1));
+        assert!(exchange(addr, "GET", "/json")
+            .await
+            .starts_with("HTTP/1.1 200"));
+        assert_eq!(exchange(addr, "GET", "/json").await, "");
+
+        let log = cues.log();
+        assert!(
+            log.iter()
+                .all(|s| s.method == "CONNECT" && s.target == "/tcp"),
+            "{log:?}"
+        );
+        let faults: Vec<_> = log.iter().filter_map(|s| s.fault).collect();
+        assert_eq!(faults, ["refuse", "500", "cut", "stall", "delay", "refuse"]);
     }
 }
