@@ -49,6 +49,14 @@ impl Engine {
         let action = format!("inspect container {name}");
         let call = self.docker.inspect_container(name, None);
         match self.bounded(&action, call, self.timeout).await {
+            // Every field of the answer is optional to the client library,
+            // so `{}` parses; without a state the container's cannot be
+            // told, and taking it for stopped would act on a guess.
+            Ok(found) if found.state.is_none() => Err(EngineError::Protocol {
+                ship: self.ship.clone(),
+                action,
+                reason: "unexpected reply: the container's description has no `State`".into(),
+            }),
             Ok(found) => Ok(Some(found)),
             Err(EngineError::Refused { status: 404, .. }) => Ok(None),
             Err(other) => Err(other),

@@ -281,6 +281,13 @@ impl Engine {
                     reason: error::root_cause(&error),
                 }
             }
+            // The answer's head came, then its body broke off (connection
+            // failures before an answer are the client's, not this one).
+            B::HyperResponseError { .. } => EngineError::Cut {
+                ship: self.ship.clone(),
+                action: action.to_owned(),
+                reason: error::root_cause(&error),
+            },
             B::DockerStreamError { error } => EngineError::Refused {
                 ship: self.ship.clone(),
                 action: action.to_owned(),
