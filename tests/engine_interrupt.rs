@@ -1305,3 +1305,50 @@ fn ssh_tunnel_link_cut_during_start_fails_naming_the_ship_and_recovers() {
         || testbed_script(&["heal", "ship2"]),
     );
 }
+
+/// Ctrl-C during `up --remove-orphans`: the play stops launching, and the
+/// orphans are not removed afterwards (no new work begins after an
+/// interrupt); the re-run removes them.
+#[test]
+fn sigint_during_up_leaves_the_orphans_alone() {
+    let bed = testbed();
+    let env_name = "ei-uporph";
+    let (a, b, c) = ("ei-uporph-a", "ei-uporph-b", "ei-uporph-c");
+    let _cleanup = Cleanup::new(&[a, b, c]);
+    let dir = Dir::new();
+    let host = local();
+    let mut first = head(env_name, &[("local", bed.local_ship())]);
+    first.push_str(&one("a", a, "local", "0.1", &[]));
+    first.push_str(&one("b", b, "local", "0.1", &[]));
+    let file = dir.write("maestro.yaml", first);
+    let out = crate::engine_support::maestro(&file, &["start"]);
+    assert_code(&out, 0);
+    // The file now lacks `b` (an orphan) and adds `c`, whose start holds
+    // for 3 s in its running check: the interrupt lands then.
+    let mut second = head(env_name, &[("local", bed.local_ship())]);
+    second.push_str(&one("a", a, "local", "0.1", &[]));
+    second.push_str(&one("c", c, "local", "3", &["a"]));
+    let file = dir.write("maestro.yaml", second);
+    let b_before = fingerprint(&host, b);
+
+    let events = watch_events(&host, env_name);
+    let run = spawn_maestro(&file, &["up", "--remove-orphans"]);
+    events.until("start", c, Duration::from_secs(30));
+    run.interrupt();
+    let (out, _) = run.wait(Duration::from_secs(30));
+    assert_eq!(out.code(), Some(1), "{}", out.report());
+    assert!(out.stderr().contains("up interrupted"), "{}", out.report());
+    assert!(!out.stderr().contains("panicked"), "{}", out.report());
+    assert_eq!(
+        fingerprint(&host, b),
+        b_before,
+        "the orphan was touched after the interrupt\n{}",
+        out.report()
+    );
+    assert!(running(&host, b), "{}", out.report());
+
+    let rerun = crate::engine_support::maestro(&file, &["up", "--remove-orphans"]);
+    assert_code(&rerun, 0);
+    assert!(inspect(&host, b).is_none(), "{}", rerun.report());
+    assert!(running(&host, a) && running(&host, c), "{}", rerun.report());
+}

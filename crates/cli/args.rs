@@ -153,7 +153,7 @@ pub enum Command {
         only_if_changed: bool,
     },
     /// Show what `up` would change: create, recreate (and why), start, or nothing.
-    /// Exits 0 when nothing would change, 3 when something would.
+    /// Exits 0 when nothing would change, 3 when something would, 1 when it cannot tell.
     Plan {
         #[command(flatten)]
         things: Things,

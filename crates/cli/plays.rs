@@ -237,7 +237,32 @@ pub fn play(
     options: PlayOptions,
     json: bool,
 ) -> Result<(), Failure> {
-    play_then(env, containers, kind, options, json, |_, _| Ok(None))
+    play_then(env, containers, kind, options, json, |_, _| {
+        After::default()
+    })
+}
+
+/// What was done after the play itself (`up`: the orphans).
+#[derive(Default)]
+pub struct After {
+    /// The rows `--json` adds to the document, as `orphans`.
+    pub orphans: Option<serde_json::Value>,
+    /// Why it failed, one sentence naming the ship (the command then fails).
+    pub error: Option<String>,
+}
+
+/// `after`, unless the play was interrupted (Ctrl-C: no new work begins).
+fn after_unless_interrupted(
+    report: &maestro_plays::PlayReport,
+    after: impl FnOnce(&tokio::runtime::Runtime, &Fleet) -> After,
+    runtime: &tokio::runtime::Runtime,
+    fleet: &Fleet,
+) -> After {
+    if report.interrupted {
+        After::default()
+    } else {
+        after(runtime, fleet)
+    }
 }
 
 /// Runs the play, then `after` (with the runtime and fleet still up) before
@@ -248,7 +273,7 @@ pub fn play_then(
     kind: PlayKind,
     options: PlayOptions,
     json: bool,
-    after: impl FnOnce(&tokio::runtime::Runtime, &Fleet) -> Result<Option<serde_json::Value>, Failure>,
+    after: impl FnOnce(&tokio::runtime::Runtime, &Fleet) -> After,
 ) -> Result<(), Failure> {
     if containers.is_empty() && !json {
         println!("Nothing to {}.", kind.name());
@@ -265,9 +290,8 @@ pub fn play_then(
         let report = run_audited(
             &runtime, env, &fleet, containers, kind, &options, &quiet, &trail,
         );
-        let extra = after(&runtime, &fleet);
-        let orphans = extra.as_ref().ok().cloned().flatten();
-        print_play_json(env, containers, kind, &report, &quiet, orphans)?;
+        let extra = after_unless_interrupted(&report, after, &runtime, &fleet);
+        print_play_json(env, containers, kind, &report, &quiet, &extra)?;
         (report, extra)
     } else {
         let view = PlayView::new(env, containers);
@@ -275,7 +299,8 @@ pub fn play_then(
             &runtime, env, &fleet, containers, kind, &options, &view, &trail,
         );
         drop(view);
-        (report, after(&runtime, &fleet))
+        let extra = after_unless_interrupted(&report, after, &runtime, &fleet);
+        (report, extra)
     };
     if !containers.is_empty() {
         conclude(
@@ -284,10 +309,9 @@ pub fn play_then(
             containers,
             kind.name(),
             &report,
-            extra.as_ref().err(),
+            extra.error.as_deref(),
         );
     }
-    extra?;
     let mut done = 0;
     let mut failed = 0;
     let mut aborted = 0;
@@ -309,14 +333,23 @@ pub fn play_then(
     if !json {
         println!("{summary} in {took}.");
     }
+    // What failed after the play, added to the play's own error (one line).
+    let also = extra
+        .error
+        .as_deref()
+        .map(|e| format!("; and {e}"))
+        .unwrap_or_default();
     if report.interrupted {
         return Err(Failure::Failed(format!(
-            "{} interrupted; each container's state is shown above",
+            "{} interrupted; each container's state is shown above{also}",
             kind.name()
         )));
     }
     if report.succeeded() {
-        return Ok(());
+        return match extra.error {
+            Some(e) => Err(Failure::Failed(e)),
+            None => Ok(()),
+        };
     }
     let first = report
         .outcomes
@@ -341,7 +374,7 @@ pub fn play_then(
         ""
     };
     Err(Failure::Failed(format!(
-        "{} failed for {failed} container{}{reason}; first: {first}",
+        "{} failed for {failed} container{}{reason}; first: {first}{also}",
         kind.name(),
         if failed == 1 { "" } else { "s" }
     )))
@@ -417,7 +450,7 @@ fn conclude(
     containers: &[&Container],
     action: &str,
     report: &maestro_plays::PlayReport,
-    after: Option<&Failure>,
+    after: Option<&str>,
 ) {
     if trail.is_empty() {
         return;
@@ -439,11 +472,7 @@ fn conclude(
     } else if !report.succeeded() {
         Some("aborted".to_owned())
     } else {
-        match after {
-            Some(Failure::Failed(why)) => Some(why.clone()),
-            Some(_) => Some("failed".to_owned()),
-            None => None,
-        }
+        after.map(str::to_owned)
     };
     let errors = runtime.block_on(async {
         match &failure {
@@ -597,7 +626,7 @@ fn print_play_json(
     kind: PlayKind,
     report: &maestro_plays::PlayReport,
     quiet: &QuietView,
-    orphans: Option<serde_json::Value>,
+    after: &After,
 ) -> Result<(), Failure> {
     let elapsed = quiet.elapsed.lock().map(|l| l.clone()).unwrap_or_default();
     let rows: Vec<serde_json::Value> = containers
@@ -625,18 +654,19 @@ fn print_play_json(
     let mut document = serde_json::json!({
         "command": kind.name(),
         "environment": env.name,
-        "ok": report.succeeded(),
+        "ok": report.succeeded() && after.error.is_none(),
         "interrupted": report.interrupted,
         "containers": rows,
     });
-    if let Some(orphans) = orphans {
-        document["orphans"] = orphans;
+    if let Some(orphans) = &after.orphans {
+        document["orphans"] = orphans.clone();
     }
     print_json(&document)
 }
 
 /// `plan`: what `up` would do, one line per container; exit 3 when anything
-/// would change.
+/// would change, 1 when it cannot tell (a container could not be compared, or
+/// the orphans could not be looked for).
 pub fn plan(
     env: &Environment,
     containers: &[&Container],
@@ -657,11 +687,17 @@ pub fn plan(
     } else {
         (Vec::new(), Vec::new())
     };
-    let changes = actions
+    // What is known to change; and what could not be told (a container not
+    // compared, or a ship whose orphans could not be looked for).
+    let known_changes = actions
         .iter()
-        .any(|a| a.as_ref().map_or(true, |a| a.action.changes_something()))
+        .any(|a| a.as_ref().is_ok_and(|a| a.action.changes_something()))
         || !orphans.is_empty();
-    let errors = actions.iter().filter(|a| a.is_err()).count();
+    let unknown = actions.iter().filter(|a| a.is_err()).count();
+    let complete = unknown == 0 && orphan_errors.is_empty();
+    // `--json`'s `changes`: whether `up` may change something (so also when
+    // plan could not tell; the exit status, 1, says it could not).
+    let changes = known_changes || !complete;
     if json {
         let rows: Vec<serde_json::Value> = containers
             .iter()
@@ -715,24 +751,44 @@ pub fn plan(
                 if o.running { "running" } else { "stopped" }
             );
         }
-        let _ = writeln!(
-            out,
-            "{}",
-            if changes {
-                "plan: changes to apply (`maestro up`)."
+        for e in &orphan_errors {
+            let _ = writeln!(out, "  orphans: {}", palette.red(&format!("unknown: {e}")));
+        }
+        let summary = if !complete {
+            let missed = plan_gaps(unknown, orphan_errors.len());
+            if known_changes {
+                format!("plan: changes to apply (`maestro up`), and maybe more: {missed}.")
             } else {
-                "plan: nothing to do."
+                format!("plan: cannot tell what `maestro up` would change: {missed}.")
             }
-        );
+        } else if changes {
+            "plan: changes to apply (`maestro up`).".to_owned()
+        } else {
+            "plan: nothing to do.".to_owned()
+        };
+        let _ = writeln!(out, "{summary}");
     }
-    for e in orphan_errors {
-        eprintln!("WARNING: cannot look for orphans: {e}");
-    }
-    if errors > 0 {
-        return Err(Failure::Failed(format!(
-            "plan: {errors} container{} could not be compared (see above)",
-            if errors == 1 { "" } else { "s" }
-        )));
+    if !complete {
+        // One sentence naming the first failure, as every play's error does.
+        let first = containers
+            .iter()
+            .zip(&actions)
+            .find_map(|(c, a)| a.as_ref().err().map(|e| format!("{}: {e}", c.name)));
+        let message = match (first, orphan_errors.as_slice()) {
+            (None, [only]) => format!("plan: could not look for orphans: {only}"),
+            (None, all) => format!(
+                "plan: could not look for orphans on {} ships; first: {}",
+                all.len(),
+                all.first().map(String::as_str).unwrap_or_default()
+            ),
+            (Some(first), _) => {
+                format!(
+                    "plan: {}; first: {first}",
+                    plan_gaps(unknown, orphan_errors.len())
+                )
+            }
+        };
+        return Err(Failure::Failed(message));
     }
     if changes {
         return Err(Failure::Status(3));
@@ -740,7 +796,32 @@ pub fn plan(
     Ok(())
 }
 
-/// `up` (and `start --converge`): the play, then the orphans.
+/// What `plan` could not tell: `2 containers could not be compared`, `the
+/// orphans could not be looked for on 1 ship`, or both.
+fn plan_gaps(unknown: usize, orphan_errors: usize) -> String {
+    let containers = (unknown > 0).then(|| {
+        format!(
+            "{unknown} container{} could not be compared",
+            if unknown == 1 { "" } else { "s" }
+        )
+    });
+    let orphans = (orphan_errors > 0).then(|| {
+        format!(
+            "the orphans could not be looked for on {orphan_errors} ship{}",
+            if orphan_errors == 1 { "" } else { "s" }
+        )
+    });
+    match (containers, orphans) {
+        (Some(c), Some(o)) => format!("{c}, and {o}"),
+        (Some(one), None) | (None, Some(one)) => one,
+        (None, None) => String::new(),
+    }
+}
+
+/// `up` (and `start --converge`): the play, then the orphans. When the
+/// orphans cannot be looked for on a ship, `up --remove-orphans` fails (it
+/// could not do what it was asked); plain `up`, which only mentions them,
+/// warns.
 pub fn up(
     env: &Environment,
     containers: &[&Container],
@@ -757,11 +838,26 @@ pub fn up(
         json,
         |runtime, fleet| {
             if !whole {
-                return Ok(None);
+                return After::default();
             }
             let (orphans, errors) = runtime.block_on(maestro_plays::converge::orphans(env, fleet));
-            for e in errors {
-                eprintln!("WARNING: cannot look for orphans: {e}");
+            let mut failures = Vec::new();
+            if remove_orphans {
+                match errors.as_slice() {
+                    [] => {}
+                    [only] => {
+                        failures.push(format!("could not look for orphans to remove: {only}"))
+                    }
+                    all => failures.push(format!(
+                        "could not look for orphans to remove on {} ships; first: {}",
+                        all.len(),
+                        all[0]
+                    )),
+                }
+            } else {
+                for e in errors {
+                    eprintln!("WARNING: cannot look for orphans: {e}");
+                }
             }
             let mut failed = Vec::new();
             let mut rows = Vec::new();
@@ -793,13 +889,12 @@ pub fn up(
                     "action": action, "error": error,
                 }));
             }
-            if failed.is_empty() {
-                Ok(Some(serde_json::Value::Array(rows)))
-            } else {
-                Err(Failure::Failed(format!(
-                    "could not remove orphans: {}",
-                    failed.join("; ")
-                )))
+            if !failed.is_empty() {
+                failures.push(format!("could not remove orphans: {}", failed.join("; ")));
+            }
+            After {
+                orphans: Some(serde_json::Value::Array(rows)),
+                error: (!failures.is_empty()).then(|| failures.join("; and ")),
             }
         },
     )
