@@ -928,6 +928,94 @@ fn container_exiting_at_once_fails_start_and_aborts_dependents() {
     );
 }
 
+/// A container whose restart policy keeps bringing it back after it exits
+/// (a crash loop): the engine calls it running, but `start` fails naming
+/// the loop, stops it (so it does not go on restarting), and aborts its
+/// dependents; `status` shows such a container as `restarting`.
+#[test]
+fn crash_looping_container_fails_start_and_status_says_restarting() {
+    let names = ["pl-loop-1", "pl-loop-dep-1"];
+    let _cleanup = Cleanup::new(&names);
+    let dir = Dir::new();
+    let mut text = head("pl-loop", &[("local", testbed().local_ship())]);
+    text.push_str(&service(
+        "loop",
+        IMAGE,
+        &[],
+        &[instance(
+            names[0],
+            "local",
+            &["sh", "-c", "echo looping >&2; exit 1"],
+            "restart: always",
+        )],
+    ));
+    text.push_str(&service(
+        "dep",
+        IMAGE,
+        &["requires: [loop]"],
+        &[instance(names[1], "local", IDLE, "")],
+    ));
+    let file = dir.write("maestro.yaml", text);
+    let host = local();
+    let out = maestro(&file, &["start"]);
+    assert_eq!(out.code(), Some(1), "{}", out.report());
+    let error = out
+        .stderr()
+        .lines()
+        .find(|l| l.starts_with("ERROR: "))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        error.contains(names[0]) && error.contains("restart policy"),
+        "{}",
+        out.report()
+    );
+    assert!(
+        out.stderr().contains("looping"),
+        "no log lines\n{}",
+        out.report()
+    );
+    assert_line(&out, names[0], "failed");
+    assert_line(&out, names[1], "aborted");
+    assert!(!exists(&host, names[1]), "the dependent was created");
+    // Stopped by maestro: it no longer runs, nor restarts.
+    let found = inspect(&host, names[0]).expect("the container is kept");
+    assert_eq!(found["State"]["Running"], false, "{}", out.report());
+    assert_eq!(found["State"]["Restarting"], false, "{}", out.report());
+
+    // Started by hand, it loops: status says so (text and JSON).
+    docker(&host, &["start", names[0]]);
+    let began = Instant::now();
+    let row = loop {
+        let status = maestro(&file, &["status"]);
+        let row = line_of(&status, names[0]);
+        if row.contains("restarting") || began.elapsed() > Duration::from_secs(20) {
+            break row;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        row.contains("restarting (exit status 1;") && row.contains("restarts so far"),
+        "{row}"
+    );
+    let json = maestro(&file, &["status", "--json"]);
+    let doc: serde_json::Value =
+        serde_json::from_str(&json.stdout()).expect("status --json is JSON");
+    let states: Vec<&str> = doc["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["name"] == names[0])
+        .filter_map(|c| c["state"].as_str())
+        .collect();
+    // It may be between two restarts (running) when this second look lands.
+    assert!(
+        states == ["restarting"] || states == ["running"],
+        "{states:?}\n{}",
+        json.report()
+    );
+}
+
 // ------------------------------------------------------------- 9. clean
 
 #[test]

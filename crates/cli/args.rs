@@ -38,7 +38,8 @@ pub struct Things {
 /// Options of commands that act on many containers.
 #[derive(Debug, Args, Clone)]
 pub struct Play {
-    /// At most N containers acted on at once.
+    /// At most N containers acted on at once (default: all that are ready;
+    /// `status`: 256).
     #[arg(short = 'c', long = "concurrency", value_name = "LIMIT", value_parser = clap::value_parser!(u32).range(1..))]
     pub concurrency: Option<u32>,
     /// Also act on dependencies (or dependents, for stop-like commands).

