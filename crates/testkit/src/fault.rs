@@ -391,7 +391,11 @@ pub async fn spawn_fault_proxy(
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = watch::channel(());
     let shared = Arc::new(Shared { backend, cues });
-    tokio::spawn(accept_loop(listener, shared, stop_rx));
+    tokio::spawn(crate::accept_until_stopped(
+        listener,
+        stop_rx,
+        move |tcp, stop| serve_connection(tcp, shared.clone(), stop),
+    ));
     Ok(FaultHandle {
         addr,
         _stop: stop_tx,
@@ -410,41 +414,15 @@ pub async fn spawn_raw_fault_proxy(
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = watch::channel(());
     let shared = Arc::new(Shared { backend, cues });
-    tokio::spawn(raw_accept_loop(listener, shared, stop_rx));
+    tokio::spawn(crate::accept_until_stopped(
+        listener,
+        stop_rx,
+        move |tcp, stop| raw_connection(tcp, shared.clone(), stop),
+    ));
     Ok(FaultHandle {
         addr,
         _stop: stop_tx,
     })
-}
-
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: Stop) {
-    let mut stopped = stop.clone();
-    loop {
-        tokio::select! {
-            _ = stopped.changed() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _peer)) => {
-                    tokio::spawn(serve_connection(tcp, shared.clone(), stop.clone()));
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            },
-        }
-    }
-}
-
-async fn raw_accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: Stop) {
-    let mut stopped = stop.clone();
-    loop {
-        tokio::select! {
-            _ = stopped.changed() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _peer)) => {
-                    tokio::spawn(raw_connection(tcp, shared.clone(), stop.clone()));
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            },
-        }
-    }
 }
 
 /// What happens to the bytes from the engine on a raw connection.

@@ -15,7 +15,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
@@ -89,27 +88,15 @@ pub async fn spawn_front(
         persona,
         backend: backend_socket,
     });
-    tokio::spawn(accept_loop(listener, shared, stop_rx));
+    tokio::spawn(crate::accept_until_stopped(
+        listener,
+        stop_rx,
+        move |tcp, stop| serve_connection(tcp, shared.clone(), stop),
+    ));
     Ok(FrontHandle {
         addr,
         _stop: stop_tx,
     })
-}
-
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: Stop) {
-    let mut stopped = stop.clone();
-    loop {
-        tokio::select! {
-            _ = stopped.changed() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _peer)) => {
-                    tokio::spawn(serve_connection(tcp, shared.clone(), stop.clone()));
-                }
-                // Out of file descriptors and the like: let it pass, then go on.
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            },
-        }
-    }
 }
 
 async fn serve_connection(tcp: TcpStream, shared: Arc<Shared>, stop: Stop) {

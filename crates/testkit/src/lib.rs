@@ -22,3 +22,29 @@ pub mod sim;
 pub use fault::{Backend, Cues, Fault, FaultProxy, Rule};
 pub use front::{spawn_docker29_front, spawn_front, Docker29Front, FrontHandle};
 pub use route::{decide, Decision, Persona, ResponseEdit};
+
+/// Accepts connections on `listener` until `stop` changes (or its sender is
+/// gone), handing each to `serve` on a task of its own, with a receiver of
+/// `stop` for its own shutdown. A failed accept (out of file descriptors and
+/// the like) is let pass after a short pause.
+pub(crate) async fn accept_until_stopped<F, Fut>(
+    listener: tokio::net::TcpListener,
+    stop: tokio::sync::watch::Receiver<()>,
+    serve: F,
+) where
+    F: Fn(tokio::net::TcpStream, tokio::sync::watch::Receiver<()>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut stopped = stop.clone();
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _peer)) => {
+                    tokio::spawn(serve(tcp, stop.clone()));
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            },
+        }
+    }
+}
