@@ -28,7 +28,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use maestro_testkit::{Backend, Fault, FaultProxy, Rule};
+use maestro_testkit::{unversioned, Backend, Fault, FaultProxy, Rule};
 
 use crate::testbed::{docker, inspect, testbed, use_ships, Cleanup, ShipLock};
 use crate::util::{workspace_root, Dir, Output, TestCommand};
@@ -792,6 +792,116 @@ fn refused_connections_mid_play() {
         "back was created through a refused connection"
     );
     case.recovers(&["start"]);
+}
+
+/// The requests the proxy saw for `name` (its path segment), in order, as
+/// `METHOD path`.
+fn requests_about(case: &Case, name: &str) -> Vec<(usize, String)> {
+    case.proxy
+        .cues()
+        .log()
+        .iter()
+        .enumerate()
+        .filter(|(_, seen)| {
+            seen.target.contains(&format!("/{name}/")) || seen.target.contains(&format!("={name}"))
+        })
+        .map(|(at, seen)| (at, format!("{} {}", seen.method, unversioned(&seen.target))))
+        .collect()
+}
+
+/// `app` requires `base`, whose `running` check passes on its second attempt
+/// (a second later): app looks at its container while base is being
+/// checked, and creates it only once base is done with.
+#[test]
+fn a_dependent_looks_while_its_dependency_is_checked_and_acts_after() {
+    let case = Case::with_services(
+        "ahead",
+        &[
+            (
+                "base",
+                1,
+                IDLE,
+                "lifecycle: {running: [{type: rexec, command: \"sh -c 'test -e /tmp/seen || { touch /tmp/seen; exit 1; }'\", attempts: 5}]}",
+            ),
+            ("app", 1, IDLE, "requires: [base]"),
+        ],
+    );
+    case.maestro(&["start"]).0.assert_success();
+    assert!(case.running("ft-ahead-base-1") && case.running("ft-ahead-app-1"));
+    let base = requests_about(&case, "ft-ahead-base-1");
+    let app = requests_about(&case, "ft-ahead-app-1");
+    let first = |list: &[(usize, String)], what: &str| {
+        list.iter()
+            .find(|(_, r)| r.starts_with(what))
+            .map(|(at, _)| *at)
+            .unwrap_or_else(|| panic!("no {what:?} in {list:#?}"))
+    };
+    let last = |list: &[(usize, String)], what: &str| {
+        list.iter()
+            .rev()
+            .find(|(_, r)| r.starts_with(what))
+            .map(|(at, _)| *at)
+            .unwrap_or_else(|| panic!("no {what:?} in {list:#?}"))
+    };
+    let base_execs = base
+        .iter()
+        .filter(|(_, r)| r.starts_with("POST /containers/ft-ahead-base-1/exec"))
+        .count();
+    assert!(base_execs >= 2, "the check passed at once: {base:#?}");
+    let app_look = first(&app, "GET /containers/ft-ahead-app-1/json");
+    let base_started = first(&base, "POST /containers/ft-ahead-base-1/start");
+    let base_last_exec = last(&base, "POST /containers/ft-ahead-base-1/exec");
+    assert!(
+        base_started < app_look && app_look < base_last_exec,
+        "app did not look while base was checked:\nbase {base:#?}\napp {app:#?}"
+    );
+    let app_create = first(&app, "POST /containers/create");
+    assert!(
+        base_last_exec < app_create,
+        "app was created before base passed its check:\nbase {base:#?}\napp {app:#?}"
+    );
+}
+
+/// `app` requires `base`, whose `running` check never passes: app has looked
+/// at its container meanwhile, but it is aborted untouched (never created).
+#[test]
+fn a_dependent_that_only_looked_is_left_untouched_when_its_dependency_fails() {
+    let case = Case::with_services(
+        "ahfail",
+        &[
+            (
+                "base",
+                1,
+                IDLE,
+                "lifecycle: {running: [{type: rexec, command: \"false\", attempts: 2}]}",
+            ),
+            ("app", 1, IDLE, "requires: [base]"),
+        ],
+    );
+    let (out, _) = case.maestro(&["start"]);
+    assert_eq!(out.code(), Some(1), "{}", out.report());
+    let line = out
+        .stdout()
+        .lines()
+        .find(|l| l.contains(" ft-ahfail-app-1 "))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no line for app\n{}", out.report()));
+    assert!(
+        line.contains("aborted (untouched)"),
+        "{line:?}\n{}",
+        out.report()
+    );
+    let app = requests_about(&case, "ft-ahfail-app-1");
+    assert!(
+        !app.is_empty(),
+        "app never looked (while base was checked): {app:#?}"
+    );
+    assert!(
+        app.iter().all(|(_, r)| r.starts_with("GET ")),
+        "app was acted on: {app:#?}"
+    );
+    assert!(inspect(&local_host(), "ft-ahfail-app-1").is_none());
+    case.recovers(&["status"]);
 }
 
 #[test]

@@ -26,6 +26,9 @@ pub(crate) struct Ctx<'a> {
     pub container: &'a Container,
     pub options: &'a PlayOptions,
     pub progress: Box<dyn Fn(&str) + Send + Sync + 'a>,
+    /// Called when the engine has accepted the container's start (its
+    /// dependents may look at theirs while it settles).
+    pub started: Box<dyn Fn() + Send + Sync + 'a>,
 }
 
 /// How long a started container without `running` checks must stay up
@@ -154,27 +157,74 @@ fn exit_code(found: &ContainerInspectResponse) -> i64 {
     found.state.as_ref().and_then(|s| s.exit_code).unwrap_or(-1)
 }
 
-/// `start` for one container: nothing when it runs; otherwise a stopped
-/// container is replaced by a new one, unless `reuse` keeps it.
-pub(crate) async fn start(ctx: &Ctx<'_>, reuse: bool) -> Result<Finished, String> {
+/// What a start finds before it acts (read only), kept small since a whole
+/// layer of containers may hold one while their dependencies settle.
+pub(crate) struct StartLook {
+    engine: Arc<Engine>,
+    existing: Option<Existing>,
+    /// Whether the engine has the image (its error is reported only when
+    /// the image is needed).
+    image_present: Result<bool, EngineError>,
+}
+
+/// The container a start found: running (since when), or not.
+enum Existing {
+    Running { since: Option<String> },
+    NotRunning,
+}
+
+/// The read-only half of a start. The image is looked at alongside the
+/// container (one round trip instead of two on the dependency chain); its
+/// answer is unused when the container runs.
+pub(crate) async fn look_for_start(ctx: &Ctx<'_>) -> Result<StartLook, String> {
     let c = ctx.container;
     let engine = ctx.engine().await?;
     (ctx.progress)("checking container");
-    // The image is looked at alongside the container (one round trip instead
-    // of two on the dependency chain); its answer is unused when it runs.
     let (existing, image) = tokio::join!(
         engine.inspect_container(&c.name),
         engine.inspect_image(&c.image)
     );
-    let existing = existing.map_err(|e| e.to_string())?;
-    if let Some(found) = &existing {
-        if is_running(found) {
-            let text = match started_at(found) {
-                Some(since) => format!("up for {since}"),
-                None => "up".into(),
-            };
-            return Ok(Finished::new("none", "running", text));
+    let existing = existing.map_err(|e| e.to_string())?.map(|found| {
+        if is_running(&found) {
+            Existing::Running {
+                since: started_at(&found),
+            }
+        } else {
+            Existing::NotRunning
         }
+    });
+    Ok(StartLook {
+        engine,
+        existing,
+        image_present: image.map(|found| found.is_some()),
+    })
+}
+
+/// `start` for one container: nothing when it runs; otherwise a stopped
+/// container is replaced by a new one, unless `reuse` keeps it.
+pub(crate) async fn start(ctx: &Ctx<'_>, reuse: bool) -> Result<Finished, String> {
+    let look = look_for_start(ctx).await?;
+    start_after_look(ctx, look, reuse).await
+}
+
+/// [`start`] once [`look_for_start`] has looked.
+pub(crate) async fn start_after_look(
+    ctx: &Ctx<'_>,
+    look: StartLook,
+    reuse: bool,
+) -> Result<Finished, String> {
+    let c = ctx.container;
+    let StartLook {
+        engine,
+        existing,
+        image_present,
+    } = look;
+    if let Some(Existing::Running { since }) = existing {
+        let text = match since {
+            Some(since) => format!("up for {since}"),
+            None => "up".into(),
+        };
+        return Ok(Finished::new("none", "running", text));
     }
     ctx.run_checks(&engine, "pre-start", &c.lifecycle.pre_start)
         .await?;
@@ -187,8 +237,8 @@ pub(crate) async fn start(ctx: &Ctx<'_>, reuse: bool) -> Result<Finished, String
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        let present = image.map_err(|e| e.to_string())?;
-        if present.is_none() || ctx.options.refresh_images {
+        let present = image_present.map_err(|e| e.to_string())?;
+        if !present || ctx.options.refresh_images {
             pull_image(ctx, &engine).await?;
         }
         (ctx.progress)("creating container");
@@ -203,6 +253,7 @@ pub(crate) async fn start(ctx: &Ctx<'_>, reuse: bool) -> Result<Finished, String
         .start_container(&c.name)
         .await
         .map_err(|e| e.to_string())?;
+    (ctx.started)();
     let settled = tokio::time::Instant::now() + SETTLE;
     let mut after = engine
         .inspect_container(&c.name)

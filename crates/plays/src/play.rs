@@ -224,6 +224,7 @@ pub async fn run_play(
         begun: AtomicUsize::new(0),
         stop_gates: (0..n).map(|_| watch::channel(None).0).collect(),
         start_gates: (0..n).map(|_| watch::channel(None).0).collect(),
+        started_gates: (0..n).map(|_| watch::channel(None).0).collect(),
         abort: watch::channel(None).0,
         before_start,
         before_stop,
@@ -257,6 +258,9 @@ struct Shared<'a> {
     begun: AtomicUsize,
     stop_gates: Vec<Gate>,
     start_gates: Vec<Gate>,
+    /// Opened when the engine has accepted a container's start (or when it
+    /// is done with): its dependents may look at theirs while it settles.
+    started_gates: Vec<Gate>,
     abort: watch::Sender<Option<AbortReason>>,
     before_start: Vec<Vec<usize>>,
     before_stop: Vec<Vec<usize>>,
@@ -317,12 +321,16 @@ impl<'a> Shared<'a> {
             container: self.containers[i],
             options: self.options,
             progress: Box::new(move |text: &str| self.observer.progress(i, text)),
+            started: Box::new(move || {
+                self.started_gates[i].send_replace(Some(true));
+            }),
         }
     }
 
     fn open(&self, i: usize, ok: bool) {
         self.stop_gates[i].send_replace(Some(ok));
         self.start_gates[i].send_replace(Some(ok));
+        self.started_gates[i].send_replace(Some(ok));
     }
 
     async fn container(&self, i: usize) -> Outcome {
@@ -351,6 +359,9 @@ impl<'a> Shared<'a> {
     }
 
     async fn single(&self, i: usize) -> Outcome {
+        if self.kind == PlayKind::Start {
+            return self.start(i).await;
+        }
         let (gates, waits) = match self.kind.direction() {
             crate::Direction::Forward => (&self.start_gates, &self.before_start[i]),
             crate::Direction::Reverse => (&self.stop_gates, &self.before_stop[i]),
@@ -382,6 +393,53 @@ impl<'a> Shared<'a> {
             PlayKind::Pull => Box::pin(actions::pull(&ctx)),
         };
         let result = action.await;
+        let outcome = match result {
+            Ok(done) => Outcome::Done(done),
+            Err(text) => Outcome::Failed(text),
+        };
+        self.record_failure(&outcome);
+        outcome
+    }
+
+    /// `start` of one container: it looks at its container and image (read
+    /// only) once the engines have accepted the starts of the containers it
+    /// waits for, and acts once those are done with (settled, checked), so
+    /// the look is off the dependency chain. Dependents of a container that
+    /// fails are aborted having only looked.
+    async fn start(&self, i: usize) -> Outcome {
+        let waits = &self.before_start[i];
+        self.wait_for(&self.started_gates, waits).await;
+        if self.aborted().is_some() {
+            return self.not_begun();
+        }
+        let Some(_permit) = self.slot().await else {
+            return self.not_begun();
+        };
+        if self.aborted().is_some() {
+            return self.not_begun();
+        }
+        self.step_delay().await;
+        self.observer.begin(i);
+        let ctx = self.ctx(i);
+        let deps_done = |gates: &[Gate]| waits.iter().all(|&j| gates[j].borrow().is_some());
+        // Whether it is begun as any other play's step (its dependencies
+        // done with): then it goes on whatever happens elsewhere.
+        let begun_outright = deps_done(&self.start_gates);
+        let look = Box::pin(actions::look_for_start(&ctx)).await;
+        if !begun_outright {
+            if !deps_done(&self.start_gates) {
+                (ctx.progress)("waiting for dependencies to be started");
+                self.wait_for(&self.start_gates, waits).await;
+            }
+            // Only looked so far: as untouched as a step not yet begun.
+            if self.aborted().is_some() {
+                return self.not_begun();
+            }
+        }
+        let result = match look {
+            Ok(look) => Box::pin(actions::start_after_look(&ctx, look, self.options.reuse)).await,
+            Err(text) => Err(text),
+        };
         let outcome = match result {
             Ok(done) => Outcome::Done(done),
             Err(text) => Outcome::Failed(text),

@@ -19,7 +19,7 @@ pub mod front;
 pub mod route;
 pub mod sim;
 
-pub use fault::{Backend, Cues, Fault, FaultProxy, Rule};
+pub use fault::{unversioned, Backend, Cues, Fault, FaultProxy, Rule};
 pub use front::{spawn_docker29_front, spawn_front, Docker29Front, FrontHandle};
 pub use route::{decide, Decision, Persona, ResponseEdit};
 
