@@ -335,10 +335,10 @@ impl<'a> Shared<'a> {
 
     async fn container(&self, i: usize) -> Outcome {
         let started = Instant::now();
-        let outcome = if self.kind == PlayKind::Restart {
-            self.restart(i).await
-        } else {
-            self.single(i).await
+        let outcome = match self.kind {
+            PlayKind::Restart => self.restart(i).await,
+            PlayKind::Start => self.start(i).await,
+            _ => self.single(i).await,
         };
         self.open(i, outcome.is_ok());
         self.observer.finish(i, &outcome, started.elapsed());
@@ -352,32 +352,46 @@ impl<'a> Shared<'a> {
         }
     }
 
-    fn record_failure(&self, outcome: &Outcome) {
-        if matches!(outcome, Outcome::Failed(_)) && self.kind.aborts_on_failure() {
-            self.abort_with(AbortReason::Failure);
+    /// A container's turn: once the `gates` of the containers it `waits`
+    /// for are open, a concurrency slot, then the step delay; `None` when
+    /// the play is aborted first (the container is then not begun).
+    async fn turn(&self, i: usize, gates: &[Gate], waits: &[usize]) -> Option<SemaphorePermit<'_>> {
+        self.wait_for(gates, waits).await;
+        if self.aborted().is_some() {
+            return None;
+        }
+        let permit = self.slot().await?;
+        if self.aborted().is_some() {
+            return None;
+        }
+        self.step_delay().await;
+        self.observer.begin(i);
+        Some(permit)
+    }
+
+    /// The outcome of a container's action, a failure aborting the play
+    /// where the play aborts on failure.
+    fn concluded(&self, result: Result<Finished, String>) -> Outcome {
+        match result {
+            Ok(done) => Outcome::Done(done),
+            Err(text) => {
+                if self.kind.aborts_on_failure() {
+                    self.abort_with(AbortReason::Failure);
+                }
+                Outcome::Failed(text)
+            }
         }
     }
 
+    /// The other plays' step for one container: its turn, then its action.
     async fn single(&self, i: usize) -> Outcome {
-        if self.kind == PlayKind::Start {
-            return self.start(i).await;
-        }
         let (gates, waits) = match self.kind.direction() {
             crate::Direction::Forward => (&self.start_gates, &self.before_start[i]),
             crate::Direction::Reverse => (&self.stop_gates, &self.before_stop[i]),
         };
-        self.wait_for(gates, waits).await;
-        if self.aborted().is_some() {
-            return self.not_begun();
-        }
-        let Some(_permit) = self.slot().await else {
+        let Some(_permit) = self.turn(i, gates, waits).await else {
             return self.not_begun();
         };
-        if self.aborted().is_some() {
-            return self.not_begun();
-        }
-        self.step_delay().await;
-        self.observer.begin(i);
         let ctx = self.ctx(i);
         // Boxed, so that the state of the engine calls (kilobytes) exists
         // only for the containers being acted on, not for every container
@@ -392,13 +406,7 @@ impl<'a> Shared<'a> {
             PlayKind::Clean => Box::pin(actions::clean(&ctx)),
             PlayKind::Pull => Box::pin(actions::pull(&ctx)),
         };
-        let result = action.await;
-        let outcome = match result {
-            Ok(done) => Outcome::Done(done),
-            Err(text) => Outcome::Failed(text),
-        };
-        self.record_failure(&outcome);
-        outcome
+        self.concluded(action.await)
     }
 
     /// `start` of one container: it looks at its container and image (read
@@ -408,18 +416,9 @@ impl<'a> Shared<'a> {
     /// fails are aborted having only looked.
     async fn start(&self, i: usize) -> Outcome {
         let waits = &self.before_start[i];
-        self.wait_for(&self.started_gates, waits).await;
-        if self.aborted().is_some() {
-            return self.not_begun();
-        }
-        let Some(_permit) = self.slot().await else {
+        let Some(_permit) = self.turn(i, &self.started_gates, waits).await else {
             return self.not_begun();
         };
-        if self.aborted().is_some() {
-            return self.not_begun();
-        }
-        self.step_delay().await;
-        self.observer.begin(i);
         let ctx = self.ctx(i);
         let deps_done = |gates: &[Gate]| waits.iter().all(|&j| gates[j].borrow().is_some());
         // Whether it is begun as any other play's step (its dependencies
@@ -436,16 +435,10 @@ impl<'a> Shared<'a> {
                 return self.not_begun();
             }
         }
-        let result = match look {
+        self.concluded(match look {
             Ok(look) => Box::pin(actions::start_after_look(&ctx, look, self.options.reuse)).await,
             Err(text) => Err(text),
-        };
-        let outcome = match result {
-            Ok(done) => Outcome::Done(done),
-            Err(text) => Outcome::Failed(text),
-        };
-        self.record_failure(&outcome);
-        outcome
+        })
     }
 
     /// Stop then start one container: its stop waits for the stops of its
@@ -454,32 +447,17 @@ impl<'a> Shared<'a> {
     /// held from the stop to the start (a rolling restart with `-c 1`), but
     /// never while waiting for another container.
     async fn restart(&self, i: usize) -> Outcome {
-        self.wait_for(&self.stop_gates, &self.before_stop[i]).await;
-        if self.aborted().is_some() {
-            return self.not_begun();
-        }
-        let Some(permit) = self.slot().await else {
+        let Some(permit) = self.turn(i, &self.stop_gates, &self.before_stop[i]).await else {
             return self.not_begun();
         };
-        if self.aborted().is_some() {
-            return self.not_begun();
-        }
-        self.step_delay().await;
-        self.observer.begin(i);
         let ctx = self.ctx(i);
         match Box::pin(actions::prepare_restart(&ctx)).await {
             Ok(Some(skip)) => return Outcome::Done(skip),
             Ok(None) => {}
-            Err(text) => {
-                let outcome = Outcome::Failed(text);
-                self.record_failure(&outcome);
-                return outcome;
-            }
+            Err(text) => return self.concluded(Err(text)),
         }
         if let Err(text) = Box::pin(actions::stop(&ctx)).await {
-            let outcome = Outcome::Failed(text);
-            self.record_failure(&outcome);
-            return outcome;
+            return self.concluded(Err(text));
         }
         self.stop_gates[i].send_replace(Some(true));
         if !self.options.stop_start_delay.is_zero() {
@@ -511,11 +489,10 @@ impl<'a> Shared<'a> {
                 left: "stopped, not started again".into(),
             };
         }
-        let outcome = match Box::pin(actions::start(&ctx, self.options.reuse)).await {
-            Ok(done) => Outcome::Done(Finished::new("restarted", done.state, "restarted")),
-            Err(text) => Outcome::Failed(text),
-        };
-        self.record_failure(&outcome);
-        outcome
+        self.concluded(
+            Box::pin(actions::start(&ctx, self.options.reuse))
+                .await
+                .map(|done| Finished::new("restarted", done.state, "restarted")),
+        )
     }
 }
