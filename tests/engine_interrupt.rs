@@ -423,6 +423,23 @@ fn assert_line_matches_engine(out: &Output, name: &str, host: &str, context: &st
     said
 }
 
+/// A re-run of `start` succeeds (within 60 s), every container in `placed`
+/// (name, `docker -H` address) runs, and `status` agrees with the engines.
+fn assert_rerun_converges(file: &Path, ships: &[(&str, String)], placed: &[(&str, String)]) {
+    let rerun = spawn_maestro(file, &["start"])
+        .wait(Duration::from_secs(60))
+        .0;
+    assert_code(&rerun, 0);
+    for (name, h) in placed {
+        assert!(
+            running(h, name),
+            "{name} not running after the re-run\n{}",
+            rerun.report()
+        );
+    }
+    assert_status_agrees(file, ships, &[], "after the re-run");
+}
+
 /// `maestro status --json`, its rows checked against each ship's engine
 /// (`ships`: ship name → `docker -H` address): `running`, `stopped` and
 /// `absent` as the engine has the container, the id its prefix. Rows of
@@ -1012,18 +1029,7 @@ fn ship_cut_in_the_middle_of_start_fails_naming_it_and_recovers() {
     bystander.assert_untouched(context);
     bystander2.assert_untouched(context);
 
-    let rerun = spawn_maestro(&file, &["start"])
-        .wait(Duration::from_secs(60))
-        .0;
-    assert_code(&rerun, 0);
-    for (name, h) in &placed {
-        assert!(
-            running(h, name),
-            "{name} not running after the re-run\n{}",
-            rerun.report()
-        );
-    }
-    assert_status_agrees(&file, &ships, &[], "after the re-run");
+    assert_rerun_converges(&file, &ships, &placed);
     bystander.assert_untouched(context);
     bystander2.assert_untouched(context);
 }
@@ -1262,18 +1268,7 @@ fn ssh_tunnel_broken_mid_start(
     repair();
     assert_status_agrees(&file, &ships, &[], &context);
     bystander.assert_untouched(&context);
-    let rerun = spawn_maestro(&file, &["start"])
-        .wait(Duration::from_secs(60))
-        .0;
-    assert_code(&rerun, 0);
-    for (name, h) in &placed {
-        assert!(
-            running(h, name),
-            "{name} not running after the re-run\n{}",
-            rerun.report()
-        );
-    }
-    assert_status_agrees(&file, &ships, &[], "after the re-run");
+    assert_rerun_converges(&file, &ships, &placed);
     bystander.assert_untouched(&context);
 }
 

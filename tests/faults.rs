@@ -2120,18 +2120,12 @@ fn status_with_inspect_of_the_wrong_shape_reports_each_container() {
 
 // ------------------------------------------------- through TLS and SSH ships
 
-/// ship3's TLS engine, every connection cut after 12,000 bytes from the engine
-/// (past the handshake, inside the logs of a chatty container): the lines that
-/// came are printed, exit 1 naming the ship; without the cut the logs come
-/// whole.
-#[test]
-fn tls_connection_cut_midway_through_the_logs() {
-    let case = Case::on_ships(
-        "tlscut",
-        &[("app", 1, CHATTY, "")],
-        ShipSetup::ship3_tls(),
-        None,
-    );
+/// The logs of a chatty container on a ship set up as `ship`, every connection
+/// cut after `after_bytes` from the engine (past the handshake, inside the
+/// logs): the lines that came are printed, exit 1 naming the container with
+/// one of `needles`; without the cut the logs come whole.
+fn logs_cut_midway(tag: &str, ship: ShipSetup, after_bytes: usize, needles: &[&str]) {
+    let case = Case::on_ships(tag, &[("app", 1, CHATTY, "")], ship, None);
     case.maestro(&["start"]).0.assert_success();
     let name = case.names[0].clone();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -2139,15 +2133,8 @@ fn tls_connection_cut_midway_through_the_logs() {
         assert!(Instant::now() < deadline, "{name} never wrote its lines");
         std::thread::sleep(Duration::from_millis(100));
     }
-    case.cue(Rule::new(Fault::CutStream {
-        after_bytes: 12_000,
-    }));
-    let (_, out, _) = case.fails_within(
-        BOUND,
-        &["logs", &name],
-        &[&name],
-        &["broke off", "cut", "closed", "connection", "eof"],
-    );
+    case.cue(Rule::new(Fault::CutStream { after_bytes }));
+    let (_, out, _) = case.fails_within(BOUND, &["logs", &name], &[&name], needles);
     assert!(
         out.stdout().contains("line-1-of-the-chatty-box"),
         "the lines that came were not printed\n{}",
@@ -2157,6 +2144,17 @@ fn tls_connection_cut_midway_through_the_logs() {
     case.recovers(&["logs", &name]);
     let (out, _) = case.maestro(&["logs", &name]);
     assert!(out.stdout().contains("line-3000-of"), "{}", out.report());
+}
+
+/// ship3's TLS engine, every connection cut after 12,000 bytes from the engine.
+#[test]
+fn tls_connection_cut_midway_through_the_logs() {
+    logs_cut_midway(
+        "tlscut",
+        ShipSetup::ship3_tls(),
+        12_000,
+        &["broke off", "cut", "closed", "connection", "eof"],
+    );
 }
 
 /// ship3's TLS engine going silent in the middle of the TLS handshake (100
@@ -2183,41 +2181,15 @@ fn tls_handshake_going_silent_is_given_up_after_the_timeout() {
 }
 
 /// ship2 through an SSH tunnel whose connection is cut (TCP, under SSH) after
-/// 16,000 bytes from the server, inside the logs of a chatty container: exit 1
-/// naming the ship; the re-run without the cut gets the logs whole.
+/// 16,000 bytes from the server, inside the logs of a chatty container.
 #[test]
 fn ssh_tunnel_cut_midway_through_the_logs() {
-    let case = Case::on_ships(
+    logs_cut_midway(
         "sshcut",
-        &[("app", 1, CHATTY, "")],
         ShipSetup::ship2_ssh(),
-        None,
-    );
-    case.maestro(&["start"]).0.assert_success();
-    let name = case.names[0].clone();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !docker(&case.host, &["logs", &name]).contains("line-3000-") {
-        assert!(Instant::now() < deadline, "{name} never wrote its lines");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    case.cue(Rule::new(Fault::CutStream {
-        after_bytes: 16_000,
-    }));
-    let (_, out, _) = case.fails_within(
-        BOUND,
-        &["logs", &name],
-        &[&name],
+        16_000,
         &["broke off", "cut", "closed", "connection", "eof", "ssh"],
     );
-    assert!(
-        out.stdout().contains("line-1-of-the-chatty-box"),
-        "the lines that came were not printed\n{}",
-        out.report()
-    );
-    assert!(!out.stdout().contains("line-3000-"), "{}", out.report());
-    case.recovers(&["logs", &name]);
-    let (out, _) = case.maestro(&["logs", &name]);
-    assert!(out.stdout().contains("line-3000-of"), "{}", out.report());
 }
 
 /// ship2 through an SSH tunnel whose server never answers (the proxy holds the
