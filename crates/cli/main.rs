@@ -10,7 +10,10 @@ mod render;
 use std::process::ExitCode;
 
 /// Loading a large environment allocates millions of small strings; mimalloc
-/// does that markedly faster than glibc's allocator.
+/// does that markedly faster than glibc's allocator. Built without
+/// transparent huge pages (feature `no_thp`): with them its arenas are
+/// resident in 2 MiB pages (loading 2,000 containers: 41 MiB instead of
+/// 26 MiB, in the same time).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
