@@ -556,8 +556,7 @@ fn engine_500_on_create_fails_the_start_and_recovers() {
             .method("POST")
             .path("/containers/create"),
     );
-    let about: Vec<&str> = case.names.iter().map(String::as_str).collect();
-    case.fails(&["start"], &about, &[CUED]);
+    case.fails(&["start"], &about(&case), &[CUED]);
     for name in &case.names {
         assert!(inspect(&local_host(), name).is_none(), "{name} was created");
     }
@@ -572,8 +571,7 @@ fn engine_500_on_start_fails_the_start_and_recovers() {
             .method("POST")
             .path("/containers/*/start"),
     );
-    let about: Vec<&str> = case.names.iter().map(String::as_str).collect();
-    case.fails(&["start"], &about, &[CUED]);
+    case.fails(&["start"], &about(&case), &[CUED]);
     for name in &case.names {
         assert!(!case.running(name), "{name} runs although its start failed");
     }
@@ -588,8 +586,7 @@ fn engine_500_on_inspect_fails_the_start_and_recovers() {
             .method("GET")
             .path("/containers/*/json"),
     );
-    let about: Vec<&str> = case.names.iter().map(String::as_str).collect();
-    case.fails(&["start"], &about, &[CUED]);
+    case.fails(&["start"], &about(&case), &[CUED]);
     case.recovers(&["start"]);
 }
 
@@ -601,8 +598,7 @@ fn engine_500_on_image_pull_fails_the_pull_and_recovers() {
             .method("POST")
             .path("/images/create"),
     );
-    let about: Vec<&str> = case.names.iter().map(String::as_str).collect();
-    case.fails(&["pull"], &about, &[CUED]);
+    case.fails(&["pull"], &about(&case), &[CUED]);
     // The image is only on the local engine: a real pull would go to Docker Hub,
     // so recovery is checked with `start` (the image is there).
     case.recovers(&["start"]);
@@ -635,10 +631,9 @@ fn malformed_inspect_fails_the_start_and_recovers() {
             .method("GET")
             .path("/containers/*/json"),
     );
-    let about: Vec<&str> = case.names.iter().map(String::as_str).collect();
     case.fails(
         &["start"],
-        &about,
+        &about(&case),
         &["json", "invalid", "malformed", "parse", "decode", "eof"],
     );
     case.recovers(&["start"]);
@@ -652,10 +647,9 @@ fn malformed_create_answer_fails_the_start_and_recovers() {
             .method("POST")
             .path("/containers/create"),
     );
-    let about: Vec<&str> = case.names.iter().map(String::as_str).collect();
     case.fails(
         &["start"],
-        &about,
+        &about(&case),
         &["json", "invalid", "malformed", "parse", "decode", "eof"],
     );
     case.recovers(&["start"]);
@@ -749,8 +743,11 @@ fn engine_slower_than_the_ship_timeout_on_start() {
             .path("/containers/*/start"),
     );
     let started = Instant::now();
-    let about: Vec<&str> = case.names.iter().map(String::as_str).collect();
-    case.fails(&["start"], &about, &["within 2 s", "timed out", "timeout"]);
+    case.fails(
+        &["start"],
+        &about(&case),
+        &["within 2 s", "timed out", "timeout"],
+    );
     // The late start still reaches the engine; let it land before comparing.
     let settle = delay + Duration::from_secs(2);
     if let Some(left) = settle.checked_sub(started.elapsed()) {
@@ -913,8 +910,7 @@ fn engine_500_on_stop_fails_the_stop_and_recovers() {
             .method("POST")
             .path("/containers/*/stop"),
     );
-    let about: Vec<&str> = case.names.iter().map(String::as_str).collect();
-    case.fails(&["stop", "-a"], &about, &[CUED]);
+    case.fails(&["stop", "-a"], &about(&case), &[CUED]);
     for name in &case.names {
         assert!(
             case.running(name),
@@ -935,10 +931,9 @@ fn pull_stream_cut_midway_fails_and_recovers() {
             .method("POST")
             .path("/images/create"),
     );
-    let about: Vec<&str> = case.names.iter().map(String::as_str).collect();
     case.fails(
         &["pull"],
-        &about,
+        &about(&case),
         &[
             "cut",
             "closed",
@@ -962,10 +957,9 @@ fn pull_stream_cut_midway_says_it_was_cut_on_which_ship() {
             .method("POST")
             .path("/images/create"),
     );
-    let about: Vec<&str> = case.names.iter().map(String::as_str).collect();
     let error = case.fails(
         &["pull"],
-        &about,
+        &about(&case),
         &[
             "cut",
             "closed",
@@ -989,10 +983,9 @@ fn pull_stream_cut_midway_says_it_was_cut_on_which_ship() {
 fn engine_refusing_every_connection_is_a_host_down() {
     let case = Case::new("rall", 1, IDLE);
     case.cue(Rule::new(Fault::Refuse));
-    let about: Vec<&str> = case.names.iter().map(String::as_str).collect();
     case.fails(
         &["start"],
-        &about,
+        &about(&case),
         &["closed", "connection", "cannot reach"],
     );
     let (out, took) = case.maestro(&["status"]);
@@ -1006,10 +999,9 @@ fn engine_refusing_every_connection_is_a_host_down() {
 fn malformed_version_reply_fails_naming_the_ship() {
     let case = Case::new("vmal", 1, IDLE);
     case.cue(Rule::new(Fault::Malformed).path("/version"));
-    let about: Vec<&str> = case.names.iter().map(String::as_str).collect();
     case.fails(
         &["start"],
-        &about,
+        &about(&case),
         &[
             "json",
             "invalid",
@@ -1128,8 +1120,7 @@ fn engine_500_on_exec_fails_the_rexec_check_and_recovers() {
             .method("POST")
             .path("/containers/*/exec"),
     );
-    let about: Vec<&str> = case.names.iter().map(String::as_str).collect();
-    case.fails(&["start"], &about, &[CUED, "exec"]);
+    case.fails(&["start"], &about(&case), &[CUED, "exec"]);
     case.recovers(&["start"]);
 }
 
@@ -1165,8 +1156,11 @@ fn engine_acting_after_the_timeout_on_start() {
             .path("/containers/*/start"),
     );
     let started = Instant::now();
-    let about: Vec<&str> = case.names.iter().map(String::as_str).collect();
-    case.fails(&["start"], &about, &["within 2 s", "timed out", "timeout"]);
+    case.fails(
+        &["start"],
+        &about(&case),
+        &["within 2 s", "timed out", "timeout"],
+    );
     let name = case.names[0].clone();
     let deadline = started + delay + Duration::from_secs(10);
     while !case.running(&name) {
@@ -1191,8 +1185,7 @@ fn engine_409_on_create_fails_the_start_and_recovers() {
             .method("POST")
             .path("/containers/create"),
     );
-    let about: Vec<&str> = case.names.iter().map(String::as_str).collect();
-    case.fails(&["start"], &about, &["already in use"]);
+    case.fails(&["start"], &about(&case), &["already in use"]);
     case.recovers(&["start"]);
 }
 
@@ -1205,8 +1198,7 @@ fn engine_404_on_start_fails_the_start_and_recovers() {
             .method("POST")
             .path("/containers/*/start"),
     );
-    let about: Vec<&str> = case.names.iter().map(String::as_str).collect();
-    case.fails(&["start"], &about, &["no such container"]);
+    case.fails(&["start"], &about(&case), &["no such container"]);
     case.recovers(&["start"]);
 }
 
@@ -1219,8 +1211,7 @@ fn engine_500_on_start_during_restart_fails_it_and_recovers() {
             .method("POST")
             .path("/containers/*/start"),
     );
-    let about: Vec<&str> = case.names.iter().map(String::as_str).collect();
-    case.fails(&["restart", "-a"], &about, &[CUED]);
+    case.fails(&["restart", "-a"], &about(&case), &[CUED]);
     case.recovers(&["restart", "-a"]);
 }
 
@@ -1233,8 +1224,7 @@ fn engine_500_on_kill_fails_the_kill_and_recovers() {
             .method("POST")
             .path("/containers/*/kill"),
     );
-    let about: Vec<&str> = case.names.iter().map(String::as_str).collect();
-    case.fails(&["kill", "-a"], &about, &[CUED]);
+    case.fails(&["kill", "-a"], &about(&case), &[CUED]);
     for name in &case.names {
         assert!(
             case.running(name),
@@ -1257,8 +1247,7 @@ fn engine_500_on_remove_fails_the_clean_and_recovers() {
             .method("DELETE")
             .path("/containers/*"),
     );
-    let about: Vec<&str> = case.names.iter().map(String::as_str).collect();
-    case.fails(&["clean"], &about, &[CUED]);
+    case.fails(&["clean"], &about(&case), &[CUED]);
     for name in &case.names {
         assert!(
             inspect(&local_host(), name).is_some(),
@@ -1282,8 +1271,7 @@ fn engine_500_on_create_fails_up_and_recovers() {
             .method("POST")
             .path("/containers/create"),
     );
-    let about: Vec<&str> = case.names.iter().map(String::as_str).collect();
-    case.fails(&["up"], &about, &[CUED]);
+    case.fails(&["up"], &about(&case), &[CUED]);
     case.recovers(&["up"]);
 }
 
