@@ -26,8 +26,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::engine_support::{
-    assert_code, error_line, head, instance, line_of, local, maestro, now_nanos, running, service,
-    ship2, IDLE, IMAGE,
+    assert_code, error_line, error_lines, head, instance, line_of, local, maestro, now_nanos,
+    running, service, ship2, IDLE, IMAGE,
 };
 use crate::testbed::{cut_ships, docker, inspect, testbed, testbed_script, Cleanup, Heal};
 use crate::util::{Dir, Output};
@@ -867,15 +867,6 @@ fn one(svc: &str, name: &str, ship: &str, wait: &str, requires: &[&str]) -> Stri
     }
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     service(svc, IMAGE, &extra, &[instance(name, ship, IDLE, "")])
-}
-
-/// The `ERROR:` lines on stderr.
-fn error_lines(out: &Output) -> Vec<String> {
-    out.stderr()
-        .lines()
-        .filter(|l| l.starts_with("ERROR:"))
-        .map(str::to_owned)
-        .collect()
 }
 
 /// After a play that failed on one ship: exactly one `ERROR:` line, naming

@@ -149,6 +149,15 @@ pub fn error_line(out: &Output) -> String {
         .unwrap_or_else(|| panic!("no `ERROR: ` line on stderr\n{}", out.report()))
 }
 
+/// Every `ERROR:` line on stderr.
+pub fn error_lines(out: &Output) -> Vec<String> {
+    out.stderr()
+        .lines()
+        .filter(|l| l.starts_with("ERROR:"))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The first line of stdout that `matches`.
 fn line_where(out: &Output, container: &str, matches: impl Fn(&str) -> bool) -> String {
     out.stdout()

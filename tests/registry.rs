@@ -25,6 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use maestro_testkit::flaky::FlakyProxy;
 
 use crate::audit::FakeServer;
+use crate::engine_support::error_lines;
 use crate::testbed::{docker, inspect, testbed, Cleanup};
 use crate::util::{Dir, Output, TestCommand};
 
@@ -112,15 +113,6 @@ fn b64(text: &str) -> String {
         }
     }
     out
-}
-
-/// The `ERROR:` lines of stderr.
-fn error_lines(out: &Output) -> Vec<String> {
-    out.stderr()
-        .lines()
-        .filter(|l| l.starts_with("ERROR:"))
-        .map(str::to_owned)
-        .collect()
 }
 
 /// Asserts the run failed with exactly one ERROR line that names `host` and

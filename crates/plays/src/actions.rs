@@ -273,14 +273,7 @@ pub(crate) async fn start_after_look(
         Some(found) if is_running(&found) => {
             if let Some(why) = crash_looping(&found) {
                 let message = with_logs(&engine, &c.name, format!("{} {why}", c.name)).await;
-                (ctx.progress)("stopping it: it keeps exiting");
-                return Err(stop_after_failure(
-                    &engine,
-                    c,
-                    message,
-                    "it does not go on restarting",
-                )
-                .await);
+                return Err(stop_crash_loop(ctx, &engine, message).await);
             }
         }
         Some(found) => {
@@ -313,8 +306,7 @@ pub(crate) async fn start_after_look(
             (died, looping) = death => {
                 let message = with_logs(&engine, &c.name, died).await;
                 if looping {
-                    (ctx.progress)("stopping it: it keeps exiting");
-                    return Err(stop_after_failure(&engine, c, message, "it does not go on restarting").await);
+                    return Err(stop_crash_loop(ctx, &engine, message).await);
                 }
                 return Err(message);
             }
@@ -335,6 +327,19 @@ async fn stop_after_failure(
         Ok(()) => format!("{message}\n(stopped, so that {so_that})"),
         Err(e) => format!("{message}\n(could not stop it: {})", e.detail()),
     }
+}
+
+/// Stops a crash-looping container (its start failed with `message`) so
+/// that it does not go on restarting.
+async fn stop_crash_loop(ctx: &Ctx<'_>, engine: &Engine, message: String) -> String {
+    (ctx.progress)("stopping it: it keeps exiting");
+    stop_after_failure(
+        engine,
+        ctx.container,
+        message,
+        "it does not go on restarting",
+    )
+    .await
 }
 
 /// Why a container its engine calls running is not up (`None`: it is): it

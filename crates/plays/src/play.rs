@@ -397,6 +397,8 @@ impl<'a> Shared<'a> {
         // only for the containers being acted on, not for every container
         // still waiting for its turn.
         let action: BoxFuture<'_, Result<Finished, String>> = match self.kind {
+            // `start` and `restart` have their own steps ([`Shared::start`],
+            // [`Shared::restart`]); the action is the same.
             PlayKind::Start | PlayKind::Restart => {
                 Box::pin(actions::start(&ctx, self.options.reuse))
             }
