@@ -131,7 +131,12 @@ fn collect<R: Read + Send + 'static>(mut source: R) -> JoinHandle<Vec<u8>> {
 }
 
 fn spawn_maestro(file: &Path, args: &[&str]) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_maestro"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_maestro"));
+    if let Some(home) = crate::testbed::ssh_home() {
+        command.env("HOME", home);
+    }
+    let mut child = command
+        .env_remove("SSH_AUTH_SOCK")
         .arg("-f")
         .arg(file)
         .args(args)

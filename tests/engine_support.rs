@@ -110,7 +110,11 @@ fn maestro_command(file: &Path, args: &[&str]) -> TestCommand {
         .env("NO_COLOR", "1")
         .env_remove("DOCKER_CONTEXT")
         .env_remove("DOCKER_HOST")
+        .env_remove("SSH_AUTH_SOCK")
         .timeout(Duration::from_secs(120));
+    if let Some(home) = crate::testbed::ssh_home() {
+        command.env("HOME", home);
+    }
     command
 }
 

@@ -365,7 +365,11 @@ impl Case {
     /// container left out).
     fn maestro_on(&self, file: &Path, args: &[&str]) -> (Output, Duration) {
         let started = Instant::now();
-        let out = TestCommand::maestro()
+        let mut command = TestCommand::maestro();
+        if let Some(home) = crate::testbed::ssh_home() {
+            command.env("HOME", home);
+        }
+        let out = command
             .arg("-f")
             .arg(file)
             .args(args)
@@ -373,6 +377,7 @@ impl Case {
             .env_remove("DOCKER_HOST")
             .env_remove("DOCKER_CONTEXT")
             .env_remove("RUST_BACKTRACE")
+            .env_remove("SSH_AUTH_SOCK")
             .timeout(Duration::from_secs(120))
             .run();
         let took = started.elapsed();

@@ -197,6 +197,7 @@ pub fn status(
                 ("-".into(), palette.red("host down"))
             }
             ContainerState::Error(e) => ("-".into(), palette.red(&format!("error: {e}"))),
+            ContainerState::Untrusted(_) => ("-".into(), palette.red("host key refused")),
         };
         let _ = writeln!(
             out,
@@ -237,7 +238,28 @@ pub fn status(
         }
     }
     let _ = host_down;
-    Ok(())
+    untrusted(&rows)
+}
+
+/// A ship whose SSH host key was refused fails the command (exit 1), with
+/// the first refusal as its one error line.
+fn untrusted(rows: &[StatusRow]) -> Result<(), Failure> {
+    let mut refused: Vec<&String> = Vec::new();
+    for row in rows {
+        if let ContainerState::Untrusted(reason) = &row.state {
+            if !refused.contains(&reason) {
+                refused.push(reason);
+            }
+        }
+    }
+    match refused.as_slice() {
+        [] => Ok(()),
+        [one] => Err(Failure::Failed((*one).clone())),
+        [first, rest @ ..] => Err(Failure::Failed(format!(
+            "{first} (and the host keys of {} more ships were refused)",
+            rest.len()
+        ))),
+    }
 }
 
 pub fn play(
@@ -940,6 +962,9 @@ fn status_json(
                 ContainerState::Absent => ("absent", None, None, None, None),
                 ContainerState::HostDown(e) => ("host down", None, None, None, Some(e.clone())),
                 ContainerState::Error(e) => ("error", None, None, None, Some(e.clone())),
+                ContainerState::Untrusted(e) => {
+                    ("host key refused", None, None, None, Some(e.clone()))
+                }
             };
             let ports: Vec<serde_json::Value> = row
                 .ports
@@ -969,5 +994,6 @@ fn status_json(
         "command": "status",
         "environment": env.name,
         "containers": list,
-    }))
+    }))?;
+    untrusted(rows)
 }

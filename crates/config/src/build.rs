@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
+use crate::endpoint::Endpoint;
 use crate::envfile;
 use crate::graph::DependencyGraph;
 use crate::lifecycle;
@@ -32,6 +33,8 @@ const SHIP_KEYS: &[&str] = &[
     "tls_cert",
     "tls_key",
     "ssl_version",
+    "ssh_accept_new_host_keys",
+    "ssh_timeout",
 ];
 const SERVICE_KEYS: &[&str] = &[
     "image",
@@ -206,14 +209,8 @@ fn build_in(r: &mut Reader, root: &Node, file: &str, base_dir: &Path) -> Option<
     };
     let ships = match get(top, "ships") {
         Some(node) => ships(r, node, defaults),
-        None => {
-            r.error(
-                root,
-                "environment",
-                "missing required key `ships` (the hosts running a Docker engine)",
-            );
-            IndexMap::new()
-        }
+        // No ships: one, `local`, the engine the Docker CLI would use.
+        None => local_ship(r, root, defaults),
     };
 
     // Services and their instances.
@@ -609,111 +606,249 @@ fn ships(r: &mut Reader, node: &Node, defaults: &[(Node, Node)]) -> IndexMap<Str
             continue;
         };
         r.unknown_keys(entries, &path, SHIP_KEYS);
-        // A ship's own value, else the default (its path names where it came from).
-        let pick = |k: &str| -> Option<(&Node, String)> {
-            get_set(entries, k)
-                .map(|n| (n, format!("{path}/{k}")))
-                .or_else(|| get_set(defaults, k).map(|n| (n, format!("ship_defaults/{k}"))))
-        };
-        let ip = match get_set(entries, "ip") {
-            Some(n) => r
-                .name(n, &format!("{path}/ip"), "an address or host name")
-                .unwrap_or_default(),
-            None => {
-                r.error(
-                    key,
-                    &path,
-                    "missing required key `ip` (the address containers use to reach this host)",
-                );
-                String::new()
-            }
-        };
-        let endpoint = get_set(entries, "endpoint")
-            .and_then(|n| r.name(n, &format!("{path}/endpoint"), "an address or host name"))
-            .unwrap_or_else(|| ip.clone());
-        let flag =
-            |r: &mut Reader, k: &str| pick(k).and_then(|(n, p)| r.boolean(n, &p)).unwrap_or(false);
-        let text = |r: &mut Reader, k: &str| pick(k).and_then(|(n, p)| r.string(n, &p));
-        let tls = flag(r, "tls");
-        let tls_verify = flag(r, "tls_verify");
-        let docker_port = match pick("docker_port") {
-            Some((n, p)) => r.integer(n, &p, 1, 65535).unwrap_or(0) as u16,
-            None if tls => 2376,
-            None => 2375,
-        };
-        let socket_path = text(r, "socket_path");
-        let api_version = match pick("api_version") {
-            None => ApiVersion::Auto,
-            Some((n, p)) => match &n.value {
-                Value::Str(s) if s == "auto" => ApiVersion::Auto,
-                Value::Str(s) if is_api_version(s) => ApiVersion::Fixed(s.clone()),
-                Value::Float(f) => {
-                    let text = pyfmt::float_repr(*f);
-                    // 1.4 in YAML means 1.40: pad a one-digit minor version.
-                    let text = match text.split_once('.') {
-                        Some((major, minor)) if minor.len() == 1 => format!("{major}.{minor}0"),
-                        _ => text,
-                    };
-                    ApiVersion::Fixed(text)
-                }
-                _ => {
-                    r.expected(n, &p, "an API version like \"1.41\" or \"auto\"");
-                    ApiVersion::Auto
-                }
-            },
-        };
-        let timeout = pick("timeout")
-            .and_then(|(n, p)| r.seconds(n, &p))
-            .unwrap_or(5.0);
-        let ssh_tunnel = pick("ssh_tunnel").and_then(|(n, p)| {
-            let e = r.map(n, &p)?;
-            r.unknown_keys(e, &p, &["user", "key", "port"]);
-            let user = match get_set(e, "user") {
-                Some(u) => r.name(u, &format!("{p}/user"), "a user name"),
-                None => {
-                    r.error(n, &p, "missing required key `user` (the SSH user)");
-                    None
-                }
-            };
-            let key = match get_set(e, "key") {
-                Some(k) => r.name(k, &format!("{p}/key"), "the path of a private key file"),
-                None => {
-                    r.error(
-                        n,
-                        &p,
-                        "missing required key `key` (the path of the SSH private key)",
-                    );
-                    None
-                }
-            };
-            let port = get_set(e, "port")
-                .and_then(|pn| r.integer(pn, &format!("{p}/port"), 1, 65535))
-                .unwrap_or(22) as u16;
-            Some(SshTunnel {
-                user: user?,
-                key: key?,
-                port,
-            })
-        });
-        let ship = Ship {
-            name: name.clone(),
-            ip,
-            endpoint,
-            docker_port,
-            socket_path,
-            api_version,
-            timeout,
-            ssh_tunnel,
-            tls,
-            tls_verify,
-            tls_ca_cert: text(r, "tls_ca_cert"),
-            tls_cert: text(r, "tls_cert"),
-            tls_key: text(r, "tls_key"),
-            ssl_version: text(r, "ssl_version"),
-        };
-        out.insert(name, ship);
+        if let Some(ship) = ship(r, &name, key, entries, defaults) {
+            out.insert(name, ship);
+        }
     }
     out
+}
+
+/// The one ship of a file without `ships`: `local`, the engine the Docker
+/// CLI would use (`DOCKER_HOST`, the current context, the local socket),
+/// with `ship_defaults` applied. Its `ip` (what containers are told) is the
+/// host of a `tcp://` or `ssh://` address, else 127.0.0.1.
+fn local_ship(r: &mut Reader, root: &Node, defaults: &[(Node, Node)]) -> IndexMap<String, Ship> {
+    let mut out = IndexMap::new();
+    let host = match crate::docker_host::from_process() {
+        Ok(host) => host,
+        Err(why) => {
+            r.error(
+                root,
+                "environment",
+                format!(
+                    "the file has no `ships`, and the default ship `local` cannot be set up: {why}"
+                ),
+            );
+            return out;
+        }
+    };
+    let ip = match crate::endpoint::parse(&host.url) {
+        Ok(Endpoint::Ssh(e)) => e.host,
+        Ok(Endpoint::Tcp { host, .. }) => host,
+        Ok(Endpoint::Unix(_)) => "127.0.0.1".to_owned(),
+        Ok(Endpoint::Host(_)) | Err(_) => {
+            r.error(
+                root,
+                "environment",
+                format!(
+                    "the file has no `ships`, and {} says `{}`, which is not `unix:///path`, `tcp://host:port` or `ssh://[user@]host[:port]`; fix it or add `ships`",
+                    host.origin, host.url
+                ),
+            );
+            return out;
+        }
+    };
+    let text = |v: &str| Node {
+        value: Value::Str(v.to_owned()),
+        mark: root.mark,
+    };
+    let mut entries = vec![(text("ip"), text(&ip)), (text("endpoint"), text(&host.url))];
+    if host.tls_verify {
+        entries.push((
+            text("tls_verify"),
+            Node {
+                value: Value::Bool(true),
+                mark: root.mark,
+            },
+        ));
+    }
+    for (k, v) in [
+        ("tls_ca_cert", &host.tls_ca_cert),
+        ("tls_cert", &host.tls_cert),
+        ("tls_key", &host.tls_key),
+    ] {
+        if let Some(p) = v {
+            entries.push((text(k), text(&p.display().to_string())));
+        }
+    }
+    if let Some(mut ship) = ship(r, LOCAL_SHIP, root, &entries, defaults) {
+        ship.origin = Some(host.origin);
+        out.insert(LOCAL_SHIP.to_owned(), ship);
+    }
+    out
+}
+
+/// The name of the default ship of a file without `ships`.
+pub const LOCAL_SHIP: &str = "local";
+
+fn ship(
+    r: &mut Reader,
+    name: &str,
+    key: &Node,
+    entries: &[(Node, Node)],
+    defaults: &[(Node, Node)],
+) -> Option<Ship> {
+    let path = format!("ships/{name}");
+    // A ship's own value, else the default (its path names where it came from).
+    let pick = |k: &str| -> Option<(&Node, String)> {
+        get_set(entries, k)
+            .map(|n| (n, format!("{path}/{k}")))
+            .or_else(|| get_set(defaults, k).map(|n| (n, format!("ship_defaults/{k}"))))
+    };
+    let ip = match get_set(entries, "ip") {
+        Some(n) => r
+            .name(n, &format!("{path}/ip"), "an address or host name")
+            .unwrap_or_default(),
+        None => {
+            r.error(
+                key,
+                &path,
+                "missing required key `ip` (the address containers use to reach this host)",
+            );
+            String::new()
+        }
+    };
+    let flag =
+        |r: &mut Reader, k: &str| pick(k).and_then(|(n, p)| r.boolean(n, &p)).unwrap_or(false);
+    let text = |r: &mut Reader, k: &str| pick(k).and_then(|(n, p)| r.string(n, &p));
+    let tls = flag(r, "tls");
+    let tls_verify = flag(r, "tls_verify");
+    let docker_port_node = pick("docker_port");
+    let mut docker_port = match &docker_port_node {
+        Some((n, p)) => r.integer(n, p, 1, 65535).unwrap_or(0) as u16,
+        None if tls => 2376,
+        None => 2375,
+    };
+    let mut socket_path = text(r, "socket_path");
+    let ssh_tunnel = pick("ssh_tunnel").and_then(|(n, p)| ssh_tunnel(r, n, &p));
+    let mut endpoint = ip.clone();
+    let mut ssh = None;
+    if let Some(n) = get_set(entries, "endpoint") {
+        let p = format!("{path}/endpoint");
+        let given = r.name(n, &p, "an address, host name or engine URL");
+        match given.as_deref().map(crate::endpoint::parse) {
+            None => {}
+            Some(Err(why)) => r.error(n, &p, why),
+            Some(Ok(Endpoint::Host(host))) => endpoint = host,
+            Some(Ok(Endpoint::Ssh(e))) => {
+                if ssh_tunnel.is_some() {
+                    r.error(n, &p, "an `ssh://` endpoint and `ssh_tunnel` both say how to reach the engine over SSH; keep one (`ssh://` reaches its unix socket, `ssh_tunnel` its TCP port)");
+                }
+                if tls || tls_verify {
+                    r.error(n, &p, "an `ssh://` endpoint reaches the engine's unix socket, which speaks no TLS; remove `tls`/`tls_verify` (SSH already encrypts and authenticates)");
+                }
+                endpoint = e.host.clone();
+                ssh = Some(e);
+            }
+            Some(Ok(Endpoint::Unix(socket))) => {
+                if let Some(other) = socket_path.as_ref().filter(|s| **s != socket) {
+                    r.error(n, &p, format!("`unix://{socket}` and `socket_path: {other}` name two sockets; keep one"));
+                }
+                endpoint = "localhost".to_owned();
+                socket_path = Some(socket);
+            }
+            Some(Ok(Endpoint::Tcp { host, port })) => {
+                if let (Some(port), Some((_, _))) = (port, &docker_port_node) {
+                    if port != docker_port {
+                        r.error(n, &p, format!("the endpoint's port {port} and `docker_port: {docker_port}` differ; keep one"));
+                    }
+                }
+                if let Some(port) = port {
+                    docker_port = port;
+                }
+                endpoint = host;
+            }
+        }
+    }
+    let api_version = match pick("api_version") {
+        None => ApiVersion::Auto,
+        Some((n, p)) => api_version(r, n, &p),
+    };
+    let timeout = pick("timeout")
+        .and_then(|(n, p)| r.seconds(n, &p))
+        .unwrap_or(5.0);
+    let ssh_timeout = pick("ssh_timeout").and_then(|(n, p)| r.seconds(n, &p));
+    let tls_ca_cert = text(r, "tls_ca_cert");
+    if tls_ca_cert.is_some() && !tls_verify && ssh.is_none() {
+        if let Some((n, _)) = pick("tls_ca_cert") {
+            r.warn(
+                n,
+                &format!("{path}/tls_ca_cert"),
+                format!("ship {name} has `tls_ca_cert` but not `tls_verify`, so its engine's certificate is not checked (MaestroNG's meaning); add `tls_verify: true` to check it"),
+            );
+        }
+    }
+    Some(Ship {
+        name: name.to_owned(),
+        ip,
+        endpoint,
+        docker_port,
+        socket_path,
+        api_version,
+        timeout,
+        ssh_tunnel,
+        tls,
+        tls_verify,
+        tls_ca_cert,
+        tls_cert: text(r, "tls_cert"),
+        tls_key: text(r, "tls_key"),
+        ssl_version: text(r, "ssl_version"),
+        ssh,
+        ssh_accept_new_host_keys: flag(r, "ssh_accept_new_host_keys"),
+        ssh_timeout,
+        origin: None,
+    })
+}
+
+fn api_version(r: &mut Reader, n: &Node, p: &str) -> ApiVersion {
+    match &n.value {
+        Value::Str(s) if s == "auto" => ApiVersion::Auto,
+        Value::Str(s) if is_api_version(s) => ApiVersion::Fixed(s.clone()),
+        Value::Float(f) => {
+            let text = pyfmt::float_repr(*f);
+            // 1.4 in YAML means 1.40: pad a one-digit minor version.
+            let text = match text.split_once('.') {
+                Some((major, minor)) if minor.len() == 1 => format!("{major}.{minor}0"),
+                _ => text,
+            };
+            ApiVersion::Fixed(text)
+        }
+        _ => {
+            r.expected(n, p, "an API version like \"1.41\" or \"auto\"");
+            ApiVersion::Auto
+        }
+    }
+}
+
+fn ssh_tunnel(r: &mut Reader, n: &Node, p: &str) -> Option<SshTunnel> {
+    let e = r.map(n, p)?;
+    r.unknown_keys(e, p, &["user", "key", "port"]);
+    let user = match get_set(e, "user") {
+        Some(u) => r.name(u, &format!("{p}/user"), "a user name"),
+        None => {
+            r.error(n, p, "missing required key `user` (the SSH user)");
+            None
+        }
+    };
+    let key = match get_set(e, "key") {
+        Some(k) => r.name(k, &format!("{p}/key"), "the path of a private key file"),
+        None => {
+            r.error(
+                n,
+                p,
+                "missing required key `key` (the path of the SSH private key)",
+            );
+            None
+        }
+    };
+    let port = get_set(e, "port")
+        .and_then(|pn| r.integer(pn, &format!("{p}/port"), 1, 65535))
+        .unwrap_or(22) as u16;
+    Some(SshTunnel {
+        user: user?,
+        key: key?,
+        port,
+    })
 }
 
 fn is_api_version(s: &str) -> bool {
@@ -921,8 +1056,14 @@ fn instance<'n>(
     base_dir: &Path,
 ) -> Option<ContainerDraft<'n>> {
     let path = format!("services/{}/instances/{name}", service.name);
+    // A file without `ships` has one, `local`, where instances go by default.
+    let default_ship = ships
+        .values()
+        .find(|s| s.origin.is_some())
+        .map(|s| s.name.clone());
     let entries = match &node.value {
         Value::Map(e) => e.as_slice(),
+        Value::Null if default_ship.is_some() => &[],
         Value::Null => {
             r.error(
                 node,
@@ -949,6 +1090,7 @@ fn instance<'n>(
             }
             None => return None,
         },
+        None if default_ship.is_some() => default_ship.unwrap_or_default(),
         None => {
             r.error(
                 node,

@@ -5,7 +5,9 @@
 
 pub mod audit;
 mod build;
+pub mod docker_host;
 pub mod dump;
+pub mod endpoint;
 mod envfile;
 pub mod error;
 pub mod graph;

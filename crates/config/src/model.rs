@@ -93,7 +93,31 @@ pub struct Ship {
     pub tls_cert: Option<String>,
     pub tls_key: Option<String>,
     pub ssl_version: Option<String>,
+    /// `endpoint: ssh://[user@]host[:port]`: the engine's unix socket
+    /// (`socket_path`, else `/var/run/docker.sock`) on the far side of SSH.
+    pub ssh: Option<SshEndpoint>,
+    /// Trust (and record) an SSH host key seen for the first time.
+    pub ssh_accept_new_host_keys: bool,
+    /// Seconds for the SSH connection and authentication (`ssh_timeout`);
+    /// unset: `ConnectTimeout` of the SSH config, else `timeout`.
+    pub ssh_timeout: Option<f64>,
+    /// Where the ship came from when the file has no `ships` (the
+    /// default `local` ship): `DOCKER_HOST`, a Docker context, the socket.
+    pub origin: Option<String>,
 }
+
+/// An `ssh://[user@]host[:port]` endpoint, as the Docker CLI writes it;
+/// `host` may be an alias of the SSH config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshEndpoint {
+    pub user: Option<String>,
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+/// The unix socket of the engine on the far side of an `ssh://` endpoint
+/// when the ship names none.
+pub const DEFAULT_REMOTE_SOCKET: &str = "/var/run/docker.sock";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Retry {

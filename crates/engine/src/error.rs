@@ -9,6 +9,9 @@ use std::fmt;
 pub enum EngineError {
     /// The ship's settings cannot be used (unreadable certificate, bad key…).
     Config { ship: String, message: String },
+    /// The ship's SSH server presented a host key that is not trusted
+    /// (unknown, changed, revoked): nothing was sent to it.
+    HostKey { ship: String, message: String },
     /// The engine could not be reached at all.
     Unreachable {
         ship: String,
@@ -76,6 +79,7 @@ impl EngineError {
     pub fn ship(&self) -> &str {
         match self {
             EngineError::Config { ship, .. }
+            | EngineError::HostKey { ship, .. }
             | EngineError::Unreachable { ship, .. }
             | EngineError::Timeout { ship, .. }
             | EngineError::Refused { ship, .. }
@@ -99,7 +103,9 @@ impl EngineError {
 impl fmt::Display for EngineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EngineError::Config { ship, message } => write!(f, "ship {ship}: {message}"),
+            EngineError::Config { ship, message } | EngineError::HostKey { ship, message } => {
+                write!(f, "ship {ship}: {message}")
+            }
             EngineError::Unreachable {
                 ship,
                 address,
@@ -143,7 +149,7 @@ impl fmt::Display for EngineError {
                 ship,
                 address,
                 reason,
-            } => write!(f, "ship {ship}: SSH tunnel to {address} failed: {reason}"),
+            } => write!(f, "ship {ship}: cannot reach the engine over SSH at {address}: {reason}"),
             EngineError::Cut {
                 ship,
                 action,

@@ -40,7 +40,8 @@ pub struct Engine {
     address: String,
     /// Shared by the engines of one fleet: a permit per call in flight.
     calls: Option<Arc<tokio::sync::Semaphore>>,
-    _tunnel: Option<ssh::Tunnel>,
+    /// The SSH connection that carries this engine's calls, if any.
+    _ssh: Option<Arc<ssh::Session>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -55,26 +56,25 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     /// Connects to `ship`'s engine and settles the API version. Bounded by the
-    /// ship's timeout (twice over when an SSH tunnel must be opened first).
+    /// ship's timeout, and its SSH timeout before that when it is reached over SSH.
     pub async fn connect(ship: &Ship) -> Result<Engine, EngineError> {
         let timeout = ship_timeout(ship);
         let unpinned = &ClientVersion {
             major_version: 1,
             minor_version: 53,
         };
-        let (docker, address, tunnel) = if let Some(tunnel_spec) = &ship.ssh_tunnel {
-            let tunnel = ssh::open(ship, tunnel_spec, timeout).await?;
-            let local = tunnel.local;
-            let address = format!(
-                "ssh://{}@{}:{} (to port {} on the ship)",
-                tunnel_spec.user, ship.endpoint, tunnel_spec.port, ship.docker_port
-            );
-            let docker = if ship.tls || ship.tls_verify {
-                tls::connect(ship, "localhost", local.port(), unpinned)?
-            } else {
-                http(ship, &format!("tcp://{local}"), unpinned)?
+        let (docker, address, session) = if let Some((wanted, far)) = ssh::wanted(ship) {
+            let address = ssh::address(ship, &wanted, &far);
+            let session = ssh::open(ship, &wanted, far, &address).await?;
+            let connector = ssh::Connector {
+                session: session.clone(),
             };
-            (docker, address, Some(tunnel))
+            let docker = if ship.tls || ship.tls_verify {
+                tls::over(ship, connector, "localhost", ship.docker_port, unpinned)?
+            } else {
+                pooled(ship, connector, &address, "http://localhost", unpinned)?
+            };
+            (docker, address, Some(session))
         } else if let Some(path) = &ship.socket_path {
             let address = format!("unix://{path}");
             if !std::path::Path::new(path).exists() {
@@ -112,7 +112,7 @@ impl Engine {
             engine_version: String::new(),
             address,
             calls: None,
-            _tunnel: tunnel,
+            _ssh: session,
         };
         engine.settle_version(&ship.api_version).await?;
         Ok(engine)
@@ -327,6 +327,49 @@ fn http(ship: &Ship, address: &str, version: &ClientVersion) -> Result<Docker, E
             address: address.to_owned(),
             reason: error::root_cause(&e),
         })
+}
+
+/// A pooled HTTP client over any connector (SSH channels), for bollard.
+fn pooled<C>(
+    ship: &Ship,
+    connector: C,
+    address: &str,
+    base: &str,
+    version: &ClientVersion,
+) -> Result<Docker, EngineError>
+where
+    C: tower_service::Service<hyper::Uri> + Clone + Send + Sync + 'static,
+    C::Response: hyper_util::client::legacy::connect::Connection
+        + hyper::rt::Read
+        + hyper::rt::Write
+        + Unpin
+        + Send
+        + 'static,
+    C::Future: Send + Unpin + 'static,
+    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(connector);
+    let transport = move |request: BollardRequest| {
+        let client = client.clone();
+        async move {
+            client
+                .request(request)
+                .await
+                .map_err(bollard::errors::Error::from)
+        }
+    };
+    Docker::connect_with_custom_transport(
+        transport,
+        Some(base.to_owned()),
+        BOLLARD_TIMEOUT_SECS,
+        version,
+    )
+    .map_err(|e| EngineError::Unreachable {
+        ship: ship.name.clone(),
+        address: address.to_owned(),
+        reason: error::root_cause(&e),
+    })
 }
 
 /// The ship's `timeout` as a duration (at least a millisecond).

@@ -54,6 +54,54 @@ pub(crate) fn connect(
     })
 }
 
+/// HTTPS with the ship's TLS settings over another connector (the
+/// channels of an SSH tunnel), naming the engine `host:port`.
+pub(crate) fn over<C>(
+    ship: &Ship,
+    inner: C,
+    host: &str,
+    port: u16,
+    version: &bollard::ClientVersion,
+) -> Result<Docker, EngineError>
+where
+    C: tower_service::Service<hyper::Uri> + Clone + Send + Sync + 'static,
+    C::Response: hyper_util::client::legacy::connect::Connection
+        + hyper::rt::Read
+        + hyper::rt::Write
+        + Unpin
+        + Send
+        + 'static,
+    C::Future: Send + Unpin + 'static,
+    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let config = client_config(ship)?;
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config.as_ref().clone())
+        .https_only()
+        .enable_http1()
+        .wrap_connector(inner);
+    let client = Client::builder(TokioExecutor::new()).build(https);
+    let transport = move |request: BollardRequest| {
+        let client = client.clone();
+        async move {
+            client
+                .request(request)
+                .await
+                .map_err(bollard::errors::Error::from)
+        }
+    };
+    Docker::connect_with_custom_transport(
+        transport,
+        Some(format!("https://{}", host_port(host, port))),
+        crate::BOLLARD_TIMEOUT_SECS,
+        version,
+    )
+    .map_err(|e| EngineError::Config {
+        ship: ship.name.clone(),
+        message: format!("cannot set up TLS to {host}:{port}: {e}"),
+    })
+}
+
 fn host_port(host: &str, port: u16) -> String {
     if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]:{port}")

@@ -861,6 +861,10 @@ mod tests {
             tls_cert: None,
             tls_key: None,
             ssl_version: None,
+            ssh: None,
+            ssh_accept_new_host_keys: false,
+            ssh_timeout: None,
+            origin: None,
         }
     }
 

@@ -35,12 +35,16 @@ pub enum ContainerState {
     HostDown(String),
     /// The engine answered with an error.
     Error(String),
+    /// The ship's SSH host key is not trusted: nothing was asked of it.
+    Untrusted(String),
 }
 
 impl ContainerState {
     /// `host down` when the ship is out of reach, else the engine's error.
     fn from_error(e: &maestro_engine::EngineError) -> ContainerState {
-        if e.is_host_down() {
+        if matches!(e, maestro_engine::EngineError::HostKey { .. }) {
+            ContainerState::Untrusted(e.to_string())
+        } else if e.is_host_down() {
             ContainerState::HostDown(e.to_string())
         } else {
             ContainerState::Error(e.to_string())
