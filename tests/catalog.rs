@@ -48,8 +48,12 @@ fn expected_lines(text: &str, file: &Path) -> Vec<String> {
 /// against the current directory by accident).
 fn dump(file: &Path) -> Output {
     let cwd = Dir::new();
+    // A file without `ships` takes its ship from these: none of the caller's.
     TestCommand::maestro()
         .current_dir(cwd.path())
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .env("DOCKER_CONFIG", cwd.path())
         .arg("-f")
         .arg(file)
         .arg("dump")
@@ -154,6 +158,7 @@ catalog! {
     bind_also_container_volume => "bind-also-container-volume",
     command_unclosed_quote => "command-unclosed-quote",
     cycle_through_volumes_from => "cycle-through-volumes-from",
+    endpoint_forms => "endpoint-forms",
     duplicate_instance_across_services => "duplicate-instance-across-services",
     duplicate_instance_within_service => "duplicate-instance-within-service",
     duplicate_key_nested => "duplicate-key-nested",
@@ -186,7 +191,7 @@ catalog! {
     missing_image => "missing-image",
     missing_instances => "missing-instances",
     missing_name => "missing-name",
-    missing_ships => "missing-ships",
+    no_ships_unknown_ship => "no-ships-unknown-ship",
     name_not_string => "name-not-string",
     net_bad => "net-bad",
     net_container_unknown => "net-container-unknown",

@@ -1680,4 +1680,67 @@ mod tests {
         assert!(parse_bytes("1.5g").is_err());
         assert!(parse_bytes("12x").is_err());
     }
+
+    fn load(text: &str) -> Result<Environment, crate::LoadError> {
+        let source = crate::Source {
+            name: "t.yaml".into(),
+            base_dir: std::path::PathBuf::from("."),
+            text: text.into(),
+        };
+        crate::load(&source, &Default::default())
+    }
+
+    #[test]
+    fn endpoints_in_the_docker_cli_forms() {
+        let env = load(
+            "name: t
+ship_defaults: {ssh_timeout: 7}
+ships:
+  a: {ip: 10.0.0.1, endpoint: \"ssh://deploy@a:2222\", socket_path: /run/docker.sock}
+  b: {ip: 10.0.0.2, endpoint: \"tcp://b:2376\"}
+  c: {ip: 10.0.0.3, endpoint: \"unix:///run/c.sock\", ssh_accept_new_host_keys: true}
+  d: {ip: 10.0.0.4, endpoint: d.example}
+services: {}
+",
+        )
+        .expect("a valid file");
+        let a = &env.ships["a"];
+        let ssh = a.ssh.as_ref().expect("an ssh endpoint");
+        assert_eq!(
+            (ssh.user.as_deref(), ssh.host.as_str(), ssh.port),
+            (Some("deploy"), "a", Some(2222))
+        );
+        assert_eq!(a.socket_path.as_deref(), Some("/run/docker.sock"));
+        assert_eq!(a.ssh_timeout, Some(7.0));
+        assert_eq!(a.ip, "10.0.0.1");
+        let b = &env.ships["b"];
+        assert_eq!(
+            (b.endpoint.as_str(), b.docker_port, b.ssh.is_none()),
+            ("b", 2376, true)
+        );
+        let c = &env.ships["c"];
+        assert_eq!(c.socket_path.as_deref(), Some("/run/c.sock"));
+        assert!(c.ssh_accept_new_host_keys);
+        assert!(!a.ssh_accept_new_host_keys);
+        assert_eq!(env.ships["d"].endpoint, "d.example");
+        assert!(env.warnings.is_empty(), "{:?}", env.warnings);
+    }
+
+    #[test]
+    fn an_unverified_ca_warns_naming_the_ship() {
+        let env = load(
+            "name: t
+ships:
+  s1: {ip: 10.0.0.1, tls: true, tls_ca_cert: /ca.pem}
+  s2: {ip: 10.0.0.2, tls: true, tls_verify: true, tls_ca_cert: /ca.pem}
+services: {}
+",
+        )
+        .expect("a valid file");
+        assert_eq!(env.warnings.len(), 1, "{:?}", env.warnings);
+        let text = env.warnings[0].to_string();
+        assert!(text.contains("ship s1"), "{text}");
+        assert!(text.contains("tls_verify: true"), "{text}");
+        assert!(text.starts_with("t.yaml:3:"), "{text}");
+    }
 }

@@ -120,14 +120,30 @@ fn settings(c: &Container) -> Value {
 }
 
 fn ship(s: &Ship) -> Value {
-    json!({
+    let mut value = json!({
         "ip": s.ip, "endpoint": s.endpoint, "docker_port": s.docker_port, "socket_path": s.socket_path,
         "api_version": match &s.api_version { ApiVersion::Auto => "auto".to_string(), ApiVersion::Fixed(v) => v.clone() },
         "timeout": s.timeout,
         "ssh_tunnel": s.ssh_tunnel.as_ref().map(|t| json!({"user": t.user, "key": t.key, "port": t.port})),
         "tls": s.tls, "tls_verify": s.tls_verify, "tls_ca_cert": s.tls_ca_cert, "tls_cert": s.tls_cert,
         "tls_key": s.tls_key, "ssl_version": s.ssl_version,
-    })
+    });
+    // maestro's own settings, only where they are used (MaestroNG has none).
+    if let Value::Object(map) = &mut value {
+        if let Some(e) = &s.ssh {
+            map.insert("ssh".into(), json!(e.to_string()));
+        }
+        if s.ssh_accept_new_host_keys {
+            map.insert("ssh_accept_new_host_keys".into(), json!(true));
+        }
+        if let Some(t) = s.ssh_timeout {
+            map.insert("ssh_timeout".into(), json!(t));
+        }
+        if let Some(origin) = &s.origin {
+            map.insert("origin".into(), json!(origin));
+        }
+    }
+    value
 }
 
 /// Header values that carry credentials (`Authorization`, `X-Api-Key`,

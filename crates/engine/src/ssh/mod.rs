@@ -530,17 +530,17 @@ impl tower_service::Service<hyper::Uri> for Connector {
         let session = self.session.clone();
         Box::pin(async move {
             let stream = session.channel().await.map_err(|e| {
-                let far = match &session.far {
-                    FarEnd::Socket(path) => format!("the socket {path}"),
-                    FarEnd::Port(port) => format!("port {port}"),
-                };
-                std::io::Error::new(
-                    std::io::ErrorKind::ConnectionRefused,
-                    format!(
-                        "the SSH server would not open a channel to {far} on the ship ({})",
+                let why = match &session.far {
+                    FarEnd::Socket(path) => format!(
+                        "the SSH server could not connect to the socket {path} on the ship ({}): the engine does not listen there (set the ship's `socket_path`), the user may not use it, or the server forbids it (`AllowStreamLocalForwarding` in its sshd_config)",
                         root_cause(&e)
                     ),
-                )
+                    FarEnd::Port(port) => format!(
+                        "the SSH server could not connect to 127.0.0.1:{port} on the ship ({}): the engine does not listen there (set `docker_port`), or the server forbids it (`AllowTcpForwarding` in its sshd_config)",
+                        root_cause(&e)
+                    ),
+                };
+                std::io::Error::new(std::io::ErrorKind::ConnectionRefused, why)
             })?;
             Ok(ChannelConnection(TokioIo::new(stream)))
         })
