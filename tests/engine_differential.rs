@@ -353,3 +353,81 @@ fn containers_match_maestrong() {
     assert_eq!(of("df-web1")["HostConfig"]["VolumesFrom"][0], "df-db1");
     assert_eq!(of("df-hostnet")["HostConfig"]["NetworkMode"], "host");
 }
+
+/// The engine's id and start time of every container, in `CONTAINERS` order.
+fn identities(label: &str) -> Vec<(String, String)> {
+    CONTAINERS
+        .iter()
+        .map(|&(name, ship)| {
+            let name = adopted_name(name);
+            let c = inspect(&host_of(ship), &name)
+                .unwrap_or_else(|| panic!("{label}: {name} is not on its engine"));
+            (
+                c["Id"].as_str().unwrap_or_default().to_owned(),
+                c["State"]["StartedAt"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// `df-db1` → `ad-db1`.
+fn adopted_name(name: &str) -> String {
+    name.replacen("df-", "ad-", 1)
+}
+
+/// Containers MaestroNG 0.8.3 started from a file are maestro's too: `plan`
+/// on the same file finds nothing to do (exit 0), and `up` keeps every
+/// container (same id, same start time on its engine).
+#[test]
+fn containers_started_by_maestrong_are_adopted() {
+    let oracle = oracle_maestro().unwrap_or_else(|| {
+        panic!(
+            "the MaestroNG oracle virtualenv is missing ({}/bin/maestro); create it with scripts/oracle-venv",
+            oracle_venv().display()
+        )
+    });
+    let _ships = use_ships();
+    let names: Vec<String> = CONTAINERS.iter().map(|(name, _)| adopted_name(name)).collect();
+    let _cleanup = Cleanup::new(&names);
+    let dir = Dir::new();
+    // The fixture under other names and ports, beside containers_match_maestrong.
+    let text = std::fs::read_to_string(environment_file(&dir))
+        .expect("the environment file")
+        .replace("df-", "ad-")
+        .replace("name: df", "name: ad")
+        .replace("271", "273");
+    let file = dir.write("adopted.yaml", text);
+    run_start(&oracle, "MaestroNG", &file, &dir);
+    let before = identities("after MaestroNG's start");
+
+    let maestro = |args: &[&str]| {
+        TestCommand::maestro()
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_CONTEXT")
+            .arg("-f")
+            .arg(&file)
+            .args(args)
+            .timeout(START_TIMEOUT)
+            .run()
+    };
+    let plan = maestro(&["plan"]);
+    assert_eq!(
+        plan.code(),
+        Some(0),
+        "plan on MaestroNG's containers must find nothing to do\n{}",
+        plan.report()
+    );
+    let up = maestro(&["up"]);
+    assert!(up.success(), "{}", up.report());
+    assert_eq!(
+        identities("after maestro's up"),
+        before,
+        "up must keep MaestroNG's containers (ids, start times)\n{}",
+        up.report()
+    );
+}

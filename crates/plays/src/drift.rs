@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use maestro_engine::models::{ContainerCreateBody, ContainerInspectResponse, ImageInspect};
 use serde_json::Value;
 
-use crate::spec::LABEL_SPEC_HASH;
+use crate::spec::{LABEL_SPEC_HASH, MAESTRO_LABEL_PREFIX, SPEC_HASH_VERSION};
 
 /// What `up` does to one container.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +61,6 @@ pub fn decide(
     let Some(observed) = observed else {
         return Action::Create;
     };
-    let mut reasons = Vec::new();
     let desired_hash = desired
         .labels
         .as_ref()
@@ -73,9 +72,18 @@ pub fn decide(
         .and_then(|c| c.labels.as_ref())
         .and_then(|l| l.get(LABEL_SPEC_HASH))
         .cloned();
+    let mut reasons = Vec::new();
     if desired_hash != observed_hash {
         reasons = differences(desired, observed, image);
-        if reasons.is_empty() && observed_hash.is_some() {
+        // Two hashes of this version that differ while no field does: a
+        // setting changed that the field comparison does not name. A
+        // container without one (made by MaestroNG, by hand, by an older
+        // maestro) is judged by its fields alone, and adopted when they match.
+        let comparable = |h: &Option<String>| {
+            h.as_deref()
+                .is_some_and(|h| h.starts_with(&format!("{SPEC_HASH_VERSION}:")))
+        };
+        if reasons.is_empty() && comparable(&observed_hash) && comparable(&desired_hash) {
             reasons.push("configuration changed".into());
         }
     }
@@ -179,6 +187,20 @@ fn link(text: &str) -> String {
     }
 }
 
+/// The same log driver, and every option asked for with the value asked
+/// for (the engine adds its daemon's default options to the container's).
+fn same_logging(want: &Value, have: &Value) -> bool {
+    let driver = |v: &Value| v["Type"].as_str().unwrap_or("").to_owned();
+    if driver(want) != driver(have) {
+        return false;
+    }
+    want["Config"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .all(|(k, v)| have["Config"].get(k) == Some(v))
+}
+
 /// The readable differences between the desired request and the container.
 pub fn differences(
     desired: &ContainerCreateBody,
@@ -230,13 +252,22 @@ pub fn differences(
         }
     }
 
-    // Labels, maestro's hash aside, the image's own aside.
+    // Labels, maestro's own aside (a container MaestroNG made has none of
+    // them), the image's own aside.
+    // MaestroNG made a list label `key=value` a label named so, with no
+    // value; maestro makes it `key: value`: the same label, both ways.
     let labels = |v: &Value| -> BTreeMap<String, String> {
         v.as_object()
             .into_iter()
             .flatten()
-            .filter(|(k, _)| k.as_str() != LABEL_SPEC_HASH)
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_owned()))
+            .filter(|(k, _)| !k.starts_with(MAESTRO_LABEL_PREFIX))
+            .map(|(k, v)| {
+                let value = v.as_str().unwrap_or("");
+                match k.split_once('=') {
+                    Some((key, inline)) if value.is_empty() => (key.to_owned(), inline.to_owned()),
+                    _ => (k.clone(), value.to_owned()),
+                }
+            })
             .collect()
     };
     let image_labels = labels(&image_config["Labels"]);
@@ -294,7 +325,7 @@ pub fn differences(
 
     // The rest of the host configuration.
     for (keys, what) in [
-        (&["Memory", "MemorySwap", "CpuShares"][..], "limits"),
+        (&["Memory", "CpuShares"][..], "limits"),
         (&["Ulimits"][..], "ulimits"),
         (&["Dns"][..], "dns"),
         (&["ExtraHosts"][..], "extra hosts"),
@@ -306,6 +337,12 @@ pub fn differences(
         if keys.iter().any(|k| !same(&want_host[k], &have_host[k])) {
             reasons.push(format!("{what} changed"));
         }
+    }
+    // Swap left unset is the engine's to choose (twice the memory).
+    if !is_empty(&want_host["MemorySwap"])
+        && !same(&want_host["MemorySwap"], &have_host["MemorySwap"])
+    {
+        reasons.push("limits changed".into());
     }
     let restart = |v: &Value| {
         let name = v["Name"].as_str().unwrap_or("");
@@ -329,7 +366,8 @@ pub fn differences(
     if mode(&want_host["NetworkMode"]) != mode(&have_host["NetworkMode"]) {
         reasons.push("network mode changed".into());
     }
-    if !want_host["LogConfig"].is_null() && !same(&want_host["LogConfig"], &have_host["LogConfig"])
+    if !want_host["LogConfig"].is_null()
+        && !same_logging(&want_host["LogConfig"], &have_host["LogConfig"])
     {
         reasons.push("logging changed".into());
     }
@@ -399,6 +437,59 @@ services:
             }),
             ..Default::default()
         }
+    }
+
+    /// `observed` as another tool (MaestroNG, an older maestro) made it:
+    /// maestro's labels gone, or its hash of an older version.
+    fn relabelled(
+        mut observed: ContainerInspectResponse,
+        hash: Option<&str>,
+    ) -> ContainerInspectResponse {
+        if let Some(labels) = observed.config.as_mut().and_then(|c| c.labels.as_mut()) {
+            labels.retain(|k, _| !k.starts_with(MAESTRO_LABEL_PREFIX));
+            if let Some(h) = hash {
+                labels.insert(LABEL_SPEC_HASH.into(), h.into());
+            }
+        }
+        observed
+    }
+
+    #[test]
+    fn containers_made_by_maestrong_or_an_older_maestro_are_adopted() {
+        let e = env(ENV);
+        let body = crate::spec::create_body(&e, &e.containers["web-1"]);
+        let current = Some(image("sha256:one"));
+        let foreign = relabelled(as_created(&body, true), None);
+        assert_eq!(
+            decide(&body, Some(&foreign), current.as_ref()),
+            Action::None
+        );
+        let stopped = relabelled(as_created(&body, false), None);
+        assert_eq!(
+            decide(&body, Some(&stopped), current.as_ref()),
+            Action::Start
+        );
+        let older = relabelled(as_created(&body, true), Some(&"ab".repeat(32)));
+        assert_eq!(decide(&body, Some(&older), current.as_ref()), Action::None);
+        // Adopted only when the fields match: a changed variable still counts.
+        let mut drifted = foreign.clone();
+        if let Some(env) = drifted.config.as_mut().and_then(|c| c.env.as_mut()) {
+            env.retain(|v| !v.starts_with("GREETING="));
+            env.push("GREETING=bye".into());
+        }
+        assert_eq!(
+            decide(&body, Some(&drifted), current.as_ref()),
+            Action::Recreate(vec!["env GREETING changed".into()])
+        );
+        // A hash of this version that differs, with no field to name: recreated.
+        let unnamed = relabelled(
+            as_created(&body, true),
+            Some(&format!("2:{}", "cd".repeat(32))),
+        );
+        assert_eq!(
+            decide(&body, Some(&unnamed), current.as_ref()),
+            Action::Recreate(vec!["configuration changed".into()])
+        );
     }
 
     #[test]

@@ -34,13 +34,109 @@ pub fn create_body(env: &Environment, container: &Container) -> ContainerCreateB
     body
 }
 
-/// The SHA-256 (hex) of a creation request, independent of map ordering.
+/// The version of [`spec_hash`]'s input: a hash of another version says
+/// nothing either way, and the container is compared field by field.
+pub const SPEC_HASH_VERSION: &str = "2";
+
+/// `2:` and the SHA-256 (hex) of the request's normalized spec: the settings
+/// maestro itself sets, by name, in a fixed order, with empty values left
+/// out and lists that are sets sorted. Only those settings count, so a new
+/// field in the Docker client library's requests (or a new default it
+/// sends) leaves every hash as it was.
 pub fn spec_hash(body: &ContainerCreateBody) -> String {
-    let value = serde_json::to_value(body).unwrap_or(serde_json::Value::Null);
-    let canonical = canonical(value);
-    let text = serde_json::to_string(&canonical).unwrap_or_default();
+    let text = serde_json::to_string(&normalized(body)).unwrap_or_default();
     let digest = Sha256::digest(text.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{SPEC_HASH_VERSION}:{hex}")
+}
+
+/// The settings of a request that maestro sets, under maestro's own names.
+pub fn normalized(body: &ContainerCreateBody) -> BTreeMap<&'static str, serde_json::Value> {
+    use serde_json::Value;
+    let json = serde_json::to_value(body).unwrap_or(Value::Null);
+    let host = &json["HostConfig"];
+    let sorted = |v: &Value| -> Value {
+        let mut items: Vec<String> = v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| x.to_string())
+            })
+            .collect();
+        items.sort();
+        Value::from(items)
+    };
+    let keys = |v: &Value| -> Value {
+        let mut items: Vec<String> = match v {
+            Value::Object(m) => m.keys().cloned().collect(),
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        };
+        items.sort();
+        Value::from(items)
+    };
+    let labels: BTreeMap<String, Value> = json["Labels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !k.starts_with(MAESTRO_LABEL_PREFIX))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let canonical_ports = canonical(host["PortBindings"].clone());
+    let fields: [(&'static str, Value); 26] = [
+        ("image", json["Image"].clone()),
+        ("env", sorted(&json["Env"])),
+        ("command", json["Cmd"].clone()),
+        ("hostname", json["Hostname"].clone()),
+        ("user", json["User"].clone()),
+        ("workdir", json["WorkingDir"].clone()),
+        (
+            "labels",
+            serde_json::to_value(labels).unwrap_or(Value::Null),
+        ),
+        ("exposed", keys(&json["ExposedPorts"])),
+        ("volumes", keys(&json["Volumes"])),
+        ("binds", sorted(&host["Binds"])),
+        ("ports", canonical_ports),
+        ("links", sorted(&host["Links"])),
+        ("privileged", host["Privileged"].clone()),
+        ("cap_add", sorted(&host["CapAdd"])),
+        ("cap_drop", sorted(&host["CapDrop"])),
+        ("security_opt", host["SecurityOpt"].clone()),
+        ("extra_hosts", sorted(&host["ExtraHosts"])),
+        ("network_mode", host["NetworkMode"].clone()),
+        ("dns", host["Dns"].clone()),
+        ("restart", canonical(host["RestartPolicy"].clone())),
+        ("volumes_from", host["VolumesFrom"].clone()),
+        ("memory", host["Memory"].clone()),
+        ("memory_swap", host["MemorySwap"].clone()),
+        ("cpu_shares", host["CpuShares"].clone()),
+        ("ulimits", canonical(host["Ulimits"].clone())),
+        ("log_config", canonical(host["LogConfig"].clone())),
+    ];
+    fields.into_iter().filter(|(_, v)| !is_empty(v)).collect()
+}
+
+/// Labels maestro sets for itself start so (`io.maestro.environment`…).
+pub const MAESTRO_LABEL_PREFIX: &str = "io.maestro.";
+
+/// null, "", 0, false, [] and {} (a setting left at its default).
+fn is_empty(v: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+    }
 }
 
 /// Objects with sorted keys, recursively.
@@ -277,7 +373,7 @@ services:
         assert_eq!(value["Labels"]["team"], "a");
         assert_eq!(value["Labels"][LABEL_SERVICE], "web");
         assert_eq!(value["Labels"][LABEL_ENVIRONMENT], "demo");
-        assert_eq!(value["Labels"][LABEL_SPEC_HASH].as_str().unwrap().len(), 64);
+        assert_eq!(value["Labels"][LABEL_SPEC_HASH].as_str().unwrap().len(), 66);
         let mut volumes: Vec<&str> = value["Volumes"]
             .as_object()
             .map(|m| m.keys().map(|k| k.as_str()).collect())
@@ -307,5 +403,41 @@ services:
         );
         let changed = load(&ENV.replace("A: 1", "A: 2"));
         assert_ne!(hash(&a), hash(&changed));
+    }
+
+    #[test]
+    fn the_hash_is_of_maestros_own_spec_not_of_the_library_request() {
+        let env = load(ENV);
+        let body = create_body(&env, &env.containers["web-1"]);
+        let hash = spec_hash(&body);
+        assert!(hash.starts_with("2:"), "{hash}");
+        // Settings maestro does not set (a field a newer client library
+        // might send, at its default or not) leave the hash as it was.
+        let mut more = body.clone();
+        more.tty = Some(false);
+        more.stop_signal = Some("SIGTERM".into());
+        if let Some(h) = more.host_config.as_mut() {
+            h.oom_score_adj = Some(0);
+            h.shm_size = Some(64 << 20);
+        }
+        assert_eq!(spec_hash(&more), hash);
+        // Order in sets does not matter; maestro's own labels do not count.
+        let mut reordered = body.clone();
+        if let Some(e) = reordered.env.as_mut() {
+            e.reverse();
+        }
+        if let Some(l) = reordered.labels.as_mut() {
+            l.insert("io.maestro.something".into(), "x".into());
+        }
+        assert_eq!(spec_hash(&reordered), hash);
+        // The fields it does set count.
+        let mut other = body.clone();
+        other.user = Some("nobody".into());
+        assert_ne!(spec_hash(&other), hash);
+        assert!(normalized(&body).contains_key("env"));
+        assert!(
+            !normalized(&body).contains_key("privileged"),
+            "false is left out"
+        );
     }
 }
