@@ -1207,3 +1207,49 @@ fn completions_for_three_shells_and_a_man_page() {
         println!("man is not installed: the rendering is not checked");
     }
 }
+
+/// An instance moved to another ship leaves its old container behind: `plan`
+/// lists that one as an orphan on its old ship (the file still names the
+/// instance), and `up --remove-orphans` removes it and creates the instance
+/// on its new ship.
+#[test]
+fn an_instance_moved_to_another_ship_leaves_an_orphan_that_up_removes() {
+    let _ships = use_ships();
+    let name = "cv-moved-1";
+    let _cleanup = Cleanup::new(&[name]);
+    let dir = Dir::new();
+    let file_on = |ship: &str| {
+        let text = head(
+            "cv-moved",
+            &[
+                ("local", testbed().local_ship()),
+                ("ship2", testbed().ship2_tcp()),
+            ],
+        ) + &service("moved", IMAGE, &[], &[instance(name, ship, IDLE, "")]);
+        dir.write("maestro.yaml", text)
+    };
+    let file = file_on("ship2");
+    assert_code(&maestro(&file, &["up"]), 0);
+    assert!(running(&ship2(), name));
+    let old_id = container_id(&ship2(), name);
+
+    let file = file_on("local");
+    let out = maestro(&file, &["plan", "--json"]);
+    assert_code(&out, 3);
+    let doc = json_of(&out);
+    assert_eq!(
+        doc["orphans"],
+        serde_json::json!([{"name": name, "ship": "ship2", "running": true}]),
+        "{doc:#}"
+    );
+    let out = maestro(&file, &["up", "--remove-orphans"]);
+    assert_code(&out, 0);
+    assert!(
+        !exists(&ship2(), name),
+        "the container left on ship2 is still there\n{}",
+        out.report()
+    );
+    assert!(running(&local(), name), "{}", out.report());
+    assert_ne!(container_id(&local(), name), old_id);
+    assert_code(&maestro(&file, &["plan"]), 0);
+}

@@ -75,32 +75,54 @@ pub async fn orphans(env: &Environment, fleet: &Fleet) -> (Vec<Orphan>, Vec<Stri
         }
     }))
     .await;
-    let mut seen = BTreeSet::new();
-    let mut orphans = Vec::new();
+    let mut lists = Vec::new();
     let mut errors = Vec::new();
     for result in found {
         match result {
-            Ok((ship, list)) => {
-                for summary in list {
-                    let name = summary
-                        .names
-                        .as_ref()
-                        .and_then(|n| n.first())
-                        .map(|n| n.trim_start_matches('/').to_owned())
-                        .unwrap_or_default();
-                    let id = summary.id.clone().unwrap_or_default();
-                    if name.is_empty() || env.containers.contains_key(&name) || !seen.insert(id) {
-                        continue;
-                    }
-                    orphans.push(Orphan {
-                        ship: ship.clone(),
-                        name,
-                        running: summary.state.as_ref().map(|s| s.to_string()).as_deref()
-                            == Some("running"),
-                    });
+            Ok(listed) => lists.push(listed),
+            Err(e) => errors.push(e),
+        }
+    }
+    // The ids each ship's engine has: two ships may name one engine.
+    let ids_of: std::collections::HashMap<&str, BTreeSet<&str>> = lists
+        .iter()
+        .map(|(ship, list)| {
+            let ids = list.iter().filter_map(|s| s.id.as_deref()).collect();
+            (ship.as_str(), ids)
+        })
+        .collect();
+    let mut seen = BTreeSet::new();
+    let mut orphans = Vec::new();
+    for (ship, list) in &lists {
+        for summary in list {
+            let name = summary
+                .names
+                .as_ref()
+                .and_then(|n| n.first())
+                .map(|n| n.trim_start_matches('/').to_owned())
+                .unwrap_or_default();
+            let id = summary.id.as_deref().unwrap_or_default();
+            if name.is_empty() || !seen.insert(id.to_owned()) {
+                continue;
+            }
+            if let Some(wanted) = env.containers.get(&name) {
+                // In the file, and on its own ship (or on an engine its own
+                // ship shares): not an orphan. Moved to a ship whose engine
+                // was asked and does not have it: the one left behind is.
+                let moved = wanted.ship != *ship
+                    && ids_of
+                        .get(wanted.ship.as_str())
+                        .is_some_and(|ids| !ids.contains(id));
+                if !moved {
+                    continue;
                 }
             }
-            Err(e) => errors.push(e),
+            orphans.push(Orphan {
+                ship: ship.clone(),
+                name,
+                running: summary.state.as_ref().map(|s| s.to_string()).as_deref()
+                    == Some("running"),
+            });
         }
     }
     orphans.sort_by(|a, b| (&a.ship, &a.name).cmp(&(&b.ship, &b.name)));
