@@ -11,6 +11,7 @@ mod engine_support;
 mod engine_transports;
 mod faults;
 mod guest_cluster;
+mod hostile_inputs;
 mod registry;
 mod sim_engine;
 mod testbed;

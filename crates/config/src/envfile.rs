@@ -18,7 +18,16 @@ pub fn read(path: &Path) -> Result<Vec<(String, String)>, String> {
             MAX_ENVFILE_BYTES / 1024 / 1024
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| io_reason(&e))?;
+    let bytes = match crate::read_capped(path, MAX_ENVFILE_BYTES) {
+        Ok(bytes) => bytes,
+        Err(crate::Capped::Io(e)) => return Err(io_reason(&e)),
+        Err(crate::Capped::TooLarge) => {
+            return Err(format!(
+                "it is larger than {} MiB",
+                MAX_ENVFILE_BYTES / 1024 / 1024
+            ))
+        }
+    };
     let text = String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string())?;
     parse(&text)
 }

@@ -55,8 +55,13 @@ impl Source {
         if meta.len() as usize > MAX_FILE_BYTES {
             return Err(too_large(&name).into());
         }
-        let bytes =
-            std::fs::read(path).map_err(|e| ConfigError::in_file(&name, read_problem(&e)))?;
+        // Capped while reading: a device (`/dev/zero`) or a pipe says
+        // nothing of its size beforehand.
+        let bytes = match read_capped(path, MAX_FILE_BYTES as u64) {
+            Ok(bytes) => bytes,
+            Err(Capped::TooLarge) => return Err(too_large(&name).into()),
+            Err(Capped::Io(e)) => return Err(ConfigError::in_file(&name, read_problem(&e)).into()),
+        };
         let base_dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -99,6 +104,30 @@ impl Source {
             }
         }
     }
+}
+
+/// Why [`read_capped`] gave up.
+#[derive(Debug)]
+pub(crate) enum Capped {
+    Io(std::io::Error),
+    /// More than the limit: reading stopped there.
+    TooLarge,
+}
+
+/// The bytes of `path`, reading at most `limit` of them: a file that has
+/// more (however its size is reported, or not) is refused as soon as the
+/// limit is passed.
+pub(crate) fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, Capped> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(Capped::Io)?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(Capped::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(Capped::TooLarge);
+    }
+    Ok(bytes)
 }
 
 fn too_large(name: &str) -> ConfigError {

@@ -27,7 +27,7 @@ pub fn render(
         return Ok(text.to_string());
     }
     let mut jinja = Environment::new();
-    jinja.set_loader(minijinja::path_loader(base_dir));
+    jinja.set_loader(capped_loader(base_dir.to_owned()));
     jinja.set_auto_escape_callback(|_| AutoEscape::None);
     jinja.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     jinja.set_fuel(Some(TEMPLATE_FUEL));
@@ -35,6 +35,52 @@ pub fn render(
     jinja
         .render_named_str(name, text, context)
         .map_err(|e| template_error(&e, name, base_dir))
+}
+
+/// Most bytes an included template may have.
+const MAX_INCLUDE_BYTES: u64 = crate::MAX_FILE_BYTES as u64;
+
+/// Included templates, relative to `base`, read with a cap (a device or an
+/// endless pipe is refused once the cap is passed, not read forever).
+/// Names with `..` or `\\` are not found, as with minijinja's own loader.
+fn capped_loader(
+    base: std::path::PathBuf,
+) -> impl Fn(&str) -> Result<Option<String>, minijinja::Error> + Send + Sync + 'static {
+    move |name: &str| {
+        let mut path = base.clone();
+        for segment in name.split('/') {
+            if segment.is_empty() || segment == "." {
+                continue;
+            }
+            if segment == ".." || segment.contains('\\') {
+                return Ok(None);
+            }
+            path.push(segment);
+        }
+        if path.is_dir() {
+            return Ok(None);
+        }
+        match crate::read_capped(&path, MAX_INCLUDE_BYTES) {
+            Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| {
+                minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    format!("the included file {name} is not UTF-8 text"),
+                )
+            }),
+            Err(crate::Capped::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(crate::Capped::Io(e)) => Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!("cannot read the included file {name}: {e}"),
+            )),
+            Err(crate::Capped::TooLarge) => Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!(
+                    "the included file {name} is larger than {} MiB",
+                    MAX_INCLUDE_BYTES / 1024 / 1024
+                ),
+            )),
+        }
+    }
 }
 
 fn template_error(e: &minijinja::Error, name: &str, base_dir: &Path) -> ConfigError {
