@@ -87,6 +87,7 @@ differential_fixtures! {
     requires_transitive => "requires-transitive",
     restart_max_retry => "restart-max-retry",
     scalars => "scalars",
+    schema_mapping => "schema-mapping",
     volumes_from_deps => "volumes-from-deps",
     volumes_schema1 => "volumes-schema1",
     volumes_schema2 => "volumes-schema2",

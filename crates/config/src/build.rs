@@ -164,14 +164,7 @@ fn build_in(r: &mut Reader, root: &Node, file: &str, base_dir: &Path) -> Option<
         .and_then(|m| get_set(m, "schema"))
     {
         None => 1,
-        Some(node) => match &node.value {
-            Value::Int(1) => 1,
-            Value::Int(2) => 2,
-            _ => {
-                r.expected(node, "__maestro/schema", "1 or 2");
-                1
-            }
-        },
+        Some(node) => schema(r, node),
     };
 
     let name = match get_set(top, "name") {
@@ -676,6 +669,35 @@ fn local_ship(r: &mut Reader, root: &Node, defaults: &[(Node, Node)]) -> IndexMa
         out.insert(LOCAL_SHIP.to_owned(), ship);
     }
     out
+}
+
+/// `__maestro.schema`: `1`, `2`, or the mapping form `{version: 2}`.
+/// MaestroNG tests only `schema == 1`, so it reads every mapping as schema 2,
+/// whatever its `version` says; a mapping means 2 here too, with a warning
+/// when its `version` is not 2.
+fn schema(r: &mut Reader, node: &Node) -> u8 {
+    const PATH: &str = "__maestro/schema";
+    match &node.value {
+        Value::Int(1) => 1,
+        Value::Int(2) => 2,
+        Value::Map(entries) => {
+            let version = get_set(entries, "version");
+            if version.is_none_or(|v| v.value != Value::Int(2)) {
+                let (at, found) = match version {
+                    Some(v) => (v, format!("`version: {}`", show(v))),
+                    None => (node, "no `version`".to_owned()),
+                };
+                r.warn(at, PATH, format!(
+                    "a mapping with {found} is read as schema 2, as MaestroNG reads any mapping here; write `schema: 1` for schema 1, or `version: 2`"
+                ));
+            }
+            2
+        }
+        _ => {
+            r.expected(node, PATH, "1, 2 or {version: 2}");
+            1
+        }
+    }
 }
 
 /// The name of the default ship of a file without `ships`.
@@ -1724,6 +1746,61 @@ services: {}
         assert!(!a.ssh_accept_new_host_keys);
         assert_eq!(env.ships["d"].endpoint, "d.example");
         assert!(env.warnings.is_empty(), "{:?}", env.warnings);
+    }
+
+    /// Host path -> container path under schema 2; the other way round under 1.
+    const SCHEMA_VOLUMES: &str = "name: t
+ships: {s1: {ip: 10.0.0.1}}
+services:
+  files:
+    image: f
+    instances:
+      files-1:
+        ship: s1
+        volumes: {/srv/files: /files}
+";
+
+    #[test]
+    fn schema_in_the_mapping_form_means_schema_2() {
+        let env = load(&format!(
+            "__maestro:\n  schema: {{version: 2}}\n{SCHEMA_VOLUMES}"
+        ))
+        .expect("the mapping form is accepted");
+        assert_eq!(env.schema, 2);
+        let v = &env.containers["files-1"].volumes[0];
+        assert_eq!(
+            (v.host.as_str(), v.target.as_str()),
+            ("/srv/files", "/files")
+        );
+        assert!(env.warnings.is_empty(), "{:?}", env.warnings);
+
+        let env = load(&format!("__maestro: {{schema: 1}}\n{SCHEMA_VOLUMES}")).expect("schema 1");
+        let v = &env.containers["files-1"].volumes[0];
+        assert_eq!(
+            (env.schema, v.host.as_str(), v.target.as_str()),
+            (1, "/files", "/srv/files")
+        );
+    }
+
+    /// MaestroNG compares the value with 1 only, so any mapping is schema 2,
+    /// `{version: 1}` included: the same here, said in a located warning.
+    #[test]
+    fn a_schema_mapping_without_version_2_is_schema_2_with_a_warning() {
+        for (schema, at, found) in [
+            ("{version: 1}", "t.yaml:2:21:", "`version: 1`"),
+            ("{version: \"2\"}", "t.yaml:2:21:", "`version: \"2\"`"),
+            ("{other: 2}", "t.yaml:2:11:", "no `version`"),
+        ] {
+            let env = load(&format!("__maestro:\n  schema: {schema}\n{SCHEMA_VOLUMES}"))
+                .unwrap_or_else(|e| panic!("{schema}: {e}"));
+            assert_eq!(env.schema, 2, "{schema}");
+            assert_eq!(env.containers["files-1"].volumes[0].host, "/srv/files");
+            assert_eq!(env.warnings.len(), 1, "{schema}: {:?}", env.warnings);
+            let text = env.warnings[0].to_string();
+            assert!(text.starts_with(at), "{schema}: {text}");
+            assert!(text.contains(found), "{schema}: {text}");
+            assert!(text.contains("read as schema 2"), "{schema}: {text}");
+        }
     }
 
     #[test]
