@@ -10,6 +10,12 @@ use crate::yaml::{Node, Value};
 
 const STATES: &[&str] = &["pre-start", "running", "pre-stop", "stopped"];
 const TYPES: &[&str] = &["tcp", "http", "exec", "rexec", "sleep", "healthy"];
+/// Attempts, one a second, of a `tcp` check (its `max_wait`) and of an
+/// `exec` or `rexec` check (its `attempts`): MaestroNG's
+/// `RetryingLifecycleHelper.DEFAULT_MAX_ATTEMPTS`.
+const DEFAULT_ATTEMPTS: u32 = 180;
+/// Seconds an `http` check keeps trying (MaestroNG's `DEFAULT_MAX_WAIT`).
+const DEFAULT_HTTP_MAX_WAIT: u32 = 300;
 
 /// Builds the container's lifecycle from the service's and the instance's lists.
 pub fn build(r: &mut Reader, sources: &[(&Node, String)], container: &Container) -> Lifecycle {
@@ -142,7 +148,7 @@ fn check(r: &mut Reader, node: &Node, path: &str, c: &Container) -> Option<Check
             }
             Some(Check::Tcp {
                 port,
-                max_wait: count(r, "max_wait", 300),
+                max_wait: count(r, "max_wait", DEFAULT_ATTEMPTS),
             })
         }
         "http" => {
@@ -206,7 +212,7 @@ fn check(r: &mut Reader, node: &Node, path: &str, c: &Container) -> Option<Check
                 scheme: text(r, "scheme").unwrap_or_else(|| "http".into()),
                 method,
                 match_regex: text(r, "match_regex"),
-                max_wait: count(r, "max_wait", 300),
+                max_wait: count(r, "max_wait", DEFAULT_HTTP_MAX_WAIT),
                 options: Box::new(options),
             })
         }
@@ -230,7 +236,7 @@ fn check(r: &mut Reader, node: &Node, path: &str, c: &Container) -> Option<Check
             };
             Some(Check::Exec {
                 command,
-                attempts: count(r, "attempts", 180),
+                attempts: count(r, "attempts", DEFAULT_ATTEMPTS),
                 envfrom,
             })
         }
@@ -245,7 +251,7 @@ fn check(r: &mut Reader, node: &Node, path: &str, c: &Container) -> Option<Check
             let command = command(r)?;
             Some(Check::Rexec {
                 command,
-                attempts: count(r, "attempts", 180),
+                attempts: count(r, "attempts", DEFAULT_ATTEMPTS),
             })
         }
         _ => {
@@ -302,5 +308,66 @@ pub(crate) fn article(word: &str) -> &'static str {
         "an"
     } else {
         "a"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::Check;
+
+    fn running(checks: &str) -> Vec<Check> {
+        let source = crate::Source {
+            name: "t.yaml".into(),
+            base_dir: std::path::PathBuf::from("."),
+            text: format!(
+                "name: t
+ships: {{s1: {{ip: 10.0.0.1}}}}
+services:
+  web:
+    image: nginx
+    instances:
+      web-1:
+        ship: s1
+        ports: {{http: 80}}
+        lifecycle:
+          running: {checks}
+"
+            ),
+        };
+        let env = crate::load(&source, &Default::default()).expect("a valid file");
+        env.containers["web-1"].lifecycle.running.clone()
+    }
+
+    /// MaestroNG's defaults: 180 attempts a second apart for tcp, exec and
+    /// rexec, 300 seconds for http.
+    #[test]
+    fn defaults_are_maestrongs() {
+        let checks = running(
+            "[{type: tcp, port: http}, {type: http, port: http}, {type: exec, command: \"true\"}, {type: rexec, command: \"true\"}]",
+        );
+        let got: Vec<u32> = checks
+            .iter()
+            .map(|c| match c {
+                Check::Tcp { max_wait, .. } | Check::Http { max_wait, .. } => *max_wait,
+                Check::Exec { attempts, .. } | Check::Rexec { attempts, .. } => *attempts,
+                other => panic!("unexpected check {other:?}"),
+            })
+            .collect();
+        assert_eq!(got, [180, 300, 180, 180]);
+    }
+
+    #[test]
+    fn given_values_win_over_the_defaults() {
+        let checks = running(
+            "[{type: tcp, port: http, max_wait: 7}, {type: http, port: http, max_wait: 9}]",
+        );
+        assert!(
+            matches!(checks[0], Check::Tcp { max_wait: 7, .. }),
+            "{checks:?}"
+        );
+        assert!(
+            matches!(checks[1], Check::Http { max_wait: 9, .. }),
+            "{checks:?}"
+        );
     }
 }
