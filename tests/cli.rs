@@ -377,6 +377,52 @@ fn dump_masks_http_check_passwords() {
     assert_no_secrets(&out, &["http-check-pw-789"]);
 }
 
+/// Credential headers of http checks and http auditors, and the path of a
+/// webhook URL (its secret, for Slack's), are masked by `dump` and `dump -c`
+/// alike; harmless headers and the webhook's host stay.
+#[test]
+fn dump_masks_headers_and_webhook_urls() {
+    let dir = env_dir(
+        r#"name: h
+ships: {vm1: {ip: 10.0.0.1}}
+services:
+  web:
+    image: nginx
+    instances:
+      web-1:
+        ship: vm1
+        ports: {http: 8080}
+        lifecycle:
+          running:
+            - {type: http, port: http, requests_options: {headers: {Authorization: "Bearer check-bearer-1", X-Team: core}}}
+audit:
+  - type: http
+    endpoint: https://hooks.example.com/services/T0/B0/webhook-path-2
+    headers: {X-Api-Key: auditor-key-3, Content-Type: application/json}
+  - {type: slack, channel: ops, token: slack-token-4, endpoint: "https://slack.example.com/api?t=slack-query-5"}
+"#,
+    );
+    let secrets = [
+        "check-bearer-1",
+        "webhook-path-2",
+        "auditor-key-3",
+        "slack-token-4",
+        "slack-query-5",
+    ];
+    for args in [&["dump"][..], &["dump", "-c"]] {
+        let out = maestro_in(&dir, args);
+        assert_code(&out, 0);
+        assert_no_secrets(&out, &secrets);
+        let shown = format!("{}{}", out.stdout(), out.stderr());
+        for kept in ["https://hooks.example.com/***", "application/json", "core"] {
+            assert!(shown.contains(kept), "`{kept}` is not shown\n{}", out.report());
+        }
+    }
+    let doc = json(&maestro_in(&dir, &["dump"]));
+    assert_eq!(doc["audit"][0]["headers"]["X-Api-Key"], "***");
+    assert_eq!(doc["audit"][1]["endpoint"], "https://slack.example.com/***");
+}
+
 #[test]
 fn dump_things_keeps_dependencies_only() {
     let dir = env_dir(SHOP);

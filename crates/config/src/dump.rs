@@ -1,5 +1,5 @@
 //! The `dump` document: the fully resolved environment as JSON, secrets shown
-//! as `***`.
+//! as `***`; and the `dump --config` document, masked the same way.
 
 use serde_json::{json, Map, Value};
 
@@ -146,32 +146,53 @@ fn ship(s: &Ship) -> Value {
     value
 }
 
-/// Header values that carry credentials (`Authorization`, `X-Api-Key`,
-/// `Cookie`, anything naming a token, secret or password) shown as `***`.
+/// Whether a header's value is a credential: `Authorization`, `X-Api-Key`,
+/// `Cookie`, anything naming a token, secret or password.
+fn secret_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "auth",
+        "token",
+        "secret",
+        "password",
+        "key",
+        "cookie",
+        "signature",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
+}
+
+/// Header values that carry credentials shown as `***`.
 fn masked_headers(headers: &indexmap::IndexMap<String, String>) -> Value {
-    let secret = |name: &str| {
-        let name = name.to_ascii_lowercase();
-        [
-            "auth",
-            "token",
-            "secret",
-            "password",
-            "key",
-            "cookie",
-            "signature",
-        ]
-        .iter()
-        .any(|word| name.contains(word))
-    };
     Value::Object(
         headers
             .iter()
             .map(|(k, v)| {
-                let shown = if secret(k) { "***" } else { v.as_str() };
+                let shown = if secret_header(k) { "***" } else { v.as_str() };
                 (k.clone(), Value::String(shown.to_owned()))
             })
             .collect(),
     )
+}
+
+/// An auditor's URL as shown: scheme, host and port; the path and query as
+/// `***`, since a webhook's path is often its secret
+/// (`/services/T0/B0/XXXX`); no user or password. Not a URL at all: `***`.
+fn masked_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "***".to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    if tail.is_empty() || tail == "/" {
+        format!("{scheme}://{host}{tail}")
+    } else {
+        format!("{scheme}://{host}/***")
+    }
 }
 
 fn auditor(a: &Auditor) -> Value {
@@ -184,7 +205,7 @@ fn auditor(a: &Auditor) -> Value {
             timeout,
             payload,
         } => json!({
-            "type": "http", "endpoint": endpoint, "method": method, "headers": masked_headers(headers), "timeout": timeout, "payload": payload,
+            "type": "http", "endpoint": masked_url(endpoint), "method": method, "headers": masked_headers(headers), "timeout": timeout, "payload": payload,
         }),
         AuditKind::Exec { script, args } => json!({"type": "exec", "script": script, "args": args}),
         AuditKind::Slack {
@@ -194,7 +215,8 @@ fn auditor(a: &Auditor) -> Value {
             endpoint,
             ..
         } => json!({
-            "type": "slack", "channel": channel, "token": "***", "name": name, "icon": icon, "endpoint": endpoint,
+            "type": "slack", "channel": channel, "token": "***", "name": name, "icon": icon,
+            "endpoint": endpoint.as_deref().map(masked_url),
         }),
         AuditKind::Hipchat { room, name, .. } => {
             json!({"type": "hipchat", "room": room, "token": "***", "name": name})
@@ -286,11 +308,23 @@ impl serde::Serialize for Document<'_> {
 }
 
 /// The parsed description as JSON (`dump --config`), with every credential
-/// masked: `password` and `token` values, and the password of an http
-/// check's `auth`.
+/// masked as the resolved document masks it: `password` and `token` values,
+/// the password of an http check's `auth`, header values named like
+/// credentials (http auditors and http checks), and the path of auditor URLs.
 pub fn document(root: &crate::yaml::Node) -> Value {
     let mut doc = crate::audit::to_json(root);
     mask(&mut doc);
+    if let Some(Value::Array(auditors)) = doc.get_mut("audit") {
+        for auditor in auditors {
+            if let Some(endpoint) = auditor.get_mut("endpoint") {
+                *endpoint = match endpoint {
+                    Value::Null => Value::Null,
+                    Value::String(url) => json!(masked_url(url)),
+                    _ => json!("***"),
+                };
+            }
+        }
+    }
     doc
 }
 
@@ -305,6 +339,13 @@ fn mask(v: &mut Value) {
                         Value::Null => {}
                         other => *other = json!("***"),
                     },
+                    "headers" if child.is_object() => {
+                        for (name, value) in child.as_object_mut().into_iter().flatten() {
+                            if secret_header(name) {
+                                *value = json!("***");
+                            }
+                        }
+                    }
                     _ => mask(child),
                 }
             }
@@ -327,6 +368,55 @@ mod tests {
         assert_eq!(
             masked_headers(&headers),
             json!({"Authorization": "***", "X-Api-Key": "***", "X-Team": "core"})
+        );
+    }
+
+    #[test]
+    fn auditor_urls_keep_their_host_only() {
+        for (url, shown) in [
+            (
+                "https://hooks.slack.com/services/T0/B0/XXXX",
+                "https://hooks.slack.com/***",
+            ),
+            (
+                "http://user:pw@audit:8080/in?key=k",
+                "http://audit:8080/***",
+            ),
+            ("https://audit.example?token=t", "https://audit.example/***"),
+            ("https://audit.example/", "https://audit.example/"),
+            ("http://audit:8080", "http://audit:8080"),
+            ("not a url/secret", "***"),
+        ] {
+            assert_eq!(masked_url(url), shown, "{url}");
+        }
+    }
+
+    /// `dump -c` masks header values and auditor URLs as `dump` does.
+    #[test]
+    fn the_parsed_document_masks_headers_and_urls() {
+        let root = crate::yaml::parse(
+            "audit:
+  - {type: http, endpoint: \"https://hooks.example/T0/XXXX\", headers: {Authorization: Bearer s3, X-Team: core}}
+  - {type: slack, channel: c, token: t, endpoint: \"https://slack.example/api?x=1\"}
+ships:
+  s1: {ip: 10.0.0.1, endpoint: \"tcp://10.0.0.1:2375\"}
+checks: [{requests_options: {headers: {X-Api-Key: 42, Accept: text/plain}}}]
+",
+            "t.yaml",
+        )
+        .expect("valid YAML");
+        let doc = document(&root);
+        assert_eq!(doc["audit"][0]["endpoint"], "https://hooks.example/***");
+        assert_eq!(
+            doc["audit"][0]["headers"],
+            json!({"Authorization": "***", "X-Team": "core"})
+        );
+        assert_eq!(doc["audit"][1]["endpoint"], "https://slack.example/***");
+        assert_eq!(doc["audit"][1]["token"], "***");
+        assert_eq!(doc["ships"]["s1"]["endpoint"], "tcp://10.0.0.1:2375");
+        assert_eq!(
+            doc["checks"][0]["requests_options"]["headers"],
+            json!({"X-Api-Key": "***", "Accept": "text/plain"})
         );
     }
 }
