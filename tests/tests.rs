@@ -7,6 +7,7 @@ mod engine_converge;
 mod engine_differential;
 mod engine_interrupt;
 mod engine_plays;
+mod engine_ssh;
 mod engine_support;
 mod engine_transports;
 mod faults;

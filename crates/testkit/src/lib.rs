@@ -18,6 +18,7 @@ pub mod flaky;
 pub mod front;
 pub mod route;
 pub mod sim;
+pub mod sshd;
 
 pub use fault::{unversioned, Backend, Cues, Fault, FaultProxy, Rule};
 pub use front::{spawn_docker29_front, spawn_front, Docker29Front, FrontHandle};
