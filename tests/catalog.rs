@@ -203,6 +203,7 @@ catalog! {
     port_three_parts => "port-three-parts",
     registry_bad_retry => "registry-bad-retry",
     requires_cycle => "requires-cycle",
+    requires_self => "requires-self",
     requires_unknown => "requires-unknown",
     restart_bad_name => "restart-bad-name",
     restart_bad_retries => "restart-bad-retries",

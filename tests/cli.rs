@@ -415,7 +415,11 @@ audit:
         assert_no_secrets(&out, &secrets);
         let shown = format!("{}{}", out.stdout(), out.stderr());
         for kept in ["https://hooks.example.com/***", "application/json", "core"] {
-            assert!(shown.contains(kept), "`{kept}` is not shown\n{}", out.report());
+            assert!(
+                shown.contains(kept),
+                "`{kept}` is not shown\n{}",
+                out.report()
+            );
         }
     }
     let doc = json(&maestro_in(&dir, &["dump"]));
@@ -583,6 +587,44 @@ fn deptree_unknown_thing() {
         "ERROR: zz-top is neither a service nor a container\n"
     );
     assert!(out.stdout.is_empty(), "{}", out.report());
+}
+
+/// A mistyped name says which names are close, before any engine is asked.
+#[test]
+fn unknown_things_suggest_close_names() {
+    let dir = env_dir(SHOP);
+    for (args, expected) in [
+        (
+            &["status", "wbe"][..],
+            "wbe is neither a service nor a container; did you mean web?",
+        ),
+        (
+            &["start", "web-3"],
+            "web-3 is neither a service nor a container; did you mean web-1 or web-2?",
+        ),
+        (
+            &["dump", "db1"],
+            "db1 is neither a service nor a container; did you mean db or db-1?",
+        ),
+        (
+            &["deptree", "lb-2"],
+            "lb-2 is neither a service nor a container; did you mean lb-1?",
+        ),
+        (
+            &["status", "zz-top"],
+            "zz-top is neither a service nor a container",
+        ),
+    ] {
+        let out = maestro_in(&dir, args);
+        assert_code(&out, 1);
+        assert_eq!(
+            out.stderr(),
+            format!("ERROR: {expected}\n"),
+            "{}",
+            out.report()
+        );
+        assert!(out.stdout.is_empty(), "{}", out.report());
+    }
 }
 
 #[test]

@@ -275,9 +275,9 @@ fn deptree(env: &Environment, things: &[String], recursive: bool) -> Result<(), 
         } else if env.services.contains_key(thing) {
             services.push(thing.clone());
         } else {
-            return Err(Failure::Failed(format!(
-                "{thing} is neither a service nor a container"
-            )));
+            return Err(Failure::Failed(
+                maestro_plays::SelectError::unknown(env, thing).to_string(),
+            ));
         }
     }
     output::print(&env.graph.deptree(&services, recursive))

@@ -358,13 +358,9 @@ fn build_in(r: &mut Reader, root: &Node, file: &str, base_dir: &Path) -> Option<
 
     let graph = DependencyGraph::new(declared, implied);
     if let Some(cycle) = graph.find_cycle() {
-        let first = drafts
-            .iter()
-            .find(|d| d.name == cycle[0])
-            .map(|d| d.node)
-            .unwrap_or(root);
-        r.error(first, &format!("services/{}", cycle[0]), format!(
-            "circular dependency {}; expected services to require each other without a cycle (through `requires` or `volumes_from`)",
+        let (node, path, entry) = cycle_closer(&drafts, &containers, &cycle, root);
+        r.error(node, &path, format!(
+            "`{entry}` closes the circular dependency {}; expected services to require each other without a cycle (through `requires` or `volumes_from`)",
             cycle.join(" -> ")
         ));
     }
@@ -513,6 +509,43 @@ fn unknown(what: &str, name: &str, known: &BTreeSet<&str>) -> String {
             list.join(", ")
         )
     }
+}
+
+/// Where the last edge of `cycle` (its last service needing its first) is
+/// written: the `requires` entry, else the `volumes_from` entry that implies
+/// it. Gives the node, its path and the entry's text.
+fn cycle_closer<'n>(
+    drafts: &[ServiceDraft<'n>],
+    containers: &[ContainerDraft<'n>],
+    cycle: &[String],
+    root: &'n Node,
+) -> (&'n Node, String, String) {
+    let (from, to) = match cycle {
+        [.., from, to] => (from.as_str(), to.as_str()),
+        _ => return (root, "services".into(), cycle.join(" -> ")),
+    };
+    let draft = drafts.iter().find(|d| d.name == from);
+    if let Some((name, node)) = draft.and_then(|d| d.requires.iter().find(|(n, _)| n == to)) {
+        return (*node, format!("services/{from}/requires"), name.clone());
+    }
+    let service_of: HashMap<&str, &str> = containers
+        .iter()
+        .map(|c| (c.container.name.as_str(), c.container.service.as_str()))
+        .collect();
+    for c in containers.iter().filter(|c| c.container.service == from) {
+        let entries = c.container.volumes_from.iter().zip(&c.volumes_from_nodes);
+        for (other, node) in entries {
+            if service_of.get(other.as_str()) == Some(&to) {
+                let path = format!(
+                    "services/{from}/instances/{}/volumes_from",
+                    c.container.name
+                );
+                return (*node, path, other.clone());
+            }
+        }
+    }
+    let node = draft.map(|d| d.node).unwrap_or(root);
+    (node, format!("services/{from}"), to.to_owned())
 }
 
 fn volume_targets(c: &Container) -> Vec<&String> {

@@ -17,6 +17,7 @@ pub mod naming;
 mod ports;
 pub mod pyfmt;
 mod reader;
+pub mod suggest;
 pub mod template;
 pub mod yaml;
 

@@ -37,7 +37,11 @@ pub struct Selection {
 /// Why a selection cannot be made; the text is the message for the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SelectError {
-    Unknown(String),
+    /// A name that is neither, with the names close to it.
+    Unknown {
+        name: String,
+        close: Vec<String>,
+    },
     ServiceNotExpanded(String),
     BadPattern {
         flag: &'static str,
@@ -49,7 +53,11 @@ pub enum SelectError {
 impl fmt::Display for SelectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SelectError::Unknown(name) => write!(f, "{name} is neither a service nor a container"),
+            SelectError::Unknown { name, close } => write!(
+                f,
+                "{name} is neither a service nor a container{}",
+                maestro_config::suggest::did_you_mean(name, close.iter().map(String::as_str))
+            ),
             SelectError::ServiceNotExpanded(name) => {
                 write!(
                     f,
@@ -64,6 +72,25 @@ impl fmt::Display for SelectError {
 }
 
 impl std::error::Error for SelectError {}
+
+impl SelectError {
+    /// `name` names neither a service nor a container of `env`; the error
+    /// keeps the names close to it.
+    pub fn unknown(env: &Environment, name: &str) -> SelectError {
+        let known = env
+            .services
+            .keys()
+            .chain(env.containers.keys())
+            .map(String::as_str);
+        SelectError::Unknown {
+            name: name.to_owned(),
+            close: maestro_config::suggest::close_names(name, known)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+        }
+    }
+}
 
 fn matcher(
     flag: &'static str,
@@ -118,7 +145,7 @@ pub fn select<'e>(
             }
             chosen.extend(s.instances.iter().map(String::as_str));
         } else {
-            return Err(SelectError::Unknown(thing.clone()));
+            return Err(SelectError::unknown(env, thing));
         }
     }
 
@@ -307,6 +334,22 @@ services:
                 .unwrap_err()
                 .to_string(),
             "nope is neither a service nor a container"
+        );
+    }
+
+    #[test]
+    fn unknown_names_say_which_are_close() {
+        let e = env(ENV);
+        let sel = Selection {
+            things: vec!["wbe".into()],
+            expand_services: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            select(&e, &sel, Direction::Forward)
+                .unwrap_err()
+                .to_string(),
+            "wbe is neither a service nor a container; did you mean web?"
         );
     }
 
