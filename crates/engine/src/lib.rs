@@ -309,27 +309,11 @@ impl Engine {
 fn http(ship: &Ship, address: &str, version: &ClientVersion) -> Result<Docker, EngineError> {
     let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
     connector.set_nodelay(true);
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build(connector);
-    let transport = move |request: BollardRequest| {
-        let client = client.clone();
-        async move {
-            client
-                .request(request)
-                .await
-                .map_err(bollard::errors::Error::from)
-        }
-    };
     let base = format!("http://{}", address.trim_start_matches("tcp://"));
-    Docker::connect_with_custom_transport(transport, Some(base), BOLLARD_TIMEOUT_SECS, version)
-        .map_err(|e| EngineError::Unreachable {
-            ship: ship.name.clone(),
-            address: address.to_owned(),
-            reason: error::root_cause(&e),
-        })
+    pooled(ship, connector, address, &base, version)
 }
 
-/// A pooled HTTP client over any connector (SSH channels), for bollard.
+/// A pooled HTTP client over any connector (TCP, SSH channels), for bollard.
 fn pooled<C>(
     ship: &Ship,
     connector: C,

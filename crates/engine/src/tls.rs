@@ -4,10 +4,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use bollard::{BollardRequest, Docker};
+use bollard::Docker;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use maestro_config::Ship;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
@@ -23,35 +21,10 @@ pub(crate) fn connect(
     port: u16,
     version: &bollard::ClientVersion,
 ) -> Result<Docker, EngineError> {
-    let config = client_config(ship)?;
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(config.as_ref().clone())
-        .https_only()
-        .enable_http1()
-        .wrap_connector(http);
-    let client = Client::builder(TokioExecutor::new()).build(https);
-    let transport = move |request: BollardRequest| {
-        let client = client.clone();
-        async move {
-            client
-                .request(request)
-                .await
-                .map_err(bollard::errors::Error::from)
-        }
-    };
-    Docker::connect_with_custom_transport(
-        transport,
-        Some(format!("https://{}", host_port(host, port))),
-        crate::BOLLARD_TIMEOUT_SECS,
-        version,
-    )
-    .map_err(|e| EngineError::Config {
-        ship: ship.name.clone(),
-        message: format!("cannot set up TLS to {host}:{port}: {e}"),
-    })
+    over(ship, http, host, port, version)
 }
 
 /// HTTPS with the ship's TLS settings over another connector (the
@@ -80,26 +53,8 @@ where
         .https_only()
         .enable_http1()
         .wrap_connector(inner);
-    let client = Client::builder(TokioExecutor::new()).build(https);
-    let transport = move |request: BollardRequest| {
-        let client = client.clone();
-        async move {
-            client
-                .request(request)
-                .await
-                .map_err(bollard::errors::Error::from)
-        }
-    };
-    Docker::connect_with_custom_transport(
-        transport,
-        Some(format!("https://{}", host_port(host, port))),
-        crate::BOLLARD_TIMEOUT_SECS,
-        version,
-    )
-    .map_err(|e| EngineError::Config {
-        ship: ship.name.clone(),
-        message: format!("cannot set up TLS to {host}:{port}: {e}"),
-    })
+    let base = format!("https://{}", host_port(host, port));
+    crate::pooled(ship, https, &base, &base, version)
 }
 
 fn host_port(host: &str, port: u16) -> String {

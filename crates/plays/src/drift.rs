@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use maestro_engine::models::{ContainerCreateBody, ContainerInspectResponse, ImageInspect};
 use serde_json::Value;
 
-use crate::spec::{LABEL_SPEC_HASH, MAESTRO_LABEL_PREFIX, SPEC_HASH_VERSION};
+use crate::spec::{is_empty, LABEL_SPEC_HASH, MAESTRO_LABEL_PREFIX, SPEC_HASH_VERSION};
 
 /// What `up` does to one container.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,18 +111,6 @@ pub fn decide(
 
 fn json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
-}
-
-/// Empty things are all alike: null, "", 0, false, [] and {}.
-fn is_empty(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.is_empty(),
-    }
 }
 
 fn same(a: &Value, b: &Value) -> bool {

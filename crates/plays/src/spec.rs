@@ -127,7 +127,7 @@ pub fn normalized(body: &ContainerCreateBody) -> BTreeMap<&'static str, serde_js
 pub const MAESTRO_LABEL_PREFIX: &str = "io.maestro.";
 
 /// null, "", 0, false, [] and {} (a setting left at its default).
-fn is_empty(v: &serde_json::Value) -> bool {
+pub(crate) fn is_empty(v: &serde_json::Value) -> bool {
     use serde_json::Value;
     match v {
         Value::Null => true,
