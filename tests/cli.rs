@@ -680,6 +680,25 @@ fn warnings_go_to_stderr_and_keep_exit_status() {
     assert!(out.stderr().starts_with("WARNING: "), "{}", out.report());
 }
 
+/// `lxc_conf` and `ssl_version` (MaestroNG passed them on; today's engines
+/// have no use for them) are accepted with one located warning each.
+#[test]
+fn obsolete_keys_warn_and_keep_exit_status() {
+    let dir = env_dir(
+        "name: o\nships:\n  vm1: {ip: 10.0.0.1, ssl_version: TLSv1_2}\nservices:\n  web:\n    image: nginx\n    instances:\n      web-1: {ship: vm1, lxc_conf: {lxc.utsname: web}}\n      web-2: {ship: vm1, lxc_conf: {lxc.utsname: web}}\n",
+    );
+    let out = maestro_in(&dir, &["dump"]);
+    assert_code(&out, 0);
+    assert_eq!(
+        out.stderr(),
+        "WARNING: maestro.yaml:3:23: ships/vm1: `ssl_version` is ignored: the TLS version to an engine is negotiated (1.2 or 1.3, what engines speak today)\n\
+         WARNING: maestro.yaml:8:26: services/web/instances/web-1: `lxc_conf` is ignored: it configured Docker's LXC execution driver, which Docker 1.10 removed (also set in 1 other place)\n",
+        "{}",
+        out.report()
+    );
+    assert_eq!(json(&out)["containers"]["web-2"]["image"], "nginx");
+}
+
 /// An environment whose dump is far larger than a pipe buffer.
 fn big_env() -> String {
     let mut text = String::from("name: big\nships:\n  vm1: {ip: 10.0.0.1}\nservices:\n  web:\n    image: nginx\n    instances:\n");

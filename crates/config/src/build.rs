@@ -191,6 +191,7 @@ fn build_in(r: &mut Reader, root: &Node, file: &str, base_dir: &Path) -> Option<
         }
     }
 
+    obsolete_keys(r, top);
     let registries = registries(r, get_set(top, "registries"));
     let defaults: &[(Node, Node)] = match get_set(top, "ship_defaults") {
         Some(node) => {
@@ -702,6 +703,76 @@ fn local_ship(r: &mut Reader, root: &Node, defaults: &[(Node, Node)]) -> IndexMa
         out.insert(LOCAL_SHIP.to_owned(), ship);
     }
     out
+}
+
+/// Keys MaestroNG passed on that mean nothing to today's engines, and why.
+const OBSOLETE_KEYS: &[(&str, &str)] = &[
+    (
+        "lxc_conf",
+        "it configured Docker's LXC execution driver, which Docker 1.10 removed",
+    ),
+    (
+        "ssl_version",
+        "the TLS version to an engine is negotiated (1.2 or 1.3, what engines speak today)",
+    ),
+];
+
+/// Warns once per key of [`OBSOLETE_KEYS`] that the file sets (an instance's
+/// `lxc_conf`, a ship's or `ship_defaults`' `ssl_version`), at its first
+/// place, counting the others: MaestroNG took them silently, and they are
+/// still accepted.
+fn obsolete_keys(r: &mut Reader, top: &[(Node, Node)]) {
+    fn entries(node: Option<&Node>) -> &[(Node, Node)] {
+        node.and_then(Node::as_map).unwrap_or(&[])
+    }
+    /// `key`'s key node in `map`, when it is set.
+    fn set<'n>(map: &'n [(Node, Node)], key: &str) -> Option<&'n Node> {
+        map.iter()
+            .find(|(k, v)| k.as_str() == Some(key) && !v.is_null())
+            .map(|(k, _)| k)
+    }
+    // (key, where it is set, the path of the mapping holding it)
+    let mut found: Vec<(&str, &Node, String)> = Vec::new();
+    if let Some(k) = set(entries(get(top, "ship_defaults")), "ssl_version") {
+        found.push(("ssl_version", k, "ship_defaults".into()));
+    }
+    for (name, ship) in entries(get(top, "ships")) {
+        if let Some(k) = set(entries(Some(ship)), "ssl_version") {
+            let path = format!("ships/{}", pyfmt::key_text(&name.value));
+            found.push(("ssl_version", k, path));
+        }
+    }
+    for (sname, service) in entries(get(top, "services")) {
+        for (iname, instance) in entries(get(entries(Some(service)), "instances")) {
+            if let Some(k) = set(entries(Some(instance)), "lxc_conf") {
+                let path = format!(
+                    "services/{}/instances/{}",
+                    pyfmt::key_text(&sname.value),
+                    pyfmt::key_text(&iname.value)
+                );
+                found.push(("lxc_conf", k, path));
+            }
+        }
+    }
+    found.sort_by_key(|(_, node, _)| (node.mark.line, node.mark.column));
+    let mut warned: Vec<&str> = Vec::new();
+    for (key, node, path) in &found {
+        if warned.contains(key) {
+            continue;
+        }
+        warned.push(key);
+        let count = found.iter().filter(|(k, _, _)| k == key).count();
+        let why = OBSOLETE_KEYS
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or("", |(_, why)| why);
+        let others = match count - 1 {
+            0 => String::new(),
+            1 => " (also set in 1 other place)".to_owned(),
+            n => format!(" (also set in {n} other places)"),
+        };
+        r.warn(node, path, format!("`{key}` is ignored: {why}{others}"));
+    }
 }
 
 /// `__maestro.schema`: `1`, `2`, or the mapping form `{version: 2}`.
@@ -1834,6 +1905,41 @@ services:
             assert!(text.contains(found), "{schema}: {text}");
             assert!(text.contains("read as schema 2"), "{schema}: {text}");
         }
+    }
+
+    /// Keys MaestroNG took that today's engines have no use for: one located
+    /// warning each, at the first place, however many places set it.
+    #[test]
+    fn obsolete_keys_warn_once_each() {
+        let env = load(
+            "name: t
+ship_defaults: {ssl_version: TLSv1}
+ships:
+  s1: {ip: 10.0.0.1, ssl_version: TLSv1_2}
+  s2: {ip: 10.0.0.2}
+services:
+  web:
+    image: nginx
+    instances:
+      web-1: {ship: s1, lxc_conf: {lxc.utsname: web}}
+      web-2: {ship: s2, lxc_conf: {lxc.utsname: web}}
+      web-3: {ship: s2, lxc_conf: {lxc.utsname: web}}
+      web-4: {ship: s2, lxc_conf: null}
+",
+        )
+        .expect("still a valid file");
+        let warnings: Vec<String> = env.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            warnings,
+            [
+                "t.yaml:2:17: ship_defaults: `ssl_version` is ignored: the TLS version to an engine is negotiated (1.2 or 1.3, what engines speak today) (also set in 1 other place)",
+                "t.yaml:10:25: services/web/instances/web-1: `lxc_conf` is ignored: it configured Docker's LXC execution driver, which Docker 1.10 removed (also set in 2 other places)",
+            ]
+        );
+        assert_eq!(env.ships["s1"].ssl_version.as_deref(), Some("TLSv1_2"));
+
+        let env = load("name: t\nships: {s1: {ip: 10.0.0.1}}\nservices: {}\n").expect("valid");
+        assert!(env.warnings.is_empty(), "{:?}", env.warnings);
     }
 
     #[test]
