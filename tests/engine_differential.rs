@@ -390,7 +390,10 @@ fn containers_started_by_maestrong_are_adopted() {
         )
     });
     let _ships = use_ships();
-    let names: Vec<String> = CONTAINERS.iter().map(|(name, _)| adopted_name(name)).collect();
+    let names: Vec<String> = CONTAINERS
+        .iter()
+        .map(|(name, _)| adopted_name(name))
+        .collect();
     let _cleanup = Cleanup::new(&names);
     let dir = Dir::new();
     // The fixture under other names and ports, beside containers_match_maestrong.
