@@ -1,4 +1,5 @@
 mod audit;
+mod bench_scripts;
 mod catalog;
 mod cli;
 mod differential;
