@@ -313,14 +313,27 @@ fn http(ship: &Ship, address: &str, version: &ClientVersion) -> Result<Docker, E
     pooled(ship, connector, address, &base, version)
 }
 
-/// A pooled HTTP client over any connector (TCP, SSH channels), for bollard.
-fn pooled<C>(
-    ship: &Ship,
-    connector: C,
-    address: &str,
-    base: &str,
-    version: &ClientVersion,
-) -> Result<Docker, EngineError>
+/// What hyper's pooled client can open connections with: TCP, TLS over
+/// either, the channels of an SSH connection.
+pub(crate) trait Connects:
+    tower_service::Service<
+        hyper::Uri,
+        Response: hyper_util::client::legacy::connect::Connection
+                      + hyper::rt::Read
+                      + hyper::rt::Write
+                      + Unpin
+                      + Send
+                      + 'static,
+        Future: Send + Unpin + 'static,
+        Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<C> Connects for C
 where
     C: tower_service::Service<hyper::Uri> + Clone + Send + Sync + 'static,
     C::Response: hyper_util::client::legacy::connect::Connection
@@ -332,6 +345,16 @@ where
     C::Future: Send + Unpin + 'static,
     C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+}
+
+/// A pooled HTTP client over any connector (TCP, SSH channels), for bollard.
+fn pooled(
+    ship: &Ship,
+    connector: impl Connects,
+    address: &str,
+    base: &str,
+    version: &ClientVersion,
+) -> Result<Docker, EngineError> {
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build(connector);
     let transport = move |request: BollardRequest| {

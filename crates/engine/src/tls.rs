@@ -29,24 +29,13 @@ pub(crate) fn connect(
 
 /// HTTPS with the ship's TLS settings over another connector (the
 /// channels of an SSH tunnel), naming the engine `host:port`.
-pub(crate) fn over<C>(
+pub(crate) fn over(
     ship: &Ship,
-    inner: C,
+    inner: impl crate::Connects,
     host: &str,
     port: u16,
     version: &bollard::ClientVersion,
-) -> Result<Docker, EngineError>
-where
-    C: tower_service::Service<hyper::Uri> + Clone + Send + Sync + 'static,
-    C::Response: hyper_util::client::legacy::connect::Connection
-        + hyper::rt::Read
-        + hyper::rt::Write
-        + Unpin
-        + Send
-        + 'static,
-    C::Future: Send + Unpin + 'static,
-    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) -> Result<Docker, EngineError> {
     let config = client_config(ship)?;
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(config.as_ref().clone())

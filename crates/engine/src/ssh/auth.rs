@@ -107,7 +107,7 @@ pub(super) async fn authenticate(handle: &mut Handle<Checker>, hop: &Hop) -> Res
             return Ok(());
         }
     }
-    Err(Failure::Auth(refusal(
+    Err(Failure::Other(refusal(
         hop,
         agent_keys,
         &tried_files,

@@ -138,7 +138,7 @@ pub(crate) async fn open(
         .or_else(|| hops.last().and_then(|h| h.connect_timeout))
         .unwrap_or_else(|| crate::ship_timeout(ship));
     let home = user_config.home().map(PathBuf::from);
-    let connect = connect_hops(ship, hops, home);
+    let connect = connect_hops(hops, home);
     let (handle, rest) = match tokio::time::timeout(limit, connect).await {
         Ok(result) => result.map_err(|e| e.into_engine_error(ship, address))?,
         Err(_) => {
@@ -160,9 +160,7 @@ pub(crate) async fn open(
 pub(crate) enum Failure {
     /// The host's key was refused (the message says why and what to do).
     HostKey(String),
-    /// No key was accepted, or a key could not be used.
-    Auth(String),
-    /// Anything else on the way (TCP, the SSH protocol).
+    /// Anything else on the way: TCP, the SSH protocol, no key accepted.
     Other(String),
 }
 
@@ -173,7 +171,7 @@ impl Failure {
                 ship: ship.name.clone(),
                 message: text,
             },
-            Failure::Auth(reason) | Failure::Other(reason) => EngineError::Ssh {
+            Failure::Other(reason) => EngineError::Ssh {
                 ship: ship.name.clone(),
                 address: address.to_owned(),
                 reason,
@@ -185,14 +183,12 @@ impl Failure {
 /// Connects hop after hop, each through the one before; returns the last
 /// session and the bastions'.
 async fn connect_hops(
-    ship: &Ship,
     hops: Vec<Hop>,
     home: Option<PathBuf>,
 ) -> Result<(Handle<Checker>, Vec<Handle<Checker>>), Failure> {
     let mut done: Vec<Handle<Checker>> = Vec::new();
     let count = hops.len();
     for (i, hop) in hops.into_iter().enumerate() {
-        let _ = ship;
         // How messages name this hop: the ship itself goes unsaid.
         let role = if i + 1 == count {
             String::new()
