@@ -40,13 +40,10 @@ impl Surroundings for Process {
         std::env::var(name).ok().filter(|v| !v.is_empty())
     }
     fn read(&self, path: &Path) -> Option<String> {
-        // Client configuration files are small; a bound keeps a FIFO or a
+        // Client configuration files are small; the cap keeps a FIFO or a
         // huge file from stalling the load.
-        use std::io::Read;
-        let file = std::fs::File::open(path).ok()?;
-        let mut text = String::new();
-        file.take(4 * 1024 * 1024).read_to_string(&mut text).ok()?;
-        Some(text)
+        let bytes = crate::read_capped(path, 4 * 1024 * 1024).ok()?;
+        String::from_utf8(bytes).ok()
     }
     fn exists(&self, path: &Path) -> bool {
         path.is_file()
