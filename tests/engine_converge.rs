@@ -1253,3 +1253,108 @@ fn an_instance_moved_to_another_ship_leaves_an_orphan_that_up_removes() {
     assert_ne!(container_id(&local(), name), old_id);
     assert_code(&maestro(&file, &["plan"]), 0);
 }
+
+/// A new instance changes `<SVC>_INSTANCES` in every dependent's
+/// environment: `plan` names each container it recreates and why, and the
+/// blast radius; `up` recreates them one service at a time in dependency
+/// order (db, then web, then worker: the engine's creation and start times
+/// of each service's containers all come before the next service's).
+#[test]
+fn a_new_instance_recreates_dependents_one_service_at_a_time() {
+    let names = [
+        "cv-blast-db-1",
+        "cv-blast-db-2",
+        "cv-blast-web-1",
+        "cv-blast-web-2",
+        "cv-blast-worker-1",
+        "cv-blast-worker-2",
+    ];
+    let _cleanup = Cleanup::new(&names);
+    let dir = Dir::new();
+    let file_with = |db_instances: usize| {
+        let db: Vec<String> = names[..db_instances]
+            .iter()
+            .map(|n| instance(n, "local", IDLE, ""))
+            .collect();
+        let text = head("cv-blast", &[("local", testbed().local_ship())])
+            + &service("db", IMAGE, &[], &db)
+            + &service(
+                "web",
+                IMAGE,
+                &["requires: [db]"],
+                &[
+                    instance(names[2], "local", IDLE, ""),
+                    instance(names[3], "local", IDLE, ""),
+                ],
+            )
+            + &service(
+                "worker",
+                IMAGE,
+                &["requires: [db]"],
+                &[
+                    instance(names[4], "local", IDLE, ""),
+                    instance(names[5], "local", IDLE, ""),
+                ],
+            );
+        dir.write("maestro.yaml", text)
+    };
+    assert_code(&maestro(&file_with(1), &["up"]), 0);
+    let file = file_with(2);
+    let out = maestro(&file, &["plan", "--json"]);
+    assert_code(&out, 3);
+    let doc = json_of(&out);
+    for row in doc["containers"].as_array().expect("containers") {
+        let name = row["name"].as_str().unwrap_or_default();
+        if name == names[1] {
+            assert_eq!(row["action"], "create", "{row}");
+        } else if name != names[0] {
+            assert_eq!(row["action"], "recreate", "{row}");
+            let reasons = row["reasons"].to_string();
+            assert!(reasons.contains("DB_INSTANCES"), "{name}: {reasons}");
+        }
+    }
+    let radius = &doc["recreates"];
+    assert_eq!(radius["services"][0]["service"], "db", "{radius}");
+    let order: Vec<&str> = radius["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .filter_map(|s| s["service"].as_str())
+        .collect();
+    assert!(order.ends_with(&["web", "worker"]), "{radius}");
+    let text = maestro(&file, &["plan"]);
+    assert!(
+        line_of(&text, "recreates:").contains("one service at a time"),
+        "{}",
+        text.report()
+    );
+
+    assert_code(&maestro(&file, &["up"]), 0);
+    let created = |name: &str| {
+        let found = inspect(&local(), name).unwrap_or_else(|| panic!("{name} is missing"));
+        let text = found["Created"].as_str().unwrap_or_default().to_owned();
+        crate::engine_support::rfc3339_nanos(&text)
+            .unwrap_or_else(|| panic!("{name}: Created {text:?} is not RFC 3339"))
+    };
+    let service_of = |i: usize| match i {
+        0 | 1 => "db",
+        2 | 3 => "web",
+        _ => "worker",
+    };
+    for (earlier, later) in [("db", "web"), ("web", "worker")] {
+        let last_start = (0..names.len())
+            .filter(|&i| service_of(i) == earlier)
+            .map(|i| started_at(&local(), names[i]))
+            .max()
+            .unwrap_or_default();
+        let first_create = (0..names.len())
+            .filter(|&i| service_of(i) == later)
+            .map(|i| created(names[i]))
+            .min()
+            .unwrap_or_default();
+        assert!(
+            last_start < first_create,
+            "{later} was recreated before {earlier} was done ({first_create} <= {last_start})"
+        );
+    }
+}

@@ -730,6 +730,7 @@ pub fn plan(
     // `--json`'s `changes`: whether `up` may change something (so also when
     // plan could not tell; the exit status, 1, says it could not).
     let changes = known_changes || !complete;
+    let blast = maestro_plays::converge::recreates(env, containers, &actions);
     if json {
         let rows: Vec<serde_json::Value> = containers
             .iter()
@@ -760,6 +761,12 @@ pub fn plan(
             "changes": changes,
             "containers": rows,
             "orphans": orphan_rows,
+            "recreates": blast.as_ref().map(|b| serde_json::json!({
+                "containers": b.containers,
+                "services": b.services.iter()
+                    .map(|(s, n)| serde_json::json!({"service": s, "containers": n}))
+                    .collect::<Vec<_>>(),
+            })),
         }))?;
     } else {
         let table = Table::new(containers, |c| c.ship.clone());
@@ -785,6 +792,22 @@ pub fn plan(
         }
         for e in &orphan_errors {
             let _ = writeln!(out, "  orphans: {}", palette.red(&format!("unknown: {e}")));
+        }
+        // The blast radius, where there is more than the one line to see.
+        if let Some(b) = blast.as_ref().filter(|b| b.containers > 1) {
+            let by_service: Vec<String> = b
+                .services
+                .iter()
+                .map(|(s, n)| format!("{s}: {n}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  recreates: {} containers of {} service{} ({}); `up` takes one service at a time, in that order",
+                b.containers,
+                b.services.len(),
+                if b.services.len() == 1 { "" } else { "s" },
+                by_service.join(", ")
+            );
         }
         let summary = if !complete {
             let missed = plan_gaps(unknown, orphan_errors.len());

@@ -51,6 +51,62 @@ pub async fn plan(
     .await
 }
 
+/// Services in the order `up` takes them, one after the other: a service
+/// after every service it requires (more requirements, later), then by name.
+pub fn service_order<'a>(
+    env: &Environment,
+    services: impl IntoIterator<Item = &'a str>,
+) -> Vec<&'a str> {
+    let mut list: Vec<&str> = services
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    // A service's requirements include each of its requirements' own, so
+    // their number orders every service after those it requires.
+    list.sort_by_key(|s| (env.graph.requires(s).len(), *s));
+    list
+}
+
+/// The containers a plan recreates, by service in `up`'s order: the blast
+/// radius of a change (e.g. a new instance changes `<SVC>_INSTANCES` of
+/// every dependent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recreates {
+    pub containers: usize,
+    /// Service and how many of its containers, in the order `up` takes them.
+    pub services: Vec<(String, usize)>,
+}
+
+/// What a plan recreates; `None` when nothing.
+pub fn recreates(
+    env: &Environment,
+    containers: &[&Container],
+    actions: &[Result<Planned, String>],
+) -> Option<Recreates> {
+    let mut count: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (c, a) in containers.iter().zip(actions) {
+        if let Ok(Planned {
+            action: Action::Recreate(_),
+            ..
+        }) = a
+        {
+            *count.entry(c.service.as_str()).or_default() += 1;
+        }
+    }
+    if count.is_empty() {
+        return None;
+    }
+    let services: Vec<(String, usize)> = service_order(env, count.keys().copied())
+        .into_iter()
+        .map(|s| (s.to_owned(), count[s]))
+        .collect();
+    Some(Recreates {
+        containers: services.iter().map(|(_, n)| n).sum(),
+        services,
+    })
+}
+
 /// A container labelled with this environment's name that the file does
 /// not describe (any more).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,4 +201,79 @@ pub async fn remove_orphan(fleet: &Fleet, orphan: &Orphan) -> Result<(), String>
         .remove_container(&orphan.name, false, false)
         .await
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use maestro_config::{load, Source};
+
+    fn env() -> Environment {
+        let text = "
+name: t
+ships: {a: {ip: 10.0.0.1}}
+services:
+  db: {image: box, instances: {db-1: {ship: a}}}
+  web: {image: box, requires: [db], instances: {web-1: {ship: a}, web-2: {ship: a}}}
+  api: {image: box, requires: [web], instances: {api-1: {ship: a}}}
+  worker: {image: box, requires: [db], instances: {worker-1: {ship: a}}}
+";
+        let src = Source {
+            name: "t.yaml".into(),
+            base_dir: ".".into(),
+            text: text.into(),
+        };
+        load(&src, &Default::default()).expect("valid")
+    }
+
+    #[test]
+    fn services_come_after_what_they_require() {
+        let env = env();
+        assert_eq!(
+            service_order(&env, ["api", "worker", "web", "db"]),
+            ["db", "web", "worker", "api"]
+        );
+    }
+
+    #[test]
+    fn the_blast_radius_counts_recreates_by_service_in_up_order() {
+        let env = env();
+        let names = ["api-1", "db-1", "web-1", "web-2", "worker-1"];
+        let containers: Vec<&Container> = names.iter().map(|n| &env.containers[*n]).collect();
+        let recreate = |why: &str| {
+            Ok(Planned {
+                action: Action::Recreate(vec![why.into()]),
+                state: "running",
+            })
+        };
+        let none = Ok(Planned {
+            action: Action::None,
+            state: "running",
+        });
+        let actions = vec![
+            recreate("env WEB_INSTANCES changed"),
+            Ok(Planned {
+                action: Action::Create,
+                state: "absent",
+            }),
+            recreate("env DB_INSTANCES changed"),
+            recreate("env DB_INSTANCES changed"),
+            none.clone(),
+        ];
+        assert_eq!(
+            recreates(&env, &containers, &actions),
+            Some(Recreates {
+                containers: 3,
+                services: vec![("web".into(), 2), ("api".into(), 1)],
+            })
+        );
+        let quiet = vec![
+            none.clone(),
+            none.clone(),
+            none.clone(),
+            none.clone(),
+            Err("x".into()),
+        ];
+        assert_eq!(recreates(&env, &containers, &quiet), None);
+    }
 }

@@ -213,6 +213,10 @@ pub async fn run_play(
         }
     }
 
+    if kind == PlayKind::Up && !options.ignore_dependencies {
+        serialize_services(env, containers, &mut before_start);
+    }
+
     let state = Shared {
         env,
         fleet,
@@ -244,6 +248,33 @@ pub async fn run_play(
     PlayReport {
         outcomes,
         interrupted,
+    }
+}
+
+/// `up` takes one service at a time, in dependency order: each container
+/// also waits for every container of the service before it, so a change
+/// that recreates many services' containers (a new instance changing
+/// `<SVC>_INSTANCES` of all dependents) never takes them all down at once.
+fn serialize_services(
+    env: &Environment,
+    containers: &[&Container],
+    before_start: &mut [Vec<usize>],
+) {
+    let order = crate::converge::service_order(env, containers.iter().map(|c| c.service.as_str()));
+    let position: HashMap<&str, usize> = order.iter().enumerate().map(|(i, s)| (*s, i)).collect();
+    let mut by_position: Vec<Vec<usize>> = vec![Vec::new(); order.len()];
+    for (i, c) in containers.iter().enumerate() {
+        by_position[position[c.service.as_str()]].push(i);
+    }
+    for k in 1..by_position.len() {
+        let (before, after) = by_position.split_at(k);
+        for &i in &after[0] {
+            for &j in &before[k - 1] {
+                if !before_start[i].contains(&j) {
+                    before_start[i].push(j);
+                }
+            }
+        }
     }
 }
 
