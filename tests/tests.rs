@@ -16,5 +16,6 @@ mod guest_cluster;
 mod hostile_inputs;
 mod registry;
 mod sim_engine;
+mod sim_plan;
 mod testbed;
 mod util;

@@ -117,7 +117,14 @@ fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
         Command::Plan { things, play } => {
             let containers = selection(env, "plan", &things, &play, None, Direction::Forward)?;
             let whole = things.things.is_empty();
-            plays::plan(env, &containers, whole, concurrency(&play), play.json)
+            plays::plan(
+                env,
+                &containers,
+                whole,
+                concurrency(&play),
+                options(&play),
+                play.json,
+            )
         }
         Command::Up {
             things,

@@ -671,6 +671,11 @@ fn print_play_json(
                 Outcome::Failed(why) => ("failed", None, String::new(), Some(why.clone())),
                 Outcome::Aborted { left, .. } => ("aborted", None, left.clone(), None),
             };
+            let operations: Vec<String> = report
+                .performed
+                .get(i)
+                .map(|ops| ops.iter().map(|op| op.name()).collect())
+                .unwrap_or_default();
             serde_json::json!({
                 "name": c.name,
                 "service": c.service,
@@ -680,6 +685,7 @@ fn print_play_json(
                 "detail": detail,
                 "error": error,
                 "elapsed": (elapsed.get(i).copied().unwrap_or(0.0) * 1000.0).round() / 1000.0,
+                "operations": operations,
             })
         })
         .collect();
@@ -704,18 +710,21 @@ pub fn plan(
     containers: &[&Container],
     whole: bool,
     concurrency: Option<usize>,
+    options: PlayOptions,
     json: bool,
 ) -> Result<(), Failure> {
     let fleet = Fleet::new(env);
     let runtime = runtime()?;
-    let actions = runtime.block_on(maestro_plays::converge::plan(
-        env,
-        &fleet,
-        containers,
+    let options = PlayOptions {
         concurrency,
+        ..options
+    };
+    let (snapshot, up_plan) = runtime.block_on(maestro_plays::converge::plan_up(
+        env, &fleet, containers, &options, whole,
     ));
+    let actions = maestro_plays::converge::planned(containers, &snapshot, &up_plan);
     let (orphans, orphan_errors) = if whole {
-        runtime.block_on(maestro_plays::converge::orphans(env, &fleet))
+        maestro_plays::converge::orphans_in(env, &snapshot)
     } else {
         (Vec::new(), Vec::new())
     };
@@ -745,9 +754,17 @@ pub fn plan(
                     },
                     Err(e) => ("unknown", None, Vec::new(), Some(e.clone())),
                 };
+                let operations: Vec<serde_json::Value> = a
+                    .as_ref()
+                    .map(|p| p.ops.as_slice())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|op| serde_json::json!({"op": op.step.name(), "cause": op.cause}))
+                    .collect();
                 serde_json::json!({
                     "name": c.name, "service": c.service, "ship": c.ship,
                     "state": state, "action": action, "reasons": reasons, "error": error,
+                    "operations": operations,
                 })
             })
             .collect();

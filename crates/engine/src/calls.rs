@@ -76,16 +76,19 @@ impl Engine {
         }
     }
 
-    /// Containers (running or not) carrying every `label=value` filter given.
+    /// Containers (running or not) carrying every `label=value` filter given
+    /// (every container when none is).
     pub async fn list_containers(
         &self,
         labels: &[String],
     ) -> Result<Vec<ContainerSummary>, EngineError> {
         let mut filters = std::collections::HashMap::new();
-        filters.insert("label".to_owned(), labels.to_vec());
+        if !labels.is_empty() {
+            filters.insert("label".to_owned(), labels.to_vec());
+        }
         let options = ListContainersOptions {
             all: true,
-            filters: Some(filters),
+            filters: (!filters.is_empty()).then_some(filters),
             ..Default::default()
         };
         self.bounded(

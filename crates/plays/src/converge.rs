@@ -1,16 +1,17 @@
-//! Observing for `plan` and `up`: what `up` would do to each container (one
-//! snapshot per container: the container and the ship's current image for
-//! its name), and the containers of this environment that the file no
-//! longer has (orphans), found by maestro's environment label.
+//! `plan` and `up`: what `up` would do to each container, read off the plan
+//! the reconcile made from the snapshot (the same plan `up` runs), its blast
+//! radius, and the containers of this environment the file no longer has
+//! (orphans), found by maestro's environment label in the ships' lists.
 
 use std::collections::BTreeSet;
 
-use futures_util::future::join_all;
 use maestro_config::{Container, Environment};
 
-use crate::drift::{self, Action};
+use crate::drift::Action;
 use crate::fleet::Fleet;
-use crate::spec::{self, LABEL_ENVIRONMENT};
+use crate::plan::{Entry, Op, Plan};
+use crate::play::{PlayKind, PlayOptions};
+use crate::snapshot::{Seen, Snapshot};
 
 /// What `up` would do to one container, and the state it is in now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,37 +19,51 @@ pub struct Planned {
     pub action: Action,
     /// `running`, `stopped` or `absent`.
     pub state: &'static str,
+    /// The operations `up` runs on it, with their causes.
+    pub ops: Vec<Op>,
 }
 
-/// What `up` would do to each container (or why the engine could not tell).
-pub async fn plan(
+/// The plan of `up` over `containers`, and the snapshot it was made from
+/// (every ship of the environment observed when `whole`, for the orphans).
+pub async fn plan_up(
     env: &Environment,
     fleet: &Fleet,
     containers: &[&Container],
-    concurrency: Option<usize>,
+    options: &PlayOptions,
+    whole: bool,
+) -> (Snapshot, Plan) {
+    let ships: BTreeSet<String> = if whole {
+        env.ships.keys().cloned().collect()
+    } else {
+        containers.iter().map(|c| c.ship.clone()).collect()
+    };
+    crate::play::prepare(env, fleet, containers, PlayKind::Up, options, Some(&ships)).await
+}
+
+/// What `up` would do to each container (or why it could not tell), read
+/// off its plan.
+pub fn planned(
+    containers: &[&Container],
+    snapshot: &Snapshot,
+    plan: &Plan,
 ) -> Vec<Result<Planned, String>> {
-    let slots = crate::slots(concurrency);
-    join_all(containers.iter().map(|c| async {
-        let _permit = slots.acquire().await.ok();
-        let engine = fleet.engine(&c.ship).await.map_err(|e| e.to_string())?;
-        let (observed, image) = tokio::join!(
-            engine.inspect_container(&c.name),
-            engine.inspect_image(&c.image)
-        );
-        let observed = observed.map_err(|e| e.to_string())?;
-        let image = image.map_err(|e| e.to_string())?;
-        let body = spec::create_body(env, c);
-        let state = match &observed {
-            None => "absent",
-            Some(found) if found.state.as_ref().and_then(|s| s.running) == Some(true) => "running",
-            Some(_) => "stopped",
-        };
-        Ok(Planned {
-            action: drift::decide(&body, observed.as_ref(), image.as_ref()),
-            state,
+    containers
+        .iter()
+        .zip(plan.entries.iter().zip(&plan.actions))
+        .map(|(c, (entry, action))| match (entry, action) {
+            (Entry::Unknown(why), _) => Err(why.clone()),
+            (Entry::Work(work), Some(action)) => Ok(Planned {
+                action: action.clone(),
+                state: match snapshot.seen(c) {
+                    Ok(Some(seen)) if seen.running() => "running",
+                    Ok(Some(_)) => "stopped",
+                    _ => "absent",
+                },
+                ops: work.ops.clone(),
+            }),
+            (Entry::Work(_), None) => Err("not a plan of `up`".into()),
         })
-    }))
-    .await
+        .collect()
 }
 
 /// Services in the order `up` takes them, one after the other: a service
@@ -116,68 +131,68 @@ pub struct Orphan {
     pub running: bool,
 }
 
-/// The orphans on every ship, and the ships that could not be asked.
+/// The orphans on every ship, and the ships that could not be asked
+/// (listing each ship's containers once more: after a play).
 pub async fn orphans(env: &Environment, fleet: &Fleet) -> (Vec<Orphan>, Vec<String>) {
-    let label = format!("{LABEL_ENVIRONMENT}={}", env.name);
-    let found = join_all(env.ships.keys().map(|ship| {
-        let label = label.clone();
-        async move {
-            let engine = fleet.engine(ship).await.map_err(|e| e.to_string())?;
-            let list = engine
-                .list_containers(&[label])
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>((ship.clone(), list))
-        }
-    }))
-    .await;
-    let mut lists = Vec::new();
+    let ships: BTreeSet<String> = env.ships.keys().cloned().collect();
+    let snapshot = crate::snapshot::observe(fleet, &ships, &[], &Default::default()).await;
+    orphans_in(env, &snapshot)
+}
+
+/// The orphans in a snapshot of every ship, and the ships that could not
+/// be asked: containers labelled with this environment's name that the
+/// file does not describe, or describes on another ship whose engine does
+/// not have them (an instance moved: the one left behind).
+pub fn orphans_in(env: &Environment, snapshot: &Snapshot) -> (Vec<Orphan>, Vec<String>) {
+    let mut lists: Vec<(&String, Vec<(&String, &Seen)>)> = Vec::new();
     let mut errors = Vec::new();
-    for result in found {
-        match result {
-            Ok(listed) => lists.push(listed),
-            Err(e) => errors.push(e),
+    let mut ships: Vec<&String> = snapshot.ships.keys().collect();
+    ships.sort();
+    for ship in ships {
+        match &snapshot.ships[ship] {
+            Ok(view) => {
+                let mut mine: Vec<(&String, &Seen)> = view
+                    .containers
+                    .iter()
+                    .filter(|(_, seen)| seen.environment.as_deref() == Some(env.name.as_str()))
+                    .collect();
+                mine.sort_by(|a, b| a.0.cmp(b.0));
+                lists.push((ship, mine));
+            }
+            Err(e) => errors.push(e.to_string()),
         }
     }
     // The ids each ship's engine has: two ships may name one engine.
     let ids_of: std::collections::HashMap<&str, BTreeSet<&str>> = lists
         .iter()
         .map(|(ship, list)| {
-            let ids = list.iter().filter_map(|s| s.id.as_deref()).collect();
+            let ids = list.iter().map(|(_, s)| s.id.as_str()).collect();
             (ship.as_str(), ids)
         })
         .collect();
-    let mut seen = BTreeSet::new();
+    let mut seen_ids = BTreeSet::new();
     let mut orphans = Vec::new();
     for (ship, list) in &lists {
-        for summary in list {
-            let name = summary
-                .names
-                .as_ref()
-                .and_then(|n| n.first())
-                .map(|n| n.trim_start_matches('/').to_owned())
-                .unwrap_or_default();
-            let id = summary.id.as_deref().unwrap_or_default();
-            if name.is_empty() || !seen.insert(id.to_owned()) {
+        for (name, seen) in list {
+            if !seen_ids.insert(seen.id.as_str()) {
                 continue;
             }
-            if let Some(wanted) = env.containers.get(&name) {
+            if let Some(wanted) = env.containers.get(name.as_str()) {
                 // In the file, and on its own ship (or on an engine its own
                 // ship shares): not an orphan. Moved to a ship whose engine
                 // was asked and does not have it: the one left behind is.
-                let moved = wanted.ship != *ship
+                let moved = wanted.ship != **ship
                     && ids_of
                         .get(wanted.ship.as_str())
-                        .is_some_and(|ids| !ids.contains(id));
+                        .is_some_and(|ids| !ids.contains(seen.id.as_str()));
                 if !moved {
                     continue;
                 }
             }
             orphans.push(Orphan {
-                ship: ship.clone(),
-                name,
-                running: summary.state.as_ref().map(|s| s.to_string()).as_deref()
-                    == Some("running"),
+                ship: (*ship).clone(),
+                name: (*name).clone(),
+                running: seen.running(),
             });
         }
     }
@@ -244,17 +259,20 @@ services:
             Ok(Planned {
                 action: Action::Recreate(vec![why.into()]),
                 state: "running",
+                ops: Vec::new(),
             })
         };
         let none = Ok(Planned {
             action: Action::None,
             state: "running",
+            ops: Vec::new(),
         });
         let actions = vec![
             recreate("env WEB_INSTANCES changed"),
             Ok(Planned {
                 action: Action::Create,
                 state: "absent",
+                ops: Vec::new(),
             }),
             recreate("env DB_INSTANCES changed"),
             recreate("env DB_INSTANCES changed"),

@@ -1,17 +1,24 @@
 //! Plans and runs operations over the containers of an environment: which
 //! containers a command acts on (selection), the creation request of each
-//! (spec), lifecycle checks, and the plays themselves over the ships'
-//! engines (fleet, play, actions, status).
+//! (spec), lifecycle checks, and the plays over the ships' engines: one
+//! snapshot of what the engines have (snapshot), a pure decision that
+//! yields a plan of single operations (reconcile, plan), and one executor
+//! that runs any plan (execute, ops). Status and orphans read the same
+//! snapshot (status, converge).
 
-mod actions;
 pub mod audit;
 pub mod checks;
 pub mod converge;
 pub mod drift;
+pub mod execute;
 pub mod fleet;
+mod ops;
+pub mod plan;
 pub mod play;
+pub mod reconcile;
 pub mod registry;
 pub mod selection;
+pub mod snapshot;
 pub mod spec;
 pub mod status;
 pub mod timefmt;
@@ -19,7 +26,7 @@ pub mod trace;
 
 pub use fleet::Fleet;
 pub use play::{
-    run_play, AbortReason, Finished, Observer, Outcome, PlayKind, PlayOptions, PlayReport,
+    prepare, run_play, AbortReason, Finished, Observer, Outcome, PlayKind, PlayOptions, PlayReport,
 };
 pub use selection::{select, Direction, SelectError, Selection};
 

@@ -1,15 +1,17 @@
-//! `status`: what each selected container's engine says about it, gathered
-//! concurrently (bounded by `-c`), an unreachable ship reported as `host
-//! down` within its own timeout without holding up the others. With `full`,
-//! the image and whether each named TCP port accepts connections.
+//! `status`: what each selected container's engine says about it, read off
+//! one snapshot (a list per ship, all ships at once), an unreachable ship
+//! reported as `host down` within its own timeout without holding up the
+//! others. With `full`, the image and whether each named TCP port accepts
+//! connections.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures_util::future::join_all;
 use maestro_config::{Container, Environment, Protocol};
 
 use crate::fleet::Fleet;
-use crate::timefmt;
+use crate::snapshot::{self, Seen, SeenState, Snapshot, Wants};
 
 /// A container's state as its engine reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,15 +74,14 @@ pub struct StatusRow {
     pub ports: Vec<PortProbe>,
 }
 
-/// How many containers `status` looks at once when `-c` does not say:
-/// enough to keep hundreds of ships busy, few enough that the answers in
-/// flight stay small (measured on the simulated fleet, 200 ships and 2,000
-/// containers, 20 ms per call: 0.30 s and 64 MiB, against 0.37 s and
-/// 95 MiB with every container at once).
+/// How many ports `status -F` probes at once when `-c` does not say.
 pub const DEFAULT_CONCURRENCY: usize = 256;
 
-/// The status of each container, in the order given (`concurrency`: at
-/// most that many at once, [`DEFAULT_CONCURRENCY`] when `None`).
+/// The status of each container, in the order given: one list of each
+/// ship's containers, all ships at once (an inspect only for a container
+/// that is restarting, for its restart count); with `full`, the named TCP
+/// ports probed, at most `concurrency` containers at once
+/// ([`DEFAULT_CONCURRENCY`] when `None`).
 pub async fn status(
     env: &Environment,
     fleet: &Fleet,
@@ -88,94 +89,120 @@ pub async fn status(
     full: bool,
     concurrency: Option<usize>,
 ) -> Vec<StatusRow> {
+    let ships: BTreeSet<String> = containers.iter().map(|c| c.ship.clone()).collect();
+    let mut snapshot = snapshot::observe(fleet, &ships, containers, &Wants::default()).await;
+    let restarting: Vec<(String, String)> = containers
+        .iter()
+        .filter(|c| {
+            matches!(
+                snapshot.seen(c),
+                Ok(Some(Seen {
+                    state: SeenState::Restarting { .. },
+                    ..
+                }))
+            )
+        })
+        .map(|c| (c.ship.clone(), c.name.clone()))
+        .collect();
+    if !restarting.is_empty() {
+        snapshot::inspect_more(fleet, &mut snapshot, &restarting).await;
+    }
     let slots = crate::slots(concurrency.or(Some(DEFAULT_CONCURRENCY)));
+    let snapshot = &snapshot;
     join_all(containers.iter().map(|c| async {
-        let _permit = slots.acquire().await.ok();
-        // Boxed: the engine call's state exists only while it is under way.
-        Box::pin(one(env, fleet, c, full)).await
+        let mut row = row(c, snapshot);
+        if full {
+            let _permit = slots.acquire().await.ok();
+            row.ports = Box::pin(probe(env, fleet, c, &row.state)).await;
+        }
+        row
     }))
     .await
 }
 
-async fn one(env: &Environment, fleet: &Fleet, c: &Container, full: bool) -> StatusRow {
+/// A container's row, from the snapshot.
+fn row(c: &Container, snapshot: &Snapshot) -> StatusRow {
     let mut row = StatusRow {
         state: ContainerState::Absent,
         image: None,
         image_id: None,
         ports: Vec::new(),
     };
-    let engine = match fleet.engine(&c.ship).await {
-        Ok(engine) => engine,
+    let seen = match snapshot.seen(c) {
+        Ok(Some(seen)) => seen,
+        Ok(None) => return row,
         Err(e) => {
-            row.state = ContainerState::from_error(&e);
+            row.state = ContainerState::from_error(e);
             return row;
         }
     };
-    let found = match engine.inspect_container(&c.name).await {
-        Ok(found) => found,
-        Err(e) => {
-            row.state = ContainerState::from_error(&e);
-            return row;
-        }
-    };
-    let Some(found) = found else {
-        return row;
-    };
-    let id: String = found.id.as_deref().unwrap_or("").chars().take(12).collect();
-    let state = found.state.as_ref();
-    let running = state.and_then(|s| s.running).unwrap_or(false);
-    let restarting = state.and_then(|s| s.restarting).unwrap_or(false);
-    row.state = if restarting {
-        ContainerState::Restarting {
+    let id: String = seen.id.chars().take(12).collect();
+    row.state = match &seen.state {
+        SeenState::Restarting { exit_code } => ContainerState::Restarting {
             id,
-            exit_code: state.and_then(|s| s.exit_code).unwrap_or(0),
-            restarts: found.restart_count.unwrap_or(0),
-        }
-    } else if running {
-        ContainerState::Running {
+            // The list's, taken as it was restarting (the inspect after it
+            // may find it running again, its exit status reset).
+            exit_code: *exit_code,
+            restarts: snapshot
+                .inspected(c)
+                .and_then(|f| f.restart_count)
+                .unwrap_or(0),
+        },
+        SeenState::Running | SeenState::Paused => ContainerState::Running {
             id,
-            since: state
-                .and_then(|s| s.started_at.as_deref())
-                .and_then(timefmt::since),
-        }
-    } else {
-        ContainerState::Stopped {
+            since: seen.since(),
+        },
+        SeenState::Stopped { exit_code } => ContainerState::Stopped {
             id,
-            since: state
-                .and_then(|s| s.finished_at.as_deref())
-                .and_then(timefmt::since),
-            exit_code: state.and_then(|s| s.exit_code).unwrap_or(0),
-        }
+            since: seen.since(),
+            exit_code: *exit_code,
+        },
+        SeenState::Gone => ContainerState::Stopped {
+            id,
+            since: None,
+            exit_code: 0,
+        },
     };
-    if full {
-        row.image = found.config.as_ref().and_then(|cfg| cfg.image.clone());
-        row.image_id = found
-            .image
-            .as_deref()
-            .map(|id| id.trim_start_matches("sha256:").chars().take(12).collect());
-        let ip = env.ships.get(&c.ship).map(|s| s.ip.as_str()).unwrap_or("");
-        let limit = engine.timeout().min(Duration::from_secs(2));
-        row.ports = join_all(c.ports.iter().map(|(name, port)| async move {
-            let open = match port.external.protocol {
-                Protocol::Udp => None,
-                Protocol::Tcp if !running || restarting => Some(false),
-                Protocol::Tcp => Some(
-                    tokio::time::timeout(
-                        limit,
-                        tokio::net::TcpStream::connect((ip, port.external.first)),
-                    )
-                    .await
-                    .map(|r| r.is_ok())
-                    .unwrap_or(false),
-                ),
-            };
-            PortProbe {
-                name: name.clone(),
-                external: port.external.to_string(),
-                open,
-            }
-        }))
-        .await;
-    }
+    row.image = seen.image.clone();
+    row.image_id = seen
+        .image_id
+        .as_deref()
+        .map(|id| id.trim_start_matches("sha256:").chars().take(12).collect());
     row
+}
+
+/// Whether each named port of `c` accepts TCP connections (UDP: not checked).
+async fn probe(
+    env: &Environment,
+    fleet: &Fleet,
+    c: &Container,
+    state: &ContainerState,
+) -> Vec<PortProbe> {
+    let running = matches!(state, ContainerState::Running { .. });
+    let ip = env.ships.get(&c.ship).map(|s| s.ip.as_str()).unwrap_or("");
+    let limit = match fleet.engine(&c.ship).await {
+        Ok(engine) => engine.timeout().min(Duration::from_secs(2)),
+        Err(_) => Duration::from_secs(2),
+    };
+    join_all(c.ports.iter().map(|(name, port)| async move {
+        let open = match port.external.protocol {
+            Protocol::Udp => None,
+            Protocol::Tcp if !running => Some(false),
+            Protocol::Tcp => Some(
+                tokio::time::timeout(
+                    limit,
+                    tokio::net::TcpStream::connect((ip, port.external.first)),
+                )
+                .await
+                .map(|r| r.is_ok())
+                .unwrap_or(false),
+            ),
+        };
+        PortProbe {
+            name: name.clone(),
+            external: port.external.to_string(),
+            open,
+        }
+    }))
+    .await
 }

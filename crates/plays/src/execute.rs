@@ -1,0 +1,383 @@
+//! The one executor: runs any [`Plan`] over the fleet. Each container's
+//! part begins as soon as the containers it waits for are done with (no
+//! waves), with at most `-c` containers acted on at once, a pause between
+//! containers (`--step-delay`), and its operations one after the other.
+//! When a container fails in a play that aborts, the containers not yet
+//! begun are reported `aborted`; those in flight finish. An interruption
+//! (Ctrl-C) aborts likewise. It reports each container's outcome and the
+//! operations it performed, in plan order.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use futures_util::future::{join_all, BoxFuture};
+use maestro_config::{Container, Environment};
+use tokio::sync::{watch, Semaphore, SemaphorePermit};
+
+use crate::fleet::Fleet;
+use crate::ops::{self, Ctx};
+use crate::plan::{Entry, Op, Plan, Step, Work};
+use crate::play::{AbortReason, Finished, Observer, Outcome, PlayOptions, PlayReport};
+use crate::snapshot::Snapshot;
+
+/// Completion of one part of one container: `None` pending, then `Some(ok)`.
+type Gate = watch::Sender<Option<bool>>;
+
+/// Runs `plan` over `containers` (the plan's, in its order). `snapshot` is
+/// the one the plan was made from (the image a container runs, for the
+/// image comparison after a pull). `interrupt` resolves when the user asks
+/// to stop (Ctrl-C).
+#[allow(clippy::too_many_arguments)]
+pub async fn execute(
+    env: &Environment,
+    fleet: &Fleet,
+    containers: &[&Container],
+    plan: &Plan,
+    snapshot: &Snapshot,
+    options: &PlayOptions,
+    observer: &dyn Observer,
+    interrupt: impl std::future::Future<Output = ()>,
+) -> PlayReport {
+    let n = containers.len();
+    let state = Executor {
+        env,
+        fleet,
+        containers,
+        plan,
+        snapshot,
+        options,
+        observer,
+        shared: ops::Shared::default(),
+        slots: crate::slots(options.concurrency),
+        begun: AtomicUsize::new(0),
+        first_gates: (0..n).map(|_| watch::channel(None).0).collect(),
+        done_gates: (0..n).map(|_| watch::channel(None).0).collect(),
+        abort: watch::channel(None).0,
+        performed: (0..n).map(|_| Mutex::new(Vec::new())).collect(),
+    };
+    let tasks = join_all((0..n).map(|i| state.container(i)));
+    // Marks the play interrupted, then waits for the tasks to wind down.
+    let watch_interrupt = async {
+        interrupt.await;
+        state.abort_with(AbortReason::Interrupted);
+        std::future::pending::<Vec<Outcome>>().await
+    };
+    let outcomes = tokio::select! {
+        outcomes = tasks => outcomes,
+        never = watch_interrupt => never,
+    };
+    let interrupted = *state.abort.borrow() == Some(AbortReason::Interrupted);
+    let performed = state
+        .performed
+        .into_iter()
+        .map(|m| m.into_inner().unwrap_or_default())
+        .collect();
+    PlayReport {
+        outcomes,
+        interrupted,
+        performed,
+    }
+}
+
+struct Executor<'a> {
+    env: &'a Environment,
+    fleet: &'a Fleet,
+    containers: &'a [&'a Container],
+    plan: &'a Plan,
+    snapshot: &'a Snapshot,
+    options: &'a PlayOptions,
+    observer: &'a dyn Observer,
+    shared: ops::Shared,
+    slots: Semaphore,
+    begun: AtomicUsize,
+    /// Opened when a container's first part is done with (a restart's stop).
+    first_gates: Vec<Gate>,
+    /// Opened when a container is done with.
+    done_gates: Vec<Gate>,
+    abort: watch::Sender<Option<AbortReason>>,
+    performed: Vec<Mutex<Vec<Step>>>,
+}
+
+/// How far a container got, for what an abort leaves it in.
+struct Progress<'p> {
+    permit: Option<SemaphorePermit<'p>>,
+    begun: bool,
+    acted: bool,
+    /// When its start call was sent (for the confirm's settle).
+    sent: Option<tokio::time::Instant>,
+}
+
+impl<'a> Executor<'a> {
+    fn abort_with(&self, reason: AbortReason) {
+        self.abort.send_if_modified(|current| {
+            if current.is_none() {
+                *current = Some(reason);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    fn aborted(&self) -> Option<AbortReason> {
+        self.abort.borrow().clone()
+    }
+
+    /// Waits until every gate in `which` is open, or the play is aborted.
+    async fn wait_for(&self, gates: &[Gate], which: &[usize]) {
+        if which.iter().all(|&j| gates[j].borrow().is_some()) {
+            return;
+        }
+        let all = join_all(which.iter().map(|&j| {
+            let mut rx = gates[j].subscribe();
+            async move {
+                let _ = rx.wait_for(Option::is_some).await;
+            }
+        }));
+        let mut abort = self.abort.subscribe();
+        tokio::select! {
+            _ = all => {}
+            _ = abort.wait_for(Option::is_some) => {}
+        }
+    }
+
+    /// A concurrency slot; `None` when the play was aborted meanwhile.
+    async fn slot(&self) -> Option<SemaphorePermit<'_>> {
+        let mut abort = self.abort.subscribe();
+        tokio::select! {
+            permit = self.slots.acquire() => permit.ok(),
+            _ = abort.wait_for(Option::is_some) => None,
+        }
+    }
+
+    /// The pause between containers, for all but the first to begin.
+    async fn step_delay(&self) {
+        let order = self.begun.fetch_add(1, Ordering::SeqCst);
+        if order > 0 && !self.options.step_delay.is_zero() {
+            tokio::time::sleep(self.options.step_delay).await;
+        }
+    }
+
+    fn open(&self, i: usize, ok: bool) {
+        self.first_gates[i].send_replace(Some(ok));
+        self.done_gates[i].send_replace(Some(ok));
+    }
+
+    async fn container(&self, i: usize) -> Outcome {
+        let started = Instant::now();
+        let outcome = match &self.plan.entries[i] {
+            Entry::Work(work) => self.work(i, work).await,
+            Entry::Unknown(why) => {
+                self.wait_for(&self.done_gates, &self.plan.second_waits[i])
+                    .await;
+                match self.aborted() {
+                    Some(reason) => untouched(reason),
+                    None => {
+                        self.observer.begin(i);
+                        self.concluded(Err(why.clone()))
+                    }
+                }
+            }
+        };
+        self.open(i, outcome.is_ok());
+        self.observer.finish(i, &outcome, started.elapsed());
+        outcome
+    }
+
+    /// A container's two parts: each once the containers it waits for are
+    /// done with; a concurrency slot held from its first operation to its
+    /// last, but never while waiting for another container.
+    async fn work(&self, i: usize, work: &'a Work) -> Outcome {
+        let mut progress = Progress {
+            permit: None,
+            begun: false,
+            acted: false,
+            sent: None,
+        };
+        let (first, second) = work.ops.split_at(work.split);
+        if !self.plan.first_waits[i].is_empty() || !first.is_empty() {
+            self.wait_for(&self.first_gates, &self.plan.first_waits[i])
+                .await;
+            if let Some(reason) = self.aborted() {
+                return untouched(reason);
+            }
+            if !first.is_empty() {
+                match self.part(i, first, &mut progress).await {
+                    Ok(None) => {}
+                    Ok(Some(done)) => return Outcome::Done(done),
+                    Err(outcome) => return outcome,
+                }
+            }
+        }
+        self.first_gates[i].send_replace(Some(true));
+        let waits = &self.plan.second_waits[i];
+        if !waits.iter().all(|&j| self.done_gates[j].borrow().is_some()) {
+            progress.permit = None;
+            if progress.acted {
+                self.observer
+                    .progress(i, "waiting for the containers it waits for");
+            }
+            self.wait_for(&self.done_gates, waits).await;
+        }
+        if let Some(reason) = self.aborted() {
+            return if progress.acted {
+                Outcome::Aborted {
+                    reason,
+                    left: work.left_between.into(),
+                }
+            } else {
+                untouched(reason)
+            };
+        }
+        if second.is_empty() {
+            if !progress.begun {
+                self.observer.begin(i);
+            }
+            return Outcome::Done(work.done.clone());
+        }
+        match self.part(i, second, &mut progress).await {
+            Ok(None) => Outcome::Done(work.done.clone()),
+            Ok(Some(done)) => Outcome::Done(done),
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// Runs `ops` of container `i`, taking a slot (and the step delay,
+    /// before its first operation) unless it holds one. `Ok(Some(done))`:
+    /// it ended early that way (an image comparison).
+    async fn part<'p>(
+        &'p self,
+        i: usize,
+        ops: &'a [Op],
+        progress: &mut Progress<'p>,
+    ) -> Result<Option<Finished>, Outcome> {
+        if progress.permit.is_none() {
+            let permit = self.slot().await;
+            if permit.is_none() || self.aborted().is_some() {
+                let reason = self.aborted().unwrap_or(AbortReason::Failure);
+                return Err(untouched(reason));
+            }
+            progress.permit = permit;
+        }
+        if !progress.begun {
+            self.step_delay().await;
+            progress.begun = true;
+            self.observer.begin(i);
+        }
+        let engine = match self.fleet.engine(&self.containers[i].ship).await {
+            Ok(engine) => engine,
+            Err(e) => return Err(self.concluded(Err(e.to_string()))),
+        };
+        let ctx = Ctx {
+            env: self.env,
+            container: self.containers[i],
+            shared: &self.shared,
+            engine,
+            progress: Box::new(move |text: &str| self.observer.progress(i, text)),
+        };
+        let mut k = 0;
+        while k < ops.len() {
+            let step = &ops[k].step;
+            self.record(i, step);
+            progress.acted = true;
+            // Boxed, so that the state of the engine calls (kilobytes)
+            // exists only for the containers being acted on.
+            let result: BoxFuture<'_, Result<Next, String>> =
+                Box::pin(self.run_op(&ctx, i, step, progress.sent));
+            match result.await {
+                Ok(Next::Go) => k += 1,
+                Ok(Next::Started(sent)) => {
+                    progress.sent = Some(sent);
+                    k += 1;
+                }
+                Ok(Next::Skip(n)) => k += 1 + n,
+                Ok(Next::End(done)) => return Ok(Some(done)),
+                Err(text) => return Err(self.concluded(Err(text))),
+            }
+        }
+        Ok(None)
+    }
+
+    fn record(&self, i: usize, step: &Step) {
+        if let Ok(mut list) = self.performed[i].lock() {
+            list.push(step.clone());
+        }
+    }
+
+    async fn run_op(
+        &self,
+        ctx: &Ctx<'_>,
+        i: usize,
+        step: &Step,
+        sent: Option<tokio::time::Instant>,
+    ) -> Result<Next, String> {
+        match step {
+            Step::Pull => ops::pull(ctx).await.map(|()| Next::Go),
+            Step::Checks(stage) => ops::checks(ctx, *stage).await.map(|()| Next::Go),
+            Step::Remove { volumes } => ops::remove(ctx, *volumes).await.map(|()| Next::Go),
+            Step::Create => ops::create(ctx).await.map(|()| Next::Go),
+            Step::Start => ops::start(ctx).await.map(Next::Started),
+            Step::Confirm => ops::confirm(ctx, sent).await.map(|()| Next::Go),
+            Step::Stop => ops::halt(ctx, false).await.map(|()| Next::Go),
+            Step::Kill => ops::halt(ctx, true).await.map(|()| Next::Go),
+            Step::Pause(delay) => {
+                (ctx.progress)(&format!(
+                    "waiting {} before starting",
+                    crate::timefmt::short_duration(delay.as_secs_f64())
+                ));
+                tokio::time::sleep(*delay).await;
+                Ok(Next::Go)
+            }
+            Step::IfImageChanged {
+                else_skip,
+                else_done,
+            } => {
+                let runs = self
+                    .snapshot
+                    .seen(self.containers[i])
+                    .ok()
+                    .flatten()
+                    .and_then(|s| s.image_id.as_deref());
+                if ops::image_changed(ctx, runs).await? {
+                    Ok(Next::Go)
+                } else if let Some(done) = else_done {
+                    Ok(Next::End(done.clone()))
+                } else {
+                    Ok(Next::Skip(*else_skip))
+                }
+            }
+        }
+    }
+
+    /// The outcome of a failed operation, aborting the play where it aborts.
+    fn concluded(&self, result: Result<Finished, String>) -> Outcome {
+        match result {
+            Ok(done) => Outcome::Done(done),
+            Err(text) => {
+                if self.plan.kind.aborts_on_failure() {
+                    self.abort_with(AbortReason::Failure);
+                }
+                Outcome::Failed(text)
+            }
+        }
+    }
+}
+
+/// What an operation leads to.
+enum Next {
+    Go,
+    /// The start was sent then.
+    Started(tokio::time::Instant),
+    /// Skip that many operations.
+    Skip(usize),
+    /// The container ends here, that way.
+    End(Finished),
+}
+
+fn untouched(reason: AbortReason) -> Outcome {
+    Outcome::Aborted {
+        reason,
+        left: "untouched".into(),
+    }
+}

@@ -1,0 +1,562 @@
+//! The single engine operations of a plan, one function each (pull, checks,
+//! remove, create, start, confirm, stop, kill, the image comparison), run by
+//! the executor on one container through its ship's engine; each returns
+//! `Ok` or why it failed, in one sentence (log lines may follow).
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use maestro_config::{Check, Container, Environment, Retry, Ship};
+use maestro_engine::models::ContainerInspectResponse;
+use maestro_engine::{Engine, EngineError, PullProgress};
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
+
+use crate::checks::{self, CheckTarget};
+use crate::plan::Stage;
+use crate::registry;
+use crate::trace;
+
+/// What the operations of one play share: the pulls and logins done so
+/// far, so that several containers of one image on one ship pull it once
+/// (the first pull's result is every one's), and a login is done once per
+/// ship, registry and user. Per play, never per process.
+#[derive(Default)]
+pub(crate) struct Shared {
+    pulls: Mutex<HashMap<(String, String), Arc<PullOnce>>>,
+    logins: Mutex<HashSet<(String, String, String)>>,
+}
+
+/// One pull of one image on one ship: its result, once it is done.
+type PullOnce = OnceCell<Result<(), String>>;
+
+impl Shared {
+    fn pull_cell(&self, ship: &str, image: &str) -> Arc<PullOnce> {
+        match self.pulls.lock() {
+            Ok(mut pulls) => pulls
+                .entry((ship.to_owned(), image.to_owned()))
+                .or_default()
+                .clone(),
+            Err(_) => Arc::default(),
+        }
+    }
+
+    fn logged_in(&self, login: &(String, String, String)) -> bool {
+        self.logins
+            .lock()
+            .map(|l| l.contains(login))
+            .unwrap_or(false)
+    }
+
+    fn remember_login(&self, login: (String, String, String)) {
+        if let Ok(mut l) = self.logins.lock() {
+            l.insert(login);
+        }
+    }
+}
+
+/// Everything one container's operations need.
+pub(crate) struct Ctx<'a> {
+    pub env: &'a Environment,
+    pub container: &'a Container,
+    pub shared: &'a Shared,
+    pub engine: Arc<Engine>,
+    pub progress: Box<dyn Fn(&str) + Send + Sync + 'a>,
+}
+
+/// How long a started container without `running` checks must stay up
+/// before it counts as started, so that one failing at once (a bad command
+/// line, a missing file) fails the play before its dependents are created.
+/// It lies on the dependency chain (dependents wait for it), so it is kept
+/// short: a process that dies of its configuration does so within
+/// milliseconds of its start; later deaths are what `running` checks are
+/// for. Counted from the start call, and at least [`SETTLE_AFTER`] after
+/// the engine's answer (a real engine answers once the process runs).
+const SETTLE: Duration = Duration::from_millis(40);
+const SETTLE_AFTER: Duration = Duration::from_millis(25);
+
+/// How many log lines a failed start shows.
+const LOG_LINES_ON_FAILURE: u64 = 15;
+
+impl Ctx<'_> {
+    fn ship(&self) -> Result<&Ship, String> {
+        self.env
+            .ships
+            .get(&self.container.ship)
+            .ok_or_else(|| format!("ship {} is not in the environment", self.container.ship))
+    }
+
+    async fn run_checks(&self, state: &str, list: &[Check]) -> Result<(), String> {
+        if list.is_empty() {
+            return Ok(());
+        }
+        (self.progress)(&format!("running {state} checks"));
+        let target = EngineTarget {
+            engine: self.engine.clone(),
+            name: self.container.name.clone(),
+        };
+        checks::run_checks(list, self.container, self.ship()?, &target)
+            .await
+            .map_err(|failure| format!("{state} check failed: {failure}"))
+    }
+}
+
+/// The engine as seen by `rexec` checks.
+struct EngineTarget {
+    engine: Arc<Engine>,
+    name: String,
+}
+
+impl CheckTarget for EngineTarget {
+    fn health(
+        &self,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<checks::Health>, String>> + Send + '_>> {
+        Box::pin(async move {
+            let found = self
+                .engine
+                .inspect_container(&self.name)
+                .await
+                .map_err(|e| e.detail())?
+                .ok_or_else(|| format!("{} no longer exists", self.name))?;
+            let Some(health) = found.state.and_then(|s| s.health) else {
+                return Ok(None);
+            };
+            Ok(Some(checks::Health {
+                status: health
+                    .status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "starting".into()),
+                log: health
+                    .log
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|entry| entry.output)
+                    .collect(),
+            }))
+        })
+    }
+
+    fn exec_in_container<'a>(
+        &'a self,
+        command: &'a [String],
+    ) -> Pin<Box<dyn Future<Output = Result<i64, String>> + Send + 'a>> {
+        Box::pin(async move {
+            self.engine
+                .exec(&self.name, command)
+                .await
+                .map(|o| o.exit_code)
+                .map_err(|e| e.detail())
+        })
+    }
+}
+
+fn is_running(found: &ContainerInspectResponse) -> bool {
+    found
+        .state
+        .as_ref()
+        .and_then(|s| s.running)
+        .unwrap_or(false)
+}
+
+fn exit_code(found: &ContainerInspectResponse) -> i64 {
+    found.state.as_ref().and_then(|s| s.exit_code).unwrap_or(-1)
+}
+
+fn said(e: EngineError) -> String {
+    e.to_string()
+}
+
+/// The container's checks of `stage`; a failed `running` check (or a death
+/// while they run) stops the container, so the next start checks it again.
+pub(crate) async fn checks(ctx: &Ctx<'_>, stage: Stage) -> Result<(), String> {
+    let c = ctx.container;
+    let list = match stage {
+        Stage::PreStart => &c.lifecycle.pre_start,
+        Stage::Running => &c.lifecycle.running,
+        Stage::PreStop => &c.lifecycle.pre_stop,
+        Stage::Stopped => &c.lifecycle.stopped,
+    };
+    if stage != Stage::Running {
+        return ctx.run_checks(stage.name(), list).await;
+    }
+    let engine = &ctx.engine;
+    let death = watch_for_death(engine, &c.name);
+    tokio::select! {
+        result = ctx.run_checks("running", list) => {
+            if let Err(reason) = result {
+                let message = with_logs(engine, &c.name, reason).await;
+                // A container that never passed its checks is not left
+                // running: the next start starts it again and checks again.
+                (ctx.progress)("stopping it: its running checks failed");
+                return Err(stop_after_failure(engine, c, message, "the next start checks it again").await);
+            }
+            Ok(())
+        }
+        (died, looping) = death => {
+            let message = with_logs(engine, &c.name, died).await;
+            if looping {
+                return Err(stop_crash_loop(ctx, engine, message).await);
+            }
+            Err(message)
+        }
+    }
+}
+
+/// Removes the container (`volumes`: its anonymous volumes too).
+pub(crate) async fn remove(ctx: &Ctx<'_>, volumes: bool) -> Result<(), String> {
+    (ctx.progress)(if volumes {
+        "removing container"
+    } else {
+        "removing the old container"
+    });
+    ctx.engine
+        .remove_container(&ctx.container.name, volumes, false)
+        .await
+        .map_err(said)
+}
+
+/// Creates the container from the file (its request made now, dropped after).
+pub(crate) async fn create(ctx: &Ctx<'_>) -> Result<(), String> {
+    (ctx.progress)("creating container");
+    let body = crate::spec::create_body(ctx.env, ctx.container);
+    ctx.engine
+        .create_container(&ctx.container.name, body)
+        .await
+        .map(|_| ())
+        .map_err(said)
+}
+
+/// Starts the container; when the start call was sent.
+pub(crate) async fn start(ctx: &Ctx<'_>) -> Result<Instant, String> {
+    (ctx.progress)("starting container");
+    let sent = Instant::now();
+    ctx.engine
+        .start_container(&ctx.container.name)
+        .await
+        .map_err(said)?;
+    Ok(sent)
+}
+
+/// After the start (sent at `sent`): the container is up, not exited nor
+/// crash-looping. Without `running` checks it is looked at once it has
+/// settled; with them at once (the checks watch it from then on).
+pub(crate) async fn confirm(ctx: &Ctx<'_>, sent: Option<Instant>) -> Result<(), String> {
+    let c = ctx.container;
+    let engine = &ctx.engine;
+    if c.lifecycle.running.is_empty() {
+        let now = Instant::now();
+        let settled = sent
+            .map_or(now + SETTLE, |sent| sent + SETTLE)
+            .max(now + SETTLE_AFTER);
+        tokio::time::sleep_until(settled).await;
+    }
+    match engine.inspect_container(&c.name).await.map_err(said)? {
+        Some(found) if is_running(&found) => match crash_looping(&found) {
+            Some(why) => {
+                let message = with_logs(engine, &c.name, format!("{} {why}", c.name)).await;
+                Err(stop_crash_loop(ctx, engine, message).await)
+            }
+            None => Ok(()),
+        },
+        Some(found) => Err(with_logs(
+            engine,
+            &c.name,
+            format!(
+                "{} exited with status {} right after starting",
+                c.name,
+                exit_code(&found)
+            ),
+        )
+        .await),
+        None => Err(format!("{} disappeared right after starting", c.name)),
+    }
+}
+
+/// Stops (SIGTERM, then the grace period) or kills (SIGKILL) the container.
+pub(crate) async fn halt(ctx: &Ctx<'_>, kill: bool) -> Result<(), String> {
+    let c = ctx.container;
+    if kill {
+        (ctx.progress)("killing container");
+        ctx.engine.kill_container(&c.name).await.map_err(said)
+    } else {
+        (ctx.progress)("stopping container");
+        ctx.engine
+            .stop_container(&c.name, c.stop_timeout)
+            .await
+            .map_err(said)
+    }
+}
+
+/// Whether the image the ship has now for the container's image name
+/// differs from the one the container was created from (`runs`; `None`:
+/// there is no container).
+pub(crate) async fn image_changed(ctx: &Ctx<'_>, runs: Option<&str>) -> Result<bool, String> {
+    (ctx.progress)("comparing images");
+    let now = ctx
+        .engine
+        .inspect_image(&ctx.container.image)
+        .await
+        .map_err(said)?;
+    Ok(match (now.and_then(|i| i.id), runs) {
+        (Some(now), Some(runs)) => now != runs,
+        _ => true,
+    })
+}
+
+/// Stops a container whose start failed and says so after `message`
+/// (`so_that`: why it is stopped).
+async fn stop_after_failure(
+    engine: &Engine,
+    c: &Container,
+    message: String,
+    so_that: &str,
+) -> String {
+    match engine.stop_container(&c.name, c.stop_timeout).await {
+        Ok(()) => format!("{message}\n(stopped, so that {so_that})"),
+        Err(e) => format!("{message}\n(could not stop it: {})", e.detail()),
+    }
+}
+
+/// Stops a crash-looping container (its start failed with `message`) so
+/// that it does not go on restarting.
+async fn stop_crash_loop(ctx: &Ctx<'_>, engine: &Engine, message: String) -> String {
+    (ctx.progress)("stopping it: it keeps exiting");
+    stop_after_failure(
+        engine,
+        ctx.container,
+        message,
+        "it does not go on restarting",
+    )
+    .await
+}
+
+/// Why a container its engine calls running is not up (`None`: it is): it
+/// exited and its restart policy is restarting it, a crash loop. A start
+/// through the API resets the restart count, so any restart since is one.
+fn crash_looping(found: &ContainerInspectResponse) -> Option<String> {
+    let restarting = found
+        .state
+        .as_ref()
+        .and_then(|s| s.restarting)
+        .unwrap_or(false);
+    let restarts = found.restart_count.unwrap_or(0);
+    if !restarting && restarts == 0 {
+        return None;
+    }
+    Some(if restarting {
+        format!(
+            "keeps exiting (last exit status {}) and its restart policy restarts it ({restarts} restarts so far)",
+            exit_code(found)
+        )
+    } else {
+        format!("keeps exiting and its restart policy restarts it ({restarts} restarts so far)")
+    })
+}
+
+/// Resolves when the container stops running, or starts crash-looping:
+/// a sentence, and whether it is crash-looping (still there to be stopped).
+async fn watch_for_death(engine: &Engine, name: &str) -> (String, bool) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        match engine.inspect_container(name).await {
+            Ok(Some(found)) if is_running(&found) => {
+                if let Some(why) = crash_looping(&found) {
+                    return (format!("{name} {why} during its running checks"), true);
+                }
+            }
+            Ok(Some(found)) => {
+                return (
+                    format!(
+                        "{name} died during its running checks (exit status {})",
+                        exit_code(&found)
+                    ),
+                    false,
+                )
+            }
+            Ok(None) => {
+                return (
+                    format!("{name} was removed during its running checks"),
+                    false,
+                )
+            }
+            // An engine hiccup is not a death; the checks' own bounds apply.
+            Err(_) => {}
+        }
+    }
+}
+
+/// `message`, followed by the container's last log lines when there are any.
+async fn with_logs(engine: &Engine, name: &str, message: String) -> String {
+    match engine.logs(name, Some(LOG_LINES_ON_FAILURE)).await {
+        Ok(lines) if !lines.is_empty() => {
+            let mut text = format!("{message}; its last log lines:");
+            for line in lines {
+                text.push_str("\n    | ");
+                text.push_str(&line.text);
+            }
+            text
+        }
+        _ => message,
+    }
+}
+
+/// Runs `call` until it succeeds, fails on a status `retry.when` does not
+/// list, or `retry.attempts` are spent; between attempts it waits a second.
+/// The error comes with the number of attempts made.
+async fn with_retries<F, Fut>(
+    ctx: &Ctx<'_>,
+    what: &str,
+    retry: &Retry,
+    mut call: F,
+) -> Result<(), (EngineError, u32)>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), EngineError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Ok(()) => return Ok(()),
+            Err(e) => match registry::retry_status(&e, retry) {
+                Some(status) if attempt < retry.attempts => {
+                    let text = format!(
+                        "{what}: got {status}; retrying in 1 s (attempt {} of {})",
+                        attempt + 1,
+                        retry.attempts
+                    );
+                    trace::debug(format!("{}: {text}", ctx.container.name));
+                    (ctx.progress)(&text);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    attempt += 1;
+                }
+                _ => return Err((e, attempt)),
+            },
+        }
+    }
+}
+
+/// ` after N attempts` when there were several.
+fn attempts_text(n: u32) -> String {
+    if n > 1 {
+        format!(" after {n} attempts")
+    } else {
+        String::new()
+    }
+}
+
+/// `12.1 MB`.
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1_000_000.0)
+}
+
+/// Pulls the container's image on its ship, once per play: a second
+/// container of the same image on the same ship waits for the first's pull
+/// and shares its result.
+pub(crate) async fn pull(ctx: &Ctx<'_>) -> Result<(), String> {
+    let c = ctx.container;
+    let cell = ctx.shared.pull_cell(&c.ship, &c.image);
+    if cell.initialized() {
+        trace::debug(format!(
+            "{}: {} was pulled on ship {} already",
+            c.name, c.image, c.ship
+        ));
+    }
+    cell.get_or_init(|| pull_image(ctx)).await.clone()
+}
+
+/// Pulls the container's image on its ship: credentials per
+/// [`registry::resolve`], a login through the engine when there are some,
+/// then the pull with them, each retried per the registry's `retry`; the
+/// progress (percentage of the layers' bytes) goes to the observer.
+async fn pull_image(ctx: &Ctx<'_>) -> Result<(), String> {
+    let c = ctx.container;
+    let engine = &ctx.engine;
+    let retry = registry::retry_for(ctx.env, &c.image);
+    let found = registry::resolve(ctx.env, &c.image).await;
+    let host = registry::registry_host(&c.image);
+    if let (Some(host), Some(creds)) = (host, &found.credentials) {
+        let login = (c.ship.clone(), host.to_owned(), creds.who());
+        if creds.can_log_in() && !ctx.shared.logged_in(&login) {
+            (ctx.progress)(&format!("logging in to {host}"));
+            trace::debug(format!(
+                "{}: logging in to registry {host} through ship {} with {} from {}",
+                c.name,
+                c.ship,
+                creds.who(),
+                creds.source
+            ));
+            let docker = creds.docker();
+            let what = format!("logging in to {host}");
+            with_retries(ctx, &what, &retry, || engine.login(&docker))
+                .await
+                .map_err(|(e, n)| {
+                    if registry::refused_credentials(&e) {
+                        format!(
+                            "registry {host} refused {} from {}{}: credentials are missing or wrong (the registry said: {})",
+                            creds.who(),
+                            creds.source,
+                            attempts_text(n),
+                            trace::scrub(&engine_said(&e))
+                        )
+                    } else {
+                        format!(
+                            "could not log in to registry {host}{}: {}",
+                            attempts_text(n),
+                            trace::scrub(&e.detail())
+                        )
+                    }
+                })?;
+            ctx.shared.remember_login(login);
+        }
+    }
+    let credentials = found.credentials.as_ref().map(|c| c.docker());
+    let what = format!("pulling image {}", c.image);
+    let result = with_retries(ctx, &what, &retry, || {
+        (ctx.progress)(&what);
+        engine.pull_image(&c.image, credentials.clone(), |p: &PullProgress| {
+            if let Some(pct) = (p.current.min(p.total) * 100).checked_div(p.total) {
+                (ctx.progress)(&format!(
+                    "pulling image {} {pct}% ({} of {})",
+                    c.image,
+                    megabytes(p.current.min(p.total)),
+                    megabytes(p.total)
+                ));
+            }
+        })
+    })
+    .await;
+    match result {
+        Ok(()) => Ok(()),
+        Err((e, n)) => match host {
+            Some(host) if registry::refused_credentials(&e) => Err(format!(
+                "registry {host} refused to give {}{}: credentials are missing or wrong ({}{}; the registry said: {})",
+                c.image,
+                attempts_text(n),
+                if found.credentials.is_some() { "sent " } else { "" },
+                found.describe(),
+                trace::scrub(&engine_said(&e))
+            )),
+            _ => Err(format!(
+                "ship {}: could not pull image {}{}: {}",
+                c.ship,
+                c.image,
+                attempts_text(n),
+                trace::scrub(&engine_said(&e))
+            )),
+        },
+    }
+}
+
+/// What the engine said (its message's first line, without the `ship X:
+/// could not pull image Y:` lead), or the whole error when it did not answer.
+fn engine_said(error: &EngineError) -> String {
+    match error {
+        EngineError::Refused { message, .. } if !message.trim().is_empty() => {
+            message.trim().lines().next().unwrap_or_default().to_owned()
+        }
+        other => other.detail(),
+    }
+}

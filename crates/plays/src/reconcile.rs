@@ -1,0 +1,982 @@
+//! Reconcile, pure: a snapshot of the fleet, the environment, the play and
+//! its options in; a [`Plan`] out — for each container its operations with
+//! their causes, and whom each part waits for. No I/O: every decision of
+//! every play is taken here, before anything is done.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use maestro_config::{Container, Environment};
+
+use crate::drift::{self, Action};
+use crate::plan::{Entry, Op, Plan, Stage, Step, Work};
+use crate::play::{Finished, PlayKind, PlayOptions};
+use crate::snapshot::{Seen, Snapshot, Wants};
+
+/// What a play needs observed.
+pub fn wants(kind: PlayKind) -> Wants {
+    Wants {
+        images: matches!(kind, PlayKind::Start | PlayKind::Restart | PlayKind::Up),
+    }
+}
+
+/// The spec hash maestro would give each container (`up` only; `None`
+/// for other plays, which do not compare).
+pub fn desired_hashes(
+    env: &Environment,
+    containers: &[&Container],
+    kind: PlayKind,
+) -> Vec<Option<String>> {
+    containers
+        .iter()
+        .map(|c| {
+            (kind == PlayKind::Up).then(|| {
+                crate::spec::create_body(env, c)
+                    .labels
+                    .and_then(|mut l| l.remove(crate::spec::LABEL_SPEC_HASH))
+                    .unwrap_or_default()
+            })
+        })
+        .collect()
+}
+
+/// The containers whose whole description a decision needs (ship, name):
+/// for `up`, those whose spec hash is not the one maestro would give them
+/// (changed, or made by MaestroNG, by hand, by another version).
+pub fn needs_inspect(
+    containers: &[&Container],
+    snapshot: &Snapshot,
+    desired: &[Option<String>],
+) -> Vec<(String, String)> {
+    containers
+        .iter()
+        .zip(desired)
+        .filter_map(|(c, hash)| {
+            let hash = hash.as_ref()?;
+            let seen = snapshot.seen(c).ok()??;
+            (seen.spec_hash.as_ref() != Some(hash)).then(|| (c.ship.clone(), c.name.clone()))
+        })
+        .collect()
+}
+
+/// The plan of `kind` over `containers` (selected and ordered).
+pub fn reconcile(
+    env: &Environment,
+    containers: &[&Container],
+    kind: PlayKind,
+    options: &PlayOptions,
+    snapshot: &Snapshot,
+    desired: &[Option<String>],
+) -> Plan {
+    let mut actions = Vec::with_capacity(containers.len());
+    let entries = containers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let hash = desired.get(i).and_then(|h| h.as_deref());
+            let (entry, action) = entry(env, c, kind, options, snapshot, hash);
+            actions.push(action);
+            entry
+        })
+        .collect();
+    let (before_start, before_stop) = if options.ignore_dependencies {
+        let none = vec![Vec::new(); containers.len()];
+        (none.clone(), none)
+    } else {
+        dependency_waits(env, containers)
+    };
+    let (first_waits, mut second_waits) = match kind {
+        PlayKind::Restart => (before_stop, before_start),
+        _ if kind.direction() == crate::Direction::Reverse => {
+            (vec![Vec::new(); containers.len()], before_stop)
+        }
+        _ => (vec![Vec::new(); containers.len()], before_start),
+    };
+    if kind == PlayKind::Up && !options.ignore_dependencies {
+        serialize_services(env, containers, &mut second_waits);
+    }
+    Plan {
+        kind,
+        entries,
+        first_waits,
+        second_waits,
+        actions,
+    }
+}
+
+fn entry(
+    env: &Environment,
+    c: &Container,
+    kind: PlayKind,
+    options: &PlayOptions,
+    snapshot: &Snapshot,
+    hash: Option<&str>,
+) -> (Entry, Option<Action>) {
+    let seen = match snapshot.seen(c) {
+        Ok(seen) => seen,
+        Err(e) => return (Entry::Unknown(e.to_string()), None),
+    };
+    let image = match snapshot.image(c) {
+        Ok(image) => image,
+        Err(e) => return (Entry::Unknown(e.to_string()), None),
+    };
+    let image_id = image.and_then(|i| i.id.as_deref());
+    let look = Look {
+        c,
+        seen,
+        image_present: image.is_some() || !crate::reconcile::wants(kind).images,
+        image_id,
+        options,
+    };
+    let work = match kind {
+        PlayKind::Start => look.start(),
+        PlayKind::Stop => look.halt(false),
+        PlayKind::Kill => look.halt(true),
+        PlayKind::Clean => look.clean(),
+        PlayKind::Pull => Work {
+            ops: vec![Op::new(Step::Pull, "pull")],
+            split: 0,
+            done: Finished::new("pulled", "unchanged", "pulled"),
+            left_between: "untouched",
+        },
+        PlayKind::Restart => look.restart(),
+        PlayKind::Up => {
+            let action = decide_up(env, c, seen, snapshot, hash);
+            let work = look.up(&action);
+            return (Entry::Work(work), Some(action));
+        }
+    };
+    (Entry::Work(work), None)
+}
+
+/// What `up` does to a container: by its spec hash when it matches (the
+/// list says it), else field by field against its whole description.
+fn decide_up(
+    env: &Environment,
+    c: &Container,
+    seen: Option<&Seen>,
+    snapshot: &Snapshot,
+    hash: Option<&str>,
+) -> Action {
+    let Some(seen) = seen else {
+        return Action::Create;
+    };
+    let image = snapshot.image(c).ok().flatten();
+    if seen.spec_hash.is_some() && seen.spec_hash.as_deref() == hash {
+        let updated = match (image.and_then(|i| i.id.as_deref()), &seen.image_id) {
+            (Some(now), Some(runs)) => now != runs,
+            _ => false,
+        };
+        return if updated {
+            Action::Recreate(vec!["image updated".into()])
+        } else if seen.running() {
+            Action::None
+        } else {
+            Action::Start
+        };
+    }
+    let body = crate::spec::create_body(env, c);
+    match snapshot.inspected(c) {
+        Some(found) => drift::decide(&body, Some(found), image),
+        // Not inspected (its ship failed meanwhile): say so plainly.
+        None => Action::Recreate(vec!["its description could not be read".into()]),
+    }
+}
+
+/// One container as the snapshot has it, and the play's options.
+struct Look<'a> {
+    c: &'a Container,
+    seen: Option<&'a Seen>,
+    image_present: bool,
+    image_id: Option<&'a str>,
+    options: &'a PlayOptions,
+}
+
+impl Look<'_> {
+    fn running(&self) -> bool {
+        self.seen.is_some_and(Seen::running)
+    }
+
+    fn checks(&self, stage: Stage, ops: &mut Vec<Op>, cause: &str) {
+        let list = match stage {
+            Stage::PreStart => &self.c.lifecycle.pre_start,
+            Stage::Running => &self.c.lifecycle.running,
+            Stage::PreStop => &self.c.lifecycle.pre_stop,
+            Stage::Stopped => &self.c.lifecycle.stopped,
+        };
+        if !list.is_empty() {
+            ops.push(Op::new(Step::Checks(stage), cause));
+        }
+    }
+
+    /// The pull a start needs, if any: `-r`, or an image the ship lacks.
+    fn pull(&self, ops: &mut Vec<Op>) -> bool {
+        if self.options.refresh_images {
+            ops.push(Op::new(Step::Pull, "-r: refresh the image"));
+            true
+        } else if !self.image_present {
+            ops.push(Op::new(Step::Pull, "image missing on the ship"));
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Creating and starting (after any stop): pre-start checks, the pull
+    /// (before anything is removed, so a failed pull loses nothing), the old
+    /// container removed unless reused, create, start, confirm, checks.
+    fn start_ops(&self, ops: &mut Vec<Op>, exists: bool, reuse: bool, pulled: bool, why: &str) {
+        self.checks(Stage::PreStart, ops, why);
+        if !reuse && !pulled {
+            self.pull(ops);
+        }
+        if !reuse {
+            if exists {
+                ops.push(Op::new(
+                    Step::Remove { volumes: false },
+                    "replaced by a new one",
+                ));
+            }
+            ops.push(Op::new(Step::Create, why));
+        }
+        ops.push(Op::new(Step::Start, why));
+        ops.push(Op::new(Step::Confirm, "started"));
+        self.checks(Stage::Running, ops, "started");
+    }
+
+    fn start(&self) -> Work {
+        if let Some(seen) = self.seen.filter(|s| s.running()) {
+            let text = match seen.since() {
+                Some(since) => format!("up for {since}"),
+                None => "up".into(),
+            };
+            return Work::nothing(Finished::new("none", "running", text));
+        }
+        let exists = self.seen.is_some();
+        let reuse = self.options.reuse && exists;
+        let why = if exists { "stopped" } else { "missing" };
+        let mut ops = Vec::new();
+        self.start_ops(&mut ops, exists, reuse, false, why);
+        Work {
+            ops,
+            split: 0,
+            done: Finished::new("started", "running", "started"),
+            left_between: "untouched",
+        }
+    }
+
+    fn stop_ops(&self, ops: &mut Vec<Op>, kill: bool, why: &str) {
+        if kill {
+            ops.push(Op::new(Step::Kill, why));
+        } else {
+            self.checks(Stage::PreStop, ops, why);
+            ops.push(Op::new(Step::Stop, why));
+        }
+        self.checks(Stage::Stopped, ops, "stopped");
+    }
+
+    fn halt(&self, kill: bool) -> Work {
+        match self.seen {
+            None => Work::nothing(Finished::new("none", "absent", "absent")),
+            Some(seen) if !seen.running() => {
+                Work::nothing(Finished::new("none", "stopped", "down"))
+            }
+            Some(_) => {
+                let mut ops = Vec::new();
+                self.stop_ops(&mut ops, kill, "running");
+                let done = if kill {
+                    Finished::new("killed", "stopped", "killed")
+                } else {
+                    Finished::new("stopped", "stopped", "stopped")
+                };
+                Work {
+                    ops,
+                    split: 0,
+                    done,
+                    left_between: "untouched",
+                }
+            }
+        }
+    }
+
+    fn clean(&self) -> Work {
+        match self.seen {
+            None => Work::nothing(Finished::new("none", "absent", "absent")),
+            Some(seen) if seen.running() => {
+                Work::nothing(Finished::new("skipped", "running", "skipped (running)"))
+            }
+            Some(_) => Work {
+                ops: vec![Op::new(Step::Remove { volumes: true }, "stopped")],
+                split: 0,
+                done: Finished::new("removed", "absent", "removed"),
+                left_between: "untouched",
+            },
+        }
+    }
+
+    /// `restart`: a pull first when asked or needed (so the downtime is only
+    /// stop and start), `--only-if-changed` leaving a container that runs
+    /// the current image, then the stop, then the start.
+    fn restart(&self) -> Work {
+        let unchanged = Finished::new(
+            "none",
+            "running",
+            "unchanged (already runs the current image)",
+        );
+        let mut ops = Vec::new();
+        let pulled = self.pull(&mut ops);
+        if self.options.only_if_changed && self.running() {
+            if pulled {
+                ops.push(Op::new(
+                    Step::IfImageChanged {
+                        else_skip: 0,
+                        else_done: Some(unchanged),
+                    },
+                    "--only-if-changed",
+                ));
+            } else if self.runs_current_image() {
+                return Work::nothing(unchanged);
+            }
+        }
+        if self.running() {
+            self.stop_ops(&mut ops, false, "restart");
+        }
+        let split = ops.len();
+        if !self.options.stop_start_delay.is_zero() {
+            ops.push(Op::new(
+                Step::Pause(self.options.stop_start_delay),
+                "--stop-start-delay",
+            ));
+        }
+        let exists = self.seen.is_some();
+        self.start_ops(
+            &mut ops,
+            exists,
+            self.options.reuse && exists,
+            true,
+            "restart",
+        );
+        Work {
+            ops,
+            split,
+            done: Finished::new("restarted", "running", "restarted"),
+            left_between: "stopped, not started again",
+        }
+    }
+
+    fn runs_current_image(&self) -> bool {
+        match (self.seen.and_then(|s| s.image_id.as_deref()), self.image_id) {
+            (Some(runs), Some(now)) => runs == now,
+            _ => false,
+        }
+    }
+
+    /// `up`: what the decision takes. A pull (`-r`, or a missing image) comes
+    /// first, and a container whose configuration matches is recreated only
+    /// if the pulled image differs from the one it runs.
+    fn up(&self, action: &Action) -> Work {
+        let mut ops = Vec::new();
+        let done = |action: &'static str, text: String| Finished::new(action, "running", text);
+        match action {
+            Action::Create => {
+                self.start_ops(&mut ops, false, false, false, "missing");
+                return self.up_work(ops, done("created", "created".into()));
+            }
+            Action::Recreate(reasons) => {
+                let pulled = self.pull(&mut ops);
+                let why = reasons.join("; ");
+                if self.running() {
+                    self.stop_ops(&mut ops, false, &why);
+                }
+                self.start_ops(&mut ops, true, false, pulled, &why);
+                let text = format!("recreated ({why})");
+                return self.up_work(ops, done("recreated", text));
+            }
+            Action::None | Action::Start => {}
+        }
+        let pulled = self.pull(&mut ops);
+        if matches!(action, Action::Start) {
+            // Start it as it is; after a pull, replaced first when the image
+            // the ship now has differs from the one it was created from.
+            self.checks(Stage::PreStart, &mut ops, "stopped");
+            if pulled {
+                ops.push(Op::new(
+                    Step::IfImageChanged {
+                        else_skip: 2,
+                        else_done: None,
+                    },
+                    "pulled",
+                ));
+                ops.push(Op::new(Step::Remove { volumes: false }, "image updated"));
+                ops.push(Op::new(Step::Create, "image updated"));
+            }
+            ops.push(Op::new(Step::Start, "stopped"));
+            ops.push(Op::new(Step::Confirm, "started"));
+            self.checks(Stage::Running, &mut ops, "started");
+            return self.up_work(ops, done("started", "started".into()));
+        }
+        let up_to_date = done("none", "up to date".into());
+        if !pulled {
+            return self.up_work(ops, up_to_date);
+        }
+        // After the pull: recreated if the image changed, else left alone.
+        ops.push(Op::new(
+            Step::IfImageChanged {
+                else_skip: 0,
+                else_done: Some(up_to_date),
+            },
+            "pulled",
+        ));
+        if self.running() {
+            self.stop_ops(&mut ops, false, "image updated");
+        }
+        self.start_ops(&mut ops, true, false, true, "image updated");
+        self.up_work(ops, done("recreated", "recreated (image updated)".into()))
+    }
+
+    fn up_work(&self, ops: Vec<Op>, done: Finished) -> Work {
+        Work {
+            ops,
+            split: 0,
+            done,
+            left_between: "untouched",
+        }
+    }
+}
+
+/// Who waits for whom: for each container, the containers of the nearest
+/// services in the play along `requires` (looking through services left
+/// out of it) — before its start — and, the other way, its dependents —
+/// before its stop. Those wait for theirs in turn, so the order is the same
+/// as waiting for everything below, at a fraction of the edges.
+fn dependency_waits(
+    env: &Environment,
+    containers: &[&Container],
+) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
+    let n = containers.len();
+    let mut before_start: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut before_stop: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut by_service: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, c) in containers.iter().enumerate() {
+        by_service.entry(c.service.as_str()).or_default().push(i);
+    }
+    let mut nearest: HashMap<&str, Vec<String>> = HashMap::new();
+    for c in containers {
+        if nearest.contains_key(c.service.as_str()) {
+            continue;
+        }
+        let mut found = BTreeSet::new();
+        let mut seen = HashSet::new();
+        let mut stack: Vec<String> = env.graph.direct(&c.service).map(str::to_owned).collect();
+        while let Some(s) = stack.pop() {
+            if s == c.service || !seen.insert(s.clone()) {
+                continue;
+            }
+            if by_service.contains_key(s.as_str()) {
+                found.insert(s);
+            } else {
+                stack.extend(env.graph.direct(&s).map(str::to_owned));
+            }
+        }
+        nearest.insert(c.service.as_str(), found.into_iter().collect());
+    }
+    for (i, c) in containers.iter().enumerate() {
+        for dep in nearest.get(c.service.as_str()).into_iter().flatten() {
+            for &j in by_service.get(dep.as_str()).into_iter().flatten() {
+                before_start[i].push(j);
+                before_stop[j].push(i);
+            }
+        }
+    }
+    (before_start, before_stop)
+}
+
+/// `up` takes one service at a time, in dependency order: each container
+/// also waits for every container of the service before it, so a change
+/// that recreates many services' containers (a new instance changing
+/// `<SVC>_INSTANCES` of all dependents) never takes them all down at once.
+fn serialize_services(env: &Environment, containers: &[&Container], waits: &mut [Vec<usize>]) {
+    let order = crate::converge::service_order(env, containers.iter().map(|c| c.service.as_str()));
+    let position: HashMap<&str, usize> = order.iter().enumerate().map(|(i, s)| (*s, i)).collect();
+    let mut by_position: Vec<Vec<usize>> = vec![Vec::new(); order.len()];
+    for (i, c) in containers.iter().enumerate() {
+        by_position[position[c.service.as_str()]].push(i);
+    }
+    for k in 1..by_position.len() {
+        let (before, after) = by_position.split_at(k);
+        for &i in &after[0] {
+            for &j in &before[k - 1] {
+                if !waits[i].contains(&j) {
+                    waits[i].push(j);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use maestro_config::{load, Source};
+    use maestro_engine::models::ImageInspect;
+
+    use super::*;
+    use crate::snapshot::{SeenState, ShipView};
+
+    const FILE: &str = "
+name: t
+ships: {a: {ip: 10.0.0.1}, b: {ip: 10.0.0.2}}
+services:
+  db:
+    image: box:1
+    instances: {db-1: {ship: a}}
+  web:
+    image: box:1
+    requires: [db]
+    lifecycle:
+      running: [{type: tcp, port: http}]
+      pre-stop: [{type: exec, command: 'true'}]
+    ports: {http: 80}
+    instances: {web-1: {ship: a}, web-2: {ship: b}}
+";
+
+    fn env() -> Environment {
+        let src = Source {
+            name: "t.yaml".into(),
+            base_dir: ".".into(),
+            text: FILE.into(),
+        };
+        load(&src, &Default::default()).expect("valid")
+    }
+
+    fn seen(state: SeenState, image_id: &str, hash: Option<&str>) -> Seen {
+        Seen {
+            id: format!("id-{image_id}-{hash:?}"),
+            state,
+            status: "Up 3 minutes".into(),
+            image: Some("box:1".into()),
+            image_id: Some(image_id.into()),
+            spec_hash: hash.map(str::to_owned),
+            environment: Some("t".into()),
+        }
+    }
+
+    /// A snapshot where ship a and b have `box:1` as `sha256:one` (unless
+    /// `image` is `None`: missing) and the given containers.
+    fn snapshot(image: Option<&str>, containers: &[(&str, &str, Seen)]) -> Snapshot {
+        let mut snapshot = Snapshot::default();
+        for ship in ["a", "b"] {
+            let mut view = ShipView::default();
+            view.images.insert(
+                "box:1".into(),
+                image.map(|id| {
+                    Arc::new(ImageInspect {
+                        id: Some(id.into()),
+                        ..Default::default()
+                    })
+                }),
+            );
+            for (s, name, seen) in containers {
+                if *s == ship {
+                    view.containers.insert((*name).into(), seen.clone());
+                }
+            }
+            snapshot.ships.insert(ship.into(), Ok(view));
+        }
+        snapshot
+    }
+
+    fn all(env: &Environment) -> Vec<&Container> {
+        ["db-1", "web-1", "web-2"]
+            .iter()
+            .map(|n| &env.containers[*n])
+            .collect()
+    }
+
+    fn steps(plan: &Plan, i: usize) -> Vec<Step> {
+        plan.entries[i]
+            .ops()
+            .iter()
+            .map(|op| op.step.clone())
+            .collect()
+    }
+
+    fn work(plan: &Plan, i: usize) -> &Work {
+        match &plan.entries[i] {
+            Entry::Work(w) => w,
+            Entry::Unknown(why) => panic!("unknown: {why}"),
+        }
+    }
+
+    fn run(kind: PlayKind, options: &PlayOptions, snap: &Snapshot) -> Plan {
+        let env = env();
+        let containers = all(&env);
+        let desired = desired_hashes(&env, &containers, kind);
+        reconcile(&env, &containers, kind, options, snap, &desired)
+    }
+
+    fn running() -> SeenState {
+        SeenState::Running
+    }
+
+    fn stopped() -> SeenState {
+        SeenState::Stopped { exit_code: 0 }
+    }
+
+    #[test]
+    fn start_creates_what_is_missing_and_leaves_what_runs() {
+        let snap = snapshot(
+            Some("sha256:one"),
+            &[("a", "db-1", seen(running(), "sha256:one", None))],
+        );
+        let plan = run(PlayKind::Start, &PlayOptions::default(), &snap);
+        assert_eq!(steps(&plan, 0), []);
+        assert_eq!(work(&plan, 0).done.text, "up for 3m");
+        assert_eq!(
+            steps(&plan, 1),
+            [
+                Step::Create,
+                Step::Start,
+                Step::Confirm,
+                Step::Checks(Stage::Running)
+            ]
+        );
+        assert_eq!(plan.entries[1].ops()[0].cause, "missing");
+        // Dependencies first: both web containers wait for db-1.
+        assert_eq!(plan.second_waits, vec![vec![], vec![0], vec![0]]);
+        assert!(plan.first_waits.iter().all(Vec::is_empty));
+    }
+
+    #[test]
+    fn start_pulls_a_missing_image_before_removing_the_stopped_container() {
+        let snap = snapshot(None, &[("a", "db-1", seen(stopped(), "sha256:old", None))]);
+        let plan = run(PlayKind::Start, &PlayOptions::default(), &snap);
+        assert_eq!(
+            steps(&plan, 0),
+            [
+                Step::Pull,
+                Step::Remove { volumes: false },
+                Step::Create,
+                Step::Start,
+                Step::Confirm
+            ]
+        );
+        assert_eq!(plan.entries[0].ops()[0].cause, "image missing on the ship");
+    }
+
+    #[test]
+    fn start_with_refresh_pulls_and_with_reuse_keeps_the_container() {
+        let snap = snapshot(
+            Some("sha256:one"),
+            &[("a", "db-1", seen(stopped(), "sha256:one", None))],
+        );
+        let refresh = PlayOptions {
+            refresh_images: true,
+            ..Default::default()
+        };
+        let plan = run(PlayKind::Start, &refresh, &snap);
+        assert_eq!(steps(&plan, 0)[0], Step::Pull);
+        assert_eq!(plan.entries[0].ops()[0].cause, "-r: refresh the image");
+        let reuse = PlayOptions {
+            reuse: true,
+            ..Default::default()
+        };
+        let plan = run(PlayKind::Start, &reuse, &snap);
+        assert_eq!(steps(&plan, 0), [Step::Start, Step::Confirm]);
+    }
+
+    #[test]
+    fn stop_and_kill_stop_dependents_first_with_their_checks() {
+        let snap = snapshot(
+            Some("sha256:one"),
+            &[
+                ("a", "db-1", seen(running(), "sha256:one", None)),
+                ("a", "web-1", seen(running(), "sha256:one", None)),
+                ("b", "web-2", seen(stopped(), "sha256:one", None)),
+            ],
+        );
+        let plan = run(PlayKind::Stop, &PlayOptions::default(), &snap);
+        assert_eq!(steps(&plan, 0), [Step::Stop]);
+        assert_eq!(steps(&plan, 1), [Step::Checks(Stage::PreStop), Step::Stop]);
+        assert_eq!(steps(&plan, 2), []);
+        assert_eq!(work(&plan, 2).done.text, "down");
+        // db-1 waits for both dependents.
+        assert_eq!(plan.second_waits, vec![vec![1, 2], vec![], vec![]]);
+        let plan = run(PlayKind::Kill, &PlayOptions::default(), &snap);
+        assert_eq!(steps(&plan, 1), [Step::Kill]);
+        assert_eq!(work(&plan, 1).done.action, "killed");
+    }
+
+    #[test]
+    fn ignoring_dependencies_waits_for_nobody() {
+        let snap = snapshot(Some("sha256:one"), &[]);
+        let options = PlayOptions {
+            ignore_dependencies: true,
+            ..Default::default()
+        };
+        for kind in [
+            PlayKind::Start,
+            PlayKind::Stop,
+            PlayKind::Restart,
+            PlayKind::Up,
+        ] {
+            let plan = run(kind, &options, &snap);
+            assert!(plan.second_waits.iter().all(Vec::is_empty), "{kind:?}");
+            assert!(plan.first_waits.iter().all(Vec::is_empty), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn clean_removes_only_stopped_containers_and_pull_pulls_each() {
+        let snap = snapshot(
+            Some("sha256:one"),
+            &[
+                ("a", "db-1", seen(running(), "sha256:one", None)),
+                ("a", "web-1", seen(stopped(), "sha256:one", None)),
+            ],
+        );
+        let plan = run(PlayKind::Clean, &PlayOptions::default(), &snap);
+        assert_eq!(work(&plan, 0).done.text, "skipped (running)");
+        assert_eq!(steps(&plan, 1), [Step::Remove { volumes: true }]);
+        assert_eq!(work(&plan, 2).done.text, "absent");
+        let plan = run(PlayKind::Pull, &PlayOptions::default(), &snap);
+        assert!((0..3).all(|i| steps(&plan, i) == [Step::Pull]));
+    }
+
+    #[test]
+    fn restart_stops_then_starts_in_two_parts() {
+        let snap = snapshot(
+            Some("sha256:one"),
+            &[
+                ("a", "db-1", seen(running(), "sha256:one", None)),
+                ("a", "web-1", seen(running(), "sha256:one", None)),
+            ],
+        );
+        let options = PlayOptions {
+            stop_start_delay: Duration::from_secs(2),
+            ..Default::default()
+        };
+        let plan = run(PlayKind::Restart, &options, &snap);
+        let db = work(&plan, 0);
+        assert_eq!(db.split, 1);
+        assert_eq!(
+            steps(&plan, 0),
+            [
+                Step::Stop,
+                Step::Pause(Duration::from_secs(2)),
+                Step::Remove { volumes: false },
+                Step::Create,
+                Step::Start,
+                Step::Confirm
+            ]
+        );
+        assert_eq!(db.left_between, "stopped, not started again");
+        // Dependents stop first (db-1's stop waits for theirs), and start last.
+        assert_eq!(plan.first_waits, vec![vec![1, 2], vec![], vec![]]);
+        assert_eq!(plan.second_waits, vec![vec![], vec![0], vec![0]]);
+        // Absent web-2: nothing to stop, created.
+        assert_eq!(work(&plan, 2).split, 0);
+    }
+
+    #[test]
+    fn restart_pulls_before_it_stops_and_only_if_changed_compares_images() {
+        let snap = snapshot(
+            Some("sha256:one"),
+            &[
+                ("a", "db-1", seen(running(), "sha256:one", None)),
+                ("a", "web-1", seen(running(), "sha256:old", None)),
+            ],
+        );
+        let only = PlayOptions {
+            only_if_changed: true,
+            ..Default::default()
+        };
+        let plan = run(PlayKind::Restart, &only, &snap);
+        assert_eq!(steps(&plan, 0), []);
+        assert_eq!(
+            work(&plan, 0).done.text,
+            "unchanged (already runs the current image)"
+        );
+        assert_eq!(steps(&plan, 1)[1], Step::Stop);
+        let refresh = PlayOptions {
+            only_if_changed: true,
+            refresh_images: true,
+            ..Default::default()
+        };
+        let plan = run(PlayKind::Restart, &refresh, &snap);
+        let ops = steps(&plan, 0);
+        assert_eq!(ops[0], Step::Pull);
+        assert!(matches!(
+            &ops[1],
+            Step::IfImageChanged {
+                else_done: Some(done),
+                ..
+            } if done.text == "unchanged (already runs the current image)"
+        ));
+        assert_eq!(ops[2], Step::Stop);
+        // Nothing pulled again in the start part.
+        assert_eq!(ops.iter().filter(|s| **s == Step::Pull).count(), 1);
+        let reuse = PlayOptions {
+            reuse: true,
+            ..Default::default()
+        };
+        let plan = run(PlayKind::Restart, &reuse, &snap);
+        assert_eq!(steps(&plan, 0), [Step::Stop, Step::Start, Step::Confirm]);
+    }
+
+    #[test]
+    fn up_leaves_matching_containers_and_recreates_changed_ones_service_by_service() {
+        let env = env();
+        let containers = all(&env);
+        let desired = desired_hashes(&env, &containers, PlayKind::Up);
+        let hash = |i: usize| desired[i].as_deref();
+        let snap = snapshot(
+            Some("sha256:one"),
+            &[
+                ("a", "db-1", seen(running(), "sha256:one", hash(0))),
+                ("a", "web-1", seen(stopped(), "sha256:one", hash(1))),
+                ("b", "web-2", seen(running(), "sha256:old", hash(2))),
+            ],
+        );
+        assert!(needs_inspect(&containers, &snap, &desired).is_empty());
+        let plan = reconcile(
+            &env,
+            &containers,
+            PlayKind::Up,
+            &PlayOptions::default(),
+            &snap,
+            &desired,
+        );
+        assert_eq!(plan.actions[0], Some(Action::None));
+        assert_eq!(steps(&plan, 0), []);
+        assert_eq!(plan.actions[1], Some(Action::Start));
+        assert_eq!(
+            steps(&plan, 1),
+            [Step::Start, Step::Confirm, Step::Checks(Stage::Running)]
+        );
+        assert_eq!(
+            plan.actions[2],
+            Some(Action::Recreate(vec!["image updated".into()]))
+        );
+        assert_eq!(
+            steps(&plan, 2),
+            [
+                Step::Checks(Stage::PreStop),
+                Step::Stop,
+                Step::Remove { volumes: false },
+                Step::Create,
+                Step::Start,
+                Step::Confirm,
+                Step::Checks(Stage::Running)
+            ]
+        );
+        assert_eq!(plan.entries[2].ops()[1].cause, "image updated");
+        assert!(plan.changes_something());
+    }
+
+    #[test]
+    fn up_inspects_only_containers_whose_hash_differs() {
+        let env = env();
+        let containers = all(&env);
+        let desired = desired_hashes(&env, &containers, PlayKind::Up);
+        let snap = snapshot(
+            Some("sha256:one"),
+            &[
+                // Made by MaestroNG: no hash.
+                ("a", "db-1", seen(running(), "sha256:one", None)),
+                (
+                    "a",
+                    "web-1",
+                    seen(running(), "sha256:one", desired[1].as_deref()),
+                ),
+                ("b", "web-2", seen(running(), "sha256:one", Some("2:other"))),
+            ],
+        );
+        assert_eq!(
+            needs_inspect(&containers, &snap, &desired),
+            vec![
+                ("a".to_owned(), "db-1".to_owned()),
+                ("b".to_owned(), "web-2".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn up_with_refresh_pulls_then_recreates_only_if_the_image_changed() {
+        let env = env();
+        let containers = all(&env);
+        let desired = desired_hashes(&env, &containers, PlayKind::Up);
+        let snap = snapshot(
+            Some("sha256:one"),
+            &[
+                (
+                    "a",
+                    "db-1",
+                    seen(running(), "sha256:one", desired[0].as_deref()),
+                ),
+                (
+                    "a",
+                    "web-1",
+                    seen(stopped(), "sha256:one", desired[1].as_deref()),
+                ),
+            ],
+        );
+        let refresh = PlayOptions {
+            refresh_images: true,
+            ..Default::default()
+        };
+        let plan = reconcile(&env, &containers, PlayKind::Up, &refresh, &snap, &desired);
+        let db = steps(&plan, 0);
+        assert_eq!(db[0], Step::Pull);
+        assert!(matches!(
+            &db[1],
+            Step::IfImageChanged { else_done: Some(done), .. } if done.text == "up to date"
+        ));
+        assert_eq!(&db[2..4], [Step::Stop, Step::Remove { volumes: false }]);
+        // Stopped web-1: remove and create are skipped unless the image changed.
+        assert_eq!(
+            steps(&plan, 1),
+            [
+                Step::Pull,
+                Step::IfImageChanged {
+                    else_skip: 2,
+                    else_done: None
+                },
+                Step::Remove { volumes: false },
+                Step::Create,
+                Step::Start,
+                Step::Confirm,
+                Step::Checks(Stage::Running)
+            ]
+        );
+        // Missing web-2: pulled (after pre-start checks, none) and created.
+        assert_eq!(steps(&plan, 2)[0], Step::Pull);
+        assert_eq!(steps(&plan, 2)[1], Step::Create);
+    }
+
+    #[test]
+    fn up_takes_one_service_at_a_time() {
+        let snap = snapshot(Some("sha256:one"), &[]);
+        let plan = run(PlayKind::Up, &PlayOptions::default(), &snap);
+        assert_eq!(plan.second_waits, vec![vec![], vec![0], vec![0]]);
+    }
+
+    #[test]
+    fn a_ship_that_could_not_be_observed_makes_its_containers_unknown() {
+        let mut snap = snapshot(Some("sha256:one"), &[]);
+        snap.ships.insert(
+            "b".into(),
+            Err(maestro_engine::EngineError::Unreachable {
+                ship: "b".into(),
+                address: "10.0.0.2:2375".into(),
+                reason: "connection refused".into(),
+            }),
+        );
+        let plan = run(PlayKind::Start, &PlayOptions::default(), &snap);
+        assert!(
+            matches!(&plan.entries[2], Entry::Unknown(why) if why.contains("connection refused"))
+        );
+        assert!(matches!(plan.entries[1], Entry::Work(_)));
+    }
+}
