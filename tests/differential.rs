@@ -94,6 +94,7 @@ differential_fixtures! {
     wants_info => "wants-info",
     yaml11_bool_case => "yaml11-bool-case",
     yaml11_gotchas => "yaml11-gotchas",
+    zookeeper_kafka => "zookeeper-kafka",
 }
 
 fn fixtures_dir() -> PathBuf {
