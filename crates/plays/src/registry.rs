@@ -1,23 +1,29 @@
 //! Which credentials and retry policy go with an image (commands.md,
-//! "Registries and credentials"). For `host[:port]/repo:tag`: the
-//! environment's `registries` entry named `host[:port]`, else one whose
-//! `registry` URL has that host (with or without port); else the user's
-//! Docker client configuration: `$DOCKER_CONFIG/config.json` (default
-//! `~/.docker/config.json`) with its `credHelpers`, `credsStore` and `auths`,
-//! then the older `~/.dockercfg`. Images without a registry host (Docker Hub)
-//! need none. Also how to read a refusal: the statuses `retry.when` is
-//! matched against ([`statuses`]) and whether it was about credentials
-//! ([`refused_credentials`]).
+//! "Registries and credentials"). An image's registry is the host its name
+//! starts with (`host[:port]/repo:tag`), or Docker Hub (`docker.io`) for
+//! names without one (`busybox`, `team/app`) and for the names Docker Hub
+//! goes by (`docker.io/…`, `index.docker.io/…`, `registry-1.docker.io/…`).
+//! Its credentials: the environment's `registries` entry named after the
+//! registry, else one whose `registry` URL has its host (with or without
+//! port); else the user's Docker client configuration:
+//! `$DOCKER_CONFIG/config.json` (default `~/.docker/config.json`) with its
+//! `credHelpers`, `credsStore` and `auths`, then the older `~/.dockercfg`.
+//! Docker Hub's credentials are filed under `https://index.docker.io/v1/`
+//! there, as the Docker CLI files them, and that is also the server address
+//! the engine gets for Docker Hub. Also how to read a refusal: the statuses
+//! `retry.when` is matched against ([`statuses`]) and whether it was about
+//! credentials ([`refused_credentials`]).
 //!
 //! The parsing and matching are pure; reading the files and running
 //! `docker-credential-<name> get` happen at the edge ([`client_files`],
-//! [`resolve`]). Secrets are held as [`Secret`]s and never formatted: the
-//! `Debug` of every type here masks them.
+//! [`CredentialCache::resolve`]). Secrets are held as [`Secret`]s and never
+//! formatted: the `Debug` of every type here masks them.
 
 use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -34,11 +40,50 @@ const HELPER_TIMEOUT: Duration = Duration::from_secs(60);
 /// `retry`): three attempts, but on no status, so no retry.
 const DEFAULT_ATTEMPTS: u32 = 3;
 
-/// The registry host of an image (`host[:port]`), or `None` for Docker Hub
-/// images (`busybox`, `team/app`).
+/// The name Docker Hub goes by as a registry (what [`registry_name`] gives).
+pub const HUB: &str = "docker.io";
+
+/// The key Docker clients file Docker Hub's credentials under (in `auths`,
+/// `credHelpers`, and on a credential helper's stdin), and the server
+/// address engines expect in a login or pull for Docker Hub.
+pub const HUB_SERVER: &str = "https://index.docker.io/v1/";
+
+/// The host names Docker Hub goes by.
+const HUB_HOSTS: [&str; 3] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
+
+/// The registry host written in an image's name (`host[:port]`), or `None`
+/// when the name has none (`busybox`, `team/app`: Docker Hub).
 pub fn registry_host(image: &str) -> Option<&str> {
     let (first, _) = image.split_once('/')?;
     (first.contains('.') || first.contains(':') || first == "localhost").then_some(first)
+}
+
+/// Whether `host` is one of the names Docker Hub goes by.
+pub fn is_hub(host: &str) -> bool {
+    HUB_HOSTS.iter().any(|h| h.eq_ignore_ascii_case(host))
+}
+
+/// The registry an image comes from: the host in its name, or [`HUB`] for
+/// Docker Hub, however its name spells it (`busybox`, `library/busybox`,
+/// `team/app:1`, `docker.io/team/app`, `index.docker.io/…`,
+/// `registry-1.docker.io/…`). Credentials are looked up, and cached, per
+/// registry name.
+pub fn registry_name(image: &str) -> &str {
+    match registry_host(image) {
+        Some(host) if !is_hub(host) => host,
+        _ => HUB,
+    }
+}
+
+/// The server address credentials for `registry` (a [`registry_name`]) are
+/// filed under and sent to the engine with: [`HUB_SERVER`] for Docker Hub,
+/// else the registry's `host[:port]`.
+pub fn server_address(registry: &str) -> &str {
+    if is_hub(registry) {
+        HUB_SERVER
+    } else {
+        registry
+    }
 }
 
 fn bare(host: &str) -> &str {
@@ -52,23 +97,43 @@ fn url_host(url: &str) -> &str {
     rest.rsplit('@').next().unwrap_or(rest)
 }
 
-/// The one name Docker Hub goes by in client configurations.
-fn canonical(host: &str) -> &str {
-    match host {
-        "docker.io" | "registry-1.docker.io" | "index.docker.io" => "index.docker.io",
-        other => other,
+/// One name per registry: Docker Hub's names become [`HUB`].
+fn normalize(host: &str) -> &str {
+    if is_hub(host) {
+        HUB
+    } else {
+        host
     }
 }
 
-/// The `registries` entry for `image`, if any.
+/// Whether the host of a `registries` entry's URL is `registry`'s.
+fn same_registry(url_host: &str, registry: &str) -> bool {
+    if registry == HUB {
+        is_hub(url_host) || is_hub(bare(url_host))
+    } else {
+        url_host == registry || bare(url_host) == bare(registry)
+    }
+}
+
+/// The `registries` entry for `image`, if any: the one named as the
+/// image's registry host is written (`127.0.0.1:5000`, `docker.io`), else,
+/// for Docker Hub images, one named by any name Docker Hub goes by; else
+/// the first whose `registry` URL has the registry's host, with or without
+/// port (for Docker Hub: any of its host names, so `registry:
+/// https://index.docker.io/v1/` serves `busybox`).
 pub fn registry_for<'e>(env: &'e Environment, image: &str) -> Option<&'e Registry> {
-    let host = registry_host(image)?;
-    if let Some(r) = env.registries.get(host) {
-        return Some(r);
+    let registry = registry_name(image);
+    if let Some(found) = registry_host(image).and_then(|h| env.registries.get(h)) {
+        return Some(found);
+    }
+    if registry == HUB {
+        if let Some(found) = HUB_HOSTS.iter().find_map(|h| env.registries.get(*h)) {
+            return Some(found);
+        }
     }
     env.registries.values().find(|r| {
         let h = url_host(&r.registry);
-        !h.is_empty() && (h == host || bare(h) == bare(host))
+        !h.is_empty() && same_registry(h, registry)
     })
 }
 
@@ -158,7 +223,8 @@ impl fmt::Display for Source {
 /// Credentials for one registry, and where they came from.
 #[derive(Clone, PartialEq)]
 pub struct Credentials {
-    /// The registry host they are for (`host[:port]`).
+    /// The server address they are for: the registry's `host[:port]`, or
+    /// `https://index.docker.io/v1/` for Docker Hub.
     pub server: String,
     pub username: Option<String>,
     password: Option<Secret>,
@@ -369,10 +435,12 @@ pub fn parse_dockercfg(text: &str) -> Result<ClientConfig, String> {
 /// What a client configuration says to do for one registry host.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
-    /// Ask this helper (`docker-credential-<name>`); when it has nothing,
-    /// use the `fallback` from `auths`, if any.
+    /// Ask this helper (`docker-credential-<name>`) for `server` (the
+    /// registry's [`server_address`]); when it has nothing, use the
+    /// `fallback` from `auths`, if any.
     Helper {
         program: String,
+        server: String,
         fallback: Option<Credentials>,
     },
     /// These credentials, from `auths`.
@@ -398,24 +466,36 @@ fn helper_program(name: &str) -> Result<String, String> {
 }
 
 impl ClientConfig {
-    /// The plan for `host`: its `credHelpers` entry, else `credsStore`, else
-    /// its `auths` entry. `source` is where `auths` entries come from.
-    pub fn plan(&self, host: &str, source: &Source) -> Result<Plan, String> {
-        let host = canonical(host);
-        let fallback = self
-            .auths
-            .iter()
-            .find(|(key, entry)| canonical(key_host(key)) == host && entry.is_usable())
-            .map(|(_, entry)| Credentials::new(host, entry.clone(), source.clone()));
+    /// The plan for `registry` (a host, or any name Docker Hub goes by), as
+    /// the Docker CLI reads its configuration: the `credHelpers` entry for
+    /// the registry's server address ([`server_address`]: the host, or
+    /// `https://index.docker.io/v1/` for Docker Hub), else `credsStore`,
+    /// else the `auths` entry for that address. Like the Python client
+    /// MaestroNG used, keys naming the same registry another way also count
+    /// (`https://reg.example.com/v1/` for `reg.example.com`; `docker.io`,
+    /// `index.docker.io`, `https://index.docker.io/v1` for Docker Hub), after
+    /// the exact key; and when the helper has nothing, a usable `auths` entry
+    /// is the fallback. `source` is where `auths` entries come from.
+    pub fn plan(&self, registry: &str, source: &Source) -> Result<Plan, String> {
+        let registry = normalize(registry);
+        let server = server_address(registry);
+        let names_it = |key: &str| normalize(key_host(key)) == registry;
+        let usable = || self.auths.iter().filter(|(_, entry)| entry.is_usable());
+        let fallback = usable()
+            .find(|(key, _)| key == server)
+            .or_else(|| usable().find(|(key, _)| names_it(key)))
+            .map(|(_, entry)| Credentials::new(server, entry.clone(), source.clone()));
         let helper = self
             .cred_helpers
             .iter()
-            .find(|(key, _)| canonical(key_host(key)) == host)
+            .find(|(key, _)| key == server)
+            .or_else(|| self.cred_helpers.iter().find(|(key, _)| names_it(key)))
             .map(|(_, name)| name.as_str())
             .or(self.creds_store.as_deref());
         Ok(match (helper, fallback) {
             (Some(name), fallback) => Plan::Helper {
                 program: helper_program(name)?,
+                server: server.to_owned(),
                 fallback,
             },
             (None, Some(found)) => Plan::Use(found),
@@ -496,12 +576,38 @@ fn read_optional(path: Option<PathBuf>) -> Option<(PathBuf, Result<String, Strin
 
 /// Reads the client configuration files named by this process's environment.
 pub fn client_files() -> ClientFiles {
-    let docker_config = std::env::var("DOCKER_CONFIG").ok();
-    let home = std::env::var("HOME").ok();
-    let (config, dockercfg) = client_paths(docker_config.as_deref(), home.as_deref());
-    ClientFiles {
-        config: read_optional(config),
-        dockercfg: read_optional(dockercfg),
+    ClientSetup::from_process().files()
+}
+
+/// Where lookups find the Docker client's configuration files
+/// (`DOCKER_CONFIG`, `HOME`) and its credential helpers (`PATH`; `None`
+/// runs them from this process's own `PATH`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct ClientSetup {
+    docker_config: Option<String>,
+    home: Option<String>,
+    path: Option<OsString>,
+}
+
+impl ClientSetup {
+    fn from_process() -> ClientSetup {
+        ClientSetup {
+            docker_config: std::env::var("DOCKER_CONFIG").ok(),
+            home: std::env::var("HOME").ok(),
+            path: None,
+        }
+    }
+
+    fn paths(&self) -> (Option<PathBuf>, Option<PathBuf>) {
+        client_paths(self.docker_config.as_deref(), self.home.as_deref())
+    }
+
+    fn files(&self) -> ClientFiles {
+        let (config, dockercfg) = self.paths();
+        ClientFiles {
+            config: read_optional(config),
+            dockercfg: read_optional(dockercfg),
+        }
     }
 }
 
@@ -535,9 +641,9 @@ impl Resolution {
     }
 }
 
-/// What the environment file says for `host`, if it has credentials.
+/// What the environment file says for `image`'s registry, if it has
+/// credentials.
 fn from_environment(env: &Environment, image: &str) -> Option<Credentials> {
-    let host = registry_host(image)?;
     let entry = registry_for(env, image)?;
     let found = AuthEntry {
         username: entry.username.clone().filter(|u| !u.is_empty()),
@@ -547,7 +653,7 @@ fn from_environment(env: &Environment, image: &str) -> Option<Credentials> {
     };
     found.username.as_ref()?;
     Some(Credentials::new(
-        host,
+        server_address(registry_name(image)),
         found,
         Source::EnvironmentFile {
             entry: entry.name.clone(),
@@ -556,9 +662,9 @@ fn from_environment(env: &Environment, image: &str) -> Option<Credentials> {
 }
 
 /// The pure part of a lookup in the client configuration: the plan for
-/// `host` from the files, and the problems met (a file that cannot be read
-/// or parsed is skipped, with a problem).
-pub fn plan_from_files(files: &ClientFiles, host: &str) -> (Plan, Vec<String>, Vec<String>) {
+/// `registry` (see [`ClientConfig::plan`]) from the files, and the problems
+/// met (a file that cannot be read or parsed is skipped, with a problem).
+pub fn plan_from_files(files: &ClientFiles, registry: &str) -> (Plan, Vec<String>, Vec<String>) {
     let mut looked = Vec::new();
     let mut problems = Vec::new();
     let mut consider =
@@ -577,7 +683,7 @@ pub fn plan_from_files(files: &ClientFiles, host: &str) -> (Plan, Vec<String>, V
             } else {
                 Source::Auths { file: path.clone() }
             };
-            match parsed.and_then(|config| config.plan(host, &source)) {
+            match parsed.and_then(|config| config.plan(registry, &source)) {
                 Ok(Plan::Nothing) => None,
                 Ok(plan) => Some(plan),
                 Err(e) => {
@@ -592,11 +698,26 @@ pub fn plan_from_files(files: &ClientFiles, host: &str) -> (Plan, Vec<String>, V
     (plan, looked, problems)
 }
 
-/// Runs `program get` with `host` on its stdin; its credentials, or `None`
-/// when it has none for the host.
-pub async fn run_helper(program: &str, host: &str) -> Result<Option<Credentials>, String> {
+/// Runs `program get` with `server` on its stdin (a registry's
+/// [`server_address`]); its credentials, or `None` when it has none for
+/// the server.
+pub async fn run_helper(program: &str, server: &str) -> Result<Option<Credentials>, String> {
+    run_helper_on(program, server, None).await
+}
+
+/// [`run_helper`], finding `program` on `path` when given.
+async fn run_helper_on(
+    program: &str,
+    server: &str,
+    path: Option<&OsStr>,
+) -> Result<Option<Credentials>, String> {
     use tokio::io::AsyncWriteExt;
-    let mut child = tokio::process::Command::new(program)
+    let mut command = tokio::process::Command::new(program);
+    if let Some(path) = path {
+        // The child's PATH is also where the program is looked for.
+        command.env("PATH", path);
+    }
+    let mut child = command
         .arg("get")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -611,7 +732,7 @@ pub async fn run_helper(program: &str, host: &str) -> Result<Option<Credentials>
         })?;
     if let Some(mut stdin) = child.stdin.take() {
         // A helper that exits without reading is judged by its reply below.
-        let _ = stdin.write_all(host.as_bytes()).await;
+        let _ = stdin.write_all(server.as_bytes()).await;
         let _ = stdin.shutdown().await;
     }
     let output = match tokio::time::timeout(HELPER_TIMEOUT, child.wait_with_output()).await {
@@ -646,33 +767,100 @@ pub async fn run_helper(program: &str, host: &str) -> Result<Option<Credentials>
             output.status
         ));
     }
-    parse_helper_reply(&stdout, host, program)
+    parse_helper_reply(&stdout, server, program)
 }
 
-/// Finds the credentials for `image` (see the module's documentation), at
-/// most once per registry host and process: helpers are not asked again
-/// for every container.
+/// Finds the credentials for `image` (see the module's documentation)
+/// through one [`CredentialCache`] shared by the whole process, made (from
+/// this process's `DOCKER_CONFIG` and `HOME`) on the first call: each
+/// registry is looked up once per process, with the environment file of
+/// that first lookup. Plays should hold a [`CredentialCache`] of their own
+/// instead ([`CredentialCache::new`] once per play, then
+/// [`CredentialCache::resolve`]).
 pub async fn resolve(env: &Environment, image: &str) -> Resolution {
-    trace::protect_environment(env);
-    let Some(host) = registry_host(image) else {
-        return Resolution::default();
-    };
-    static CACHE: OnceLock<tokio::sync::Mutex<HashMap<String, Resolution>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let mut cache = cache.lock().await;
-    if let Some(found) = cache.get(host) {
-        return found.clone();
-    }
-    let found = resolve_uncached(env, image, host).await;
-    trace::debug(format!(
-        "credentials for registry {host}: {}",
-        found.describe()
-    ));
-    cache.insert(host.to_owned(), found.clone());
-    found
+    static SHARED: OnceLock<CredentialCache> = OnceLock::new();
+    SHARED
+        .get_or_init(CredentialCache::new)
+        .resolve(env, image)
+        .await
 }
 
-async fn resolve_uncached(env: &Environment, image: &str, host: &str) -> Resolution {
+/// One play's credential lookups: each registry ([`registry_name`]) is
+/// looked up at most once, whatever the number of its images and
+/// containers, and lookups of different registries (their credential
+/// helpers) run in parallel; two lookups of one registry at once wait for
+/// the same helper run. Make one per play and share it (`&self` is enough:
+/// it is `Send + Sync`).
+pub struct CredentialCache {
+    setup: ClientSetup,
+    found: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Resolution>>>>,
+}
+
+impl fmt::Debug for CredentialCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let registries: Vec<String> = match self.found.lock() {
+            Ok(found) => found.keys().cloned().collect(),
+            Err(poisoned) => poisoned.get_ref().keys().cloned().collect(),
+        };
+        f.debug_struct("CredentialCache")
+            .field("setup", &self.setup)
+            .field("registries", &registries)
+            .finish()
+    }
+}
+
+impl Default for CredentialCache {
+    /// [`CredentialCache::new`].
+    fn default() -> CredentialCache {
+        CredentialCache::new()
+    }
+}
+
+impl CredentialCache {
+    /// A cache that reads the configuration named by this process's
+    /// `DOCKER_CONFIG` and `HOME` (as they are now) and runs credential
+    /// helpers from its `PATH`.
+    pub fn new() -> CredentialCache {
+        CredentialCache::with_setup(ClientSetup::from_process())
+    }
+
+    fn with_setup(setup: ClientSetup) -> CredentialCache {
+        CredentialCache {
+            setup,
+            found: Mutex::default(),
+        }
+    }
+
+    /// The credentials for `image`: looked up on the first call for its
+    /// registry, then the same [`Resolution`] for every image of that
+    /// registry.
+    pub async fn resolve(&self, env: &Environment, image: &str) -> Resolution {
+        trace::protect_environment(env);
+        let registry = registry_name(image);
+        let cell = {
+            // Held only to find or add the registry's cell, never across a lookup.
+            let mut found = self.found.lock().unwrap_or_else(|p| p.into_inner());
+            found.entry(registry.to_owned()).or_default().clone()
+        };
+        cell.get_or_init(|| async {
+            let found = resolve_uncached(env, image, registry, &self.setup).await;
+            trace::debug(format!(
+                "credentials for registry {registry}: {}",
+                found.describe()
+            ));
+            found
+        })
+        .await
+        .clone()
+    }
+}
+
+async fn resolve_uncached(
+    env: &Environment,
+    image: &str,
+    registry: &str,
+    setup: &ClientSetup,
+) -> Resolution {
     let mut looked = vec!["the environment file's `registries`".to_owned()];
     if let Some(found) = from_environment(env, image) {
         return Resolution {
@@ -681,31 +869,29 @@ async fn resolve_uncached(env: &Environment, image: &str, host: &str) -> Resolut
             problems: Vec::new(),
         };
     }
-    let files = client_files();
-    let (plan, files_looked, mut problems) = plan_from_files(&files, host);
+    let files = setup.files();
+    let (plan, files_looked, mut problems) = plan_from_files(&files, registry);
     if files_looked.is_empty() {
-        let docker_config = std::env::var("DOCKER_CONFIG").ok();
-        let home = std::env::var("HOME").ok();
-        looked.push(
-            match client_paths(docker_config.as_deref(), home.as_deref()).0 {
-                Some(path) => format!(
-                    "a Docker client configuration (there is no {})",
-                    path.display()
-                ),
-                None => {
-                    "a Docker client configuration (neither DOCKER_CONFIG nor HOME is set)".into()
-                }
-            },
-        );
+        looked.push(match setup.paths().0 {
+            Some(path) => format!(
+                "a Docker client configuration (there is no {})",
+                path.display()
+            ),
+            None => "a Docker client configuration (neither DOCKER_CONFIG nor HOME is set)".into(),
+        });
     } else {
         looked.extend(files_looked);
     }
     let credentials = match plan {
         Plan::Nothing => None,
         Plan::Use(found) => Some(found),
-        Plan::Helper { program, fallback } => {
+        Plan::Helper {
+            program,
+            server,
+            fallback,
+        } => {
             looked.push(program.clone());
-            match run_helper(&program, host).await {
+            match run_helper_on(&program, &server, setup.path.as_deref()).await {
                 Ok(Some(found)) => Some(found),
                 Ok(None) => fallback,
                 Err(e) => {
@@ -870,14 +1056,18 @@ mod tests {
         );
         let config = parse_config_json(&text).unwrap();
         match config.plan("h:1", &source()).unwrap() {
-            Plan::Helper { program, fallback } => {
+            Plan::Helper {
+                program, fallback, ..
+            } => {
                 assert_eq!(program, "docker-credential-special");
                 assert!(fallback.is_some());
             }
             other => panic!("{other:?}"),
         }
         match config.plan("h:2", &source()).unwrap() {
-            Plan::Helper { program, fallback } => {
+            Plan::Helper {
+                program, fallback, ..
+            } => {
                 assert_eq!(program, "docker-credential-store");
                 assert!(fallback.is_none(), "an empty entry is only a marker");
             }
@@ -973,5 +1163,469 @@ mod tests {
         assert_eq!(looked, vec!["/c/config.json", "/h/.dockercfg"]);
         assert_eq!(problems.len(), 1);
         assert!(problems[0].starts_with("/c/config.json was skipped"));
+    }
+
+    // ------------------------------------------------------- Docker Hub
+
+    #[test]
+    fn hub_images_are_named_every_way_the_cli_names_them() {
+        for image in [
+            "busybox",
+            "busybox:1.36",
+            "library/busybox",
+            "team/app:1",
+            "docker.io/team/app",
+            "docker.io/library/busybox:latest",
+            "index.docker.io/team/app",
+            "registry-1.docker.io/team/app@sha256:abc",
+        ] {
+            assert_eq!(registry_name(image), HUB, "{image}");
+            assert_eq!(server_address(registry_name(image)), HUB_SERVER, "{image}");
+        }
+        for (image, registry) in [
+            ("127.0.0.1:5000/team/box:1", "127.0.0.1:5000"),
+            ("reg.example.com/app", "reg.example.com"),
+            ("localhost/app", "localhost"),
+            ("docker.example.com/app", "docker.example.com"),
+        ] {
+            assert_eq!(registry_name(image), registry, "{image}");
+            assert_eq!(server_address(registry), registry, "{image}");
+        }
+    }
+
+    fn entry(user: &str) -> String {
+        format!(r#"{{"auth": "{}"}}"#, b64(&format!("{user}:pw")))
+    }
+
+    fn used(config: &ClientConfig, registry: &str) -> Option<(String, String)> {
+        match config.plan(registry, &source()) {
+            Ok(Plan::Use(found)) => Some((found.server.clone(), found.username?)),
+            Ok(Plan::Nothing) => None,
+            other => panic!("{registry}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn hub_auths_are_found_under_every_key_the_clients_write() {
+        for key in [
+            "https://index.docker.io/v1/",
+            "https://index.docker.io/v1",
+            "index.docker.io",
+            "docker.io",
+            "registry-1.docker.io",
+        ] {
+            let text = format!(r#"{{"auths": {{"{key}": {}}}}}"#, entry("hubuser"));
+            let config = parse_config_json(&text).unwrap();
+            for registry in [HUB, "index.docker.io", "registry-1.docker.io"] {
+                assert_eq!(
+                    used(&config, registry),
+                    Some((HUB_SERVER.to_owned(), "hubuser".to_owned())),
+                    "key {key}, registry {registry}"
+                );
+            }
+            assert_eq!(used(&config, "reg.example.com"), None, "key {key}");
+        }
+        // The key the Docker CLI writes wins, wherever it is in the file.
+        let text = format!(
+            r#"{{"auths": {{"docker.io": {}, "https://index.docker.io/v1/": {}}}}}"#,
+            entry("other"),
+            entry("cli")
+        );
+        let config = parse_config_json(&text).unwrap();
+        assert_eq!(
+            used(&config, HUB),
+            Some((HUB_SERVER.to_owned(), "cli".to_owned()))
+        );
+        // Other registries' entries are not Docker Hub's.
+        let text = format!(
+            r#"{{"auths": {{"docker.example.com": {}, "https://reg.example.com/v1/": {}}}}}"#,
+            entry("a"),
+            entry("b")
+        );
+        let config = parse_config_json(&text).unwrap();
+        assert_eq!(used(&config, HUB), None);
+        assert_eq!(
+            used(&config, "reg.example.com"),
+            Some(("reg.example.com".to_owned(), "b".to_owned()))
+        );
+    }
+
+    fn helper_for(config: &str, registry: &str) -> (String, String, bool) {
+        match parse_config_json(config).unwrap().plan(registry, &source()) {
+            Ok(Plan::Helper {
+                program,
+                server,
+                fallback,
+            }) => (program, server, fallback.is_some()),
+            other => panic!("{registry}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn hub_helpers_are_chosen_in_the_cli_order() {
+        let hub = |program: &str, fallback: bool| {
+            (
+                format!("docker-credential-{program}"),
+                HUB_SERVER.to_owned(),
+                fallback,
+            )
+        };
+        // `credsStore` is asked for `https://index.docker.io/v1/`.
+        assert_eq!(
+            helper_for(r#"{"credsStore": "store"}"#, HUB),
+            hub("store", false)
+        );
+        // `credHelpers` under the CLI's key comes before `credsStore`.
+        assert_eq!(
+            helper_for(
+                r#"{"credsStore": "store", "credHelpers": {"https://index.docker.io/v1/": "hub"}}"#,
+                HUB
+            ),
+            hub("hub", false)
+        );
+        // Under another of Docker Hub's names (as the Python client read
+        // it) when the CLI's key is absent; the CLI's key wins over it.
+        assert_eq!(
+            helper_for(
+                r#"{"credsStore": "store", "credHelpers": {"docker.io": "py"}}"#,
+                "index.docker.io"
+            ),
+            hub("py", false)
+        );
+        assert_eq!(
+            helper_for(
+                r#"{"credHelpers": {"docker.io": "py", "https://index.docker.io/v1/": "hub"}}"#,
+                HUB
+            ),
+            hub("hub", false)
+        );
+        // Another registry's helper is not Docker Hub's.
+        assert_eq!(
+            helper_for(
+                r#"{"credsStore": "store", "credHelpers": {"reg.example.com": "other"}}"#,
+                HUB
+            ),
+            hub("store", false)
+        );
+        // `auths` is the fallback when the helper has nothing.
+        let text = format!(
+            r#"{{"credsStore": "store", "auths": {{"https://index.docker.io/v1/": {}}}}}"#,
+            entry("u")
+        );
+        assert_eq!(helper_for(&text, HUB), hub("store", true));
+        // For other registries the helper is asked for the host.
+        assert_eq!(
+            helper_for(
+                r#"{"credHelpers": {"https://reg.example.com/v1/": "loose", "reg.example.com": "exact"}}"#,
+                "reg.example.com"
+            ),
+            (
+                "docker-credential-exact".to_owned(),
+                "reg.example.com".to_owned(),
+                false
+            )
+        );
+    }
+
+    fn env(text: &str) -> Environment {
+        let src = maestro_config::Source {
+            name: "t.yaml".into(),
+            base_dir: ".".into(),
+            text: text.into(),
+        };
+        maestro_config::load(&src, &Default::default()).expect("valid environment")
+    }
+
+    fn env_with(registries: &str) -> Environment {
+        env(&format!(
+            "name: t\nregistries:\n{registries}ships: {{a: {{ip: 10.0.0.1}}}}\nservices:\n  s: {{image: busybox, instances: {{s-1: {{ship: a}}}}}}\n"
+        ))
+    }
+
+    fn entry_name(env: &Environment, image: &str) -> Option<String> {
+        registry_for(env, image).map(|r| r.name.clone())
+    }
+
+    #[test]
+    fn environment_entries_serve_hub_images() {
+        let by_url = env_with(
+            "  hub: {registry: 'https://index.docker.io/v1/', username: hubuser, password: pw}\n  private: {registry: 'https://reg.example.com', username: u, password: p}\n",
+        );
+        for image in [
+            "busybox",
+            "team/app:1",
+            "docker.io/team/app",
+            "index.docker.io/x/y",
+        ] {
+            assert_eq!(
+                entry_name(&by_url, image).as_deref(),
+                Some("hub"),
+                "{image}"
+            );
+        }
+        assert_eq!(
+            entry_name(&by_url, "reg.example.com/app").as_deref(),
+            Some("private")
+        );
+        assert_eq!(entry_name(&by_url, "other.example.com/app"), None);
+        let found = from_environment(&by_url, "busybox").expect("credentials");
+        assert_eq!(found.docker().serveraddress.as_deref(), Some(HUB_SERVER));
+        assert_eq!(found.docker().username.as_deref(), Some("hubuser"));
+        assert_eq!(
+            found.source,
+            Source::EnvironmentFile {
+                entry: "hub".into()
+            }
+        );
+        // An entry named as the image writes its registry comes first; then
+        // one named by any of Docker Hub's names; then one by URL.
+        let by_name = env_with(
+            "  hub: {registry: 'https://index.docker.io/v1/', username: a, password: p}\n  index.docker.io: {username: b, password: p}\n  docker.io: {username: c, password: p}\n",
+        );
+        assert_eq!(
+            entry_name(&by_name, "index.docker.io/x/y").as_deref(),
+            Some("index.docker.io")
+        );
+        assert_eq!(
+            entry_name(&by_name, "busybox").as_deref(),
+            Some("docker.io")
+        );
+        // A Docker Hub entry is not another registry's.
+        let only_hub = env_with("  docker.io: {username: c, password: p}\n");
+        assert_eq!(entry_name(&only_hub, "docker.example.com/app"), None);
+        assert_eq!(entry_name(&only_hub, "localhost/app"), None);
+    }
+
+    // ------------------------------------------- lookups, helpers, caching
+
+    /// A scratch directory: `config/` (DOCKER_CONFIG), `home/` (HOME) and
+    /// `bin/` (the helpers' PATH, before the system's); removed when dropped.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!(
+                "maestro-registry-{}-{name}-{n}",
+                std::process::id()
+            ));
+            for sub in ["config", "home", "bin"] {
+                std::fs::create_dir_all(dir.join(sub)).expect("scratch directory");
+            }
+            Scratch(dir)
+        }
+
+        fn join(&self, name: &str) -> PathBuf {
+            self.0.join(name)
+        }
+
+        fn config(&self, text: &str) {
+            std::fs::write(self.join("config/config.json"), text).expect("config.json");
+        }
+
+        /// `bin/docker-credential-<name>`: a shell script given `body`
+        /// after `read -r server` (the server asked for).
+        fn helper(&self, name: &str, body: &str) {
+            use std::os::unix::fs::PermissionsExt;
+            let path = self.join(&format!("bin/docker-credential-{name}"));
+            std::fs::write(
+                &path,
+                format!("#!/bin/sh\n[ \"$1\" = get ] || exit 2\nread -r server\n{body}\n"),
+            )
+            .expect("helper script");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+
+        fn cache(&self) -> CredentialCache {
+            let text = |name: &str| Some(self.join(name).to_string_lossy().into_owned());
+            let mut path = self.join("bin").into_os_string();
+            path.push(":/usr/bin:/bin");
+            CredentialCache::with_setup(ClientSetup {
+                docker_config: text("config"),
+                home: text("home"),
+                path: Some(path),
+            })
+        }
+
+        fn read(&self, name: &str) -> String {
+            std::fs::read_to_string(self.join(name)).unwrap_or_default()
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Shell: append the server asked for to `log`, then answer with `user`
+    /// when it is `wanted`, else say there is nothing.
+    fn answering(dir: &Scratch, log: &str, wanted: &str, user: &str) -> String {
+        format!(
+            "printf '%s\\n' \"$server\" >> '{log}'\n\
+             if [ \"$server\" != '{wanted}' ]; then echo 'credentials not found in native keychain'; exit 1; fi\n\
+             printf '{{\"ServerURL\": \"%s\", \"Username\": \"{user}\", \"Secret\": \"helper-pw\"}}\\n' \"$server\"",
+            log = dir.join(log).display()
+        )
+    }
+
+    fn user_of(found: &Resolution) -> Option<String> {
+        found.credentials.as_ref().and_then(|c| c.username.clone())
+    }
+
+    #[tokio::test]
+    async fn hub_images_ask_the_store_for_the_index_server_once() {
+        let dir = Scratch::new("hub-store");
+        dir.config(r#"{"credsStore": "fake"}"#);
+        dir.helper("fake", &answering(&dir, "asked", HUB_SERVER, "hubuser"));
+        let cache = dir.cache();
+        let env = env_with("");
+        let found = cache.resolve(&env, "team/private:1").await;
+        assert_eq!(user_of(&found).as_deref(), Some("hubuser"), "{found:?}");
+        let docker = found.credentials.as_ref().map(Credentials::docker);
+        assert_eq!(
+            docker.as_ref().and_then(|d| d.serveraddress.as_deref()),
+            Some(HUB_SERVER)
+        );
+        assert_eq!(
+            docker.as_ref().and_then(|d| d.password.as_deref()),
+            Some("helper-pw")
+        );
+        for image in ["busybox", "docker.io/team/app", "registry-1.docker.io/x/y"] {
+            let again = cache.resolve(&env, image).await;
+            assert_eq!(user_of(&again).as_deref(), Some("hubuser"), "{image}");
+        }
+        assert_eq!(dir.read("asked"), format!("{HUB_SERVER}\n"));
+    }
+
+    #[tokio::test]
+    async fn a_hub_cred_helper_comes_before_the_store_and_the_store_before_auths() {
+        let dir = Scratch::new("hub-helpers");
+        dir.config(&format!(
+            r#"{{"credsStore": "store", "credHelpers": {{"https://index.docker.io/v1/": "hub"}},
+                "auths": {{"https://index.docker.io/v1/": {}}}}}"#,
+            entry("fromauths")
+        ));
+        dir.helper(
+            "hub",
+            &answering(&dir, "hub-asked", HUB_SERVER, "fromhelper"),
+        );
+        dir.helper(
+            "store",
+            &answering(&dir, "store-asked", HUB_SERVER, "fromstore"),
+        );
+        let found = dir.cache().resolve(&env_with(""), "busybox").await;
+        assert_eq!(user_of(&found).as_deref(), Some("fromhelper"));
+        assert_eq!(dir.read("store-asked"), "");
+
+        // Without `credHelpers`, the store; when it has nothing, `auths`.
+        dir.config(&format!(
+            r#"{{"credsStore": "store", "auths": {{"https://index.docker.io/v1/": {}}}}}"#,
+            entry("fromauths")
+        ));
+        let found = dir.cache().resolve(&env_with(""), "busybox").await;
+        assert_eq!(user_of(&found).as_deref(), Some("fromstore"));
+        dir.helper("store", &answering(&dir, "store-asked", "nothing", "x"));
+        let found = dir.cache().resolve(&env_with(""), "busybox").await;
+        assert_eq!(user_of(&found).as_deref(), Some("fromauths"));
+        assert_eq!(
+            found.credentials.map(|c| c.source),
+            Some(Source::Auths {
+                file: dir.join("config/config.json")
+            })
+        );
+
+        // The environment file's entry comes before them all.
+        let env = env_with("  hub: {registry: docker.io, username: fromfile, password: p}\n");
+        let found = dir.cache().resolve(&env, "busybox").await;
+        assert_eq!(user_of(&found).as_deref(), Some("fromfile"));
+    }
+
+    #[tokio::test]
+    async fn a_missing_hub_helper_is_a_problem_not_a_failure() {
+        let dir = Scratch::new("hub-missing");
+        dir.config(r#"{"credsStore": "not-there"}"#);
+        let found = dir.cache().resolve(&env_with(""), "busybox").await;
+        assert!(found.credentials.is_none());
+        assert!(
+            found
+                .describe()
+                .contains("docker-credential-not-there is not installed"),
+            "{}",
+            found.describe()
+        );
+    }
+
+    #[test]
+    fn a_cache_can_be_shared_between_tasks() {
+        fn shared<T: Send + Sync>(_: &T) {}
+        fn sent<F: std::future::Future + Send>(_: &F) {}
+        let cache = CredentialCache::new();
+        shared(&cache);
+        let env = env_with("");
+        sent(&cache.resolve(&env, "busybox"));
+    }
+
+    #[tokio::test]
+    async fn one_registry_runs_its_helper_once_for_lookups_at_once() {
+        let dir = Scratch::new("once");
+        dir.config(r#"{"credsStore": "counted"}"#);
+        // Slow enough that the lookups overlap.
+        dir.helper(
+            "counted",
+            &format!(
+                "sleep 0.3\n{}",
+                answering(&dir, "runs", HUB_SERVER, "counted")
+            ),
+        );
+        let cache = dir.cache();
+        let env = env_with("");
+        let (a, b, c) = tokio::join!(
+            cache.resolve(&env, "busybox"),
+            cache.resolve(&env, "team/app"),
+            cache.resolve(&env, "docker.io/library/busybox"),
+        );
+        for found in [&a, &b, &c] {
+            assert_eq!(user_of(found).as_deref(), Some("counted"), "{found:?}");
+        }
+        assert_eq!(dir.read("runs").lines().count(), 1, "{}", dir.read("runs"));
+    }
+
+    #[tokio::test]
+    async fn different_registries_run_their_helpers_at_once() {
+        let dir = Scratch::new("parallel");
+        dir.config(r#"{"credHelpers": {"a.example.com": "a", "b.example.com": "b"}}"#);
+        // Each helper leaves a mark and answers only once the other's mark
+        // is there: run one after the other, the first gives up (after at
+        // most 30 s) and its lookup fails.
+        for (me, other) in [("a", "b"), ("b", "a")] {
+            dir.helper(
+                me,
+                &format!(
+                    "touch '{mine}'\n\
+                     n=0\n\
+                     while [ ! -e '{theirs}' ]; do\n\
+                       n=$((n + 1)); [ $n -le 300 ] || {{ echo 'gave up waiting for the other helper' >&2; exit 3; }}\n\
+                       sleep 0.1\n\
+                     done\n\
+                     printf '{{\"Username\": \"{me}-user\", \"Secret\": \"s\"}}\\n'",
+                    mine = dir.join(&format!("mark-{me}")).display(),
+                    theirs = dir.join(&format!("mark-{other}")).display(),
+                ),
+            );
+        }
+        let cache = dir.cache();
+        let env = env_with("");
+        let (a, b) = tokio::join!(
+            cache.resolve(&env, "a.example.com/app"),
+            cache.resolve(&env, "b.example.com/app"),
+        );
+        assert_eq!(user_of(&a).as_deref(), Some("a-user"), "{}", a.describe());
+        assert_eq!(user_of(&b).as_deref(), Some("b-user"), "{}", b.describe());
+        assert_eq!(
+            a.credentials.map(|c| c.server),
+            Some("a.example.com".to_owned())
+        );
     }
 }
