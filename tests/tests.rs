@@ -15,6 +15,7 @@ mod faults;
 mod guest_cluster;
 mod hostile_inputs;
 mod registry;
+mod registry_hub;
 mod sim_engine;
 mod sim_plan;
 mod testbed;
