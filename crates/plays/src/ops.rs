@@ -22,12 +22,16 @@ use crate::trace;
 
 /// What the operations of one play share: the pulls and logins done so
 /// far, so that several containers of one image on one ship pull it once
-/// (the first pull's result is every one's), and a login is done once per
-/// ship, registry and user. Per play, never per process.
+/// (the first pull's result is every one's), a login is done once per
+/// ship, registry and user, and credentials are looked up once per
+/// registry. Per play, never per process.
 #[derive(Default)]
 pub(crate) struct Shared {
     pulls: Mutex<HashMap<(String, String), Arc<PullOnce>>>,
     logins: Mutex<HashSet<(String, String, String)>>,
+    /// Credentials found so far, by registry (helpers for different
+    /// registries run at once; one registry's helper runs once).
+    credentials: registry::CredentialCache,
 }
 
 /// One pull of one image on one ship: its result, once it is done.
@@ -468,14 +472,14 @@ pub(crate) async fn pull(ctx: &Ctx<'_>) -> Result<(), String> {
 }
 
 /// Pulls the container's image on its ship: credentials per
-/// [`registry::resolve`], a login through the engine when there are some,
+/// the play's [`registry::CredentialCache`], a login through the engine when there are some,
 /// then the pull with them, each retried per the registry's `retry`; the
 /// progress (percentage of the layers' bytes) goes to the observer.
 async fn pull_image(ctx: &Ctx<'_>) -> Result<(), String> {
     let c = ctx.container;
     let engine = &ctx.engine;
     let retry = registry::retry_for(ctx.env, &c.image);
-    let found = registry::resolve(ctx.env, &c.image).await;
+    let found = ctx.shared.credentials.resolve(ctx.env, &c.image).await;
     let host = registry::registry_host(&c.image);
     if let (Some(host), Some(creds)) = (host, &found.credentials) {
         let login = (c.ship.clone(), host.to_owned(), creds.who());

@@ -770,21 +770,6 @@ async fn run_helper_on(
     parse_helper_reply(&stdout, server, program)
 }
 
-/// Finds the credentials for `image` (see the module's documentation)
-/// through one [`CredentialCache`] shared by the whole process, made (from
-/// this process's `DOCKER_CONFIG` and `HOME`) on the first call: each
-/// registry is looked up once per process, with the environment file of
-/// that first lookup. Plays should hold a [`CredentialCache`] of their own
-/// instead ([`CredentialCache::new`] once per play, then
-/// [`CredentialCache::resolve`]).
-pub async fn resolve(env: &Environment, image: &str) -> Resolution {
-    static SHARED: OnceLock<CredentialCache> = OnceLock::new();
-    SHARED
-        .get_or_init(CredentialCache::new)
-        .resolve(env, image)
-        .await
-}
-
 /// One play's credential lookups: each registry ([`registry_name`]) is
 /// looked up at most once, whatever the number of its images and
 /// containers, and lookups of different registries (their credential
