@@ -5,11 +5,11 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
-use maestro_config::{AuditLevel, Container, Environment};
+use maestro_config::{Container, Environment};
 use maestro_plays::audit;
+use maestro_plays::converge::{OrphanFate, Verdict};
 use maestro_plays::status::{ContainerState, StatusRow};
-use maestro_plays::{AbortReason, Fleet, Outcome, PlayKind, PlayOptions};
+use maestro_plays::{Fleet, Outcome, PlayKind, PlayOptions};
 
 use crate::output::Failure;
 use crate::render::{Palette, PlayView, Table};
@@ -314,9 +314,9 @@ pub fn play_then(
     let started = Instant::now();
     let runtime = runtime()?;
     let trail = audit::Trail::new(env);
-    if !containers.is_empty() {
-        announce(&runtime, &trail, containers, kind.name())?;
-    }
+    runtime
+        .block_on(audit::announce(&trail, containers, kind.name()))
+        .map_err(|refused| Failure::Failed(refused.to_string()))?;
     let (report, extra) = if json {
         let quiet = QuietView::new(containers.len());
         let report = run_audited(
@@ -334,106 +334,29 @@ pub fn play_then(
         let extra = after_unless_interrupted(&report, after, &runtime, &fleet);
         (report, extra)
     };
-    if !containers.is_empty() {
-        conclude(
-            &runtime,
-            &trail,
-            containers,
-            kind.name(),
-            &report,
-            extra.error.as_deref(),
-        );
-    }
-    let mut done = 0;
-    let mut failed = 0;
-    let mut aborted = 0;
-    for outcome in &report.outcomes {
-        match outcome {
-            Outcome::Done(_) => done += 1,
-            Outcome::Failed(_) => failed += 1,
-            Outcome::Aborted { .. } => aborted += 1,
-        }
-    }
-    let took = format!("{:.1}s", started.elapsed().as_secs_f64());
-    let mut summary = format!("{}: {done} done", kind.name());
-    if failed > 0 {
-        summary.push_str(&format!(", {failed} failed"));
-    }
-    if aborted > 0 {
-        summary.push_str(&format!(", {aborted} aborted"));
-    }
+    let errors = runtime.block_on(audit::conclude(
+        &trail,
+        containers,
+        kind.name(),
+        &report,
+        extra.error.as_deref(),
+    ));
+    warn_audit(&errors);
     if !json {
-        println!("{summary} in {took}.");
+        let took = format!("{:.1}s", started.elapsed().as_secs_f64());
+        println!("{} in {took}.", report.summary(kind));
     }
-    // What failed after the play, added to the play's own error (one line).
-    let also = extra
-        .error
-        .as_deref()
-        .map(|e| format!("; and {e}"))
-        .unwrap_or_default();
-    if report.interrupted {
-        return Err(Failure::Failed(format!(
-            "{} interrupted; each container's state is shown above{also}",
-            kind.name()
-        )));
-    }
-    if report.succeeded() {
-        return match extra.error {
+    match report.failure(kind, containers, extra.error.as_deref()) {
+        Some(why) => Err(Failure::Failed(why)),
+        None => match extra.error {
             Some(e) => Err(Failure::Failed(e)),
             None => Ok(()),
-        };
+        },
     }
-    let first = report
-        .outcomes
-        .iter()
-        .zip(containers)
-        .find_map(|(o, c)| match o {
-            Outcome::Failed(why) => Some(format!("{}: {why}", c.name)),
-            _ => None,
-        })
-        .unwrap_or_default();
-    let reason = if report.outcomes.iter().any(|o| {
-        matches!(
-            o,
-            Outcome::Aborted {
-                reason: AbortReason::Failure,
-                ..
-            }
-        )
-    }) {
-        " (the containers not yet begun were aborted)"
-    } else {
-        ""
-    };
-    Err(Failure::Failed(format!(
-        "{} failed for {failed} container{}{reason}; first: {first}{also}",
-        kind.name(),
-        if failed == 1 { "" } else { "s" }
-    )))
-}
-
-/// Tells the auditors the play is about to act; a failing auditor without
-/// `ignore_errors` stops it here, before anything is done.
-fn announce(
-    runtime: &tokio::runtime::Runtime,
-    trail: &audit::Trail<'_>,
-    containers: &[&Container],
-    action: &str,
-) -> Result<(), Failure> {
-    if trail.is_empty() {
-        return Ok(());
-    }
-    let errors = runtime.block_on(trail.action(AuditLevel::Info, containers, action));
-    if let Some(stop) = errors.iter().find(|e| !e.ignored) {
-        return Err(Failure::Failed(format!(
-            "{stop}; nothing was done (give the auditor `ignore_errors: true` to act even when it fails)"
-        )));
-    }
-    Ok(())
 }
 
 /// Runs the play, its containers' steps relayed to the `debug` auditors
-/// (and to the debug trace).
+/// (and to the debug trace), Ctrl-C interrupting it.
 #[allow(clippy::too_many_arguments)]
 fn run_audited(
     runtime: &tokio::runtime::Runtime,
@@ -445,74 +368,24 @@ fn run_audited(
     view: &dyn maestro_plays::Observer,
     trail: &audit::Trail<'_>,
 ) -> maestro_plays::PlayReport {
-    let (sender, steps) = tokio::sync::mpsc::unbounded_channel();
     let in_flight = InFlight::default();
     let tracked = Tracked {
         inner: view,
         containers,
         in_flight: in_flight.clone(),
     };
-    let relay = audit::Relay::new(&tracked, containers, trail.wants_debug().then_some(sender));
-    let (report, errors) = runtime.block_on(async {
-        let play = async {
-            let report = maestro_plays::run_play(
-                env,
-                fleet,
-                containers,
-                kind,
-                options,
-                &relay,
-                interrupted(in_flight),
-            )
-            .await;
-            relay.close();
-            report
-        };
-        tokio::join!(play, audit::deliver(trail, containers, kind.name(), steps))
-    });
+    let (report, errors) = runtime.block_on(audit::run_relayed(
+        env,
+        fleet,
+        containers,
+        kind,
+        options,
+        &tracked,
+        trail,
+        interrupted(in_flight),
+    ));
     warn_audit(&errors);
     report
-}
-
-/// Tells the auditors how the play ended (`after`: what failed after the
-/// play itself, e.g. removing orphans).
-fn conclude(
-    runtime: &tokio::runtime::Runtime,
-    trail: &audit::Trail<'_>,
-    containers: &[&Container],
-    action: &str,
-    report: &maestro_plays::PlayReport,
-    after: Option<&str>,
-) {
-    if trail.is_empty() {
-        return;
-    }
-    let first_failure = report
-        .outcomes
-        .iter()
-        .zip(containers)
-        .find_map(|(o, c)| match o {
-            Outcome::Failed(why) => {
-                Some(format!("{}: {}", c.name, why.lines().next().unwrap_or("")))
-            }
-            _ => None,
-        });
-    let failure = if report.interrupted {
-        Some("interrupted".to_owned())
-    } else if first_failure.is_some() {
-        first_failure
-    } else if !report.succeeded() {
-        Some("aborted".to_owned())
-    } else {
-        after.map(str::to_owned)
-    };
-    let errors = runtime.block_on(async {
-        match &failure {
-            None => trail.success(AuditLevel::Info, containers, action).await,
-            Some(why) => trail.error(AuditLevel::Info, containers, action, why).await,
-        }
-    });
-    warn_audit(&errors);
 }
 
 /// One warning per failing auditor (those with `ignore_errors` only in the trace).
@@ -531,96 +404,20 @@ pub fn logs(
     lines: Option<u64>,
 ) -> Result<(), Failure> {
     let fleet = Fleet::new(env);
-    runtime()?.block_on(async {
-        let engine = fleet
-            .engine(&container.ship)
-            .await
-            .map_err(|e| Failure::Failed(e.to_string()))?;
-        let name = container.name.as_str();
-        if engine
-            .inspect_container(name)
-            .await
-            .map_err(|e| Failure::Failed(e.to_string()))?
-            .is_none()
-        {
-            return Err(Failure::Failed(format!(
-                "{name} does not exist on ship {}; start it first",
-                container.ship
-            )));
+    let print = |line: &maestro_engine::LogLine| {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", line.text)
+            .and_then(|_| out.flush())
+            .is_ok()
+    };
+    let result = runtime()?.block_on(async {
+        if follow {
+            maestro_plays::logs::follow(&fleet, container, lines, print).await
+        } else {
+            maestro_plays::logs::tail(&fleet, container, lines, print).await
         }
-        if !follow {
-            let (lines, error) = engine.logs_until_cut(name, lines).await;
-            let mut out = std::io::stdout().lock();
-            for line in lines {
-                if writeln!(out, "{}", line.text).is_err() {
-                    break;
-                }
-            }
-            drop(out);
-            return match error {
-                Some(e) => Err(Failure::Failed(e.to_string())),
-                None => Ok(()),
-            };
-        }
-        // Follow; when the container ends, wait for it (or a new one of the
-        // same name) to run again and carry on from there.
-        let mut tail = lines;
-        let mut seen_id: Option<String> = None;
-        loop {
-            let found = engine
-                .inspect_container(name)
-                .await
-                .map_err(|e| Failure::Failed(e.to_string()))?;
-            let (id, running) = match &found {
-                Some(f) => (
-                    f.id.clone(),
-                    f.state.as_ref().and_then(|s| s.running).unwrap_or(false),
-                ),
-                None => (None, false),
-            };
-            let fresh = id.is_some() && id != seen_id;
-            if running || fresh {
-                let started_at = found
-                    .as_ref()
-                    .and_then(|f| f.state.as_ref())
-                    .and_then(|s| s.started_at.clone());
-                let mut stream = Box::pin(engine.follow_logs(name, tail));
-                while let Some(item) = stream.next().await {
-                    match item {
-                        Ok(line) => {
-                            let mut out = std::io::stdout().lock();
-                            if writeln!(out, "{}", line.text)
-                                .and_then(|_| out.flush())
-                                .is_err()
-                            {
-                                return Ok(());
-                            }
-                        }
-                        Err(e) => return Err(Failure::Failed(e.to_string())),
-                    }
-                }
-                seen_id = id;
-                // From now on only new output.
-                tail = Some(0);
-                let _ = started_at;
-                // Wait for the next run.
-                loop {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    let again = engine
-                        .inspect_container(name)
-                        .await
-                        .map_err(|e| Failure::Failed(e.to_string()))?;
-                    let Some(f) = again else { continue };
-                    let running = f.state.as_ref().and_then(|s| s.running).unwrap_or(false);
-                    if running {
-                        break;
-                    }
-                }
-            } else {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-    })
+    });
+    result.map_err(|e| Failure::Failed(e.to_string()))
 }
 
 /// Records only how long each container took, for `--json`.
@@ -728,17 +525,9 @@ pub fn plan(
     } else {
         (Vec::new(), Vec::new())
     };
-    // What is known to change; and what could not be told (a container not
-    // compared, or a ship whose orphans could not be looked for).
-    let known_changes = actions
-        .iter()
-        .any(|a| a.as_ref().is_ok_and(|a| a.action.changes_something()))
-        || !orphans.is_empty();
-    let unknown = actions.iter().filter(|a| a.is_err()).count();
-    let complete = unknown == 0 && orphan_errors.is_empty();
-    // `--json`'s `changes`: whether `up` may change something (so also when
-    // plan could not tell; the exit status, 1, says it could not).
-    let changes = known_changes || !complete;
+    let summary =
+        maestro_plays::converge::summarize(containers, &actions, &orphans, &orphan_errors);
+    let changes = summary.changes;
     let blast = maestro_plays::converge::recreates(env, containers, &actions);
     if json {
         let rows: Vec<serde_json::Value> = containers
@@ -826,67 +615,12 @@ pub fn plan(
                 by_service.join(", ")
             );
         }
-        let summary = if !complete {
-            let missed = plan_gaps(unknown, orphan_errors.len());
-            if known_changes {
-                format!("plan: changes to apply (`maestro up`), and maybe more: {missed}.")
-            } else {
-                format!("plan: cannot tell what `maestro up` would change: {missed}.")
-            }
-        } else if changes {
-            "plan: changes to apply (`maestro up`).".to_owned()
-        } else {
-            "plan: nothing to do.".to_owned()
-        };
-        let _ = writeln!(out, "{summary}");
+        let _ = writeln!(out, "{}", summary.line);
     }
-    if !complete {
-        // One sentence naming the first failure, as every play's error does.
-        let first = containers
-            .iter()
-            .zip(&actions)
-            .find_map(|(c, a)| a.as_ref().err().map(|e| format!("{}: {e}", c.name)));
-        let message = match (first, orphan_errors.as_slice()) {
-            (None, [only]) => format!("plan: could not look for orphans: {only}"),
-            (None, all) => format!(
-                "plan: could not look for orphans on {} ships; first: {}",
-                all.len(),
-                all.first().map(String::as_str).unwrap_or_default()
-            ),
-            (Some(first), _) => {
-                format!(
-                    "plan: {}; first: {first}",
-                    plan_gaps(unknown, orphan_errors.len())
-                )
-            }
-        };
-        return Err(Failure::Failed(message));
-    }
-    if changes {
-        return Err(Failure::Status(3));
-    }
-    Ok(())
-}
-
-/// What `plan` could not tell: `2 containers could not be compared`, `the
-/// orphans could not be looked for on 1 ship`, or both.
-fn plan_gaps(unknown: usize, orphan_errors: usize) -> String {
-    let containers = (unknown > 0).then(|| {
-        format!(
-            "{unknown} container{} could not be compared",
-            if unknown == 1 { "" } else { "s" }
-        )
-    });
-    let orphans = (orphan_errors > 0).then(|| {
-        format!(
-            "the orphans could not be looked for on {orphan_errors} ship{}",
-            if orphan_errors == 1 { "" } else { "s" }
-        )
-    });
-    match (containers, orphans) {
-        (Some(c), Some(o)) => format!("{c}, and {o}"),
-        (Some(one), None) | (None, Some(one)) => one,
-        (None, None) => String::new(),
+    match summary.verdict {
+        Verdict::NothingToDo => Ok(()),
+        Verdict::Changes => Err(Failure::Status(3)),
+        Verdict::CannotTell(message) => Err(Failure::Failed(message)),
     }
 }
 
@@ -912,61 +646,43 @@ pub fn up(
             if !whole {
                 return After::default();
             }
-            let (orphans, errors) = runtime.block_on(maestro_plays::converge::orphans(env, fleet));
-            let mut failures = Vec::new();
-            if remove_orphans {
-                match errors.as_slice() {
-                    [] => {}
-                    [only] => {
-                        failures.push(format!("could not look for orphans to remove: {only}"))
-                    }
-                    all => failures.push(format!(
-                        "could not look for orphans to remove on {} ships; first: {}",
-                        all.len(),
-                        all[0]
-                    )),
-                }
-            } else {
-                for e in errors {
+            let report = runtime.block_on(maestro_plays::converge::settle_orphans(
+                env,
+                fleet,
+                remove_orphans,
+            ));
+            if !remove_orphans {
+                for e in &report.lookup_errors {
                     eprintln!("WARNING: cannot look for orphans: {e}");
                 }
             }
-            let mut failed = Vec::new();
             let mut rows = Vec::new();
-            for o in &orphans {
-                let (action, error) = if remove_orphans {
-                    match runtime.block_on(maestro_plays::converge::remove_orphan(fleet, o)) {
-                        Ok(()) => {
-                            if !json {
-                                println!("  orphan {} on ship {}: removed", o.name, o.ship);
-                            }
-                            ("removed", None)
+            for (o, fate) in &report.orphans {
+                let (action, error) = match fate {
+                    OrphanFate::Removed => ("removed", None),
+                    OrphanFate::Failed(e) => ("failed", Some(e.clone())),
+                    OrphanFate::Left => ("none", None),
+                };
+                if !json {
+                    match fate {
+                        OrphanFate::Removed => {
+                            println!("  orphan {} on ship {}: removed", o.name, o.ship)
                         }
-                        Err(e) => {
-                            failed.push(format!("{}: {e}", o.name));
-                            ("failed", Some(e))
-                        }
-                    }
-                } else {
-                    if !json {
-                        println!(
+                        OrphanFate::Left => println!(
                             "  orphan {} on ship {} is not in the file; `up --remove-orphans` removes it",
                             o.name, o.ship
-                        );
+                        ),
+                        OrphanFate::Failed(_) => {}
                     }
-                    ("none", None)
-                };
+                }
                 rows.push(serde_json::json!({
                     "name": o.name, "ship": o.ship, "running": o.running,
                     "action": action, "error": error,
                 }));
             }
-            if !failed.is_empty() {
-                failures.push(format!("could not remove orphans: {}", failed.join("; ")));
-            }
             After {
                 orphans: Some(serde_json::Value::Array(rows)),
-                error: (!failures.is_empty()).then(|| failures.join("; and ")),
+                error: report.failure,
             }
         },
     )

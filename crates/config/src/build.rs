@@ -1316,7 +1316,7 @@ fn instance<'n>(
     }
 
     let command_node = get_set(entries, "command").or_else(|| get_set(entries, "cmd"));
-    let command = command_node.and_then(|n| command(r, n, &p("command")));
+    let command = command_node.and_then(|n| crate::reader::command(r, n, &p("command")));
 
     let text = |r: &mut Reader, k: &str| get_set(entries, k).and_then(|n| r.string(n, &p(k)));
     let list = |r: &mut Reader, k: &str| {
@@ -1450,27 +1450,6 @@ fn instance<'n>(
         link_nodes,
         lifecycle_nodes,
     })
-}
-
-/// A command: a string split like a POSIX shell, or a list.
-pub(crate) fn command(r: &mut Reader, node: &Node, path: &str) -> Option<Vec<String>> {
-    match &node.value {
-        Value::Str(s) => {
-            match shlex::split(s) {
-                Some(words) => Some(words),
-                None => {
-                    r.error(node, path, format!("cannot split {} like a shell would (unclosed quote or trailing backslash)", show(node)));
-                    None
-                }
-            }
-        }
-        Value::Seq(_) => Some(r.string_list(node, path)),
-        Value::Int(_) | Value::Float(_) => Some(vec![pyfmt::str_of(&node.value)]),
-        _ => {
-            r.expected(node, path, "a command string or a list of arguments");
-            None
-        }
-    }
 }
 
 fn volumes(r: &mut Reader, node: Option<&Node>, path: &str, schema: u8) -> Vec<VolumeBinding> {

@@ -114,7 +114,7 @@ fn check(r: &mut Reader, node: &Node, path: &str, c: &Container) -> Option<Check
     };
     let command = |r: &mut Reader| -> Option<Vec<String>> {
         let n = required(r, "command", "the command to run")?;
-        crate::build::command(r, n, &format!("{path}/command"))
+        crate::reader::command(r, n, &format!("{path}/command"))
     };
     match kind {
         "tcp" => {

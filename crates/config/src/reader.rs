@@ -194,3 +194,24 @@ pub fn get<'n>(entries: &'n [(Node, Node)], key: &str) -> Option<&'n Node> {
 pub fn get_set<'n>(entries: &'n [(Node, Node)], key: &str) -> Option<&'n Node> {
     get(entries, key).filter(|n| !n.is_null())
 }
+
+/// A command: a string split like a POSIX shell, or a list.
+pub(crate) fn command(r: &mut Reader, node: &Node, path: &str) -> Option<Vec<String>> {
+    match &node.value {
+        Value::Str(s) => {
+            match shlex::split(s) {
+                Some(words) => Some(words),
+                None => {
+                    r.error(node, path, format!("cannot split {} like a shell would (unclosed quote or trailing backslash)", show(node)));
+                    None
+                }
+            }
+        }
+        Value::Seq(_) => Some(r.string_list(node, path)),
+        Value::Int(_) | Value::Float(_) => Some(vec![pyfmt::str_of(&node.value)]),
+        _ => {
+            r.expected(node, path, "a command string or a list of arguments");
+            None
+        }
+    }
+}

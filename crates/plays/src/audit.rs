@@ -745,6 +745,100 @@ impl Observer for Relay<'_> {
     }
 }
 
+/// An auditor without `ignore_errors` failed to hear of a play about to
+/// act: the play does not begin.
+#[derive(Debug, Clone)]
+pub struct Refused(pub AuditError);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}; nothing was done (give the auditor `ignore_errors: true` to act even when it fails)",
+            self.0
+        )
+    }
+}
+
+/// Tells the auditors `action` is about to act on `containers`; a failing
+/// auditor without `ignore_errors` stops it here, before anything is done.
+pub async fn announce(
+    trail: &Trail<'_>,
+    containers: &[&Container],
+    action: &str,
+) -> Result<(), Refused> {
+    if trail.is_empty() || containers.is_empty() {
+        return Ok(());
+    }
+    let errors = trail.action(AuditLevel::Info, containers, action).await;
+    match errors.into_iter().find(|e| !e.ignored) {
+        Some(stop) => Err(Refused(stop)),
+        None => Ok(()),
+    }
+}
+
+/// Runs the play with each container's steps relayed to `observer`, the
+/// debug trace and the `debug` auditors; the report and the auditors'
+/// failures.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_relayed(
+    env: &Environment,
+    fleet: &crate::Fleet,
+    containers: &[&Container],
+    kind: crate::PlayKind,
+    options: &crate::PlayOptions,
+    observer: &dyn Observer,
+    trail: &Trail<'_>,
+    interrupt: impl std::future::Future<Output = ()>,
+) -> (crate::PlayReport, Vec<AuditError>) {
+    let (sender, steps) = mpsc::unbounded_channel();
+    let relay = Relay::new(observer, containers, trail.wants_debug().then_some(sender));
+    let play = async {
+        let report =
+            crate::run_play(env, fleet, containers, kind, options, &relay, interrupt).await;
+        relay.close();
+        report
+    };
+    tokio::join!(play, deliver(trail, containers, kind.name(), steps))
+}
+
+/// Tells the auditors how the play ended (`after`: what failed after the
+/// play itself, e.g. removing orphans); their failures.
+pub async fn conclude(
+    trail: &Trail<'_>,
+    containers: &[&Container],
+    action: &str,
+    report: &crate::PlayReport,
+    after: Option<&str>,
+) -> Vec<AuditError> {
+    if trail.is_empty() || containers.is_empty() {
+        return Vec::new();
+    }
+    let first_failure = report
+        .outcomes
+        .iter()
+        .zip(containers)
+        .find_map(|(o, c)| match o {
+            Outcome::Failed(why) => {
+                Some(format!("{}: {}", c.name, why.lines().next().unwrap_or("")))
+            }
+            _ => None,
+        });
+    let failure = if report.interrupted {
+        Some("interrupted".to_owned())
+    } else if first_failure.is_some() {
+        first_failure
+    } else if !report.succeeded() {
+        Some("aborted".to_owned())
+    } else {
+        after.map(str::to_owned)
+    };
+    match &failure {
+        None => trail.success(AuditLevel::Info, containers, action).await,
+        Some(why) => trail.error(AuditLevel::Info, containers, action, why).await,
+    }
+}
+
 /// Tells the `debug` auditors of each container's steps as they come from a
 /// [`Relay`], until it is closed; the failures, in order.
 pub async fn deliver(

@@ -37,7 +37,7 @@ pub async fn plan_up(
     } else {
         containers.iter().map(|c| c.ship.clone()).collect()
     };
-    crate::play::prepare(env, fleet, containers, PlayKind::Up, options, Some(&ships)).await
+    crate::run::prepare(env, fleet, containers, PlayKind::Up, options, Some(&ships)).await
 }
 
 /// What `up` would do to each container (or why it could not tell), read
@@ -64,23 +64,6 @@ pub fn planned(
             (Entry::Work(_), None) => Err("not a plan of `up`".into()),
         })
         .collect()
-}
-
-/// Services in the order `up` takes them, one after the other: a service
-/// after every service it requires (more requirements, later), then by name.
-pub fn service_order<'a>(
-    env: &Environment,
-    services: impl IntoIterator<Item = &'a str>,
-) -> Vec<&'a str> {
-    let mut list: Vec<&str> = services
-        .into_iter()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    // A service's requirements include each of its requirements' own, so
-    // their number orders every service after those it requires.
-    list.sort_by_key(|s| (env.graph.requires(s).len(), *s));
-    list
 }
 
 /// The containers a plan recreates, by service in `up`'s order: the blast
@@ -112,10 +95,11 @@ pub fn recreates(
     if count.is_empty() {
         return None;
     }
-    let services: Vec<(String, usize)> = service_order(env, count.keys().copied())
-        .into_iter()
-        .map(|s| (s.to_owned(), count[s]))
-        .collect();
+    let services: Vec<(String, usize)> =
+        crate::reconcile::service_order(env, count.keys().copied())
+            .into_iter()
+            .map(|s| (s.to_owned(), count[s]))
+            .collect();
     Some(Recreates {
         containers: services.iter().map(|(_, n)| n).sum(),
         services,
@@ -218,6 +202,161 @@ pub async fn remove_orphan(fleet: &Fleet, orphan: &Orphan) -> Result<(), String>
         .map_err(|e| e.to_string())
 }
 
+/// What became of an orphan after `up`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrphanFate {
+    /// Left as it is (plain `up` only mentions it).
+    Left,
+    Removed,
+    Failed(String),
+}
+
+/// The orphans after `up`: each with what became of it, the ships where
+/// they could not be looked for, and why `up` must fail because of them
+/// (`--remove-orphans` could not do what it was asked).
+#[derive(Debug, Clone, Default)]
+pub struct OrphanReport {
+    pub orphans: Vec<(Orphan, OrphanFate)>,
+    pub lookup_errors: Vec<String>,
+    pub failure: Option<String>,
+}
+
+/// After `up` of the whole file: looks for orphans on every ship and, with
+/// `remove`, stops and removes each.
+pub async fn settle_orphans(env: &Environment, fleet: &Fleet, remove: bool) -> OrphanReport {
+    let (orphans, lookup_errors) = orphans(env, fleet).await;
+    let mut failures = Vec::new();
+    if remove {
+        match lookup_errors.as_slice() {
+            [] => {}
+            [only] => failures.push(format!("could not look for orphans to remove: {only}")),
+            all => failures.push(format!(
+                "could not look for orphans to remove on {} ships; first: {}",
+                all.len(),
+                all[0]
+            )),
+        }
+    }
+    let mut settled = Vec::new();
+    let mut failed = Vec::new();
+    for orphan in orphans {
+        let fate = if !remove {
+            OrphanFate::Left
+        } else {
+            match remove_orphan(fleet, &orphan).await {
+                Ok(()) => OrphanFate::Removed,
+                Err(e) => {
+                    failed.push(format!("{}: {e}", orphan.name));
+                    OrphanFate::Failed(e)
+                }
+            }
+        };
+        settled.push((orphan, fate));
+    }
+    if !failed.is_empty() {
+        failures.push(format!("could not remove orphans: {}", failed.join("; ")));
+    }
+    OrphanReport {
+        orphans: settled,
+        lookup_errors,
+        failure: (!failures.is_empty()).then(|| failures.join("; and ")),
+    }
+}
+
+/// What `plan` concludes: nothing to do (exit 0), changes (exit 3), or it
+/// cannot tell (exit 1, with one sentence naming the first failure).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    NothingToDo,
+    Changes,
+    CannotTell(String),
+}
+
+/// The verdict of a plan and its one-line summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanSummary {
+    /// Whether `up` may change something (also when it cannot be told).
+    pub changes: bool,
+    pub verdict: Verdict,
+    /// `plan: nothing to do.`, `plan: changes to apply (`maestro up`).`…
+    pub line: String,
+}
+
+/// Sums up `planned` (per container, in `containers` order), the orphans
+/// and the ships whose orphans could not be looked for.
+pub fn summarize(
+    containers: &[&Container],
+    planned: &[Result<Planned, String>],
+    orphans: &[Orphan],
+    orphan_errors: &[String],
+) -> PlanSummary {
+    let known_changes = planned.iter().any(|a| {
+        a.as_ref()
+            .is_ok_and(|a| !a.ops.is_empty() || a.action.changes_something())
+    }) || !orphans.is_empty();
+    let unknown = planned.iter().filter(|a| a.is_err()).count();
+    let complete = unknown == 0 && orphan_errors.is_empty();
+    let changes = known_changes || !complete;
+    let missed = gaps(unknown, orphan_errors.len());
+    let line = if !complete {
+        if known_changes {
+            format!("plan: changes to apply (`maestro up`), and maybe more: {missed}.")
+        } else {
+            format!("plan: cannot tell what `maestro up` would change: {missed}.")
+        }
+    } else if changes {
+        "plan: changes to apply (`maestro up`).".to_owned()
+    } else {
+        "plan: nothing to do.".to_owned()
+    };
+    let verdict = if !complete {
+        let first = containers
+            .iter()
+            .zip(planned)
+            .find_map(|(c, a)| a.as_ref().err().map(|e| format!("{}: {e}", c.name)));
+        Verdict::CannotTell(match (first, orphan_errors) {
+            (None, [only]) => format!("plan: could not look for orphans: {only}"),
+            (None, all) => format!(
+                "plan: could not look for orphans on {} ships; first: {}",
+                all.len(),
+                all.first().map(String::as_str).unwrap_or_default()
+            ),
+            (Some(first), _) => format!("plan: {missed}; first: {first}"),
+        })
+    } else if changes {
+        Verdict::Changes
+    } else {
+        Verdict::NothingToDo
+    };
+    PlanSummary {
+        changes,
+        verdict,
+        line,
+    }
+}
+
+/// What `plan` could not tell: `2 containers could not be compared`, `the
+/// orphans could not be looked for on 1 ship`, or both.
+fn gaps(unknown: usize, orphan_errors: usize) -> String {
+    let containers = (unknown > 0).then(|| {
+        format!(
+            "{unknown} container{} could not be compared",
+            if unknown == 1 { "" } else { "s" }
+        )
+    });
+    let orphans = (orphan_errors > 0).then(|| {
+        format!(
+            "the orphans could not be looked for on {orphan_errors} ship{}",
+            if orphan_errors == 1 { "" } else { "s" }
+        )
+    });
+    match (containers, orphans) {
+        (Some(c), Some(o)) => format!("{c}, and {o}"),
+        (Some(one), None) | (None, Some(one)) => one,
+        (None, None) => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,7 +384,7 @@ services:
     fn services_come_after_what_they_require() {
         let env = env();
         assert_eq!(
-            service_order(&env, ["api", "worker", "web", "db"]),
+            crate::reconcile::service_order(&env, ["api", "worker", "web", "db"]),
             ["db", "web", "worker", "api"]
         );
     }

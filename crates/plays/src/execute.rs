@@ -18,7 +18,7 @@ use tokio::sync::{watch, Semaphore, SemaphorePermit};
 use crate::fleet::Fleet;
 use crate::ops::{self, Ctx};
 use crate::plan::{Entry, Op, Plan, Step, Work};
-use crate::play::{AbortReason, Finished, Observer, Outcome, PlayOptions, PlayReport};
+use crate::play::{AbortReason, Finished, Observer, Outcome, PlayKind, PlayOptions};
 use crate::snapshot::Snapshot;
 
 /// Completion of one part of one container: `None` pending, then `Some(ok)`.
@@ -379,5 +379,96 @@ fn untouched(reason: AbortReason) -> Outcome {
     Outcome::Aborted {
         reason,
         left: "untouched".into(),
+    }
+}
+
+/// The result of a play: one outcome per container, in selection order.
+#[derive(Debug, Clone)]
+pub struct PlayReport {
+    pub outcomes: Vec<Outcome>,
+    pub interrupted: bool,
+    /// The operations performed on each container (begun, whether they
+    /// succeeded or not), in order.
+    pub performed: Vec<Vec<Step>>,
+}
+
+impl PlayReport {
+    pub fn succeeded(&self) -> bool {
+        !self.interrupted && self.outcomes.iter().all(Outcome::is_ok)
+    }
+
+    /// How many containers were done with, failed, and were aborted.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let mut counts = (0, 0, 0);
+        for outcome in &self.outcomes {
+            match outcome {
+                Outcome::Done(_) => counts.0 += 1,
+                Outcome::Failed(_) => counts.1 += 1,
+                Outcome::Aborted { .. } => counts.2 += 1,
+            }
+        }
+        counts
+    }
+
+    /// `start: 3 done, 1 failed, 2 aborted` (without the time).
+    pub fn summary(&self, kind: PlayKind) -> String {
+        let (done, failed, aborted) = self.counts();
+        let mut summary = format!("{}: {done} done", kind.name());
+        if failed > 0 {
+            summary.push_str(&format!(", {failed} failed"));
+        }
+        if aborted > 0 {
+            summary.push_str(&format!(", {aborted} aborted"));
+        }
+        summary
+    }
+
+    /// Why the play failed, in one sentence naming the first failure
+    /// (`None`: it succeeded); `also` is what failed after it (orphans).
+    pub fn failure(
+        &self,
+        kind: PlayKind,
+        containers: &[&Container],
+        also: Option<&str>,
+    ) -> Option<String> {
+        let also = also.map(|e| format!("; and {e}")).unwrap_or_default();
+        if self.interrupted {
+            return Some(format!(
+                "{} interrupted; each container's state is shown above{also}",
+                kind.name()
+            ));
+        }
+        if self.succeeded() {
+            return None;
+        }
+        let (_, failed, _) = self.counts();
+        let first = self
+            .outcomes
+            .iter()
+            .zip(containers)
+            .find_map(|(o, c)| match o {
+                Outcome::Failed(why) => Some(format!("{}: {why}", c.name)),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let aborted = self.outcomes.iter().any(|o| {
+            matches!(
+                o,
+                Outcome::Aborted {
+                    reason: AbortReason::Failure,
+                    ..
+                }
+            )
+        });
+        Some(format!(
+            "{} failed for {failed} container{}{}; first: {first}{also}",
+            kind.name(),
+            if failed == 1 { "" } else { "s" },
+            if aborted {
+                " (the containers not yet begun were aborted)"
+            } else {
+                ""
+            }
+        ))
     }
 }

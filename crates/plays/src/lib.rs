@@ -12,11 +12,13 @@ pub mod converge;
 pub mod drift;
 pub mod execute;
 pub mod fleet;
+pub mod logs;
 mod ops;
 pub mod plan;
 pub mod play;
 pub mod reconcile;
 pub mod registry;
+pub mod run;
 pub mod selection;
 pub mod snapshot;
 pub mod spec;
@@ -24,10 +26,10 @@ pub mod status;
 pub mod timefmt;
 pub mod trace;
 
+pub use execute::PlayReport;
 pub use fleet::Fleet;
-pub use play::{
-    prepare, run_play, AbortReason, Finished, Observer, Outcome, PlayKind, PlayOptions, PlayReport,
-};
+pub use play::{AbortReason, Finished, Observer, Outcome, PlayKind, PlayOptions};
+pub use run::{prepare, run_play};
 pub use selection::{select, Direction, SelectError, Selection};
 
 /// At most `concurrency` at once (`None`: no bound).

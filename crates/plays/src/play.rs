@@ -1,17 +1,8 @@
-//! A play (start, stop, kill, restart, clean, pull, up) over the selected
-//! containers, its options and outcomes: observed once into a snapshot,
-//! decided by the pure reconcile into a plan, run by the one executor.
+//! What a play is (start, stop, kill, restart, clean, pull, up), its
+//! options, and how each container's part of it ended; the observer it
+//! reports to. [`crate::run`] runs a play; [`crate::execute`] reports it.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
-
-use maestro_config::{Container, Environment};
-
-use crate::execute;
-use crate::fleet::Fleet;
-use crate::plan::{Plan, Step};
-use crate::reconcile;
-use crate::snapshot::{self, Snapshot};
 
 /// The plays with an engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,67 +124,4 @@ pub trait Observer: Send + Sync {
     fn progress(&self, index: usize, text: &str);
     /// The container is done with.
     fn finish(&self, index: usize, outcome: &Outcome, elapsed: Duration);
-}
-
-/// The result of a play: one outcome per container, in selection order.
-#[derive(Debug, Clone)]
-pub struct PlayReport {
-    pub outcomes: Vec<Outcome>,
-    pub interrupted: bool,
-    /// The operations performed on each container (begun, whether they
-    /// succeeded or not), in order.
-    pub performed: Vec<Vec<Step>>,
-}
-
-impl PlayReport {
-    pub fn succeeded(&self) -> bool {
-        !self.interrupted && self.outcomes.iter().all(Outcome::is_ok)
-    }
-}
-
-/// Observes what the play needs of the fleet (one list per ship, the
-/// images, and only the inspects a decision needs), then decides, without
-/// I/O: the snapshot and the plan made from it.
-pub async fn prepare(
-    env: &Environment,
-    fleet: &Fleet,
-    containers: &[&Container],
-    kind: PlayKind,
-    options: &PlayOptions,
-    ships: Option<&BTreeSet<String>>,
-) -> (Snapshot, Plan) {
-    let own: BTreeSet<String>;
-    let ships = match ships {
-        Some(ships) => ships,
-        None => {
-            own = containers.iter().map(|c| c.ship.clone()).collect();
-            &own
-        }
-    };
-    let mut snapshot = snapshot::observe(fleet, ships, containers, &reconcile::wants(kind)).await;
-    let desired = reconcile::desired_hashes(env, containers, kind);
-    let more = reconcile::needs_inspect(containers, &snapshot, &desired);
-    if !more.is_empty() {
-        snapshot::inspect_more(fleet, &mut snapshot, &more).await;
-    }
-    let plan = reconcile::reconcile(env, containers, kind, options, &snapshot, &desired);
-    (snapshot, plan)
-}
-
-/// Runs `kind` over `containers` (already selected and ordered): observe,
-/// decide, execute. `interrupt` resolves when the user asks to stop (Ctrl-C).
-pub async fn run_play(
-    env: &Environment,
-    fleet: &Fleet,
-    containers: &[&Container],
-    kind: PlayKind,
-    options: &PlayOptions,
-    observer: &dyn Observer,
-    interrupt: impl std::future::Future<Output = ()>,
-) -> PlayReport {
-    let (snapshot, plan) = prepare(env, fleet, containers, kind, options, None).await;
-    execute::execute(
-        env, fleet, containers, &plan, &snapshot, options, observer, interrupt,
-    )
-    .await
 }
