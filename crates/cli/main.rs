@@ -34,7 +34,55 @@ pub(crate) fn return_freed_memory_at_once() {
     unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, 0) }
 }
 
+/// Raises the soft limit on open files to the hard limit (or, when the hard
+/// limit is unlimited, to the most the kernel allows one process), and
+/// returns the soft limit in force afterwards. Many shells start programs
+/// with a soft limit of 1024 although the hard one is far higher; a play
+/// over thousands of containers holds a socket per engine call in flight
+/// (at most the fleet's call pool, 512) plus the connections kept for
+/// reuse, SSH channels and check probes, so the usual 1024 is too tight to
+/// leave room. Best effort: when the limit cannot be raised the play runs
+/// with the one it has.
+#[cfg(unix)]
+pub(crate) fn raise_open_file_limit() -> Option<libc::rlim_t> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` through a valid pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return None;
+    }
+    let wanted = if limit.rlim_max == libc::RLIM_INFINITY {
+        // An unlimited hard limit cannot be the soft one for open files:
+        // the kernel caps it at fs.nr_open (macOS: OPEN_MAX).
+        std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|text| text.trim().parse::<libc::rlim_t>().ok())
+            .unwrap_or(1 << 20)
+    } else {
+        limit.rlim_max
+    };
+    if limit.rlim_cur != libc::RLIM_INFINITY && limit.rlim_cur < wanted {
+        let raised = libc::rlimit {
+            rlim_cur: wanted,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit reads one `rlimit` through a valid pointer.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit.rlim_cur = wanted;
+        }
+    }
+    Some(limit.rlim_cur)
+}
+
+#[cfg(not(unix))]
+pub(crate) fn raise_open_file_limit() -> Option<u64> {
+    None
+}
+
 fn main() -> ExitCode {
+    raise_open_file_limit();
     let cli = match args::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return output::clap_error(e),
@@ -42,5 +90,49 @@ fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => output::failure(failure),
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    #[test]
+    fn the_soft_open_file_limit_is_raised_to_the_hard_one() {
+        let mut before = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: as in `raise_open_file_limit`.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut before) },
+            0
+        );
+        // Lower the soft limit first (always allowed), so there is
+        // something to raise.
+        let lowered = libc::rlimit {
+            rlim_cur: before.rlim_cur.min(256),
+            rlim_max: before.rlim_max,
+        };
+        // SAFETY: as in `raise_open_file_limit`.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lowered) }, 0);
+        let now = super::raise_open_file_limit().expect("the limit can be read");
+        let mut after = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: as in `raise_open_file_limit`.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut after) },
+            0
+        );
+        assert_eq!(after.rlim_cur, now);
+        assert_eq!(
+            after.rlim_max, before.rlim_max,
+            "the hard limit is left alone"
+        );
+        if before.rlim_max == libc::RLIM_INFINITY {
+            assert!(now > 256, "raised from 256 to {now}");
+        } else {
+            assert_eq!(after.rlim_cur, before.rlim_max, "soft limit = hard limit");
+        }
     }
 }
