@@ -1,5 +1,6 @@
 mod audit;
 mod bench_scripts;
+mod bounded_checks;
 mod catalog;
 mod cli;
 mod differential;

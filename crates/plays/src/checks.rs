@@ -6,6 +6,15 @@
 //! one second after the previous one started (at once when an attempt took
 //! longer). Every future here is cancel-safe: dropping it stops the check and
 //! kills any command it started.
+//!
+//! Nothing waits without end. A `tcp` attempt is bounded by one second, an
+//! `http` one by its `timeout` (5 s without), and both checks by their
+//! `max_wait`. An `exec` or `rexec` check (MaestroNG has no time setting for
+//! them) is given its attempts' worth of seconds, `attempts` × 1 s, and at
+//! least [`EXEC_WINDOW_FLOOR`]: an attempt still running when that window
+//! closes is given up (a local command is killed, with any process it
+//! started in its process group) and the check fails saying how long the
+//! attempt ran and which attempt it was.
 
 use std::fmt;
 use std::future::Future;
@@ -77,6 +86,10 @@ fn failure(check: impl Into<String>, reason: impl Into<String>) -> CheckFailure 
 
 /// The pause between the starts of two attempts.
 const PACE: Duration = Duration::from_secs(1);
+/// The least time an `exec` or `rexec` check is given, whatever its
+/// `attempts`: a one-attempt check of a script that takes a few seconds
+/// must not be cut short (180 attempts, the default, give 180 s).
+pub const EXEC_WINDOW_FLOOR: Duration = Duration::from_secs(10);
 /// The bound on one tcp connection attempt.
 const TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// The bound on one http request when `requests_options` sets no `timeout`.
@@ -166,13 +179,16 @@ fn run_check<'a>(
         } => Box::pin(exec_check(
             describe(check),
             command,
-            *attempts,
+            (*attempts, exec_window(*attempts)),
             *envfrom,
             container,
         )),
-        Check::Rexec { command, attempts } => {
-            Box::pin(rexec_check(describe(check), command, *attempts, target))
-        }
+        Check::Rexec { command, attempts } => Box::pin(rexec_check(
+            describe(check),
+            command,
+            (*attempts, exec_window(*attempts)),
+            target,
+        )),
         Check::Sleep { wait } => Box::pin(async move {
             tokio::time::sleep(seconds(*wait).unwrap_or(Duration::ZERO)).await;
             Ok(())
@@ -244,19 +260,60 @@ impl Attempt {
 
 /// Makes up to `attempts` attempts (at least one), paced once a second, until
 /// one passes or stops the check; `Err` carries the last attempt's error.
-async fn paced<F, Fut>(attempts: u32, mut attempt: F) -> Result<(), Attempt>
+async fn paced<F, Fut>(attempts: u32, attempt: F) -> Result<(), Attempt>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), Attempt>>,
 {
+    paced_within(attempts, None, attempt).await
+}
+
+/// How long an `exec` or `rexec` check of `attempts` attempts may take.
+fn exec_window(attempts: u32) -> Duration {
+    (PACE * attempts.max(1)).max(EXEC_WINDOW_FLOOR)
+}
+
+/// Like [`paced`], but no attempt runs past `deadline`: one still running
+/// then is dropped (which kills what it started) and stops the check, and
+/// no attempt begins after it.
+async fn paced_within<F, Fut>(
+    attempts: u32,
+    deadline: Option<Instant>,
+    mut attempt: F,
+) -> Result<(), Attempt>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), Attempt>>,
+{
+    let attempts = attempts.max(1);
     let mut last = Attempt::Error("no attempt made".to_string());
     let mut next = Instant::now();
-    for n in 0..attempts.max(1) {
+    for n in 0..attempts {
         if n > 0 {
+            if deadline.is_some_and(|d| next >= d) {
+                break;
+            }
             sleep_until(next).await;
         }
-        next = Instant::now() + PACE;
-        match attempt().await {
+        let began = Instant::now();
+        next = began + PACE;
+        let outcome = match deadline {
+            None => attempt().await,
+            Some(deadline) => match tokio::time::timeout_at(deadline, attempt()).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    return Err(Attempt::Stop(format!(
+                        "did not finish within {} (attempt {} of {attempts}); an exec or \
+                         rexec check is given 1 s per attempt and at least {}: raise its \
+                         `attempts` if the command needs longer",
+                        whole_secs_text(deadline.saturating_duration_since(began)),
+                        n + 1,
+                        whole_secs_text(EXEC_WINDOW_FLOOR),
+                    )))
+                }
+            },
+        };
+        match outcome {
             Ok(()) => return Ok(()),
             Err(stop @ Attempt::Stop(_)) => return Err(stop),
             Err(retry) => last = retry,
@@ -608,10 +665,11 @@ fn error_chain_reason(e: &reqwest::Error) -> String {
 
 // ---------------------------------------------------------------- exec
 
+/// `(attempts, window)`: `window` bounds the whole check.
 async fn exec_check(
     check: String,
     command: &[String],
-    attempts: u32,
+    (attempts, window): (u32, Duration),
     envfrom: EnvFrom,
     container: &Container,
 ) -> Result<(), CheckFailure> {
@@ -634,12 +692,17 @@ async fn exec_check(
             Some(serde_json::Value::Object(map).to_string())
         }
     };
-    paced(attempts, || {
+    let deadline = Instant::now() + window;
+    paced_within(attempts, Some(deadline), || {
         let mut cmd = tokio::process::Command::new(program);
         cmd.args(args)
             .kill_on_drop(true)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        // Its own process group, so that a command given up on goes with
+        // whatever it started (`sh -c '…'` and its children).
+        #[cfg(unix)]
+        cmd.process_group(0);
         if stdin_json.is_some() {
             cmd.stdin(Stdio::piped());
         } else {
@@ -680,6 +743,7 @@ async fn run_command(
     stdin: Option<&str>,
 ) -> io::Result<(ExitStatus, Vec<u8>)> {
     let mut child = cmd.spawn()?;
+    let mut group = ProcessGroup(child.id());
     let child_stdin = child.stdin.take();
     let child_stderr = child.stderr.take();
     let mut stderr = Vec::new();
@@ -700,12 +764,39 @@ async fn run_command(
                 status = &mut wait => break status?,
             }
         };
+        group.exited();
         if !io_done {
             let _ = timeout(STDERR_GRACE, &mut io).await;
         }
         status
     };
     Ok((status, stderr))
+}
+
+/// The process group led by a check's command (its pid), killed when this is
+/// dropped before the command exited: when the attempt is given up or
+/// cancelled. Once the command exited, what it left running in the
+/// background is left alone, as MaestroNG leaves it.
+struct ProcessGroup(Option<u32>);
+
+impl ProcessGroup {
+    /// The command exited: nothing to kill any more.
+    fn exited(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self.0.and_then(|pid| libc::pid_t::try_from(pid).ok()) {
+            // SAFETY: killpg only sends a signal; a group that no longer
+            // exists makes it fail with ESRCH, which is fine.
+            unsafe {
+                libc::killpg(pid, libc::SIGKILL);
+            }
+        }
+    }
 }
 
 /// Reads `pipe` to its end into `out`, keeping only its last
@@ -755,13 +846,15 @@ fn last_line(output: &[u8]) -> Option<String> {
 
 // ---------------------------------------------------------------- rexec
 
+/// `(attempts, window)`: `window` bounds the whole check.
 async fn rexec_check(
     check: String,
     command: &[String],
-    attempts: u32,
+    (attempts, window): (u32, Duration),
     target: &dyn CheckTarget,
 ) -> Result<(), CheckFailure> {
-    paced(attempts, || async {
+    let deadline = Instant::now() + window;
+    paced_within(attempts, Some(deadline), || async {
         match target.exec_in_container(command).await {
             Ok(0) => Ok(()),
             Ok(code) => Err(Attempt::Unsuccessful(format!("exit code {code}"))),
@@ -781,6 +874,12 @@ fn seconds(secs: f64) -> Option<Duration> {
         return None;
     }
     Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
+}
+
+/// A duration for messages, in whole seconds, rounded up: `10 s`.
+fn whole_secs_text(d: Duration) -> String {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    format!("{secs} s")
 }
 
 /// A duration for messages, to a tenth of a second: `1 s`, `0.5 s`.
@@ -1581,6 +1680,143 @@ mod tests {
             err.reason,
             "no success after 1 attempt (last error: no such container)"
         );
+    }
+
+    /// A target whose every exec takes `each` (or never ends), then exits 1.
+    struct SlowTarget {
+        each: Option<Duration>,
+        calls: Mutex<u32>,
+    }
+
+    impl CheckTarget for SlowTarget {
+        fn exec_in_container<'a>(
+            &'a self,
+            _command: &'a [String],
+        ) -> Pin<Box<dyn Future<Output = Result<i64, String>> + Send + 'a>> {
+            *self.calls.lock().unwrap() += 1;
+            let each = self.each;
+            Box::pin(async move {
+                match each {
+                    Some(each) => tokio::time::sleep(each).await,
+                    None => std::future::pending::<()>().await,
+                }
+                Ok(1)
+            })
+        }
+    }
+
+    fn rexec(command: &[&str], attempts: u32) -> Check {
+        Check::Rexec {
+            command: argv(command),
+            attempts,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_rexec_attempt_fails_the_check_when_its_window_closes() {
+        let target = SlowTarget {
+            each: None,
+            calls: Mutex::new(0),
+        };
+        let err = run_checks(&[rexec(&["sleep", "3600"], 3)], &web(), &ship(), &target)
+            .await
+            .unwrap_err();
+        // Three attempts are less than the floor: the window is 10 s.
+        assert_eq!(
+            err.to_string(),
+            "rexec check `sleep 3600` failed: did not finish within 10 s (attempt 1 of 3); \
+             an exec or rexec check is given 1 s per attempt and at least 10 s: raise its \
+             `attempts` if the command needs longer"
+        );
+        assert_eq!(*target.calls.lock().unwrap(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_rexec_attempts_end_with_the_window_of_their_attempts() {
+        // 20 attempts: a window of 20 s. Each attempt takes 3 s (and fails),
+        // so the 7th begins at 18 s and is given up at 20 s.
+        let target = SlowTarget {
+            each: Some(Duration::from_secs(3)),
+            calls: Mutex::new(0),
+        };
+        let err = run_checks(&[rexec(&["pg_isready"], 20)], &web(), &ship(), &target)
+            .await
+            .unwrap_err();
+        assert!(
+            err.reason
+                .starts_with("did not finish within 2 s (attempt 7 of 20);"),
+            "{err}"
+        );
+        assert_eq!(*target.calls.lock().unwrap(), 7);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_default_window_of_exec_checks_is_their_attempts() {
+        assert_eq!(exec_window(180), Duration::from_secs(180));
+        assert_eq!(exec_window(1), EXEC_WINDOW_FLOOR);
+        assert_eq!(exec_window(0), EXEC_WINDOW_FLOOR);
+        // A hung attempt with many attempts left is given the whole window.
+        let target = SlowTarget {
+            each: None,
+            calls: Mutex::new(0),
+        };
+        let err = run_checks(&[rexec(&["true"], 30)], &web(), &ship(), &target)
+            .await
+            .unwrap_err();
+        assert!(
+            err.reason
+                .starts_with("did not finish within 30 s (attempt 1 of 30);"),
+            "{err}"
+        );
+    }
+
+    /// True once `pid` has exited (gone, or a zombie left to be reaped).
+    async fn ended(pid: &str) -> bool {
+        let status = format!("/proc/{}/stat", pid.trim());
+        for _ in 0..100 {
+            match std::fs::read_to_string(&status) {
+                Err(_) => return true,
+                Ok(stat) if stat.contains(") Z ") => return true,
+                Ok(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn a_hung_exec_attempt_is_killed_with_its_children_when_its_window_closes() {
+        let dir = std::env::temp_dir().join(format!("maestro-hung-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pids = dir.join("pids");
+        // The shell waits for a child of its own: both must go.
+        let script = format!("sleep 3600 & echo $$ $! > {}; wait", pids.display());
+        let command = argv(&["sh", "-c", &script]);
+        let err = exec_check(
+            "exec check `hung`".to_owned(),
+            &command,
+            (2, Duration::from_secs(5)),
+            EnvFrom::Env,
+            &web(),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "exec check `hung` failed: did not finish within 5 s (attempt 1 of 2);"
+            ),
+            "{err}"
+        );
+        let written = std::fs::read_to_string(&pids).unwrap_or_default();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let both: Vec<&str> = written.split_whitespace().collect();
+        assert_eq!(
+            both.len(),
+            2,
+            "the shell wrote its pid and its child's: {written:?}"
+        );
+        for pid in both {
+            assert!(ended(pid).await, "process {pid} outlived its check");
+        }
     }
 
     // ------------------------------------------------------------ sleep
