@@ -1,5 +1,6 @@
 //! The engine calls the plays make, one method each, bounded by the ship's
-//! timeout (stop and kill get the container's grace period on top).
+//! timeout (a stop gets the container's grace period on top). Every call
+//! waits for a permit of the fleet's call pool, when it has one.
 
 use std::time::Duration;
 
@@ -138,11 +139,17 @@ impl Engine {
             t: Some(i32::try_from(grace).unwrap_or(i32::MAX)),
             signal: None,
         };
+        // The engine answers once the container is down, which may take the
+        // whole grace period: the bound is the ship's timeout on top of it.
         let limit = self.timeout + Duration::from_secs(u64::from(grace));
-        // Not queued for a call permit: the engine holds it for the grace
-        // period, and stops of many containers must wait out theirs together.
+        // Through the call pool like every call, so a stop of thousands of
+        // containers keeps a bounded number of connections open. A stop holds
+        // its permit while the engine waits out the grace period; that cannot
+        // deadlock (no call holds a permit while it waits for another), it
+        // only makes the other calls queue when the whole pool is waiting out
+        // grace periods. The wait for the permit is not counted in `limit`.
         match self
-            .timed(
+            .bounded(
                 &action,
                 self.docker.stop_container(name, Some(options)),
                 limit,
@@ -219,6 +226,7 @@ impl Engine {
         let action = format!("read the logs of {name}");
         let mut lines = Vec::new();
         let mut received = false;
+        let before = self.oversized.count();
         let collect = async {
             let mut stream = Box::pin(self.docker.logs(name, Some(log_options(false, tail))));
             while let Some(item) = stream.next().await {
@@ -227,7 +235,7 @@ impl Engine {
                         received = true;
                         lines.extend(log_lines(output));
                     }
-                    Err(e) => return Err(self.stream_error(&action, e, received)),
+                    Err(e) => return Err(self.stream_error(&action, e, received, before)),
                 }
             }
             Ok(())
@@ -247,12 +255,18 @@ impl Engine {
 
     /// An error met while reading a streamed answer: before anything came it
     /// is like any call's; after, the engine was reached and the stream broke.
+    /// `before`: the count of this engine's oversized answers when the
+    /// stream began (a stream cut at a cap fails with a bare text).
     pub(crate) fn stream_error(
         &self,
         action: &str,
         error: bollard::errors::Error,
         received: bool,
+        before: u64,
     ) -> EngineError {
+        if let Some(too_large) = self.oversized.since(before) {
+            return self.too_large(action, too_large);
+        }
         // A body that fails to read (as opposed to a connection that fails to
         // open) means the engine answered and the answer broke off.
         let body_failed = matches!(
@@ -285,6 +299,8 @@ impl Engine {
         let action = format!("follow the logs of {name}");
         let ship = self.ship.clone();
         let address = self.address.clone();
+        let oversized = self.oversized.clone();
+        let before = oversized.count();
         let mut received = false;
         self.docker
             .logs(name, Some(log_options(true, tail)))
@@ -303,6 +319,20 @@ impl Engine {
                         status: status_code,
                         message,
                     })],
+                    Err(other)
+                        if crate::capped::too_large(&other)
+                            .or_else(|| oversized.since(before))
+                            .is_some() =>
+                    {
+                        let too_large =
+                            crate::capped::too_large(&other).or_else(|| oversized.since(before));
+                        vec![Err(EngineError::TooLarge {
+                            ship: ship.clone(),
+                            action: action.clone(),
+                            mib: too_large.map_or(0, |t| t.mib()),
+                            streamed: too_large.is_some_and(|t| t.streamed),
+                        })]
+                    }
                     Err(other) if received => vec![Err(EngineError::Cut {
                         ship: ship.clone(),
                         action: action.clone(),
@@ -394,7 +424,9 @@ impl Engine {
                 request
             });
         let limit = self.timeout.max(Duration::from_secs(60));
-        self.timed(&action, docker.ping(), limit).await.map(|_| ())
+        self.bounded(&action, docker.ping(), limit)
+            .await
+            .map(|_| ())
     }
 
     /// Pulls `image` (tag `latest` when it names none), reporting progress.
@@ -413,6 +445,7 @@ impl Engine {
             tag: tag.map(str::to_owned),
             ..Default::default()
         };
+        let before = self.oversized.count();
         let mut stream = Box::pin(self.docker.create_image(Some(options), None, credentials));
         let idle = self.timeout.max(Duration::from_secs(60));
         let mut received = false;
@@ -431,7 +464,7 @@ impl Engine {
             };
             let Some(item) = next else { break };
             let info: CreateImageInfo =
-                item.map_err(|e| self.stream_error(&action, e, received))?;
+                item.map_err(|e| self.stream_error(&action, e, received, before))?;
             received = true;
             if let Some(error) = info.error_detail.as_ref().and_then(|d| d.message.clone()) {
                 return Err(EngineError::Refused {

@@ -55,6 +55,14 @@ pub enum EngineError {
         action: String,
         reason: String,
     },
+    /// The engine's answer (or one message of a streamed answer) was larger
+    /// than maestro reads: it was refused before it could fill the memory.
+    TooLarge {
+        ship: String,
+        action: String,
+        mib: u64,
+        streamed: bool,
+    },
 }
 
 impl EngineError {
@@ -86,7 +94,8 @@ impl EngineError {
             | EngineError::Version { ship, .. }
             | EngineError::Ssh { ship, .. }
             | EngineError::Cut { ship, .. }
-            | EngineError::Protocol { ship, .. } => ship,
+            | EngineError::Protocol { ship, .. }
+            | EngineError::TooLarge { ship, .. } => ship,
         }
     }
 
@@ -166,6 +175,22 @@ impl fmt::Display for EngineError {
                 f,
                 "ship {ship}: could not {action}: unexpected reply from the engine: {reason}"
             ),
+            EngineError::TooLarge {
+                ship,
+                action,
+                mib,
+                streamed,
+            } => {
+                let what = if *streamed {
+                    "one message of the engine's answer"
+                } else {
+                    "the engine's answer"
+                };
+                write!(
+                    f,
+                    "ship {ship}: {what} to `{action}` is larger than {mib} MiB, more than a Docker engine sends; check that the ship's address leads to a Docker engine"
+                )
+            }
         }
     }
 }
