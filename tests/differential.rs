@@ -19,9 +19,8 @@
 //! fixture's header comment says why.
 //!
 //! The oracle lives in a virtualenv made by `scripts/oracle-venv`
-//! (`$MAESTRO_ORACLE_VENV`, default `target/oracle-venv`). Without it these
-//! tests fail, unless `MAESTRO_SKIP_ORACLE=1` is set, in which case the
-//! fixtures that need the oracle are skipped with a notice.
+//! (`$MAESTRO_ORACLE_VENV`, default `target/oracle-venv`). Without it the
+//! fixtures that need the oracle fail, saying how to make it.
 //!
 //! Both programs run with the same environment (see `FIXTURE_ENV`) from an
 //! empty scratch directory, so that paths relative to the current directory
@@ -111,15 +110,11 @@ fn oracle_script() -> PathBuf {
         .join("mng_oracle.py")
 }
 
-fn skip_oracle() -> bool {
-    std::env::var("MAESTRO_SKIP_ORACLE").is_ok_and(|v| v == "1")
-}
-
 fn missing_oracle_message() -> String {
     format!(
         "the MaestroNG oracle virtualenv is missing (looked for {}/bin/python and bin/maestro).\n\
          Create it with `scripts/oracle-venv` (set MAESTRO_ORACLE_VENV to use another \
-         location), or set MAESTRO_SKIP_ORACLE=1 to skip the differential tests that need it.",
+         location); `scripts/test` does it first.",
         crate::util::oracle_venv().display()
     )
 }
@@ -182,10 +177,6 @@ fn check_fixture(name: &str) {
         (value, format!("{name}.expected.json"))
     } else {
         let Some(python) = oracle_python() else {
-            if skip_oracle() {
-                eprintln!("NOTICE: skipping differential fixture {name}.yaml: MAESTRO_SKIP_ORACLE=1 and no oracle virtualenv");
-                return;
-            }
             panic!("{}", missing_oracle_message());
         };
         let output = command(&python, &cwd)

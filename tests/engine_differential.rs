@@ -33,8 +33,7 @@
 //!   comparison, so that maestro is still held to that exact result.
 //!
 //! Needs the test bed (`scripts/testbed`) and the oracle virtualenv
-//! (`scripts/oracle-venv`); with `MAESTRO_SKIP_ORACLE=1` and no virtualenv the
-//! test is skipped with a notice.
+//! (`scripts/oracle-venv`); without it the tests fail, saying how to make it.
 
 use crate::testbed::{inspect, testbed, use_ships, Cleanup};
 use crate::util::{oracle_maestro, oracle_venv, workspace_root, Dir, Output, TestCommand};
@@ -108,10 +107,6 @@ const UNORDERED: &[&str] = &[
 
 /// Time limit of each program's `start` (no lifecycle checks to wait for).
 const START_TIMEOUT: Duration = Duration::from_secs(180);
-
-fn skip_oracle() -> bool {
-    std::env::var("MAESTRO_SKIP_ORACLE").is_ok_and(|v| v == "1")
-}
 
 fn host_of(ship: Ship) -> String {
     match ship {
@@ -289,17 +284,13 @@ fn describe(container: &str, field: &str, theirs: &Value, ours: &Value) -> Strin
 
 #[test]
 fn containers_match_maestrong() {
-    let Some(oracle) = oracle_maestro() else {
-        if skip_oracle() {
-            eprintln!("NOTICE: skipping engine_differential: MAESTRO_SKIP_ORACLE=1 and no oracle virtualenv");
-            return;
-        }
+    let oracle = oracle_maestro().unwrap_or_else(|| {
         panic!(
             "the MaestroNG oracle virtualenv is missing ({}/bin/maestro); create it with \
-             scripts/oracle-venv, or set MAESTRO_SKIP_ORACLE=1 to skip",
+             scripts/oracle-venv (scripts/test does it first)",
             oracle_venv().display()
-        );
-    };
+        )
+    });
     let _ships = use_ships();
     let names: Vec<&str> = CONTAINERS.iter().map(|(name, _)| *name).collect();
     let _cleanup = Cleanup::new(&names);

@@ -39,18 +39,10 @@ pub fn testbed() -> &'static Testbed {
 /// The HOME maestro runs with in tests: its `~/.ssh/known_hosts` trusts the
 /// test bed's sshd (at its address and behind fault proxies on 127.0.0.1),
 /// and it holds no keys, config or Docker client settings of the caller's.
-/// `None` when the test bed is not up (tests that need it say so).
-pub fn ssh_home() -> Option<String> {
-    static HOME: OnceLock<Option<String>> = OnceLock::new();
-    HOME.get_or_init(|| {
-        std::fs::read_to_string(ENV_FILE).ok().and_then(|text| {
-            text.lines()
-                .filter_map(|l| l.split_once('='))
-                .find(|(k, _)| k.trim() == "TESTBED_SSH_HOME")
-                .map(|(_, v)| v.trim().trim_matches('"').to_owned())
-        })
-    })
-    .clone()
+/// Panics with the fix when the test bed is not up: maestro is never run with
+/// the caller's HOME instead.
+pub fn ssh_home() -> &'static str {
+    testbed().var("TESTBED_SSH_HOME")
 }
 
 impl Testbed {

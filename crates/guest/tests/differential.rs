@@ -15,7 +15,7 @@
 //!
 //! The oracle virtualenv is made by `scripts/oracle-venv`
 //! (`$MAESTRO_ORACLE_VENV`, default `<workspace>/target/oracle-venv`).
-//! Without it the tests fail, unless `MAESTRO_SKIP_ORACLE=1`.
+//! Without it the tests fail, saying how to make it.
 
 mod common;
 
@@ -29,28 +29,20 @@ use serde_json::{json, Value};
 
 type Env = BTreeMap<String, String>;
 
-fn oracle_python() -> Option<PathBuf> {
+fn oracle_python() -> PathBuf {
     let venv = match std::env::var_os("MAESTRO_ORACLE_VENV") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => workspace_root().join("target").join("oracle-venv"),
     };
     let python = venv.join("bin").join("python");
-    if python.exists() {
-        return Some(python);
-    }
-    if std::env::var("MAESTRO_SKIP_ORACLE").is_ok_and(|v| v == "1") {
-        eprintln!(
-            "NOTICE: skipping the guest differential test: MAESTRO_SKIP_ORACLE=1 and no oracle virtualenv at {}",
-            venv.display()
-        );
-        return None;
-    }
-    panic!(
+    assert!(
+        python.exists(),
         "the MaestroNG oracle virtualenv is missing (looked for {}).\n\
          Create it with `scripts/oracle-venv` (set MAESTRO_ORACLE_VENV to use another \
-         location), or set MAESTRO_SKIP_ORACLE=1 to skip the differential tests that need it.",
+         location); `scripts/test` does it first.",
         python.display()
     );
+    python
 }
 
 /// One call: function name, positional arguments, keyword arguments.
@@ -497,9 +489,7 @@ fn calls_for(env: &Env) -> Vec<Call> {
 
 #[test]
 fn guest_functions_match_maestrong() {
-    let Some(python) = oracle_python() else {
-        return;
-    };
+    let python = oracle_python();
     let cases: Vec<(Env, Vec<Call>)> = environments()
         .into_iter()
         .map(|(_, e)| {
@@ -528,9 +518,7 @@ fn guest_functions_match_maestrong() {
 /// the module documentation stays true.
 #[test]
 fn known_differences() {
-    let Some(python) = oracle_python() else {
-        return;
-    };
+    let python = oracle_python();
     let resolve_unset = call(
         "get_container_host_address",
         vec![],

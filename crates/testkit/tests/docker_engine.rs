@@ -1,8 +1,10 @@
 //! The Docker 29 front in front of the real local engine (/var/run/docker.sock),
 //! driven by the `docker` CLI: version negotiation, the refusal of a too-old
 //! client, `docker run` (create/attach/start/wait), `docker exec` (hijack),
-//! `docker logs -f` and `docker events` (streams). Each test skips, saying why, when
-//! the engine does not answer; the test image comes from `scripts/testbed-engine`.
+//! `docker logs -f` and `docker events` (streams). The engine and the test image
+//! come from the test bed (`scripts/testbed`, which `scripts/test` runs first);
+//! each test fails, saying so, when the engine does not answer or the image is
+//! missing.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -29,23 +31,24 @@ fn engine_answers() -> bool {
     ping().unwrap_or(false)
 }
 
-/// A front before the local engine, or `None` (with the reason printed) when the
-/// engine does not answer. Fails when the test image is missing.
-fn front_or_skip() -> Option<Docker29Front> {
-    if !engine_answers() {
-        println!("skipping: the Docker engine at {ENGINE} does not answer");
-        return None;
-    }
+/// A front before the local engine. Fails, naming the fix, when the engine
+/// does not answer or the test image is missing.
+fn front() -> Docker29Front {
+    assert!(
+        engine_answers(),
+        "the Docker engine at {ENGINE} does not answer `GET /_ping`: \
+         start the test bed with scripts/testbed (scripts/test does it first)"
+    );
     let image = engine_docker()
         .args(["image", "inspect", "--format", "{{.Id}}", IMAGE])
         .output()
         .expect("the docker CLI runs");
     assert!(
         image.status.success(),
-        "the test image {IMAGE} is missing: run scripts/testbed-engine ({})",
+        "the test image {IMAGE} is missing: run scripts/testbed ({})",
         String::from_utf8_lossy(&image.stderr)
     );
-    Some(Docker29Front::start(ENGINE).expect("the front starts"))
+    Docker29Front::start(ENGINE).expect("the front starts")
 }
 
 /// The `docker` CLI talking to the engine directly (for set-up and clean-up).
@@ -146,7 +149,7 @@ fn read_lines_until(
 
 #[test]
 fn docker_version_sees_engine_29() {
-    let Some(front) = front_or_skip() else { return };
+    let front = front();
     let mut version = front_docker(&front);
     version.args([
         "version",
@@ -166,7 +169,7 @@ fn docker_version_sees_engine_29() {
 
 #[test]
 fn a_client_pinned_to_api_1_41_is_too_old() {
-    let Some(front) = front_or_skip() else { return };
+    let front = front();
     let mut ps = front_docker(&front);
     ps.env("DOCKER_API_VERSION", "1.41").arg("ps");
     let output = run(ps);
@@ -183,7 +186,7 @@ fn a_client_pinned_to_api_1_41_is_too_old() {
 
 #[test]
 fn docker_run_attaches_and_prints() {
-    let Some(front) = front_or_skip() else { return };
+    let front = front();
     let mut docker_run = front_docker(&front);
     docker_run.args(["run", "--rm", IMAGE, "echo", "hi"]);
     let output = run(docker_run);
@@ -193,7 +196,7 @@ fn docker_run_attaches_and_prints() {
 
 #[test]
 fn docker_exec_is_hijacked_both_ways() {
-    let Some(front) = front_or_skip() else { return };
+    let front = front();
     let container = Container::name("exec");
     let mut start = front_docker(&front);
     start.args(["run", "-d", "--name", &container.0, IMAGE, "sleep", "120"]);
@@ -226,7 +229,7 @@ fn docker_exec_is_hijacked_both_ways() {
 
 #[test]
 fn docker_logs_follow_streams() {
-    let Some(front) = front_or_skip() else { return };
+    let front = front();
     let container = Container::name("logs");
     let mut start = front_docker(&front);
     start.args([
@@ -258,7 +261,7 @@ fn docker_logs_follow_streams() {
 
 #[test]
 fn docker_events_streams() {
-    let Some(front) = front_or_skip() else { return };
+    let front = front();
     let label = format!("maestro-testkit-events={}", std::process::id());
     let mut events = front_docker(&front);
     events
