@@ -26,8 +26,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::engine_support::{
-    assert_code, error_line, error_lines, head, instance, line_of, local, maestro, now_nanos,
-    running, service, ship2, IDLE, IMAGE,
+    assert_code, error_line, error_lines, head, instance, line_of, local, maestro, maestro_within,
+    now_nanos, running, service, ship2, IDLE, IMAGE,
 };
 use crate::testbed::{cut_ships, docker, inspect, testbed, testbed_script, Cleanup, Heal};
 use crate::util::{Dir, Output};
@@ -132,9 +132,7 @@ fn collect<R: Read + Send + 'static>(mut source: R) -> JoinHandle<Vec<u8>> {
 
 fn spawn_maestro(file: &Path, args: &[&str]) -> Running {
     let mut command = Command::new(env!("CARGO_BIN_EXE_maestro"));
-    if let Some(home) = crate::testbed::ssh_home() {
-        command.env("HOME", home);
-    }
+    command.env("HOME", crate::testbed::ssh_home());
     let mut child = command
         .env_remove("SSH_AUTH_SOCK")
         .arg("-f")
@@ -455,15 +453,9 @@ fn assert_status_agrees(
     down: &[&str],
     context: &str,
 ) -> BTreeMap<String, String> {
-    let started = Instant::now();
-    let out = maestro(file, &["status", "--json"]);
-    let took = started.elapsed();
+    // A status that hangs is killed after 20 s and fails the test.
+    let out = maestro_within(file, &["status", "--json"], Duration::from_secs(20));
     assert_code(&out, 0);
-    assert!(
-        took < Duration::from_secs(20),
-        "status took {took:?} ({context})\n{}",
-        out.report()
-    );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("status --json is not JSON: {e}\n{}", out.report()));
     let mut states = BTreeMap::new();
@@ -749,9 +741,9 @@ fn sigint_at_twenty_points_of_a_ten_container_start() {
     println!("{} distinct sets of started containers", outcomes.len());
 }
 
-/// A second Ctrl-C quits at once: SIGINT while `a` is in its 3 s running
-/// check, then again 0.3 s later. maestro exits 130 well before the check
-/// would have ended, saying that containers in flight may be left
+/// A second Ctrl-C quits at once: SIGINT while `a` is in its 600 s running
+/// check, then again 0.3 s later. maestro exits 130 (within 30 s, so not
+/// waiting for the check), saying that containers in flight may be left
 /// half-done; `a` (started before its check) runs, `b` (not begun) does not
 /// exist; `status` agrees with the engine; the bystander is untouched; the
 /// re-run finds `a` up, starts `b` and exits 0.
@@ -791,7 +783,9 @@ fn twice_interrupted(tag: &str, extra: impl FnOnce(&Output)) {
     let _cleanup = Cleanup::new(&[names[0], names[1], bystander_name.as_str()]);
     let dir = Dir::new();
     let mut text = head(&env_name, &[("local", bed.local_ship())]);
-    text.push_str(&one("a", names[0], "local", "3", &[]));
+    // a's running check lasts ten minutes: only a quit that does not wait
+    // for it ends within the wait below.
+    text.push_str(&one("a", names[0], "local", "600", &[]));
     text.push_str(&one("b", names[1], "local", "0.2", &["a"]));
     let file = dir.write("maestro.yaml", text);
     let host = local();
@@ -806,6 +800,7 @@ fn twice_interrupted(tag: &str, extra: impl FnOnce(&Output)) {
     assert!(!run.finished(), "maestro ended at the first SIGINT");
     run.interrupt();
     let second = Instant::now();
+    // Given 30 s, not the 600 s left of a's check.
     let (out, _) = run.wait(Duration::from_secs(30));
     let after = second.elapsed();
     println!("ended {after:?} after the second SIGINT\n{}", out.report());
@@ -815,11 +810,6 @@ fn twice_interrupted(tag: &str, extra: impl FnOnce(&Output)) {
         out.stderr()
             .contains("Interrupted again: quitting; these containers were in flight and may be left half-done"),
         "{}",
-        out.report()
-    );
-    assert!(
-        after < Duration::from_millis(2000),
-        "the second SIGINT did not quit at once ({after:?}; a's check had 2.7 s left)\n{}",
         out.report()
     );
     extra(&out);
@@ -987,7 +977,9 @@ fn ship_cut_in_the_middle_of_start_fails_naming_it_and_recovers() {
     let _heal = Heal("ship2");
     testbed_script(&["cut", "ship2"]);
     let cut = Instant::now();
-    let (out, took) = run.wait(Duration::from_secs(60));
+    // Within the timeouts: the local check (4 s) and a few calls of 3 s; a
+    // run still going 30 s after the cut is a hang.
+    let (out, took) = run.wait(Duration::from_secs(30));
     let after_cut = cut.elapsed();
     println!(
         "start with ship2 cut mid-way: ended {after_cut:.2?} after the cut ({took:.2?} in all)\n{}",
@@ -1011,12 +1003,6 @@ fn ship_cut_in_the_middle_of_start_fails_naming_it_and_recovers() {
             );
         }
     }
-    // Within the timeouts: the local check (4 s) and a few calls of 3 s.
-    assert!(
-        after_cut < Duration::from_secs(30),
-        "start ended {after_cut:?} after the cut (ship timeout 3 s)\n{}",
-        out.report()
-    );
 
     // While ship2 is still cut: host down there, the truth locally.
     assert_status_agrees(&file, &ships, &["ship2"], "ship2 still cut");
@@ -1267,7 +1253,9 @@ fn ssh_tunnel_broken_mid_start(
     std::thread::sleep(Duration::from_millis(300));
     break_it();
     let broken = Instant::now();
-    let (out, took) = run.wait(Duration::from_secs(60));
+    // Within the ship's timeout (3 s) and the local check (4 s); a run still
+    // going 30 s after the break is a hang.
+    let (out, took) = run.wait(Duration::from_secs(30));
     let after = broken.elapsed();
     println!(
         "start with the SSH tunnel {how}: ended {after:.2?} after it ({took:.2?} in all)\n{}",
@@ -1277,11 +1265,6 @@ fn ssh_tunnel_broken_mid_start(
     let said = assert_failed_on_ship(&out, "sshship", &placed, &format!("ei-{tag}-"), &context);
     assert_eq!(said[names[0].as_str()], Said::Started, "{}", out.report());
     assert_ne!(said[names[2].as_str()], Said::Started, "{}", out.report());
-    assert!(
-        after < Duration::from_secs(30),
-        "start ended {after:?} after the tunnel was {how} (ship timeout 3 s)\n{}",
-        out.report()
-    );
 
     repair();
     assert_status_agrees(&file, &ships, &[], &context);

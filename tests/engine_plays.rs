@@ -21,8 +21,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::engine_support::{
     assert_line, build_image, container_id, events, exists, finished_at, free_port, head, image_id,
-    instance, last_event, line_of, local, maestro, now_nanos, running, secs, service, ship2,
-    started_at, Event, RemoveImages, IDLE, IMAGE,
+    instance, last_event, line_of, local, maestro, maestro_within, now_nanos, running, secs,
+    service, ship2, started_at, Event, RemoveImages, IDLE, IMAGE,
 };
 use crate::testbed::{
     cut_ships, docker, env_inside, inspect, testbed, testbed_script, use_ships, Cleanup, Heal,
@@ -1212,20 +1212,15 @@ fn status_with_a_ship_cut_off_reports_host_down_quickly() {
 
     let _heal = Heal("ship2");
     testbed_script(&["cut", "ship2"]);
-    let started = Instant::now();
-    let out = maestro(&file, &["status"]);
-    let took = started.elapsed();
+    // Bounded by ship2's timeout (2 s), not by the system's connect timeout
+    // (minutes): a status still going after 10 s is killed and fails.
+    let out = maestro_within(&file, &["status"], Duration::from_secs(10));
     println!(
-        "status with ship2 cut off took {took:?} (exit {:?})\n{}",
+        "status with ship2 cut off (exit {:?})\n{}",
         out.code(),
         out.stdout()
     );
     assert!(!out.stderr().contains("panicked"), "{}", out.report());
     assert_line(&out, names[0], "running for");
     assert_line(&out, names[1], "host down");
-    assert!(
-        took < Duration::from_secs(10),
-        "status took {took:?} with ship2 (timeout 2) cut off\n{}",
-        out.report()
-    );
 }

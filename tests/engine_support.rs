@@ -112,9 +112,7 @@ fn maestro_command(file: &Path, args: &[&str]) -> TestCommand {
         .env_remove("DOCKER_HOST")
         .env_remove("SSH_AUTH_SOCK")
         .timeout(Duration::from_secs(120));
-    if let Some(home) = crate::testbed::ssh_home() {
-        command.env("HOME", home);
-    }
+    command.env("HOME", crate::testbed::ssh_home());
     command
 }
 
@@ -125,8 +123,17 @@ pub fn maestro(file: &Path, args: &[&str]) -> Output {
         .run()
 }
 
+/// Runs `maestro -f FILE ARGS…` in the file's directory, given `limit`: a
+/// run still going then is killed and fails the test, saying so.
+pub fn maestro_within(file: &Path, args: &[&str], limit: Duration) -> Output {
+    maestro_command(file, args)
+        .current_dir(file.parent().expect("the file is in a directory"))
+        .timeout(limit)
+        .run()
+}
+
 /// Runs `maestro -f FILE ARGS…` (in this process's directory) and returns
-/// its output and how long it took.
+/// its output and how long it took (for messages only).
 pub fn maestro_timed(file: &Path, args: &[&str]) -> (Output, Duration) {
     let started = Instant::now();
     let out = maestro_command(file, args).run();
@@ -208,6 +215,28 @@ pub fn running(host: &str, name: &str) -> bool {
     inspect(host, name)
         .and_then(|c| c["State"]["Running"].as_bool())
         .unwrap_or(false)
+}
+
+/// Asserts, through the engine, that the container exists and does not run
+/// (what a failed `running` check leaves: stopped, so that the next start
+/// checks it again).
+pub fn assert_stopped(host: &str, name: &str, out: &Output) {
+    let found = inspect(host, name)
+        .unwrap_or_else(|| panic!("{name} does not exist on {host}\n{}", out.report()));
+    assert_eq!(
+        found["State"]["Running"],
+        false,
+        "{name} still runs on {host}: {}\n{}",
+        found["State"],
+        out.report()
+    );
+    assert_eq!(
+        found["State"]["Restarting"],
+        false,
+        "{name} restarts on {host}: {}\n{}",
+        found["State"],
+        out.report()
+    );
 }
 
 /// A container's id (panics when it does not exist).
