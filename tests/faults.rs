@@ -10,11 +10,14 @@
 //! chain across ships (one of them ship2's TCP engine), faults under TLS (ship3)
 //! and SSH tunnels (ship2) through the proxy's TCP-level mode, and a soak of
 //! random faults. After each fault: exit status 1 with one readable `ERROR:`
-//! line naming the ship or the container, no panic, a bounded run time; `maestro
+//! line naming the ship or the container, no panic, a run that ends within its
+//! bound (the command's own time limit: a run still going then is killed and
+//! fails the test; no test compares a measured duration); `maestro
 //! status` (without faults) agrees with the engine; a bystander container outside
 //! the play is untouched; re-running the command without the fault converges.
 //! Also hostile input files (100 MB, alias bomb, deep nesting, template bombs,
-//! binary junk) refused within 2 s and 200 MiB, measured with GNU time.
+//! binary junk) refused within 2 s (the command's time limit) and 200 MiB
+//! (measured with GNU time).
 //!
 //! Tests marked `#[ignore = "bug: …"]` assert the right behaviour where maestro
 //! does not have it yet (RELIABILITY.md, findings).
@@ -30,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use maestro_testkit::{unversioned, Backend, Fault, FaultProxy, Rule};
 
+use crate::engine_support::{events_without_exec, last_event, now_nanos, secs};
 use crate::testbed::{docker, inspect, testbed, use_ships, Cleanup, ShipLock};
 use crate::util::{workspace_root, Dir, Output, TestCommand};
 
@@ -356,19 +360,29 @@ impl Case {
         self.proxy.cues().set(rule);
     }
 
-    /// Runs maestro on the environment; returns its output and run time.
+    /// Runs maestro on the environment (given two minutes); returns its
+    /// output and run time (for messages).
     fn maestro(&self, args: &[&str]) -> (Output, Duration) {
         self.maestro_on(&self.file, args)
+    }
+
+    /// [`Case::maestro`] given `limit`: a run still going then is killed and
+    /// fails the test.
+    fn maestro_within(&self, limit: Duration, args: &[&str]) -> (Output, Duration) {
+        self.maestro_on_within(&self.file, limit, args)
     }
 
     /// Runs maestro on another environment file (e.g. the case's, with a
     /// container left out).
     fn maestro_on(&self, file: &Path, args: &[&str]) -> (Output, Duration) {
+        self.maestro_on_within(file, Duration::from_secs(120), args)
+    }
+
+    /// [`Case::maestro_on`] given `limit`.
+    fn maestro_on_within(&self, file: &Path, limit: Duration, args: &[&str]) -> (Output, Duration) {
         let started = Instant::now();
         let mut command = TestCommand::maestro();
-        if let Some(home) = crate::testbed::ssh_home() {
-            command.env("HOME", home);
-        }
+        command.env("HOME", crate::testbed::ssh_home());
         let out = command
             .arg("-f")
             .arg(file)
@@ -378,7 +392,7 @@ impl Case {
             .env_remove("DOCKER_CONTEXT")
             .env_remove("RUST_BACKTRACE")
             .env_remove("SSH_AUTH_SOCK")
-            .timeout(Duration::from_secs(120))
+            .timeout(limit)
             .run();
         let took = started.elapsed();
         println!(
@@ -440,8 +454,7 @@ impl Case {
         bound: Duration,
         args: &[&str],
     ) -> (String, Output, Duration) {
-        let (out, took) = self.maestro_on(file, args);
-        assert!(took < bound, "{args:?} took {took:?}\n{}", out.report());
+        let (out, took) = self.maestro_on_within(file, bound, args);
         let stderr = out.stderr();
         assert!(
             !stderr.contains("panicked") && !stderr.contains("stack backtrace"),
@@ -488,9 +501,8 @@ impl Case {
             "the bystander {} was touched",
             self.bystander
         );
-        let (out, took) = self.maestro(args);
+        let (out, _) = self.maestro_within(BOUND, args);
         out.assert_success();
-        assert!(took < BOUND, "{args:?} took {took:?}");
         if matches!(args[0], "start" | "restart" | "up") {
             for name in &self.names {
                 assert!(self.running(name), "{name} does not run after the re-run");
@@ -1002,8 +1014,7 @@ fn engine_refusing_every_connection_is_a_host_down() {
         &about(&case),
         &["closed", "connection", "cannot reach"],
     );
-    let (out, took) = case.maestro(&["status"]);
-    assert!(took < BOUND, "status took {took:?}");
+    let (out, _) = case.maestro_within(BOUND, &["status"]);
     assert!(!out.stderr().contains("panicked"), "{}", out.report());
     assert!(out.stdout().contains("host down"), "{}", out.report());
     case.recovers(&["start"]);
@@ -1038,8 +1049,7 @@ fn status_with_engine_500_on_inspect_reports_each_container() {
             .method("GET")
             .path("/containers/**json"),
     );
-    let (out, took) = case.maestro(&["status"]);
-    assert!(took < BOUND, "status took {took:?}");
+    let (out, _) = case.maestro_within(BOUND, &["status"]);
     assert!(!out.stderr().contains("panicked"), "{}", out.report());
     for name in &case.names {
         let line = out
@@ -1068,12 +1078,8 @@ fn status_with_an_engine_slower_than_the_timeout_is_bounded() {
             .method("GET")
             .path("/containers/**json"),
     );
-    let (out, took) = case.maestro(&["status"]);
-    assert!(
-        took < Duration::from_secs(15),
-        "status took {took:?}\n{}",
-        out.report()
-    );
+    // Each inspect is held 20 s; status is given 15 s.
+    let (out, _) = case.maestro_within(Duration::from_secs(15), &["status"]);
     assert!(!out.stderr().contains("panicked"), "{}", out.report());
     for name in &case.names {
         let line = out
@@ -1372,8 +1378,7 @@ fn plan_with_the_engine_cut_off_fails_naming_the_ship() {
         );
     }
     assert!(!out.stdout().contains("nothing to do"), "{}", out.report());
-    let (out, took) = case.maestro(&["plan", "--json"]);
-    assert!(took < BOUND);
+    let (out, _) = case.maestro_within(BOUND, &["plan", "--json"]);
     assert_eq!(out.code(), Some(1), "{}", out.report());
     let doc = json_of(&out);
     for name in &case.names {
@@ -1610,12 +1615,30 @@ fn rolling_restart_with_engine_500_on_create_leaves_the_rest_running() {
             .after(1),
     );
     let args = ["restart", "-a", "-c", "1", "--step-delay", "1", "--json"];
-    let (_, out, took) = case.fails_within(BOUND, &args, &about(&case), &[CUED]);
-    assert!(
-        took >= Duration::from_secs(1),
-        "the step delay was not waited: {took:?}"
-    );
+    let since = now_nanos();
+    let (_, out, _) = case.fails_within(BOUND, &args, &about(&case), &[CUED]);
     let doc = json_of(&out);
+    // The step delay, as the engine saw it: the failed container's first
+    // event comes a second or more after the restarted one's start.
+    let list = events_without_exec(&case.host, "ft-roll", since);
+    let of = |action: &str| {
+        case.names
+            .iter()
+            .find(|n| entry(&doc, n)["action"] == action)
+            .unwrap_or_else(|| panic!("no container {action}\n{doc:#}"))
+    };
+    let (restarted, failed) = (of("restarted"), of("failed"));
+    let restarted_at = last_event(&list, "start", restarted);
+    let failed_from = list
+        .iter()
+        .find(|e| &e.name == failed)
+        .map(|e| e.nanos)
+        .unwrap_or_else(|| panic!("no event for {failed} in {list:#?}"));
+    assert!(
+        failed_from - restarted_at >= 1_000_000_000,
+        "{failed} was touched {:.3} s after {restarted} started: the step delay was not waited\n{list:#?}",
+        secs(failed_from - restarted_at)
+    );
     let mut seen = Vec::new();
     for (name, before) in case.names.iter().zip(&before) {
         let e = entry(&doc, name);
@@ -1698,27 +1721,22 @@ fn rolling_restart_with_a_stop_slower_than_the_timeout() {
 
 // ------------------------------------------ slower than the timeout, or late
 
-/// The engine stops the container after maestro gave up waiting (held 6 s; the
-/// bound of a stop is the ship's timeout plus the grace period, 2 + 2 s).
+/// The engine stops the container after maestro gave up waiting (held 10 s; the
+/// bound of a stop is the ship's timeout plus the grace period, 2 + 2 s): the
+/// run ends before the held stop is let through (it is given only the delay).
 #[test]
 fn engine_acting_after_the_timeout_on_stop() {
     let case = Case::new("stlate", 1, IDLE);
     case.maestro(&["start"]).0.assert_success();
-    let delay = Duration::from_secs(6);
+    let delay = Duration::from_secs(10);
     case.cue(
         Rule::new(Fault::Late(delay))
             .method("POST")
             .path("/containers/*/stop"),
     );
     let started = Instant::now();
-    let (error, _, took) = case.fails_within(
-        Duration::from_secs(10),
-        &["stop", "-a"],
-        &about(&case),
-        &["within 4 s"],
-    );
+    let (error, _, _) = case.fails_within(delay, &["stop", "-a"], &about(&case), &["within 4 s"]);
     assert!(error.contains("stop container"), "{error}");
-    assert!(took < delay, "maestro waited for the late stop: {took:?}");
     case.wait_until(
         &case.names[0],
         delay + Duration::from_secs(10) - started.elapsed().min(delay),
@@ -1728,29 +1746,24 @@ fn engine_acting_after_the_timeout_on_stop() {
     case.recovers(&["stop", "-a"]);
 }
 
-/// A kill held longer than the ship's timeout: given up after 2 s naming the
-/// ship and the action; the held kill never reaches the engine (the container
-/// runs, and status says so); the re-run kills it.
+/// A kill held longer than the ship's timeout (8 s): given up after 2 s naming
+/// the ship and the action (the run is given only the delay); the held kill
+/// never reaches the engine (the container runs, and status says so); the
+/// re-run kills it.
 #[test]
 fn engine_slower_than_the_timeout_on_kill() {
     let case = Case::new("kslow", 1, IDLE);
     case.maestro(&["start"]).0.assert_success();
     let before = snapshot(&case.host, &case.names[0]);
-    let delay = Duration::from_secs(6);
+    let delay = Duration::from_secs(8);
     case.cue(
         Rule::new(Fault::Delay(delay))
             .method("POST")
             .path("/containers/*/kill"),
     );
     let started = Instant::now();
-    let (error, _, took) = case.fails_within(
-        Duration::from_secs(10),
-        &["kill", "-a"],
-        &about(&case),
-        &["within 2 s"],
-    );
+    let (error, _, _) = case.fails_within(delay, &["kill", "-a"], &about(&case), &["within 2 s"]);
     assert!(error.contains("kill container"), "{error}");
-    assert!(took < delay, "{took:?}");
     if let Some(left) = (delay + Duration::from_secs(1)).checked_sub(started.elapsed()) {
         std::thread::sleep(left);
     }
@@ -1763,28 +1776,22 @@ fn engine_slower_than_the_timeout_on_kill() {
     assert!(!case.running(&case.names[0]));
 }
 
-/// The engine removes the container after maestro gave up (held 5 s, timeout 2
-/// s): `clean` fails naming the ship and the action; then status says absent,
-/// like the engine, and the re-run has nothing left to do.
+/// The engine removes the container after maestro gave up (held 8 s, timeout 2
+/// s): `clean` fails naming the ship and the action, within the delay; then
+/// status says absent, like the engine, and the re-run has nothing left to do.
 #[test]
 fn engine_acting_after_the_timeout_on_remove() {
     let case = Case::new("rmlate", 1, IDLE);
     case.maestro(&["start"]).0.assert_success();
     case.maestro(&["stop", "-a"]).0.assert_success();
-    let delay = Duration::from_secs(5);
+    let delay = Duration::from_secs(8);
     case.cue(
         Rule::new(Fault::Late(delay))
             .method("DELETE")
             .path("/containers/*"),
     );
-    let (error, _, took) = case.fails_within(
-        Duration::from_secs(10),
-        &["clean"],
-        &about(&case),
-        &["within 2 s"],
-    );
+    let (error, _, _) = case.fails_within(delay, &["clean"], &about(&case), &["within 2 s"]);
     assert!(error.contains("remove container"), "{error}");
-    assert!(took < delay, "{took:?}");
     case.wait_until(
         &case.names[0],
         Duration::from_secs(15),
@@ -1794,27 +1801,22 @@ fn engine_acting_after_the_timeout_on_remove() {
     case.recovers(&["clean"]);
 }
 
-/// The engine creates the container after maestro gave up (held 5 s, timeout 2
-/// s) during `up`: the error names the ship and the action; status then shows
+/// The engine creates the container after maestro gave up (held 8 s, timeout 2
+/// s) during `up`: the error names the ship and the action, within the delay;
+/// status then shows
 /// the created, never started container as the engine has it; the re-run
 /// starts it.
 #[test]
 fn engine_acting_after_the_timeout_on_create_during_up() {
     let case = Case::new("crlate", 1, IDLE);
-    let delay = Duration::from_secs(5);
+    let delay = Duration::from_secs(8);
     case.cue(
         Rule::new(Fault::Late(delay))
             .method("POST")
             .path("/containers/create"),
     );
-    let (error, _, took) = case.fails_within(
-        Duration::from_secs(10),
-        &["up"],
-        &about(&case),
-        &["within 2 s"],
-    );
+    let (error, _, _) = case.fails_within(delay, &["up"], &about(&case), &["within 2 s"]);
     assert!(error.contains("create container"), "{error}");
-    assert!(took < delay, "{took:?}");
     case.wait_until(
         &case.names[0],
         Duration::from_secs(15),
@@ -1836,7 +1838,8 @@ fn pull_stream_going_silent_is_given_up_after_the_idle_bound() {
             .method("POST")
             .path("/images/create"),
     );
-    let (error, _, took) = case.fails_within(
+    // The error names the idle bound it waited out (`within 60 s`).
+    let (error, _, _) = case.fails_within(
         Duration::from_secs(90),
         &["pull"],
         &about(&case),
@@ -1846,7 +1849,6 @@ fn pull_stream_going_silent_is_given_up_after_the_idle_bound() {
         error.contains("ship dock") && error.contains("pull image"),
         "{error}"
     );
-    assert!(took >= Duration::from_secs(59), "{took:?}");
     case.recovers(&["pull"]);
 }
 
@@ -1854,8 +1856,10 @@ fn pull_stream_going_silent_is_given_up_after_the_idle_bound() {
 
 /// Both ships (each its own proxy in front of the local engine) hold every
 /// start longer than their timeout, with `-c 4`: the four containers wait out
-/// their timeouts together (one timeout, not four one after another), every one is
-/// reported failed, the error names a ship; the re-run converges.
+/// their timeouts together (one timeout, not four one after another): every
+/// one is reported failed, none aborted (a failure aborts the containers not
+/// yet begun, so all four were in flight when the first gave up), each proxy
+/// saw both its starts; the error names a ship; the re-run converges.
 #[test]
 fn two_ships_slower_than_the_timeout_together_are_waited_for_together() {
     let case = Case::two_ships("twoslow", &[("a", 2, IDLE, ""), ("b", 2, IDLE, "")]);
@@ -1867,7 +1871,7 @@ fn two_ships_slower_than_the_timeout_together_are_waited_for_together() {
     case.proxy2().cues().set(rule);
     let started = Instant::now();
     let (_, out, took) = case.fails_within(
-        Duration::from_secs(7),
+        BOUND,
         &["start", "-c", "4", "--json"],
         &about(&case),
         &["within 2 s"],
@@ -1877,6 +1881,22 @@ fn two_ships_slower_than_the_timeout_together_are_waited_for_together() {
         case.proxy.cues().fired() > 0 && case.proxy2().cues().fired() > 0,
         "the fault did not fire on both ships"
     );
+    for (ship, proxy) in [("dock", &case.proxy), ("dock2", case.proxy2())] {
+        let starts: Vec<String> = proxy
+            .cues()
+            .log()
+            .iter()
+            .filter(|seen| {
+                seen.method == "POST"
+                    && unversioned(&seen.target)
+                        .split('?')
+                        .next()
+                        .is_some_and(|path| path.ends_with("/start"))
+            })
+            .map(|seen| seen.target.clone())
+            .collect();
+        assert_eq!(starts.len(), 2, "the starts ship {ship} saw: {starts:?}");
+    }
     let doc = json_of(&out);
     for name in &case.names {
         let e = entry(&doc, name);
@@ -2110,8 +2130,7 @@ fn status_with_inspect_of_the_wrong_shape_reports_each_container() {
             .method("GET")
             .path("/containers/**json"),
     );
-    let (out, took) = case.maestro(&["status"]);
-    assert!(took < BOUND);
+    let (out, _) = case.maestro_within(BOUND, &["status"]);
     assert!(!out.stderr().contains("panicked"), "{}", out.report());
     assert_eq!(out.code(), Some(0), "{}", out.report());
     for name in &case.names {
@@ -2215,8 +2234,8 @@ fn ssh_server_not_answering_is_given_up_after_the_timeout() {
     let (error, _, took) =
         case.fails_within(Duration::from_secs(10), &["start"], &about(&case), &["ssh"]);
     println!("SSH silent: {took:?}: {error}");
-    let (out, took) = case.maestro(&["status"]);
-    assert!(took < Duration::from_secs(10), "status took {took:?}");
+    // The proxy holds the connection 20 s; status is given 10 s.
+    let (out, _) = case.maestro_within(Duration::from_secs(10), &["status"]);
     assert!(out.stdout().contains("host down"), "{}", out.report());
     case.recovers(&["start"]);
 }
@@ -2365,8 +2384,7 @@ fn soak_under_random_faults_every_run_ends_cleanly_and_converges() {
         }
         let fired = case.fired();
         case.cue(rule);
-        let (out, took) = case.maestro(command);
-        assert!(took < BOUND, "round {round}: took {took:?}");
+        let (out, _) = case.maestro_within(BOUND, command);
         let stderr = out.stderr();
         assert!(
             !stderr.contains("panicked") && !stderr.contains("stack backtrace"),
@@ -2401,9 +2419,10 @@ fn soak_under_random_faults_every_run_ends_cleanly_and_converges() {
 
 // ----------------------------------------------------------- hostile files
 
-/// Peak resident memory (KiB) and wall time of `maestro -f FILE dump`, measured
-/// with GNU time.
-fn dump_measured(dir: &Path, file: &Path) -> (Output, u64, Duration) {
+/// Peak resident memory (KiB) of `maestro -f FILE dump`, measured with GNU
+/// time, and its wall time (for messages); a run still going after `limit` is
+/// killed and fails the test.
+fn dump_measured(dir: &Path, file: &Path, limit: Duration) -> (Output, u64, Duration) {
     let started = Instant::now();
     let out = TestCommand::new("/usr/bin/time")
         .current_dir(dir)
@@ -2412,7 +2431,7 @@ fn dump_measured(dir: &Path, file: &Path) -> (Output, u64, Duration) {
         .arg("-f")
         .arg(file)
         .arg("dump")
-        .timeout(Duration::from_secs(150))
+        .timeout(limit)
         .run();
     let took = started.elapsed();
     let stderr = out.stderr();
@@ -2425,7 +2444,12 @@ fn dump_measured(dir: &Path, file: &Path) -> (Output, u64, Duration) {
     (out, kib, took)
 }
 
-fn assert_refused_cheaply(out: &Output, kib: u64, took: Duration, needle: &str) {
+/// How long a hostile file may take to be refused: the limit of its `dump`.
+const REFUSAL_LIMIT: Duration = Duration::from_secs(2);
+
+/// A refusal (within [`REFUSAL_LIMIT`], or the run was killed and failed) that
+/// says `needle` and used less than 200 MiB.
+fn assert_refused_cheaply(out: &Output, kib: u64, needle: &str) {
     assert!(!out.stderr().contains("panicked"), "{}", out.report());
     assert!(
         out.stderr().contains("exited with non-zero status 1") || out.code() == Some(1),
@@ -2439,7 +2463,6 @@ fn assert_refused_cheaply(out: &Output, kib: u64, took: Duration, needle: &str) 
         "no `ERROR:` line saying {needle:?}\n{}",
         out.report()
     );
-    assert!(took < Duration::from_secs(2), "refusing took {took:?}");
     assert!(
         kib < 200 * 1024,
         "refusing took {} MiB of memory",
@@ -2458,18 +2481,18 @@ fn hundred_megabyte_file_is_refused_within_2_s_and_200_mib() {
     }
     let file = dir.write("huge.yaml", &text);
     drop(text);
-    let (out, kib, took) = dump_measured(dir.path(), &file);
+    let (out, kib, took) = dump_measured(dir.path(), &file, REFUSAL_LIMIT);
     println!("100 MB file: {took:?}, {kib} KiB");
-    assert_refused_cheaply(&out, kib, took, "larger than 64 MiB");
+    assert_refused_cheaply(&out, kib, "larger than 64 MiB");
 }
 
 #[test]
 fn alias_bomb_is_refused_within_2_s_and_200_mib() {
     let dir = Dir::new();
     let file = workspace_root().join("tests/fixtures/malformed/alias-bomb.yaml");
-    let (out, kib, took) = dump_measured(dir.path(), &file);
+    let (out, kib, took) = dump_measured(dir.path(), &file, REFUSAL_LIMIT);
     println!("alias bomb: {took:?}, {kib} KiB");
-    assert_refused_cheaply(&out, kib, took, "alias");
+    assert_refused_cheaply(&out, kib, "alias");
 }
 
 /// Writes `text` as an environment file after the smallest valid head.
@@ -2482,9 +2505,9 @@ fn hostile(dir: &Dir, name: &str, body: &[u8]) -> PathBuf {
 fn refused_cheaply(name: &str, body: &[u8], needle: &str) {
     let dir = Dir::new();
     let file = hostile(&dir, name, body);
-    let (out, kib, took) = dump_measured(dir.path(), &file);
+    let (out, kib, took) = dump_measured(dir.path(), &file, REFUSAL_LIMIT);
     println!("{name}: {took:?}, {kib} KiB\n{}", out.report());
-    assert_refused_cheaply(&out, kib, took, needle);
+    assert_refused_cheaply(&out, kib, needle);
 }
 
 #[test]
@@ -2555,10 +2578,10 @@ fn template_cpu_bomb_runs_out_of_fuel() {
         "spin.yaml",
         b"{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}\n",
     );
-    let (out, kib, took) = dump_measured(dir.path(), &file);
+    // Given two minutes, or killed and failed.
+    let (out, kib, took) = dump_measured(dir.path(), &file, Duration::from_secs(120));
     println!("spin: {took:?}, {kib} KiB\n{}", out.report());
     assert!(!out.stderr().contains("panicked"), "{}", out.report());
     assert!(out.stderr().contains("ran out of fuel"), "{}", out.report());
     assert!(kib < 200 * 1024, "{} MiB", kib / 1024);
-    assert!(took < Duration::from_secs(120), "took {took:?}");
 }
