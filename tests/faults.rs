@@ -604,6 +604,11 @@ fn engine_500_on_inspect_fails_the_start_and_recovers() {
             .path("/containers/*/json"),
     );
     case.fails(&["start"], &about(&case), &[CUED]);
+    // The containers are read off the ship's list; what failed is the
+    // inspect after each start: both were created.
+    for name in &case.names {
+        assert!(case.inspect(name).is_some(), "{name} was not created");
+    }
     case.recovers(&["start"]);
 }
 
@@ -924,6 +929,9 @@ fn a_dependent_is_left_untouched_when_its_dependency_fails() {
         "app was acted on: {app:#?}"
     );
     assert!(inspect(&local_host(), "ft-ahfail-app-1").is_none());
+    // base failed its running check: kept, stopped.
+    let base = case.inspect("ft-ahfail-base-1").expect("base is kept");
+    assert_eq!(base["State"]["Running"], false, "{}", base["State"]);
     case.recovers(&["status"]);
 }
 
@@ -1141,6 +1149,9 @@ fn engine_500_on_exec_fails_the_rexec_check_and_recovers() {
             .path("/containers/*/exec"),
     );
     case.fails(&["start"], &about(&case), &[CUED, "exec"]);
+    // Its running check failed: the container is kept, stopped.
+    let found = case.inspect(&case.names[0]).expect("the container is kept");
+    assert_eq!(found["State"]["Running"], false, "{}", found["State"]);
     case.recovers(&["start"]);
 }
 
@@ -2293,7 +2304,9 @@ fn exec_status_cut_off_during_a_rexec_check_fails_it_and_recovers() {
     case.cue(Rule::new(Fault::Refuse).method("GET").path("/exec/*/json"));
     let error = case.fails(&["start"], &about(&case), &["cannot reach", "closed"]);
     assert!(error.contains("rexec"), "{error}");
-    assert!(!case.running(&case.names[0]));
+    // Its running check failed: the container is kept, stopped.
+    let found = case.inspect(&case.names[0]).expect("the container is kept");
+    assert_eq!(found["State"]["Running"], false, "{}", found["State"]);
     case.recovers(&["start"]);
 }
 
