@@ -1138,9 +1138,10 @@ fn chain_environment(dir: &Dir, tag: &str, ship: &str, names: &[String]) -> Path
 }
 
 /// A chain of six containers started over one SSH connection that a
-/// TCP-level proxy before sshd cuts after 40,000 bytes from the server
-/// (past the handshake and the first container, short of the last: each
-/// container's calls bring some 13 kB back): exit 1, one ERROR line naming
+/// TCP-level proxy before sshd cuts after 20,000 bytes from the server
+/// (past the handshake and the first container, short of the last: the
+/// ship's list names only these six, and each container's create, start
+/// and confirm bring some 6 kB back): exit 1, one ERROR line naming
 /// the ship; the first container was made, the last never; with the proxy
 /// healed the re-run converges (all six running, status agrees).
 #[test]
@@ -1164,7 +1165,7 @@ fn ssh_connection_cut_mid_start_fails_naming_the_ship_and_the_rerun_converges() 
     let file = chain_environment(&dir, "cut", &ssh_ship(&root_at(proxy.port()), ""), &names);
     proxy.cues().add(
         Rule::new(Fault::CutStream {
-            after_bytes: 40_000,
+            after_bytes: 20_000,
         })
         .times(1),
     );

@@ -98,6 +98,15 @@ fn serve(stream: TcpStream, flood: Flood) -> std::io::Result<()> {
                 out.write_all(&chunk)?;
                 out.write_all(b"\r\n")?;
             }
+        } else if path == "/containers/json" {
+            // One container, made by someone else (no spec hash): `up`
+            // inspects it whole to compare it with the file.
+            answer(
+                &mut out,
+                "200 OK",
+                "application/json",
+                r#"[{"Id":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","Names":["/web-1"],"Image":"maestro-test/box:1","ImageID":"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","State":"running","Status":"Up 1 minute","Labels":{}}]"#,
+            )?;
         } else if path.starts_with("/containers/") && flood == Flood::Containers {
             out.write_all(
                 b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1099511627776\r\n\r\n{\"Id\": \"",
@@ -151,8 +160,6 @@ fn serve(stream: TcpStream, flood: Flood) -> std::io::Result<()> {
                 "application/json",
                 r#"{"Id":"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","RepoTags":["maestro-test/box:1"],"Config":{"Cmd":["/bin/sh"]}}"#,
             )?;
-        } else if path == "/containers/json" {
-            answer(&mut out, "200 OK", "application/json", "[]")?;
         } else {
             answer(
                 &mut out,
@@ -254,7 +261,7 @@ fn an_endless_inspect_answer_is_refused_at_the_cap() {
     let port = hostile_engine(Flood::Containers);
     let dir = Dir::new();
     let file = environment(&dir, port);
-    let (out, peak) = timed(&dir, &file, &["start"], "endless inspect");
+    let (out, peak) = timed(&dir, &file, &["up"], "endless inspect");
     assert_refused(
         &out,
         peak,

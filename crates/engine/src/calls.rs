@@ -100,6 +100,31 @@ impl Engine {
         .await
     }
 
+    /// The containers named exactly as one of `names` (running or not): one
+    /// call, each name an anchored pattern of the engine's `name` filter.
+    pub async fn list_containers_named(
+        &self,
+        names: &[&str],
+    ) -> Result<Vec<ContainerSummary>, EngineError> {
+        let patterns: Vec<String> = names
+            .iter()
+            .map(|n| format!("^/{}$", n.replace('.', "\\.")))
+            .collect();
+        let mut filters = std::collections::HashMap::new();
+        filters.insert("name".to_owned(), patterns);
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        };
+        self.bounded(
+            "list containers",
+            self.docker.list_containers(Some(options)),
+            self.timeout,
+        )
+        .await
+    }
+
     /// Creates container `name`; its id.
     pub async fn create_container(
         &self,

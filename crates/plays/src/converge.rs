@@ -119,7 +119,11 @@ pub struct Orphan {
 /// (listing each ship's containers once more: after a play).
 pub async fn orphans(env: &Environment, fleet: &Fleet) -> (Vec<Orphan>, Vec<String>) {
     let ships: BTreeSet<String> = env.ships.keys().cloned().collect();
-    let snapshot = crate::snapshot::observe(fleet, &ships, &[], &Default::default()).await;
+    let wants = crate::snapshot::Wants {
+        everything: true,
+        ..Default::default()
+    };
+    let snapshot = crate::snapshot::observe(fleet, &ships, &[], &wants).await;
     orphans_in(env, &snapshot)
 }
 

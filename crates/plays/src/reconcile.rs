@@ -16,6 +16,7 @@ use crate::snapshot::{Seen, Snapshot, Wants};
 pub fn wants(kind: PlayKind) -> Wants {
     Wants {
         images: matches!(kind, PlayKind::Start | PlayKind::Restart | PlayKind::Up),
+        everything: false,
     }
 }
 

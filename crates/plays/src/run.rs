@@ -24,6 +24,7 @@ pub async fn prepare(
     options: &PlayOptions,
     ships: Option<&BTreeSet<String>>,
 ) -> (Snapshot, Plan) {
+    let given = ships.is_some();
     let own: BTreeSet<String>;
     let ships = match ships {
         Some(ships) => ships,
@@ -32,7 +33,12 @@ pub async fn prepare(
             &own
         }
     };
-    let mut snapshot = snapshot::observe(fleet, ships, containers, &reconcile::wants(kind)).await;
+    // Given ships are the whole fleet's, for orphans: every container of each.
+    let wants = snapshot::Wants {
+        everything: given,
+        ..reconcile::wants(kind)
+    };
+    let mut snapshot = snapshot::observe(fleet, ships, containers, &wants).await;
     let desired = reconcile::desired_hashes(env, containers, kind);
     let more = reconcile::needs_inspect(containers, &snapshot, &desired);
     if !more.is_empty() {

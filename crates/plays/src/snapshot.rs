@@ -1,5 +1,6 @@
-//! Observing the fleet once: per ship, one list of its containers (all of
-//! them, running or not: containers MaestroNG made carry no maestro label)
+//! Observing the fleet once: per ship, one list of its containers (running
+//! or not, by name — containers MaestroNG made carry no maestro label — or,
+//! for orphans or past [`BY_NAME`] containers, all of them)
 //! and one inspect of each image the play's containers use, all ships in
 //! parallel, into an immutable [`Snapshot`]. Only what a decision really
 //! needs beyond that is inspected (a container whose spec hash does not
@@ -175,12 +176,19 @@ pub struct Snapshot {
     pub ships: HashMap<String, Result<ShipView, EngineError>>,
 }
 
-/// What to observe beyond the ships' container lists.
+/// What to observe beyond the play's own containers.
 #[derive(Debug, Clone, Default)]
 pub struct Wants {
     /// Inspect the images the containers use, per ship.
     pub images: bool,
+    /// List every container of each ship (for orphans), not only those
+    /// named in the play.
+    pub everything: bool,
 }
+
+/// Up to this many containers of a ship are listed by name (the ship's
+/// other containers, however many, are not sent); more, and the whole list.
+const BY_NAME: usize = 100;
 
 impl Snapshot {
     /// The view of `ship`, or its error.
@@ -228,21 +236,28 @@ pub async fn observe(
     wants: &Wants,
 ) -> Snapshot {
     let mut images: HashMap<&str, BTreeSet<&str>> = HashMap::new();
-    if wants.images {
-        for c in containers {
+    let mut names: HashMap<&str, Vec<&str>> = HashMap::new();
+    for c in containers {
+        if wants.images {
             images
                 .entry(c.ship.as_str())
                 .or_default()
                 .insert(c.image.as_str());
         }
+        names
+            .entry(c.ship.as_str())
+            .or_default()
+            .push(c.name.as_str());
     }
     let views = join_all(ships.iter().map(|ship| {
         let wanted = images.get(ship.as_str()).cloned().unwrap_or_default();
+        let named = match names.get(ship.as_str()) {
+            Some(list) if !wants.everything && list.len() <= BY_NAME => Some(list.clone()),
+            _ => None,
+        };
         async move {
-            (
-                ship.clone(),
-                Box::pin(observe_ship(fleet, ship, wanted)).await,
-            )
+            let view = Box::pin(observe_ship(fleet, ship, named, wanted)).await;
+            (ship.clone(), view)
         }
     }))
     .await;
@@ -254,24 +269,37 @@ pub async fn observe(
 async fn observe_ship(
     fleet: &Fleet,
     ship: &str,
+    named: Option<Vec<&str>>,
     images: BTreeSet<&str>,
 ) -> Result<ShipView, EngineError> {
     let engine = fleet.engine(ship).await?;
+    let list = async {
+        match &named {
+            Some(names) => engine.list_containers_named(names).await,
+            None => engine.list_containers(&[]).await,
+        }
+    };
     let (list, found) = tokio::join!(
-        engine.list_containers(&[]),
+        list,
         join_all(images.iter().map(|image| {
             let engine = engine.clone();
             async move { (image.to_string(), engine.inspect_image(image).await) }
         }))
     );
     let list = list?;
-    let containers: HashMap<String, Seen> = list.iter().filter_map(Seen::from_summary).collect();
+    let mut containers: HashMap<String, Seen> =
+        list.iter().filter_map(Seen::from_summary).collect();
     if containers.len() < list.len() {
         return Err(EngineError::Protocol {
             ship: ship.to_owned(),
             action: "list containers".into(),
             reason: "unexpected reply: a container in the list has no name, id or state".into(),
         });
+    }
+    // An engine whose name filter is looser than Docker's (a substring)
+    // may list more: only the names asked for count.
+    if let Some(names) = &named {
+        containers.retain(|name, _| names.contains(&name.as_str()));
     }
     let mut view = ShipView {
         containers,

@@ -1360,11 +1360,16 @@ impl Filters {
                 Some((key, value)) => labels[key].as_str() == Some(value),
                 None => labels.get(filter.as_str()).is_some(),
             });
+        // Docker matches names as regular expressions; the simulator knows
+        // two forms: `^/NAME$` (anchored, `.` escaped: one name) and a
+        // plain substring.
         let names_ok = self.names.is_empty()
-            || self
-                .names
-                .iter()
-                .any(|n| c.name.contains(n.trim_start_matches('/')));
+            || self.names.iter().any(|n| {
+                match n.strip_prefix("^/").and_then(|n| n.strip_suffix('$')) {
+                    Some(exact) => c.name.trim_start_matches('/') == exact.replace("\\.", "."),
+                    None => c.name.contains(n.trim_start_matches('/')),
+                }
+            });
         let ids_ok = self.ids.is_empty() || self.ids.iter().any(|i| c.id.starts_with(i.as_str()));
         let status_ok =
             self.statuses.is_empty() || self.statuses.iter().any(|s| s == c.status.as_str());
