@@ -1933,7 +1933,8 @@ fn two_ships_slower_than_the_timeout_together_are_waited_for_together() {
 /// `a` (ship dock, the local engine) <- `b` (ship dock2: ship2's TCP engine,
 /// through its own proxy) <- `c` (dock): ship2 closes every connection. `a`
 /// starts, `b` fails naming ship dock2, `c` on the other ship is reported
-/// aborted and untouched (never created, not even asked about).
+/// aborted and untouched (never created; named only in the ship's one list
+/// taken before the play acted).
 #[test]
 fn a_ship_failing_in_the_middle_of_a_chain_across_ships_aborts_the_rest() {
     let case = Case::on_ships(
@@ -1969,8 +1970,9 @@ fn a_ship_failing_in_the_middle_of_a_chain_across_ships_aborts_the_rest() {
             .cues()
             .log()
             .iter()
+            .filter(|s| !unversioned(&s.target).starts_with("/containers/json"))
             .any(|s| s.target.contains("ft-chain-c-1")),
-        "ship dock was asked about c: {:?}",
+        "ship dock was asked about c beyond the one list before the play acted: {:?}",
         case.proxy.cues().log()
     );
     case.recovers(&["start"]);

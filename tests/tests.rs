@@ -17,6 +17,7 @@ mod guest_cluster;
 mod hostile_engine;
 mod hostile_inputs;
 mod many_containers;
+mod nothing_lost;
 mod registry;
 mod registry_hub;
 mod sim_engine;
