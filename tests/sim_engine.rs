@@ -75,7 +75,9 @@ fn environment(ship: &str, port: u16) -> String {
     text
 }
 
-fn maestro(file: &Path, args: &[&str]) -> Output {
+/// maestro on `file`, from its folder, without colour nor the caller's
+/// Docker settings.
+pub fn maestro(file: &Path, args: &[&str]) -> Output {
     TestCommand::maestro()
         .current_dir(file.parent().expect("the file is in a directory"))
         .arg("-f")

@@ -4,30 +4,15 @@
 //! starts, stops, removes counted by the simulator). Also: `status` asks
 //! each ship once for its list instead of inspecting each container.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-use std::time::Duration;
-
 use maestro_testkit::sim::{SimConfig, SimFleet};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
-use crate::util::{Dir, Output, TestCommand};
+use crate::sim_engine::maestro;
+use crate::util::{Dir, Output};
 
 const IMAGE: &str = "maestro-test/box:1";
 const IDLE: &str = "trap 'exit 0' TERM; sleep 3600 & wait";
-
-fn maestro(file: &Path, args: &[&str]) -> Output {
-    TestCommand::maestro()
-        .current_dir(file.parent().expect("the file is in a directory"))
-        .arg("-f")
-        .arg(file)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("DOCKER_CONTEXT")
-        .env_remove("DOCKER_HOST")
-        .timeout(Duration::from_secs(120))
-        .run()
-}
 
 /// db <- app (on every ship) <- web; `extra` goes into web's env, `apps`
 /// is how many app instances there are.

@@ -83,21 +83,10 @@ impl Engine {
         &self,
         labels: &[String],
     ) -> Result<Vec<ContainerSummary>, EngineError> {
-        let mut filters = std::collections::HashMap::new();
-        if !labels.is_empty() {
-            filters.insert("label".to_owned(), labels.to_vec());
+        if labels.is_empty() {
+            return self.list_filtered(None).await;
         }
-        let options = ListContainersOptions {
-            all: true,
-            filters: (!filters.is_empty()).then_some(filters),
-            ..Default::default()
-        };
-        self.bounded(
-            "list containers",
-            self.docker.list_containers(Some(options)),
-            self.timeout,
-        )
-        .await
+        self.list_filtered(Some(("label", labels.to_vec()))).await
     }
 
     /// The containers named exactly as one of `names` (running or not): one
@@ -106,15 +95,22 @@ impl Engine {
         &self,
         names: &[&str],
     ) -> Result<Vec<ContainerSummary>, EngineError> {
-        let patterns: Vec<String> = names
+        let patterns = names
             .iter()
             .map(|n| format!("^/{}$", n.replace('.', "\\.")))
             .collect();
-        let mut filters = std::collections::HashMap::new();
-        filters.insert("name".to_owned(), patterns);
+        self.list_filtered(Some(("name", patterns))).await
+    }
+
+    /// Every container (running or not), or those the one filter keeps.
+    async fn list_filtered(
+        &self,
+        filter: Option<(&str, Vec<String>)>,
+    ) -> Result<Vec<ContainerSummary>, EngineError> {
         let options = ListContainersOptions {
             all: true,
-            filters: Some(filters),
+            filters: filter
+                .map(|(key, values)| std::collections::HashMap::from([(key.to_owned(), values)])),
             ..Default::default()
         };
         self.bounded(

@@ -108,6 +108,21 @@ struct Progress<'p> {
     sent: Option<tokio::time::Instant>,
 }
 
+impl Progress<'_> {
+    /// What an abort before its next part leaves the container in: as it
+    /// was when nothing was done yet, else what its first part left.
+    fn left(&self, reason: AbortReason, left_between: &'static str) -> Outcome {
+        if self.acted {
+            Outcome::Aborted {
+                reason,
+                left: left_between.into(),
+            }
+        } else {
+            untouched(reason)
+        }
+    }
+}
+
 impl<'a> Executor<'a> {
     fn abort_with(&self, reason: AbortReason) {
         self.abort.send_if_modified(|current| {
@@ -175,7 +190,7 @@ impl<'a> Executor<'a> {
                     Some(reason) => untouched(reason),
                     None => {
                         self.observer.begin(i);
-                        self.concluded(Err(why.clone()))
+                        self.failed(why.clone())
                     }
                 }
             }
@@ -203,7 +218,7 @@ impl<'a> Executor<'a> {
                 return untouched(reason);
             }
             if !first.is_empty() {
-                match self.part(i, first, &mut progress).await {
+                match self.part(i, first, work.left_between, &mut progress).await {
                     Ok(None) => {}
                     Ok(Some(done)) => return Outcome::Done(done),
                     Err(outcome) => return outcome,
@@ -221,14 +236,7 @@ impl<'a> Executor<'a> {
             self.wait_for(&self.done_gates, waits).await;
         }
         if let Some(reason) = self.aborted() {
-            return if progress.acted {
-                Outcome::Aborted {
-                    reason,
-                    left: work.left_between.into(),
-                }
-            } else {
-                untouched(reason)
-            };
+            return progress.left(reason, work.left_between);
         }
         if second.is_empty() {
             if !progress.begun {
@@ -236,7 +244,7 @@ impl<'a> Executor<'a> {
             }
             return Outcome::Done(work.done.clone());
         }
-        match self.part(i, second, &mut progress).await {
+        match self.part(i, second, work.left_between, &mut progress).await {
             Ok(None) => Outcome::Done(work.done.clone()),
             Ok(Some(done)) => Outcome::Done(done),
             Err(outcome) => outcome,
@@ -250,13 +258,14 @@ impl<'a> Executor<'a> {
         &'p self,
         i: usize,
         ops: &'a [Op],
+        left_between: &'static str,
         progress: &mut Progress<'p>,
     ) -> Result<Option<Finished>, Outcome> {
         if progress.permit.is_none() {
             let permit = self.slot().await;
             if permit.is_none() || self.aborted().is_some() {
                 let reason = self.aborted().unwrap_or(AbortReason::Failure);
-                return Err(untouched(reason));
+                return Err(progress.left(reason, left_between));
             }
             progress.permit = permit;
         }
@@ -267,7 +276,7 @@ impl<'a> Executor<'a> {
         }
         let engine = match self.fleet.engine(&self.containers[i].ship).await {
             Ok(engine) => engine,
-            Err(e) => return Err(self.concluded(Err(e.to_string()))),
+            Err(e) => return Err(self.failed(e.to_string())),
         };
         let ctx = Ctx {
             env: self.env,
@@ -293,7 +302,7 @@ impl<'a> Executor<'a> {
                 }
                 Ok(Next::Skip(n)) => k += 1 + n,
                 Ok(Next::End(done)) => return Ok(Some(done)),
-                Err(text) => return Err(self.concluded(Err(text))),
+                Err(text) => return Err(self.failed(text)),
             }
         }
         Ok(None)
@@ -351,16 +360,11 @@ impl<'a> Executor<'a> {
     }
 
     /// The outcome of a failed operation, aborting the play where it aborts.
-    fn concluded(&self, result: Result<Finished, String>) -> Outcome {
-        match result {
-            Ok(done) => Outcome::Done(done),
-            Err(text) => {
-                if self.plan.kind.aborts_on_failure() {
-                    self.abort_with(AbortReason::Failure);
-                }
-                Outcome::Failed(text)
-            }
+    fn failed(&self, text: String) -> Outcome {
+        if self.plan.kind.aborts_on_failure() {
+            self.abort_with(AbortReason::Failure);
         }
+        Outcome::Failed(text)
     }
 }
 

@@ -148,13 +148,7 @@ impl List {
     }
 
     fn refuse_cycle(self: &Arc<Self>, item: &Value) -> Result<(), Error> {
-        let me = Arc::as_ptr(self) as *const ();
-        if reaches(item, me) {
-            return Err(invalid(
-                "a list cannot be put inside itself (it could not be printed)",
-            ));
-        }
-        Ok(())
+        refuse_cycle(Arc::as_ptr(self) as *const (), item, "list")
     }
 }
 
@@ -277,13 +271,7 @@ impl Dict {
     }
 
     fn refuse_cycle(self: &Arc<Self>, item: &Value) -> Result<(), Error> {
-        let me = Arc::as_ptr(self) as *const ();
-        if reaches(item, me) {
-            return Err(invalid(
-                "a dict cannot be put inside itself (it could not be printed)",
-            ));
-        }
-        Ok(())
+        refuse_cycle(Arc::as_ptr(self) as *const (), item, "dict")
     }
 }
 
@@ -444,3 +432,14 @@ pub(crate) const MUTATORS: &[&str] = &[
     "setdefault",
     "popitem",
 ];
+
+/// Refuses to put `item` inside the container at `me` (a `what`) when it
+/// reaches it: a value inside itself could not be printed.
+fn refuse_cycle(me: *const (), item: &Value, what: &str) -> Result<(), Error> {
+    if reaches(item, me) {
+        return Err(invalid(format!(
+            "a {what} cannot be put inside itself (it could not be printed)"
+        )));
+    }
+    Ok(())
+}
