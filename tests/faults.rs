@@ -45,6 +45,9 @@ const IDLE: &str = r#"["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]"#;
 /// Writes 3,000 numbered lines (about 30 kB), then idles.
 const CHATTY: &str = r#"["sh", "-c", "i=0; while [ $i -lt 3000 ]; do i=$((i+1)); echo line-$i-of-the-chatty-box; done; trap 'exit 0' TERM; sleep 3600 & wait"]"#;
 
+/// [`CHATTY`] with 20,000 lines.
+const CHATTIER: &str = r#"["sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); echo line-$i-of-the-chatty-box; done; trap 'exit 0' TERM; sleep 3600 & wait"]"#;
+
 /// How long any faulted command may take, with a 2 s ship timeout (generous).
 const BOUND: Duration = Duration::from_secs(40);
 
@@ -2165,11 +2168,24 @@ fn status_with_inspect_of_the_wrong_shape_reports_each_container() {
 /// logs): the lines that came are printed, exit 1 naming the container with
 /// one of `needles`; without the cut the logs come whole.
 fn logs_cut_midway(tag: &str, ship: ShipSetup, after_bytes: usize, needles: &[&str]) {
-    let case = Case::on_ships(tag, &[("app", 1, CHATTY, "")], ship, None);
+    logs_cut_midway_of(tag, ship, (CHATTY, 3000), after_bytes, needles);
+}
+
+/// [`logs_cut_midway`] with a container of its own (`command`, writing `lines`
+/// numbered lines).
+fn logs_cut_midway_of(
+    tag: &str,
+    ship: ShipSetup,
+    (command, lines): (&str, usize),
+    after_bytes: usize,
+    needles: &[&str],
+) {
+    let last = format!("line-{lines}-of");
+    let case = Case::on_ships(tag, &[("app", 1, command, "")], ship, None);
     case.maestro(&["start"]).0.assert_success();
     let name = case.names[0].clone();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !docker(&case.host, &["logs", &name]).contains("line-3000-") {
+    while !docker(&case.host, &["logs", &name]).contains(&last) {
         assert!(Instant::now() < deadline, "{name} never wrote its lines");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -2180,10 +2196,10 @@ fn logs_cut_midway(tag: &str, ship: ShipSetup, after_bytes: usize, needles: &[&s
         "the lines that came were not printed\n{}",
         out.report()
     );
-    assert!(!out.stdout().contains("line-3000-"), "{}", out.report());
+    assert!(!out.stdout().contains(&last), "{}", out.report());
     case.recovers(&["logs", &name]);
     let (out, _) = case.maestro(&["logs", &name]);
-    assert!(out.stdout().contains("line-3000-of"), "{}", out.report());
+    assert!(out.stdout().contains(&last), "{}", out.report());
 }
 
 /// ship3's TLS engine, every connection cut after 12,000 bytes from the engine.
@@ -2221,15 +2237,18 @@ fn tls_handshake_going_silent_is_given_up_after_the_timeout() {
 }
 
 /// ship2 through an SSH tunnel whose connection is cut (TCP, under SSH) after
-/// 40,000 bytes from the server, inside the logs of a chatty container (the
-/// SSH handshake and the answers before the logs vary in size by a few
-/// thousand bytes; the 3,000 lines are over 100,000 bytes).
+/// 120,000 bytes from the server, inside the logs of a chatty container. Under
+/// SSH the bytes come in packets of up to 32 KiB that are only readable whole:
+/// the cut must leave the handshake, the answers before the logs and at least
+/// one whole packet of the logs behind it, so the container writes 20,000
+/// lines (over 700,000 bytes) and the cut still falls well before their end.
 #[test]
 fn ssh_tunnel_cut_midway_through_the_logs() {
-    logs_cut_midway(
+    logs_cut_midway_of(
         "sshcut",
         ShipSetup::ship2_ssh(),
-        40_000,
+        (CHATTIER, 20_000),
+        120_000,
         &["broke off", "cut", "closed", "connection", "eof", "ssh"],
     );
 }
