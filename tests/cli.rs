@@ -244,6 +244,30 @@ fn concurrency_zero_is_a_usage_error() {
     }
 }
 
+/// `--batch` takes a count of at least 1 or a share from 1% to 100%;
+/// anything else is a usage error naming the value and the two forms.
+#[test]
+fn a_bad_batch_size_is_a_usage_error_naming_the_forms() {
+    let dir = env_dir(SHOP);
+    for (args, value) in [
+        (&["up", "--batch", "0"][..], "0"),
+        (&["restart", "-a", "--batch", "150%"], "150%"),
+        (&["plan", "--batch", "half"], "half"),
+        (&["up", "--batch", "2.5"], "2.5"),
+    ] {
+        let out = maestro_in(&dir, args);
+        assert_usage_error(&out);
+        assert!(
+            out.stderr()
+                .contains(&format!("\"{value}\" is not a batch size"))
+                && out.stderr().contains("(e.g. 2)")
+                && out.stderr().contains("(e.g. 50%)"),
+            "{}",
+            out.report()
+        );
+    }
+}
+
 #[test]
 fn stop_like_commands_need_things_or_all() {
     let dir = env_dir(SHOP);

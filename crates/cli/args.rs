@@ -81,6 +81,29 @@ pub struct Refresh {
     pub reuse: bool,
 }
 
+/// A rolling `restart`, `up` (and `plan` of one).
+#[derive(Debug, Args, Clone, Default)]
+pub struct Rolling {
+    /// Take each service's containers this many (e.g. 2) or this share of
+    /// them (e.g. 50%) at a time, each batch past its `running` checks
+    /// before the next; services one after the other, in dependency order.
+    #[arg(long = "batch", value_name = "N|N%")]
+    pub batch: Option<maestro_plays::rollout::BatchSize>,
+    /// Take each service's containers one ship at a time (split by --batch
+    /// when given too).
+    #[arg(long = "per-ship")]
+    pub per_ship: bool,
+}
+
+impl Rolling {
+    pub fn rollout(&self) -> maestro_plays::rollout::Rollout {
+        maestro_plays::rollout::Rollout {
+            batch: self.batch,
+            per_ship: self.per_ship,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Display container status.
@@ -152,6 +175,8 @@ pub enum Command {
         /// Only restart containers whose image changed.
         #[arg(long = "only-if-changed")]
         only_if_changed: bool,
+        #[command(flatten)]
+        rolling: Rolling,
     },
     /// Show what `up` would change: create, recreate (and why), start, or nothing.
     /// Exits 0 when nothing would change, 3 when something would, 1 when it cannot tell.
@@ -160,6 +185,8 @@ pub enum Command {
         things: Things,
         #[command(flatten)]
         play: Play,
+        #[command(flatten)]
+        rolling: Rolling,
     },
     /// Converge: create missing containers, recreate those that differ from the
     /// file, start stopped ones, in dependency order; leave the others alone.
@@ -177,6 +204,8 @@ pub enum Command {
         /// Also stop and remove containers of this environment that the file no longer has.
         #[arg(long = "remove-orphans")]
         remove_orphans: bool,
+        #[command(flatten)]
+        rolling: Rolling,
     },
     /// Print a shell completion script (bash, zsh or fish) on stdout.
     Completions {

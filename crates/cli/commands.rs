@@ -114,17 +114,16 @@ fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
             }
             plays::play(env, &containers, PlayKind::Start, opts, play.json)
         }
-        Command::Plan { things, play } => {
+        Command::Plan {
+            things,
+            play,
+            rolling,
+        } => {
             let containers = selection(env, "plan", &things, &play, None, Direction::Forward)?;
             let whole = things.things.is_empty();
-            plays::plan(
-                env,
-                &containers,
-                whole,
-                concurrency(&play),
-                options(&play),
-                play.json,
-            )
+            let mut opts = options(&play);
+            opts.rollout = rolling.rollout();
+            plays::plan(env, &containers, whole, concurrency(&play), opts, play.json)
         }
         Command::Up {
             things,
@@ -132,9 +131,11 @@ fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
             refresh_images,
             step_delay,
             remove_orphans,
+            rolling,
         } => {
             let containers = selection(env, "up", &things, &play, None, Direction::Forward)?;
             let mut opts = options(&play);
+            opts.rollout = rolling.rollout();
             opts.refresh_images = refresh_images;
             opts.step_delay = Duration::from_secs(u64::from(step_delay));
             let whole = things.things.is_empty();
@@ -183,6 +184,7 @@ fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
             step_delay,
             stop_start_delay,
             only_if_changed,
+            rolling,
         } => {
             let containers = selection(
                 env,
@@ -198,6 +200,7 @@ fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
             opts.step_delay = Duration::from_secs(u64::from(step_delay));
             opts.stop_start_delay = Duration::from_secs(u64::from(stop_start_delay));
             opts.only_if_changed = only_if_changed;
+            opts.rollout = rolling.rollout();
             plays::play(env, &containers, PlayKind::Restart, opts, play.json)
         }
         Command::Logs {

@@ -533,7 +533,8 @@ pub fn plan(
         let rows: Vec<serde_json::Value> = containers
             .iter()
             .zip(&actions)
-            .map(|(c, a)| {
+            .enumerate()
+            .map(|(i, (c, a))| {
                 let (action, state, reasons, error) = match a {
                     Ok(p) => match &p.action {
                         maestro_plays::drift::Action::Recreate(r) => {
@@ -553,7 +554,7 @@ pub fn plan(
                 serde_json::json!({
                     "name": c.name, "service": c.service, "ship": c.ship,
                     "state": state, "action": action, "reasons": reasons, "error": error,
-                    "operations": operations,
+                    "operations": operations, "batch": up_plan.batches.get(i).copied().flatten(),
                 })
             })
             .collect();
@@ -580,9 +581,13 @@ pub fn plan(
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{}", palette.bold(&table.header("ACTION")));
         for (i, (c, a)) in containers.iter().zip(&actions).enumerate() {
+            let batch = up_plan.batches.get(i).copied().flatten();
             let text = match a.as_ref().map(|p| &p.action) {
                 Ok(maestro_plays::drift::Action::None) => "none".to_owned(),
-                Ok(other) => palette.yellow(&other.describe()),
+                Ok(other) => match batch {
+                    Some(k) => palette.yellow(&format!("{} (batch {k})", other.describe())),
+                    None => palette.yellow(&other.describe()),
+                },
                 Err(e) => palette.red(&format!("unknown: {e}")),
             };
             let _ = writeln!(out, "{}", table.row(i + 1, c, &c.ship, &text));

@@ -211,6 +211,13 @@ impl<'a> Executor<'a> {
             sent: None,
         };
         let (first, second) = work.ops.split_at(work.split);
+        if !self.plan.batch_waits[i].is_empty() {
+            self.wait_for(&self.done_gates, &self.plan.batch_waits[i])
+                .await;
+            if let Some(reason) = self.aborted() {
+                return untouched(reason);
+            }
+        }
         if !self.plan.first_waits[i].is_empty() || !first.is_empty() {
             self.wait_for(&self.first_gates, &self.plan.first_waits[i])
                 .await;

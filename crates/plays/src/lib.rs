@@ -18,6 +18,7 @@ pub mod plan;
 pub mod play;
 pub mod reconcile;
 pub mod registry;
+pub mod rollout;
 pub mod run;
 pub mod selection;
 pub mod snapshot;

@@ -158,6 +158,11 @@ pub struct Plan {
     /// part begins (dependencies for start-like plays, dependents for
     /// stop-like ones; for `up`, also every container of the service before).
     pub second_waits: Vec<Vec<usize>>,
+    /// For each container, those that must be done with before its first
+    /// operation of any part: the batch before its own, in a rollout.
+    pub batch_waits: Vec<Vec<usize>>,
+    /// In a rollout, the number (from 1) of each container's batch.
+    pub batches: Vec<Option<usize>>,
     /// `up`: what was decided for each container, from the snapshot.
     pub actions: Vec<Option<Action>>,
 }

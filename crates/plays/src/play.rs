@@ -65,6 +65,9 @@ pub struct PlayOptions {
     pub stop_start_delay: Duration,
     /// Restart only containers whose image changed.
     pub only_if_changed: bool,
+    /// `restart` and `up`: batches one after the other (`--batch`,
+    /// `--per-ship`).
+    pub rollout: crate::rollout::Rollout,
 }
 
 /// Why a container was never (fully) acted on.

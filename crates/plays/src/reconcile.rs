@@ -95,11 +95,32 @@ pub fn reconcile(
     if kind == PlayKind::Up && !options.ignore_dependencies {
         serialize_services(env, containers, &mut second_waits);
     }
+    let rolls = options.rollout.rolls() && matches!(kind, PlayKind::Restart | PlayKind::Up);
+    let (batch_waits, batches) = if rolls {
+        let batches = crate::rollout::batches(env, containers, &options.rollout);
+        crate::rollout::waits(&batches, containers.len())
+    } else {
+        (
+            vec![Vec::new(); containers.len()],
+            vec![None; containers.len()],
+        )
+    };
+    // A rollout takes the services one batch at a time in dependency
+    // order, dependencies first: a restart no longer stops a service's
+    // dependents before it (they stay up while it rolls), or its first
+    // batch would wait for dependents that wait for it.
+    let first_waits = if rolls {
+        vec![Vec::new(); containers.len()]
+    } else {
+        first_waits
+    };
     Plan {
         kind,
         entries,
         first_waits,
         second_waits,
+        batch_waits,
+        batches,
         actions,
     }
 }
@@ -795,6 +816,48 @@ services:
         assert_eq!(plan.second_waits, vec![vec![], vec![0], vec![0]]);
         // Absent web-2: nothing to stop, created.
         assert_eq!(work(&plan, 2).split, 0);
+    }
+
+    #[test]
+    fn a_rolling_restart_or_up_takes_one_batch_at_a_time_dependencies_first() {
+        use crate::rollout::{BatchSize, Rollout};
+        let snap = snapshot(
+            Some("sha256:one"),
+            &[
+                ("a", "db-1", seen(running(), "sha256:one", None)),
+                ("a", "web-1", seen(running(), "sha256:one", None)),
+                ("b", "web-2", seen(running(), "sha256:one", None)),
+            ],
+        );
+        let one = PlayOptions {
+            rollout: Rollout {
+                batch: Some(BatchSize::Count(1)),
+                per_ship: false,
+            },
+            ..Default::default()
+        };
+        let plan = run(PlayKind::Restart, &one, &snap);
+        // db-1, then web-1, then web-2; nobody stops dependents first.
+        assert_eq!(plan.batch_waits, vec![vec![], vec![0], vec![1]]);
+        assert_eq!(plan.batches, vec![Some(1), Some(2), Some(3)]);
+        assert!(plan.first_waits.iter().all(Vec::is_empty));
+        assert_eq!(plan.second_waits, vec![vec![], vec![0], vec![0]]);
+        let per_ship = PlayOptions {
+            rollout: Rollout {
+                batch: None,
+                per_ship: true,
+            },
+            ..Default::default()
+        };
+        let plan = run(PlayKind::Up, &per_ship, &snapshot(Some("sha256:one"), &[]));
+        assert_eq!(plan.batch_waits, vec![vec![], vec![0], vec![1]]);
+        // Without a rollout, nobody waits for a batch.
+        let plan = run(PlayKind::Restart, &PlayOptions::default(), &snap);
+        assert!(plan.batch_waits.iter().all(Vec::is_empty));
+        assert!(plan.batches.iter().all(Option::is_none));
+        // Plays that do not roll ignore it.
+        let plan = run(PlayKind::Start, &one, &snap);
+        assert!(plan.batch_waits.iter().all(Vec::is_empty));
     }
 
     #[test]
