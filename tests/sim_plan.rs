@@ -98,12 +98,12 @@ fn up_performs_exactly_the_operations_plan_printed() {
     // without a stop), the new one created.
     assert_eq!(
         planned["app-1"],
-        ["stop", "remove", "create", "start", "confirm"],
+        ["stop", "keep as previous", "create", "start", "confirm"],
         "{planned:#?}"
     );
     assert_eq!(
         planned["app-2"],
-        ["remove", "create", "start", "confirm"],
+        ["keep as previous", "create", "start", "confirm"],
         "{planned:#?}"
     );
     assert_eq!(
@@ -113,7 +113,7 @@ fn up_performs_exactly_the_operations_plan_printed() {
     );
     assert_eq!(
         planned["web-1"],
-        ["stop", "remove", "create", "start", "confirm"],
+        ["stop", "keep as previous", "create", "start", "confirm"],
         "{planned:#?}"
     );
 
@@ -139,9 +139,16 @@ fn up_performs_exactly_the_operations_plan_printed() {
         count(&planned, "stop"),
         "{calls:#?}"
     );
+    // Each replaced container is kept (renamed) as its previous one, the
+    // one kept before (none here) removed first.
     assert_eq!(
         served("container remove"),
-        count(&planned, "remove"),
+        count(&planned, "remove") + count(&planned, "keep as previous"),
+        "{calls:#?}"
+    );
+    assert_eq!(
+        served("container rename"),
+        count(&planned, "keep as previous"),
         "{calls:#?}"
     );
     assert_eq!(served("image pull"), 0, "{calls:#?}");

@@ -149,7 +149,8 @@ pub fn env_inside(host: &str, name: &str) -> HashMap<String, String> {
         .collect()
 }
 
-/// Removes the named containers from every test-bed engine when dropped
+/// Removes the named containers (and their kept previous ones) from every
+/// test-bed engine when dropped
 /// (and when created, in case an earlier run left them behind).
 pub struct Cleanup {
     names: Vec<String>,
@@ -157,8 +158,13 @@ pub struct Cleanup {
 
 impl Cleanup {
     pub fn new<S: AsRef<str>>(names: &[S]) -> Cleanup {
+        // With each container, the previous one `up` or `restart` may have
+        // kept for a rollback.
         let cleanup = Cleanup {
-            names: names.iter().map(|n| n.as_ref().to_owned()).collect(),
+            names: names
+                .iter()
+                .flat_map(|n| [n.as_ref().to_owned(), format!("{}.previous", n.as_ref())])
+                .collect(),
         };
         cleanup.remove_all();
         cleanup

@@ -9,6 +9,7 @@ mod engine_converge;
 mod engine_differential;
 mod engine_interrupt;
 mod engine_plays;
+mod engine_rollback;
 mod engine_rollout;
 mod engine_ssh;
 mod engine_support;

@@ -104,6 +104,15 @@ impl Rolling {
     }
 }
 
+/// Whether a replaced container is kept for `rollback`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Keeping {
+    /// Remove a replaced container instead of keeping it, stopped, as
+    /// NAME.previous for `maestro rollback`.
+    #[arg(long = "no-keep")]
+    pub no_keep: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Display container status.
@@ -177,6 +186,8 @@ pub enum Command {
         only_if_changed: bool,
         #[command(flatten)]
         rolling: Rolling,
+        #[command(flatten)]
+        keeping: Keeping,
     },
     /// Show what `up` would change: create, recreate (and why), start, or nothing.
     /// Exits 0 when nothing would change, 3 when something would, 1 when it cannot tell.
@@ -187,6 +198,8 @@ pub enum Command {
         play: Play,
         #[command(flatten)]
         rolling: Rolling,
+        #[command(flatten)]
+        keeping: Keeping,
     },
     /// Converge: create missing containers, recreate those that differ from the
     /// file, start stopped ones, in dependency order; leave the others alone.
@@ -206,6 +219,8 @@ pub enum Command {
         remove_orphans: bool,
         #[command(flatten)]
         rolling: Rolling,
+        #[command(flatten)]
+        keeping: Keeping,
     },
     /// Print a shell completion script (bash, zsh or fish) on stdout.
     Completions {
@@ -222,6 +237,18 @@ pub enum Command {
     },
     /// Remove stopped containers.
     Clean {
+        #[command(flatten)]
+        things: Things,
+        #[command(flatten)]
+        play: Play,
+        /// Also remove the previous containers kept for `rollback` (NAME.previous).
+        #[arg(long = "previous")]
+        previous: bool,
+    },
+    /// Put back the previous containers kept when `up` or `restart` replaced
+    /// them (stop the new, start the old, run its checks; no pull), in
+    /// dependency order, restarting the dependents of those rolled back.
+    Rollback {
         #[command(flatten)]
         things: Things,
         #[command(flatten)]

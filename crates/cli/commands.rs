@@ -118,11 +118,13 @@ fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
             things,
             play,
             rolling,
+            keeping,
         } => {
             let containers = selection(env, "plan", &things, &play, None, Direction::Forward)?;
             let whole = things.things.is_empty();
             let mut opts = options(&play);
             opts.rollout = rolling.rollout();
+            opts.keep_previous = !keeping.no_keep;
             plays::plan(env, &containers, whole, concurrency(&play), opts, play.json)
         }
         Command::Up {
@@ -132,19 +134,37 @@ fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
             step_delay,
             remove_orphans,
             rolling,
+            keeping,
         } => {
             let containers = selection(env, "up", &things, &play, None, Direction::Forward)?;
             let mut opts = options(&play);
             opts.rollout = rolling.rollout();
+            opts.keep_previous = !keeping.no_keep;
             opts.refresh_images = refresh_images;
             opts.step_delay = Duration::from_secs(u64::from(step_delay));
             let whole = things.things.is_empty();
             plays::up(env, &containers, whole, opts, remove_orphans, play.json)
         }
         Command::Completions { .. } | Command::Manpage { .. } => Ok(()),
-        Command::Clean { things, play } => {
+        Command::Clean {
+            things,
+            play,
+            previous,
+        } => {
             let containers = selection(env, "clean", &things, &play, None, Direction::Forward)?;
-            plays::play(env, &containers, PlayKind::Clean, options(&play), play.json)
+            let mut opts = options(&play);
+            opts.clean_previous = previous;
+            plays::play(env, &containers, PlayKind::Clean, opts, play.json)
+        }
+        Command::Rollback { things, play } => {
+            let containers = selection(env, "rollback", &things, &play, None, Direction::Reverse)?;
+            plays::play(
+                env,
+                &containers,
+                PlayKind::Rollback,
+                options(&play),
+                play.json,
+            )
         }
         Command::Stop {
             things,
@@ -185,6 +205,7 @@ fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
             stop_start_delay,
             only_if_changed,
             rolling,
+            keeping,
         } => {
             let containers = selection(
                 env,
@@ -201,6 +222,7 @@ fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
             opts.stop_start_delay = Duration::from_secs(u64::from(stop_start_delay));
             opts.only_if_changed = only_if_changed;
             opts.rollout = rolling.rollout();
+            opts.keep_previous = !keeping.no_keep;
             plays::play(env, &containers, PlayKind::Restart, opts, play.json)
         }
         Command::Logs {

@@ -229,6 +229,26 @@ impl Engine {
         }
     }
 
+    /// Renames container `name` to `to`; `false` when there is no `name`.
+    pub async fn rename_container(&self, name: &str, to: &str) -> Result<bool, EngineError> {
+        let action = format!("rename container {name} to {to}");
+        let options = bollard::query_parameters::RenameContainerOptions {
+            name: to.to_owned(),
+        };
+        match self
+            .bounded(
+                &action,
+                self.docker.rename_container(name, options),
+                self.timeout,
+            )
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(EngineError::Refused { status: 404, .. }) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
     /// The last `tail` lines of `name`'s output (all with `None`).
     pub async fn logs(&self, name: &str, tail: Option<u64>) -> Result<Vec<LogLine>, EngineError> {
         match self.logs_until_cut(name, tail).await {

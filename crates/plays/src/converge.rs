@@ -165,6 +165,11 @@ pub fn orphans_in(env: &Environment, snapshot: &Snapshot) -> (Vec<Orphan>, Vec<S
             if !seen_ids.insert(seen.id.as_str()) {
                 continue;
             }
+            // A kept previous container of an instance the file still has
+            // is there for a rollback, not an orphan.
+            if crate::previous::instance_of(name).is_some_and(|i| env.containers.contains_key(i)) {
+                continue;
+            }
             if let Some(wanted) = env.containers.get(name.as_str()) {
                 // In the file, and on its own ship (or on an engine its own
                 // ship shares): not an orphan. Moved to a ship whose engine

@@ -332,6 +332,21 @@ impl<'a> Executor<'a> {
             Step::Pull => ops::pull(ctx).await.map(|()| Next::Go),
             Step::Checks(stage) => ops::checks(ctx, *stage).await.map(|()| Next::Go),
             Step::Remove { volumes } => ops::remove(ctx, *volumes).await.map(|()| Next::Go),
+            Step::Retire {
+                only_if_image_changed,
+            } => {
+                let runs = self
+                    .snapshot
+                    .seen(self.containers[i])
+                    .ok()
+                    .flatten()
+                    .and_then(|s| s.image_id.as_deref());
+                ops::retire(ctx, *only_if_image_changed, runs)
+                    .await
+                    .map(|()| Next::Go)
+            }
+            Step::Swap => ops::swap(ctx).await.map(|()| Next::Go),
+            Step::RemovePrevious => ops::remove_previous(ctx).await.map(|()| Next::Go),
             Step::Create => ops::create(ctx).await.map(|()| Next::Go),
             Step::Start => ops::start(ctx).await.map(Next::Started),
             Step::Confirm => ops::confirm(ctx, sent).await.map(|()| Next::Go),

@@ -16,6 +16,7 @@ pub mod logs;
 mod ops;
 pub mod plan;
 pub mod play;
+pub mod previous;
 pub mod reconcile;
 pub mod registry;
 pub mod rollout;

@@ -222,6 +222,70 @@ pub(crate) async fn remove(ctx: &Ctx<'_>, volumes: bool) -> Result<(), String> {
         .map_err(said)
 }
 
+/// Replaces the (stopped) container: kept as `NAME.previous` for a
+/// rollback, the one kept before removed; removed instead when
+/// `only_if_image_changed` and it runs the image the ship has now (`runs`:
+/// the image it was created from).
+pub(crate) async fn retire(
+    ctx: &Ctx<'_>,
+    only_if_image_changed: bool,
+    runs: Option<&str>,
+) -> Result<(), String> {
+    if only_if_image_changed && !image_changed(ctx, runs).await? {
+        return remove(ctx, false).await;
+    }
+    let name = &ctx.container.name;
+    let kept = crate::previous::kept_name(name);
+    (ctx.progress)("keeping the old container as the previous one");
+    ctx.engine
+        .remove_container(&kept, false, false)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot remove the container kept before, {kept}: {}",
+                said(e)
+            )
+        })?;
+    ctx.engine
+        .rename_container(name, &kept)
+        .await
+        .map(|_| ())
+        .map_err(said)
+}
+
+/// `rollback`: the container and its kept previous one trade names (the
+/// current one, if any, becomes the previous one).
+pub(crate) async fn swap(ctx: &Ctx<'_>) -> Result<(), String> {
+    let name = &ctx.container.name;
+    let kept = crate::previous::kept_name(name);
+    let aside = crate::previous::swapping_name(name);
+    (ctx.progress)("putting the previous container back");
+    let engine = &ctx.engine;
+    let had_current = engine.rename_container(name, &aside).await.map_err(said)?;
+    if !engine.rename_container(&kept, name).await.map_err(said)? {
+        if had_current {
+            engine.rename_container(&aside, name).await.map_err(said)?;
+        }
+        return Err(format!(
+            "{kept} disappeared before it could be put back; {name} is left as it was"
+        ));
+    }
+    if had_current {
+        engine.rename_container(&aside, &kept).await.map_err(said)?;
+    }
+    Ok(())
+}
+
+/// Removes the container's kept previous one (`clean --previous`).
+pub(crate) async fn remove_previous(ctx: &Ctx<'_>) -> Result<(), String> {
+    (ctx.progress)("removing the previous container");
+    let kept = crate::previous::kept_name(&ctx.container.name);
+    ctx.engine
+        .remove_container(&kept, true, false)
+        .await
+        .map_err(said)
+}
+
 /// Creates the container from the file (its request made now, dropped after).
 pub(crate) async fn create(ctx: &Ctx<'_>) -> Result<(), String> {
     (ctx.progress)("creating container");

@@ -38,6 +38,15 @@ pub enum Step {
     Checks(Stage),
     /// Remove the (stopped) container; with its anonymous volumes for `clean`.
     Remove { volumes: bool },
+    /// Replace it: its (stopped) old container kept as `NAME.previous` for
+    /// a rollback, the one kept before removed — or, with
+    /// `only_if_image_changed` and the old one running the image the ship
+    /// has now (a restart onto the same image), removed like [`Step::Remove`].
+    Retire { only_if_image_changed: bool },
+    /// `rollback`: the container and its kept previous one trade names.
+    Swap,
+    /// Remove its kept previous container (`clean --previous`).
+    RemovePrevious,
     /// Create it from the file.
     Create,
     /// Start it.
@@ -68,6 +77,9 @@ impl Step {
             Step::Pull => "pull".into(),
             Step::Checks(stage) => format!("{} checks", stage.name()),
             Step::Remove { .. } => "remove".into(),
+            Step::Retire { .. } => "keep as previous".into(),
+            Step::Swap => "swap with previous".into(),
+            Step::RemovePrevious => "remove previous".into(),
             Step::Create => "create".into(),
             Step::Start => "start".into(),
             Step::Confirm => "confirm".into(),
@@ -82,7 +94,15 @@ impl Step {
     pub fn changes(&self) -> bool {
         matches!(
             self,
-            Step::Pull | Step::Remove { .. } | Step::Create | Step::Start | Step::Stop | Step::Kill
+            Step::Pull
+                | Step::Remove { .. }
+                | Step::Retire { .. }
+                | Step::Swap
+                | Step::RemovePrevious
+                | Step::Create
+                | Step::Start
+                | Step::Stop
+                | Step::Kill
         )
     }
 }

@@ -15,6 +15,8 @@ pub enum PlayKind {
     Pull,
     /// Converge on the file: create, recreate, start or leave each container.
     Up,
+    /// Put the kept previous containers back (restarting their dependents).
+    Rollback,
 }
 
 impl PlayKind {
@@ -28,13 +30,16 @@ impl PlayKind {
             PlayKind::Clean => "clean",
             PlayKind::Pull => "pull",
             PlayKind::Up => "up",
+            PlayKind::Rollback => "rollback",
         }
     }
 
     /// Whether dependencies come first (start-like) or dependents (stop-like).
     pub fn direction(self) -> crate::Direction {
         match self {
-            PlayKind::Stop | PlayKind::Kill | PlayKind::Restart => crate::Direction::Reverse,
+            PlayKind::Stop | PlayKind::Kill | PlayKind::Restart | PlayKind::Rollback => {
+                crate::Direction::Reverse
+            }
             PlayKind::Start | PlayKind::Clean | PlayKind::Pull | PlayKind::Up => {
                 crate::Direction::Forward
             }
@@ -68,6 +73,11 @@ pub struct PlayOptions {
     /// `restart` and `up`: batches one after the other (`--batch`,
     /// `--per-ship`).
     pub rollout: crate::rollout::Rollout,
+    /// `up`, `restart`: keep a replaced container as `NAME.previous` for a
+    /// rollback (instead of removing it).
+    pub keep_previous: bool,
+    /// `clean`: also remove the kept previous containers.
+    pub clean_previous: bool,
 }
 
 /// Why a container was never (fully) acted on.

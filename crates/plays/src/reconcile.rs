@@ -13,10 +13,11 @@ use crate::play::{Finished, PlayKind, PlayOptions};
 use crate::snapshot::{Seen, Snapshot, Wants};
 
 /// What a play needs observed.
-pub fn wants(kind: PlayKind) -> Wants {
+pub fn wants(kind: PlayKind, options: &PlayOptions) -> Wants {
     Wants {
         images: matches!(kind, PlayKind::Start | PlayKind::Restart | PlayKind::Up),
         everything: false,
+        previous: kind == PlayKind::Rollback || (kind == PlayKind::Clean && options.clean_previous),
     }
 }
 
@@ -69,7 +70,7 @@ pub fn reconcile(
     desired: &[Option<String>],
 ) -> Plan {
     let mut actions = Vec::with_capacity(containers.len());
-    let entries = containers
+    let mut entries: Vec<Entry> = containers
         .iter()
         .enumerate()
         .map(|(i, c)| {
@@ -85,8 +86,11 @@ pub fn reconcile(
     } else {
         dependency_waits(env, containers)
     };
+    if kind == PlayKind::Rollback {
+        restart_dependents(containers, options, snapshot, &before_start, &mut entries);
+    }
     let (first_waits, mut second_waits) = match kind {
-        PlayKind::Restart => (before_stop, before_start),
+        PlayKind::Restart | PlayKind::Rollback => (before_stop, before_start),
         _ if kind.direction() == crate::Direction::Reverse => {
             (vec![Vec::new(); containers.len()], before_stop)
         }
@@ -145,8 +149,9 @@ fn entry(
     let look = Look {
         c,
         seen,
-        image_present: image.is_some() || !crate::reconcile::wants(kind).images,
+        image_present: image.is_some() || !crate::reconcile::wants(kind, options).images,
         image_id,
+        previous: snapshot.previous(c).ok().flatten(),
         options,
     };
     let work = match kind {
@@ -154,6 +159,8 @@ fn entry(
         PlayKind::Stop => look.halt(false),
         PlayKind::Kill => look.halt(true),
         PlayKind::Clean => look.clean(),
+        // Decided with the others' (its dependencies rolled back or not).
+        PlayKind::Rollback => look.rollback(),
         PlayKind::Pull => Work {
             ops: vec![Op::new(Step::Pull, "pull")],
             split: 0,
@@ -208,6 +215,8 @@ fn decide_up(
 struct Look<'a> {
     c: &'a Container,
     seen: Option<&'a Seen>,
+    /// Its kept previous container, when the play looked for it.
+    previous: Option<&'a Seen>,
     image_present: bool,
     image_id: Option<&'a str>,
     options: &'a PlayOptions,
@@ -246,17 +255,23 @@ impl Look<'_> {
     /// Creating and starting (after any stop): pre-start checks, the pull
     /// (before anything is removed, so a failed pull loses nothing), the old
     /// container removed unless reused, create, start, confirm, checks.
-    fn start_ops(&self, ops: &mut Vec<Op>, exists: bool, reuse: bool, pulled: bool, why: &str) {
+    #[allow(clippy::too_many_arguments)]
+    fn start_ops(
+        &self,
+        ops: &mut Vec<Op>,
+        exists: bool,
+        reuse: bool,
+        pulled: bool,
+        why: &str,
+        replaced: Op,
+    ) {
         self.checks(Stage::PreStart, ops, why);
         if !reuse && !pulled {
             self.pull(ops);
         }
         if !reuse {
             if exists {
-                ops.push(Op::new(
-                    Step::Remove { volumes: false },
-                    "replaced by a new one",
-                ));
+                ops.push(replaced);
             }
             ops.push(Op::new(Step::Create, why));
         }
@@ -277,7 +292,7 @@ impl Look<'_> {
         let reuse = self.options.reuse && exists;
         let why = if exists { "stopped" } else { "missing" };
         let mut ops = Vec::new();
-        self.start_ops(&mut ops, exists, reuse, false, why);
+        self.start_ops(&mut ops, exists, reuse, false, why, removed());
         Work {
             ops,
             split: 0,
@@ -321,7 +336,7 @@ impl Look<'_> {
     }
 
     fn clean(&self) -> Work {
-        match self.seen {
+        let mut work = match self.seen {
             None => Work::nothing(Finished::new("none", "absent", "absent")),
             Some(seen) if seen.running() => {
                 Work::nothing(Finished::new("skipped", "running", "skipped (running)"))
@@ -332,7 +347,22 @@ impl Look<'_> {
                 done: Finished::new("removed", "absent", "removed"),
                 left_between: "untouched",
             },
+        };
+        // `--previous`: its kept previous container too (never running
+        // unless started by hand: then the engine refuses, nothing lost).
+        if self.options.clean_previous && self.previous.is_some() {
+            work.ops.push(Op::new(
+                Step::RemovePrevious,
+                "--previous: a previous container is kept",
+            ));
+            if work.done.action == "none" || work.done.action == "skipped" {
+                let text = format!("{}; previous removed", work.done.text);
+                work.done = Finished::new("removed", work.done.state, text);
+            } else {
+                work.done.text = "removed, and its previous".into();
+            }
         }
+        work
     }
 
     /// `restart`: a pull first when asked or needed (so the downtime is only
@@ -370,13 +400,90 @@ impl Look<'_> {
             ));
         }
         let exists = self.seen.is_some();
+        // Kept for a rollback only when the new one runs another image.
+        let replaced = if !self.options.keep_previous || self.runs_current_image() && !pulled {
+            removed()
+        } else {
+            self.retired(pulled)
+        };
         self.start_ops(
             &mut ops,
             exists,
             self.options.reuse && exists,
             true,
             "restart",
+            replaced,
         );
+        Work {
+            ops,
+            split,
+            done: Finished::new("restarted", "running", "restarted"),
+            left_between: "stopped, not started again",
+        }
+    }
+
+    /// How a replaced container goes: kept as the previous one (unless
+    /// `--no-keep`), with `only_if_image_changed` only when a pull may
+    /// have changed the image.
+    fn retired(&self, only_if_image_changed: bool) -> Op {
+        if self.options.keep_previous {
+            Op::new(
+                Step::Retire {
+                    only_if_image_changed,
+                },
+                "replaced by a new one; kept for a rollback",
+            )
+        } else {
+            removed()
+        }
+    }
+
+    /// `rollback`: the kept previous container put back in place of the
+    /// current one (stopped first), started and checked; nothing to do
+    /// without one (unless a dependency is rolled back: see
+    /// [`restart_dependents`]).
+    fn rollback(&self) -> Work {
+        let Some(_) = self.previous else {
+            return Work::nothing(Finished::new(
+                "none",
+                if self.running() {
+                    "running"
+                } else {
+                    "unchanged"
+                },
+                "nothing to roll back to",
+            ));
+        };
+        let mut ops = Vec::new();
+        if self.running() {
+            self.stop_ops(&mut ops, false, "rollback");
+        }
+        let split = ops.len();
+        ops.push(Op::new(Step::Swap, "a previous container is kept"));
+        self.checks(Stage::PreStart, &mut ops, "rollback");
+        ops.push(Op::new(Step::Start, "rollback"));
+        ops.push(Op::new(Step::Confirm, "started"));
+        self.checks(Stage::Running, &mut ops, "started");
+        Work {
+            ops,
+            split,
+            done: Finished::new("rolled back", "running", "rolled back"),
+            left_between: "stopped, not started again",
+        }
+    }
+
+    /// A dependent of a rolled-back container: restarted as it is (stop,
+    /// start), after its dependencies are back.
+    fn restart_in_place(&self, why: &str) -> Work {
+        let mut ops = Vec::new();
+        if self.running() {
+            self.stop_ops(&mut ops, false, why);
+        }
+        let split = ops.len();
+        self.checks(Stage::PreStart, &mut ops, why);
+        ops.push(Op::new(Step::Start, why));
+        ops.push(Op::new(Step::Confirm, "started"));
+        self.checks(Stage::Running, &mut ops, "started");
         Work {
             ops,
             split,
@@ -400,7 +507,7 @@ impl Look<'_> {
         let done = |action: &'static str, text: String| Finished::new(action, "running", text);
         match action {
             Action::Create => {
-                self.start_ops(&mut ops, false, false, false, "missing");
+                self.start_ops(&mut ops, false, false, false, "missing", removed());
                 return self.up_work(ops, done("created", "created".into()));
             }
             Action::Recreate(reasons) => {
@@ -409,7 +516,7 @@ impl Look<'_> {
                 if self.running() {
                     self.stop_ops(&mut ops, false, &why);
                 }
-                self.start_ops(&mut ops, true, false, pulled, &why);
+                self.start_ops(&mut ops, true, false, pulled, &why, self.retired(false));
                 let text = format!("recreated ({why})");
                 return self.up_work(ops, done("recreated", text));
             }
@@ -428,7 +535,7 @@ impl Look<'_> {
                     },
                     "pulled",
                 ));
-                ops.push(Op::new(Step::Remove { volumes: false }, "image updated"));
+                ops.push(self.retired(false));
                 ops.push(Op::new(Step::Create, "image updated"));
             }
             ops.push(Op::new(Step::Start, "stopped"));
@@ -451,7 +558,14 @@ impl Look<'_> {
         if self.running() {
             self.stop_ops(&mut ops, false, "image updated");
         }
-        self.start_ops(&mut ops, true, false, true, "image updated");
+        self.start_ops(
+            &mut ops,
+            true,
+            false,
+            true,
+            "image updated",
+            self.retired(false),
+        );
         self.up_work(ops, done("recreated", "recreated (image updated)".into()))
     }
 
@@ -463,6 +577,52 @@ impl Look<'_> {
             left_between: "untouched",
         }
     }
+}
+
+/// `rollback`: a container of the play whose dependencies (in the play) are
+/// rolled back, or restarted for that reason, is restarted as it is once
+/// they are back — in dependency order, through the restart waits.
+fn restart_dependents(
+    containers: &[&Container],
+    options: &PlayOptions,
+    snapshot: &Snapshot,
+    before_start: &[Vec<usize>],
+    entries: &mut [Entry],
+) {
+    let acts = |e: &Entry| !e.ops().is_empty();
+    loop {
+        let mut changed = false;
+        for (i, c) in containers.iter().enumerate() {
+            if acts(&entries[i]) || !matches!(entries[i], Entry::Work(_)) {
+                continue;
+            }
+            let Some(&j) = before_start[i].iter().find(|&&j| acts(&entries[j])) else {
+                continue;
+            };
+            let Ok(seen) = snapshot.seen(c) else {
+                continue;
+            };
+            let look = Look {
+                c,
+                seen,
+                image_present: true,
+                image_id: None,
+                previous: None,
+                options,
+            };
+            let why = format!("{} is rolled back or restarted", containers[j].name);
+            entries[i] = Entry::Work(look.restart_in_place(&why));
+            changed = true;
+        }
+        if !changed {
+            break;
+        }
+    }
+}
+
+/// The plain removal of a replaced container.
+fn removed() -> Op {
+    Op::new(Step::Remove { volumes: false }, "replaced by a new one")
 }
 
 /// Who waits for whom: for each container, the containers of the nearest
@@ -816,6 +976,115 @@ services:
         assert_eq!(plan.second_waits, vec![vec![], vec![0], vec![0]]);
         // Absent web-2: nothing to stop, created.
         assert_eq!(work(&plan, 2).split, 0);
+    }
+
+    #[test]
+    fn a_replaced_container_is_kept_as_the_previous_one_unless_told_not_to() {
+        let keep = PlayOptions {
+            keep_previous: true,
+            ..Default::default()
+        };
+        // restart onto another image (the ship has sha256:two): kept.
+        let snap = snapshot(
+            Some("sha256:two"),
+            &[("a", "db-1", seen(running(), "sha256:one", None))],
+        );
+        let plan = run(PlayKind::Restart, &keep, &snap);
+        assert!(steps(&plan, 0).contains(&Step::Retire {
+            only_if_image_changed: false
+        }));
+        // The same image: removed as before; after a pull (-r): decided then.
+        let same = snapshot(
+            Some("sha256:one"),
+            &[("a", "db-1", seen(running(), "sha256:one", None))],
+        );
+        let plan = run(PlayKind::Restart, &keep, &same);
+        assert!(steps(&plan, 0).contains(&Step::Remove { volumes: false }));
+        let refresh = PlayOptions {
+            refresh_images: true,
+            ..keep.clone()
+        };
+        let plan = run(PlayKind::Restart, &refresh, &same);
+        assert!(steps(&plan, 0).contains(&Step::Retire {
+            only_if_image_changed: true
+        }));
+        // up recreating a changed container: kept; `--no-keep`: removed.
+        let changed = snapshot(
+            Some("sha256:one"),
+            &[("a", "db-1", seen(stopped(), "sha256:one", Some("other")))],
+        );
+        let plan = run(PlayKind::Up, &keep, &changed);
+        assert_eq!(
+            steps(&plan, 0),
+            [
+                Step::Retire {
+                    only_if_image_changed: false
+                },
+                Step::Create,
+                Step::Start,
+                Step::Confirm
+            ]
+        );
+        let plan = run(PlayKind::Up, &PlayOptions::default(), &changed);
+        assert_eq!(steps(&plan, 0)[0], Step::Remove { volumes: false });
+    }
+
+    #[test]
+    fn rollback_swaps_back_what_is_kept_and_restarts_its_dependents() {
+        let snap = snapshot(
+            Some("sha256:two"),
+            &[
+                ("a", "db-1", seen(running(), "sha256:two", None)),
+                ("a", "db-1.previous", seen(stopped(), "sha256:one", None)),
+                ("a", "web-1", seen(running(), "sha256:two", None)),
+                ("b", "web-2", seen(stopped(), "sha256:two", None)),
+            ],
+        );
+        let plan = run(PlayKind::Rollback, &PlayOptions::default(), &snap);
+        assert_eq!(
+            steps(&plan, 0),
+            [Step::Stop, Step::Swap, Step::Start, Step::Confirm]
+        );
+        assert_eq!(work(&plan, 0).split, 1);
+        // web-1 (running) is stopped before db-1 and started after it;
+        // web-2 (stopped) is started after it. Both keep their container.
+        let web1 = steps(&plan, 1);
+        assert_eq!(web1.first(), Some(&Step::Checks(Stage::PreStop)));
+        assert!(!web1.contains(&Step::Swap) && !web1.contains(&Step::Create));
+        assert!(steps(&plan, 2).contains(&Step::Start));
+        assert_eq!(plan.first_waits[0], vec![1, 2]);
+        assert_eq!(plan.second_waits[1], vec![0]);
+        // Nothing kept anywhere: nothing to do.
+        let bare = snapshot(
+            Some("sha256:two"),
+            &[("a", "db-1", seen(running(), "sha256:two", None))],
+        );
+        let plan = run(PlayKind::Rollback, &PlayOptions::default(), &bare);
+        assert!((0..3).all(|i| steps(&plan, i).is_empty()));
+        assert_eq!(work(&plan, 0).done.text, "nothing to roll back to");
+    }
+
+    #[test]
+    fn clean_removes_the_kept_previous_containers_only_when_asked() {
+        let snap = snapshot(
+            Some("sha256:one"),
+            &[
+                ("a", "db-1", seen(running(), "sha256:one", None)),
+                ("a", "db-1.previous", seen(stopped(), "sha256:one", None)),
+            ],
+        );
+        let plan = run(PlayKind::Clean, &PlayOptions::default(), &snap);
+        assert_eq!(steps(&plan, 0), []);
+        let previous = PlayOptions {
+            clean_previous: true,
+            ..Default::default()
+        };
+        let plan = run(PlayKind::Clean, &previous, &snap);
+        assert_eq!(steps(&plan, 0), [Step::RemovePrevious]);
+        assert_eq!(
+            work(&plan, 0).done.text,
+            "skipped (running); previous removed"
+        );
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub async fn prepare(
     // Given ships are the whole fleet's, for orphans: every container of each.
     let wants = snapshot::Wants {
         everything: given,
-        ..reconcile::wants(kind)
+        ..reconcile::wants(kind, options)
     };
     let mut snapshot = snapshot::observe(fleet, ships, containers, &wants).await;
     let desired = reconcile::desired_hashes(env, containers, kind);

@@ -184,6 +184,8 @@ pub struct Wants {
     /// List every container of each ship (for orphans), not only those
     /// named in the play.
     pub everything: bool,
+    /// Each container's kept previous one too (`NAME.previous`).
+    pub previous: bool,
 }
 
 /// Up to this many containers of a ship are listed by name (the ship's
@@ -203,6 +205,13 @@ impl Snapshot {
     /// The container `c` as its ship has it (`Ok(None)`: absent).
     pub fn seen(&self, c: &Container) -> Result<Option<&Seen>, &EngineError> {
         Ok(self.ship(&c.ship)?.containers.get(&c.name))
+    }
+
+    /// The container's kept previous one (`NAME.previous`), when the play
+    /// looked for it and its ship has it.
+    pub fn previous(&self, c: &Container) -> Result<Option<&Seen>, &EngineError> {
+        let kept = crate::previous::kept_name(&c.name);
+        Ok(self.ship(&c.ship)?.containers.get(&kept))
     }
 
     /// The image of `c` on its ship (`Ok(None)`: missing).
@@ -236,7 +245,7 @@ pub async fn observe(
     wants: &Wants,
 ) -> Snapshot {
     let mut images: HashMap<&str, BTreeSet<&str>> = HashMap::new();
-    let mut names: HashMap<&str, Vec<&str>> = HashMap::new();
+    let mut names: HashMap<&str, Vec<String>> = HashMap::new();
     for c in containers {
         if wants.images {
             images
@@ -244,15 +253,18 @@ pub async fn observe(
                 .or_default()
                 .insert(c.image.as_str());
         }
-        names
-            .entry(c.ship.as_str())
-            .or_default()
-            .push(c.name.as_str());
+        let list = names.entry(c.ship.as_str()).or_default();
+        list.push(c.name.clone());
+        if wants.previous {
+            list.push(crate::previous::kept_name(&c.name));
+        }
     }
     let views = join_all(ships.iter().map(|ship| {
         let wanted = images.get(ship.as_str()).cloned().unwrap_or_default();
         let named = match names.get(ship.as_str()) {
-            Some(list) if !wants.everything && list.len() <= BY_NAME => Some(list.clone()),
+            Some(list) if !wants.everything && list.len() <= BY_NAME => {
+                Some(list.iter().map(String::as_str).collect::<Vec<&str>>())
+            }
             _ => None,
         };
         async move {

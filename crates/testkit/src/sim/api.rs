@@ -40,6 +40,10 @@ pub enum Call {
         name: String,
         force: bool,
     },
+    ContainerRename {
+        name: String,
+        to: String,
+    },
     ContainerWait {
         name: String,
         condition: String,
@@ -88,6 +92,7 @@ impl Call {
             Call::ContainerStop { .. } => "container stop",
             Call::ContainerKill { .. } => "container kill",
             Call::ContainerRemove { .. } => "container remove",
+            Call::ContainerRename { .. } => "container rename",
             Call::ContainerWait { .. } => "container wait",
             Call::ContainerLogs { .. } => "container logs",
             Call::ExecCreate { .. } => "exec create",
@@ -246,6 +251,13 @@ fn call_of(method: &str, path: &str, q: &Query, version: Option<&str>) -> Call {
             ),
             Some("json") => expect(get, Call::ContainerInspect { name }),
             Some("start") => expect(post, Call::ContainerStart { name }),
+            Some("rename") => expect(
+                post,
+                Call::ContainerRename {
+                    name,
+                    to: q.get("name").unwrap_or("").to_owned(),
+                },
+            ),
             Some("stop") => expect(
                 post,
                 Call::ContainerStop {

@@ -906,6 +906,37 @@ impl Engine {
         Ok(())
     }
 
+    /// `POST /containers/{name}/rename?name=TO`: the container's new name
+    /// (409 when another container has it, 400 when it is not a name).
+    pub fn rename(&mut self, name: &str, to: &str, now: SystemTime) -> Result<(), ApiError> {
+        let id = self.settled(name, now)?;
+        let bare = to.strip_prefix('/').unwrap_or(to);
+        if !valid_name(bare) {
+            return Err(ApiError::new(
+                400,
+                format!(
+                    "Invalid container name ({to}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                ),
+            ));
+        }
+        if let Some(other) = self.names.get(bare) {
+            return Err(ApiError::new(
+                409,
+                format!(
+                    "Conflict. The container name \"/{bare}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+                ),
+            ));
+        }
+        let Some(c) = self.containers.get_mut(&id) else {
+            return Err(ApiError::no_such_container(name));
+        };
+        let old = std::mem::replace(&mut c.name, bare.to_owned());
+        self.names.remove(old.trim_start_matches('/'));
+        self.names.insert(bare.to_owned(), id);
+        self.changed();
+        Ok(())
+    }
+
     /// `POST /containers/{name}/wait?condition=…`: `Ok(Some(reply))` when
     /// the condition holds now, `Ok(None)` to look again after the next
     /// change (or when [`Engine::next_deadline`] passes). `began`: the

@@ -701,6 +701,9 @@ async fn execute(ship: &Arc<Ship>, routed: Routed, req: Request<Incoming>) -> Re
         Call::ContainerRemove { name, force } => ship
             .with_engine(|e| e.remove(&name, force, SystemTime::now()))
             .map(|()| empty_response(204)),
+        Call::ContainerRename { name, to } => ship
+            .with_engine(|e| e.rename(&name, &to, SystemTime::now()))
+            .map(|()| empty_response(204)),
         Call::ContainerWait { name, condition } => wait(ship, &name, &condition).await,
         Call::ContainerLogs {
             name,
