@@ -1049,7 +1049,7 @@ fn service<'n>(
         r.error(node, &path, "missing required keys `image` and `instances`");
         return None;
     }
-    r.unknown_keys(entries, &path, SERVICE_KEYS);
+    r.unknown_keys_of(entries, &path, &[SERVICE_KEYS, crate::options::KEYS]);
     let image = match get_set(entries, "image") {
         Some(n) => r.name(n, &format!("{path}/image"), "an image name"),
         None => {
@@ -1203,7 +1203,7 @@ fn instance<'n>(
             return None;
         }
     };
-    r.unknown_keys(entries, &path, INSTANCE_KEYS);
+    r.unknown_keys_of(entries, &path, &[INSTANCE_KEYS, crate::options::KEYS]);
     let p = |k: &str| format!("{path}/{k}");
     let ship_node = get_set(entries, "ship");
     let ship = match ship_node {
@@ -1387,9 +1387,17 @@ fn instance<'n>(
     };
 
     let restart = restart(r, get_set(entries, "restart"), &p("restart"));
-    let stop_timeout = get_set(entries, "stop_timeout")
+    let given_timeout = get_set(entries, "stop_timeout")
         .and_then(|n| r.integer(n, &p("stop_timeout"), 0, 86_400))
-        .unwrap_or(10) as u32;
+        .map(|t| t as u32);
+    let sources = crate::options::Sources {
+        service: service.node.as_map().unwrap_or(&[]),
+        service_path: format!("services/{}", service.name),
+        instance: entries,
+        instance_path: path.clone(),
+    };
+    let (options, grace) = crate::options::build(r, &sources, given_timeout);
+    let stop_timeout = grace.or(given_timeout).unwrap_or(10);
     let instance_limits = named_entries(r, get_set(entries, "limits"), &p("limits"));
     let limits = limits(r, &overlay(&service.limits, instance_limits), &path);
     let ulimits = ulimits(r, get_set(entries, "ulimits"), &p("ulimits"));
@@ -1441,6 +1449,7 @@ fn instance<'n>(
         log_config,
         labels,
         lifecycle: Lifecycle::default(),
+        options: Box::new(options),
     };
     Some(ContainerDraft {
         container,

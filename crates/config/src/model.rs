@@ -415,6 +415,66 @@ pub struct Container {
     pub log_config: Option<LogConfig>,
     pub labels: IndexMap<String, String>,
     pub lifecycle: Lifecycle,
+    /// The options under Compose's names (`tmpfs`, `healthcheck`…).
+    pub options: Box<ContainerOptions>,
+}
+
+/// A device of the ship given to the container (`devices`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub host: String,
+    pub container: String,
+    /// Of `r`, `w`, `m` (`rwm` by default).
+    pub permissions: String,
+}
+
+/// A device request (`gpus`): `count` -1 for all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpuRequest {
+    pub driver: Option<String>,
+    pub count: Option<i64>,
+    pub device_ids: Vec<String>,
+    pub capabilities: Vec<String>,
+    pub options: IndexMap<String, String>,
+}
+
+/// An inline HEALTHCHECK (`healthcheck`); durations in nanoseconds. An
+/// empty `test` keeps the image's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Healthcheck {
+    pub test: Vec<String>,
+    pub interval: Option<u64>,
+    pub timeout: Option<u64>,
+    pub start_period: Option<u64>,
+    pub retries: Option<i64>,
+}
+
+/// Container options with the Compose file format's names; all unset by
+/// default, so a MaestroNG file means what it meant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerOptions {
+    pub entrypoint: Option<Vec<String>>,
+    /// Mount point → mount options (`size=64m`), possibly empty.
+    pub tmpfs: IndexMap<String, String>,
+    pub read_only: bool,
+    pub init: Option<bool>,
+    pub stop_signal: Option<String>,
+    /// Seconds (`stop_grace_period`), also the container's own stop timeout.
+    pub stop_grace_period: Option<u32>,
+    /// Bytes.
+    pub shm_size: Option<u64>,
+    pub sysctls: IndexMap<String, String>,
+    pub devices: Vec<Device>,
+    pub gpus: Vec<GpuRequest>,
+    pub healthcheck: Option<Healthcheck>,
+    pub pid: Option<String>,
+    pub ipc: Option<String>,
+    pub group_add: Vec<String>,
+    pub pids_limit: Option<i64>,
+    pub cpuset: Option<String>,
+    pub mac_address: Option<String>,
+    /// `os/arch[/variant]`, asked of the engine when creating.
+    pub platform: Option<String>,
 }
 
 impl Container {

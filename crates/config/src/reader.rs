@@ -173,9 +173,14 @@ impl<'f> Reader<'f> {
 
     /// Warns about keys outside `known` (MaestroNG ignored them silently).
     pub fn unknown_keys(&mut self, entries: &[(Node, Node)], path: &str, known: &[&str]) {
+        self.unknown_keys_of(entries, path, &[known]);
+    }
+
+    /// Like [`Reader::unknown_keys`], with the known keys in several lists.
+    pub fn unknown_keys_of(&mut self, entries: &[(Node, Node)], path: &str, known: &[&[&str]]) {
         for (k, _) in entries {
             let name = pyfmt::key_text(&k.value);
-            if !known.contains(&name.as_str()) {
+            if !known.iter().any(|list| list.contains(&name.as_str())) {
                 self.warn(k, path, format!("unknown key `{name}` is ignored"));
             }
         }

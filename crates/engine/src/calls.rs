@@ -127,10 +127,21 @@ impl Engine {
         name: &str,
         body: ContainerCreateBody,
     ) -> Result<String, EngineError> {
+        self.create_container_for(name, body, None).await
+    }
+
+    /// Creates container `name` for `platform` (`linux/arm64`; `None`: the
+    /// engine's own); its id.
+    pub async fn create_container_for(
+        &self,
+        name: &str,
+        body: ContainerCreateBody,
+        platform: Option<&str>,
+    ) -> Result<String, EngineError> {
         let action = format!("create container {name}");
         let options = CreateContainerOptions {
             name: Some(name.to_owned()),
-            ..Default::default()
+            platform: platform.unwrap_or_default().to_owned(),
         };
         let created = self
             .bounded(

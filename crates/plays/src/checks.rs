@@ -1028,6 +1028,7 @@ mod tests {
             log_config: None,
             labels: Default::default(),
             lifecycle: Lifecycle::default(),
+            options: Default::default(),
         }
     }
 

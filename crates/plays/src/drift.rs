@@ -318,13 +318,15 @@ pub fn differences(
         (&["Dns"][..], "dns"),
         (&["ExtraHosts"][..], "extra hosts"),
         (&["CapAdd", "CapDrop"][..], "capabilities"),
-        (&["SecurityOpt"][..], "security options"),
         (&["Privileged"][..], "privileged"),
         (&["VolumesFrom"][..], "volumes_from"),
     ] {
         if keys.iter().any(|k| !same(&want_host[k], &have_host[k])) {
             reasons.push(format!("{what} changed"));
         }
+    }
+    if crate::options::security_differs(want_host, have_host) {
+        reasons.push("security options changed".into());
     }
     // Swap left unset is the engine's to choose (twice the memory).
     if !is_empty(&want_host["MemorySwap"])
@@ -359,6 +361,7 @@ pub fn differences(
     {
         reasons.push("logging changed".into());
     }
+    reasons.extend(crate::options::differences(&want, &have));
     reasons
 }
 

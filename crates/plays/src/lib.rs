@@ -14,6 +14,7 @@ pub mod execute;
 pub mod fleet;
 pub mod logs;
 mod ops;
+pub mod options;
 pub mod plan;
 pub mod play;
 pub mod previous;

@@ -290,8 +290,9 @@ pub(crate) async fn remove_previous(ctx: &Ctx<'_>) -> Result<(), String> {
 pub(crate) async fn create(ctx: &Ctx<'_>) -> Result<(), String> {
     (ctx.progress)("creating container");
     let body = crate::spec::create_body(ctx.env, ctx.container);
+    let platform = ctx.container.options.platform.as_deref();
     ctx.engine
-        .create_container(&ctx.container.name, body)
+        .create_container_for(&ctx.container.name, body, platform)
         .await
         .map(|_| ())
         .map_err(said)

@@ -89,7 +89,7 @@ pub fn normalized(body: &ContainerCreateBody) -> BTreeMap<&'static str, serde_js
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let canonical_ports = canonical(host["PortBindings"].clone());
-    let fields: [(&'static str, Value); 26] = [
+    let mut fields: Vec<(&'static str, Value)> = vec![
         ("image", json["Image"].clone()),
         ("env", sorted(&json["Env"])),
         ("command", json["Cmd"].clone()),
@@ -120,6 +120,7 @@ pub fn normalized(body: &ContainerCreateBody) -> BTreeMap<&'static str, serde_js
         ("ulimits", canonical(host["Ulimits"].clone())),
         ("log_config", canonical(host["LogConfig"].clone())),
     ];
+    fields.extend(crate::options::hashed(&json));
     fields.into_iter().filter(|(_, v)| !is_empty(v)).collect()
 }
 
@@ -260,7 +261,7 @@ fn bare_body(c: &Container) -> ContainerCreateBody {
         ..Default::default()
     };
 
-    ContainerCreateBody {
+    let mut body = ContainerCreateBody {
         image: Some(c.image.clone()),
         hostname: c.hostname.clone(),
         user: c.username.clone(),
@@ -272,7 +273,9 @@ fn bare_body(c: &Container) -> ContainerCreateBody {
         labels: Some(c.labels.clone().into_iter().collect()),
         host_config: Some(host_config),
         ..Default::default()
-    }
+    };
+    crate::options::apply(&c.options, &mut body);
+    body
 }
 
 /// Container ports and the host port each is published on. A range maps one
@@ -415,10 +418,10 @@ services:
         // might send, at its default or not) leave the hash as it was.
         let mut more = body.clone();
         more.tty = Some(false);
-        more.stop_signal = Some("SIGTERM".into());
+        more.domainname = Some("example.org".into());
         if let Some(h) = more.host_config.as_mut() {
             h.oom_score_adj = Some(0);
-            h.shm_size = Some(64 << 20);
+            h.cgroup = Some("x".into());
         }
         assert_eq!(spec_hash(&more), hash);
         // Order in sets does not matter; maestro's own labels do not count.

@@ -1,0 +1,243 @@
+//! The container options with Compose's names (`tmpfs`, `healthcheck`,
+//! `gpus`…) in the three places a setting lives: the creation request, the
+//! normalized spec that is hashed, and the field comparison that names a
+//! drift (`tmpfs changed`). Pure.
+
+use std::collections::{BTreeMap, HashMap};
+
+use maestro_config::ContainerOptions;
+use maestro_engine::models::{
+    ContainerCreateBody, DeviceMapping, DeviceRequest, HealthConfig, HostConfig,
+};
+use serde_json::Value;
+
+use crate::spec::is_empty;
+
+/// Label holding the platform asked for (`linux/arm64`): the engine keeps
+/// no trace of it but the image it picked.
+pub const LABEL_PLATFORM: &str = "io.maestro.platform";
+
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
+    (!items.is_empty()).then_some(items)
+}
+
+/// Sets the options on the request (labels included: the platform's).
+pub(crate) fn apply(o: &ContainerOptions, body: &mut ContainerCreateBody) {
+    body.entrypoint = o.entrypoint.clone();
+    body.stop_signal = o.stop_signal.clone();
+    body.stop_timeout = o.stop_grace_period.map(i64::from);
+    body.healthcheck = o.healthcheck.as_ref().map(|h| HealthConfig {
+        test: non_empty(h.test.clone()),
+        interval: h.interval.map(i64_of),
+        timeout: h.timeout.map(i64_of),
+        retries: h.retries,
+        start_period: h.start_period.map(i64_of),
+        start_interval: None,
+    });
+    if let Some(platform) = &o.platform {
+        body.labels
+            .get_or_insert_with(HashMap::new)
+            .insert(LABEL_PLATFORM.into(), platform.clone());
+    }
+    let host = body.host_config.get_or_insert_with(HostConfig::default);
+    host.tmpfs = (!o.tmpfs.is_empty()).then(|| o.tmpfs.clone().into_iter().collect());
+    host.readonly_rootfs = o.read_only.then_some(true);
+    host.init = o.init;
+    host.shm_size = o.shm_size.map(i64_of);
+    host.sysctls = (!o.sysctls.is_empty()).then(|| o.sysctls.clone().into_iter().collect());
+    host.devices = non_empty(
+        o.devices
+            .iter()
+            .map(|d| DeviceMapping {
+                path_on_host: Some(d.host.clone()),
+                path_in_container: Some(d.container.clone()),
+                cgroup_permissions: Some(d.permissions.clone()),
+            })
+            .collect(),
+    );
+    host.device_requests = non_empty(
+        o.gpus
+            .iter()
+            .map(|g| DeviceRequest {
+                driver: g.driver.clone(),
+                count: g.count,
+                device_ids: non_empty(g.device_ids.clone()),
+                capabilities: Some(vec![g.capabilities.clone()]),
+                options: (!g.options.is_empty()).then(|| g.options.clone().into_iter().collect()),
+            })
+            .collect(),
+    );
+    host.pid_mode = o.pid.clone();
+    host.ipc_mode = o.ipc.clone();
+    host.group_add = non_empty(o.group_add.clone());
+    host.pids_limit = o.pids_limit;
+    host.cpuset_cpus = o.cpuset.clone();
+}
+
+/// The options' part of the normalized spec, under the file's names.
+pub(crate) fn hashed(json: &Value) -> Vec<(&'static str, Value)> {
+    let host = &json["HostConfig"];
+    vec![
+        ("entrypoint", json["Entrypoint"].clone()),
+        ("stop_signal", json["StopSignal"].clone()),
+        ("stop_grace_period", json["StopTimeout"].clone()),
+        ("healthcheck", canonical(&json["Healthcheck"])),
+        ("platform", json["Labels"][LABEL_PLATFORM].clone()),
+        ("tmpfs", canonical(&host["Tmpfs"])),
+        ("read_only", host["ReadonlyRootfs"].clone()),
+        ("init", host["Init"].clone()),
+        ("shm_size", host["ShmSize"].clone()),
+        ("sysctls", canonical(&host["Sysctls"])),
+        ("devices", canonical(&host["Devices"])),
+        ("gpus", canonical(&host["DeviceRequests"])),
+        ("pid", host["PidMode"].clone()),
+        ("ipc", host["IpcMode"].clone()),
+        ("group_add", sorted(&host["GroupAdd"])),
+        ("pids_limit", host["PidsLimit"].clone()),
+        ("cpuset", host["CpusetCpus"].clone()),
+    ]
+}
+
+/// Objects with sorted keys, recursively.
+fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let sorted: BTreeMap<&String, Value> =
+                map.iter().map(|(k, v)| (k, canonical(v))).collect();
+            Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
+fn sorted(v: &Value) -> Value {
+    let mut items: Vec<String> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| {
+            x.as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| x.to_string())
+        })
+        .collect();
+    items.sort();
+    Value::from(items)
+}
+
+/// Both unset (or at their zero), or equal once canonical.
+fn same(a: &Value, b: &Value) -> bool {
+    (is_empty(a) && is_empty(b)) || canonical(a) == canonical(b)
+}
+
+/// An object without its unset members (an engine reports `"DeviceIDs":
+/// null` where the request left it out).
+fn without_empty(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, x)| !is_empty(x))
+                .map(|(k, x)| (k.clone(), without_empty(x)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(without_empty).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The options that differ between the request (`want`) and the inspected
+/// container (`have`), by their names in the file. Settings an image or a
+/// daemon fills in by default (entrypoint, stop signal, shm size, ipc
+/// mode, healthcheck) count only when the file sets them.
+pub(crate) fn differences(want: &Value, have: &Value) -> Vec<String> {
+    let (wc, hc) = (want, &have["Config"]);
+    let (wh, hh) = (&want["HostConfig"], &have["HostConfig"]);
+    let mut reasons = Vec::new();
+    let mut check = |name: &str, differs: bool| {
+        if differs {
+            reasons.push(format!("{name} changed"));
+        }
+    };
+    let set_and_differs = |w: &Value, h: &Value| !w.is_null() && !same(w, h);
+    check(
+        "entrypoint",
+        set_and_differs(&wc["Entrypoint"], &hc["Entrypoint"]),
+    );
+    check(
+        "stop_signal",
+        set_and_differs(&wc["StopSignal"], &hc["StopSignal"]),
+    );
+    check(
+        "stop_grace_period",
+        set_and_differs(&wc["StopTimeout"], &hc["StopTimeout"]),
+    );
+    check(
+        "healthcheck",
+        !wc["Healthcheck"].is_null()
+            && without_empty(&wc["Healthcheck"]) != without_empty(&hc["Healthcheck"]),
+    );
+    let platform = |v: &Value| {
+        v["Labels"][LABEL_PLATFORM]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+    check("platform", platform(wc) != platform(hc));
+    check("tmpfs", !same(&wh["Tmpfs"], &hh["Tmpfs"]));
+    check(
+        "read_only",
+        !same(&wh["ReadonlyRootfs"], &hh["ReadonlyRootfs"]),
+    );
+    check("init", !same(&wh["Init"], &hh["Init"]));
+    check("shm_size", set_and_differs(&wh["ShmSize"], &hh["ShmSize"]));
+    check("sysctls", !same(&wh["Sysctls"], &hh["Sysctls"]));
+    check("devices", !same(&wh["Devices"], &hh["Devices"]));
+    check(
+        "gpus",
+        without_empty(&wh["DeviceRequests"]) != without_empty(&hh["DeviceRequests"])
+            && !(is_empty(&wh["DeviceRequests"]) && is_empty(&hh["DeviceRequests"])),
+    );
+    check("pid", !same(&wh["PidMode"], &hh["PidMode"]));
+    check("ipc", set_and_differs(&wh["IpcMode"], &hh["IpcMode"]));
+    check(
+        "group_add",
+        sorted(&wh["GroupAdd"]) != sorted(&hh["GroupAdd"]),
+    );
+    let pids = |v: &Value| v.as_i64().filter(|n| *n > 0).unwrap_or(0);
+    check(
+        "pids_limit",
+        pids(&wh["PidsLimit"]) != pids(&hh["PidsLimit"]),
+    );
+    check("cpuset", !same(&wh["CpusetCpus"], &hh["CpusetCpus"]));
+    reasons
+}
+
+/// Whether the security options differ, beyond the `label=disable` an
+/// engine adds to a container sharing the host's PID or IPC namespace.
+pub(crate) fn security_differs(want_host: &Value, have_host: &Value) -> bool {
+    let host_ns = ["PidMode", "IpcMode"]
+        .iter()
+        .any(|k| have_host[k].as_str() == Some("host"));
+    let wanted = sorted(&want_host["SecurityOpt"]);
+    let mut have = sorted(&have_host["SecurityOpt"]);
+    if host_ns
+        && !wanted
+            .as_array()
+            .is_some_and(|w| w.contains(&Value::from("label=disable")))
+    {
+        have = Value::from(
+            have.as_array()
+                .into_iter()
+                .flatten()
+                .filter(|v| v.as_str() != Some("label=disable"))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+    }
+    !same(&wanted, &have)
+}
