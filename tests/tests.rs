@@ -8,6 +8,7 @@ mod engine_checks;
 mod engine_converge;
 mod engine_differential;
 mod engine_interrupt;
+mod engine_objects;
 mod engine_options;
 mod engine_plays;
 mod engine_rollback;

@@ -235,12 +235,20 @@ pub enum Command {
         #[arg(long = "dir", value_name = "DIR")]
         dir: Option<std::path::PathBuf>,
     },
-    /// Remove stopped containers.
+    /// Remove stopped containers (never a named volume or a network).
     Clean {
         #[command(flatten)]
         things: Things,
         #[command(flatten)]
         play: Play,
+        /// Also remove the networks this environment declared and maestro
+        /// created, on the ships of the containers, unless one is in use.
+        #[arg(long = "networks")]
+        networks: bool,
+        /// Also remove the named volumes this environment declared and
+        /// maestro created, on the ships of the containers, unless one is in use.
+        #[arg(long = "volumes")]
+        volumes: bool,
         /// Also remove the previous containers kept for `rollback` (NAME.previous).
         #[arg(long = "previous")]
         previous: bool,

@@ -149,11 +149,17 @@ fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
         Command::Clean {
             things,
             play,
+            networks,
+            volumes,
             previous,
         } => {
             let containers = selection(env, "clean", &things, &play, None, Direction::Forward)?;
             let mut opts = options(&play);
             opts.clean_previous = previous;
+            if networks || volumes {
+                let what = (networks, volumes);
+                return plays::clean_objects(env, &containers, opts, what, play.json);
+            }
             plays::play(env, &containers, PlayKind::Clean, opts, play.json)
         }
         Command::Rollback { things, play } => {

@@ -279,6 +279,8 @@ pub fn play(
 pub struct After {
     /// The rows `--json` adds to the document, as `orphans`.
     pub orphans: Option<serde_json::Value>,
+    /// `clean --networks`/`--volumes`: the rows it adds, as `objects`.
+    pub objects: Option<serde_json::Value>,
     /// Why it failed, one sentence naming the ship (the command then fails).
     pub error: Option<String>,
 }
@@ -496,6 +498,9 @@ fn print_play_json(
     if let Some(orphans) = &after.orphans {
         document["orphans"] = orphans.clone();
     }
+    if let Some(objects) = &after.objects {
+        document["objects"] = objects.clone();
+    }
     print_json(&document)
 }
 
@@ -633,6 +638,55 @@ pub fn plan(
 /// orphans cannot be looked for on a ship, `up --remove-orphans` fails (it
 /// could not do what it was asked); plain `up`, which only mentions them,
 /// warns.
+/// `clean --networks` / `--volumes`: the clean play, then the objects; each
+/// said on a line (in `--json`, as `objects`), a failure failing the command.
+pub fn clean_objects(
+    env: &Environment,
+    containers: &[&Container],
+    options: PlayOptions,
+    (networks, volumes): (bool, bool),
+    json: bool,
+) -> Result<(), Failure> {
+    play_then(
+        env,
+        containers,
+        PlayKind::Clean,
+        options,
+        json,
+        |runtime, fleet| {
+            let done = runtime.block_on(maestro_plays::objects::clean(
+                env, fleet, containers, networks, volumes,
+            ));
+            let mut rows = Vec::new();
+            let mut errors = Vec::new();
+            for c in &done {
+                let (text, error) = match &c.outcome {
+                    Ok(text) => (text.clone(), None),
+                    Err(e) => ("failed".to_owned(), Some(e.clone())),
+                };
+                if !json {
+                    println!("  {} {} on ship {}: {text}", c.kind, c.name, c.ship);
+                }
+                if let Some(e) = &error {
+                    errors.push(format!(
+                        "cannot remove {} {} on ship {}: {e}",
+                        c.kind, c.name, c.ship
+                    ));
+                }
+                rows.push(serde_json::json!({
+                    "kind": c.kind, "name": c.name, "ship": c.ship,
+                    "action": text, "error": error,
+                }));
+            }
+            After {
+                objects: Some(serde_json::Value::Array(rows)),
+                error: (!errors.is_empty()).then(|| errors.join("; ")),
+                ..After::default()
+            }
+        },
+    )
+}
+
 pub fn up(
     env: &Environment,
     containers: &[&Container],
@@ -688,6 +742,7 @@ pub fn up(
             After {
                 orphans: Some(serde_json::Value::Array(rows)),
                 error: report.failure,
+                ..After::default()
             }
         },
     )

@@ -207,6 +207,9 @@ fn build_in(r: &mut Reader, root: &Node, file: &str, base_dir: &Path) -> Option<
         None => local_ship(r, root, defaults),
     };
 
+    let networks = crate::objects::networks(r, get_set(top, "networks"));
+    let named_volumes = crate::objects::volumes(r, get_set(top, "volumes"));
+
     // Services and their instances.
     let mut drafts: Vec<ServiceDraft> = Vec::new();
     let mut containers: Vec<ContainerDraft> = Vec::new();
@@ -247,7 +250,8 @@ fn build_in(r: &mut Reader, root: &Node, file: &str, base_dir: &Path) -> Option<
                     continue;
                 }
                 owner.insert(iname.clone(), (sname.clone(), ikey));
-                if let Some(c) = instance(r, &draft, &iname, inode, &ships, schema, base_dir) {
+                if let Some(mut c) = instance(r, &draft, &iname, inode, &ships, schema, base_dir) {
+                    attach(r, &mut c, node, &networks);
                     containers.push(c);
                 }
             }
@@ -490,12 +494,39 @@ fn build_in(r: &mut Reader, root: &Node, file: &str, base_dir: &Path) -> Option<
         containers: out,
         audit,
         graph,
+        networks,
+        volumes: named_volumes,
         warnings: Vec::new(),
     })
 }
 
+/// The container's `networks` (the instance's, else its service's).
+fn attach(
+    r: &mut Reader,
+    c: &mut ContainerDraft,
+    service_node: &Node,
+    networks: &IndexMap<String, Network>,
+) {
+    let me = &c.container;
+    let instance = c.node.as_map().unwrap_or(&[]);
+    let at = format!("services/{}/instances/{}", me.service, me.name);
+    let (node, path) = match get_set(instance, "networks") {
+        Some(n) => (n, format!("{at}/networks")),
+        None => match get_set(service_node.as_map().unwrap_or(&[]), "networks") {
+            Some(n) => (n, format!("services/{}/networks", me.service)),
+            None => return,
+        },
+    };
+    let net = get_set(instance, "net").map(|n| (n, format!("{at}/net")));
+    let list = crate::objects::attachments(r, node, &path, networks, net);
+    if !list.is_empty() {
+        c.container.hostname = Some(c.container.name.clone());
+    }
+    c.container.options.networks = list;
+}
+
 /// `unknown service "dbb"; expected one of: db, web`.
-fn unknown(what: &str, name: &str, known: &BTreeSet<&str>) -> String {
+pub(crate) fn unknown(what: &str, name: &str, known: &BTreeSet<&str>) -> String {
     let list: Vec<&str> = known.iter().copied().take(12).collect();
     let more = if known.len() > list.len() {
         ", …"
@@ -1049,7 +1080,15 @@ fn service<'n>(
         r.error(node, &path, "missing required keys `image` and `instances`");
         return None;
     }
-    r.unknown_keys_of(entries, &path, &[SERVICE_KEYS, crate::options::KEYS]);
+    r.unknown_keys_of(
+        entries,
+        &path,
+        &[
+            SERVICE_KEYS,
+            crate::options::KEYS,
+            crate::objects::CONTAINER_KEYS,
+        ],
+    );
     let image = match get_set(entries, "image") {
         Some(n) => r.name(n, &format!("{path}/image"), "an image name"),
         None => {
@@ -1203,7 +1242,15 @@ fn instance<'n>(
             return None;
         }
     };
-    r.unknown_keys_of(entries, &path, &[INSTANCE_KEYS, crate::options::KEYS]);
+    r.unknown_keys_of(
+        entries,
+        &path,
+        &[
+            INSTANCE_KEYS,
+            crate::options::KEYS,
+            crate::objects::CONTAINER_KEYS,
+        ],
+    );
     let p = |k: &str| format!("{path}/{k}");
     let ship_node = get_set(entries, "ship");
     let ship = match ship_node {
@@ -1755,7 +1802,7 @@ fn log_config(
     })
 }
 
-fn labels(r: &mut Reader, node: Option<&Node>, path: &str) -> IndexMap<String, String> {
+pub(crate) fn labels(r: &mut Reader, node: Option<&Node>, path: &str) -> IndexMap<String, String> {
     let mut out = IndexMap::new();
     let Some(node) = node else { return out };
     match &node.value {

@@ -14,6 +14,7 @@ pub mod graph;
 mod lifecycle;
 pub mod model;
 pub mod naming;
+pub mod objects;
 mod options;
 mod ports;
 pub mod pyfmt;

@@ -53,6 +53,10 @@ pub struct Environment {
     pub containers: IndexMap<String, Container>,
     pub audit: Vec<Auditor>,
     pub graph: DependencyGraph,
+    /// Top-level `networks:`, by their key in the file.
+    pub networks: IndexMap<String, Network>,
+    /// Top-level `volumes:`, by their key in the file.
+    pub volumes: IndexMap<String, NamedVolume>,
     /// Things that load but deserve a word (unknown keys, ignored values).
     pub warnings: Vec<crate::ConfigError>,
 }
@@ -419,6 +423,50 @@ pub struct Container {
     pub options: Box<ContainerOptions>,
 }
 
+/// A user-defined network (top-level `networks:`), made on each ship that
+/// has a container attached to it (unless `external`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network {
+    /// The engine's name for it (`name:`, else its key).
+    pub name: String,
+    pub driver: Option<String>,
+    pub driver_opts: IndexMap<String, String>,
+    pub labels: IndexMap<String, String>,
+    pub internal: bool,
+    pub attachable: bool,
+    pub subnets: Vec<Subnet>,
+    /// Made by someone else: used, never created nor removed.
+    pub external: bool,
+}
+
+/// One `ipam.config` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subnet {
+    pub subnet: String,
+    pub gateway: Option<String>,
+    pub ip_range: Option<String>,
+}
+
+/// A named volume (top-level `volumes:`), made on each ship that has a
+/// container mounting it (unless `external`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedVolume {
+    /// The engine's name for it (`name:`, else its key).
+    pub name: String,
+    pub driver: Option<String>,
+    pub driver_opts: IndexMap<String, String>,
+    pub labels: IndexMap<String, String>,
+    pub external: bool,
+}
+
+/// A container's place on a network: by the network's key in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkAttachment {
+    pub network: String,
+    pub aliases: Vec<String>,
+    pub ipv4_address: Option<String>,
+}
+
 /// A device of the ship given to the container (`devices`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
@@ -475,6 +523,8 @@ pub struct ContainerOptions {
     pub mac_address: Option<String>,
     /// `os/arch[/variant]`, asked of the engine when creating.
     pub platform: Option<String>,
+    /// User-defined networks, in file order (`networks`).
+    pub networks: Vec<NetworkAttachment>,
 }
 
 impl Container {

@@ -102,6 +102,16 @@ impl Engine {
         self.list_filtered(Some(("name", patterns))).await
     }
 
+    /// The containers (running or not) that `key=value` keeps.
+    pub(crate) async fn list_containers_filtered(
+        &self,
+        key: &str,
+        value: &str,
+    ) -> Result<Vec<ContainerSummary>, EngineError> {
+        self.list_filtered(Some((key, vec![value.to_owned()])))
+            .await
+    }
+
     /// Every container (running or not), or those the one filter keeps.
     async fn list_filtered(
         &self,

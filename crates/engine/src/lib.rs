@@ -8,6 +8,7 @@
 mod calls;
 mod capped;
 mod error;
+mod objects;
 mod ssh;
 mod tls;
 
@@ -22,6 +23,7 @@ pub use bollard::auth::DockerCredentials;
 pub use bollard::models;
 pub use calls::{ExecOutcome, LogLine, PullProgress};
 pub use error::EngineError;
+pub use objects::Labels;
 
 /// The newest API version maestro speaks (that of its Docker API models).
 pub const NEWEST_API_VERSION: &str = "1.53";

@@ -348,6 +348,8 @@ impl<'a> Executor<'a> {
             Step::Swap => ops::swap(ctx).await.map(|()| Next::Go),
             Step::RemovePrevious => ops::remove_previous(ctx).await.map(|()| Next::Go),
             Step::Create => ops::create(ctx).await.map(|()| Next::Go),
+            Step::CreateNetwork(key) => ops::create_object(ctx, key, true).await.map(|()| Next::Go),
+            Step::CreateVolume(key) => ops::create_object(ctx, key, false).await.map(|()| Next::Go),
             Step::Start => ops::start(ctx).await.map(Next::Started),
             Step::Confirm => ops::confirm(ctx, sent).await.map(|()| Next::Go),
             Step::Stop => ops::halt(ctx, false).await.map(|()| Next::Go),

@@ -13,6 +13,7 @@ pub mod drift;
 pub mod execute;
 pub mod fleet;
 pub mod logs;
+pub mod objects;
 mod ops;
 pub mod options;
 pub mod plan;

@@ -32,6 +32,8 @@ pub(crate) struct Shared {
     /// Credentials found so far, by registry (helpers for different
     /// registries run at once; one registry's helper runs once).
     credentials: registry::CredentialCache,
+    /// Networks and volumes made so far, by ship.
+    objects: crate::objects::Once,
 }
 
 /// One pull of one image on one ship: its result, once it is done.
@@ -294,8 +296,20 @@ pub(crate) async fn create(ctx: &Ctx<'_>) -> Result<(), String> {
     ctx.engine
         .create_container_for(&ctx.container.name, body, platform)
         .await
-        .map(|_| ())
-        .map_err(said)
+        .map_err(said)?;
+    crate::objects::connect_rest(ctx.env, &ctx.engine, ctx.container).await
+}
+
+/// Creates a network (`network`) or volume the container needs, by its key.
+pub(crate) async fn create_object(ctx: &Ctx<'_>, key: &str, network: bool) -> Result<(), String> {
+    let (env, engine, once) = (ctx.env, &ctx.engine, &ctx.shared.objects);
+    if network {
+        (ctx.progress)(&format!("creating network {key}"));
+        crate::objects::create_network(env, engine, once, key).await
+    } else {
+        (ctx.progress)(&format!("creating volume {key}"));
+        crate::objects::create_volume(env, engine, once, key).await
+    }
 }
 
 /// Starts the container; when the start call was sent.

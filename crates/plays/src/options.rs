@@ -87,6 +87,10 @@ pub(crate) fn hashed(json: &Value) -> Vec<(&'static str, Value)> {
         ("stop_grace_period", json["StopTimeout"].clone()),
         ("healthcheck", canonical(&json["Healthcheck"])),
         ("platform", json["Labels"][LABEL_PLATFORM].clone()),
+        (
+            "networks",
+            json["Labels"][crate::objects::LABEL_NETWORKS].clone(),
+        ),
         ("tmpfs", canonical(&host["Tmpfs"])),
         ("read_only", host["ReadonlyRootfs"].clone()),
         ("init", host["Init"].clone()),
@@ -188,6 +192,13 @@ pub(crate) fn differences(want: &Value, have: &Value) -> Vec<String> {
             .to_owned()
     };
     check("platform", platform(wc) != platform(hc));
+    let networks = |v: &Value| {
+        v["Labels"][crate::objects::LABEL_NETWORKS]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+    check("networks", networks(wc) != networks(hc));
     check("tmpfs", !same(&wh["Tmpfs"], &hh["Tmpfs"]));
     check(
         "read_only",

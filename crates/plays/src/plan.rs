@@ -68,6 +68,11 @@ pub enum Step {
         else_skip: usize,
         else_done: Option<Finished>,
     },
+    /// Create the network (its key in the file) on the container's ship,
+    /// before the container (once per ship and network in a play).
+    CreateNetwork(String),
+    /// Create the named volume (its key in the file) likewise.
+    CreateVolume(String),
 }
 
 impl Step {
@@ -87,6 +92,8 @@ impl Step {
             Step::Kill => "kill".into(),
             Step::Pause(_) => "pause".into(),
             Step::IfImageChanged { .. } => "if image changed".into(),
+            Step::CreateNetwork(name) => format!("create network {name}"),
+            Step::CreateVolume(name) => format!("create volume {name}"),
         }
     }
 
@@ -103,6 +110,8 @@ impl Step {
                 | Step::Start
                 | Step::Stop
                 | Step::Kill
+                | Step::CreateNetwork(_)
+                | Step::CreateVolume(_)
         )
     }
 }

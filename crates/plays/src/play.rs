@@ -46,6 +46,12 @@ impl PlayKind {
         }
     }
 
+    /// Whether it may create containers (and so the networks and volumes
+    /// they need).
+    pub fn creates(self) -> bool {
+        matches!(self, PlayKind::Start | PlayKind::Restart | PlayKind::Up)
+    }
+
     /// Whether one container's failure aborts the containers not yet begun
     /// (a stop failure does not).
     pub(crate) fn aborts_on_failure(self) -> bool {

@@ -39,12 +39,16 @@ pub async fn prepare(
         ..reconcile::wants(kind, options)
     };
     let mut snapshot = snapshot::observe(fleet, ships, containers, &wants).await;
+    if kind.creates() {
+        snapshot.objects = crate::objects::observe(fleet, env, containers).await;
+    }
     let desired = reconcile::desired_hashes(env, containers, kind);
     let more = reconcile::needs_inspect(containers, &snapshot, &desired);
     if !more.is_empty() {
         snapshot::inspect_more(fleet, &mut snapshot, &more).await;
     }
-    let plan = reconcile::reconcile(env, containers, kind, options, &snapshot, &desired);
+    let mut plan = reconcile::reconcile(env, containers, kind, options, &snapshot, &desired);
+    crate::objects::prerequisites(env, containers, &snapshot.objects, &mut plan);
     (snapshot, plan)
 }
 

@@ -174,6 +174,8 @@ pub struct ShipView {
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub ships: HashMap<String, Result<ShipView, EngineError>>,
+    /// The networks and volumes the play's containers need, per ship.
+    pub objects: crate::objects::Objects,
 }
 
 /// What to observe beyond the play's own containers.
@@ -275,6 +277,7 @@ pub async fn observe(
     .await;
     Snapshot {
         ships: views.into_iter().collect(),
+        objects: Default::default(),
     }
 }
 

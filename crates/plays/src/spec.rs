@@ -23,6 +23,7 @@ pub const LABEL_SPEC_HASH: &str = "io.maestro.spec-hash";
 /// The creation request for `container`, labels and hash included.
 pub fn create_body(env: &Environment, container: &Container) -> ContainerCreateBody {
     let mut body = bare_body(container);
+    crate::objects::apply_networks(env, container, &mut body);
     let labels = body.labels.get_or_insert_with(HashMap::new);
     labels.insert(LABEL_ENVIRONMENT.into(), env.name.clone());
     labels.insert(LABEL_SERVICE.into(), container.service.clone());

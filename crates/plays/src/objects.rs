@@ -1,0 +1,416 @@
+//! Networks and named volumes, the objects an environment declares beside
+//! its containers: which ones a container needs, what each ship has of
+//! them (observed with the snapshot), the `create network` / `create
+//! volume` operations the plan puts before the containers that need them,
+//! running those (once per ship and object in a play), attaching a
+//! container to its networks, and `clean --networks` / `--volumes`, which
+//! remove only what this environment declared and maestro made (by label),
+//! never an external one, never one a container uses.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use futures_util::future::join_all;
+use maestro_config::{Container, Environment};
+use maestro_engine::models::{
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, Ipam, IpamConfig,
+    NetworkCreateRequest, NetworkingConfig, VolumeCreateRequest,
+};
+use maestro_engine::{Engine, Labels};
+use tokio::sync::OnceCell;
+
+use crate::fleet::Fleet;
+use crate::plan::{Entry, Op, Plan, Step};
+use crate::spec::LABEL_ENVIRONMENT;
+
+/// Label listing a container's networks and aliases, for drift
+/// (`front=web,www;back=`).
+pub const LABEL_NETWORKS: &str = "io.maestro.networks";
+
+/// What one ship has of the objects the play needs: name → labels.
+#[derive(Debug, Clone, Default)]
+pub struct ShipObjects {
+    pub networks: HashMap<String, Labels>,
+    pub volumes: HashMap<String, Labels>,
+}
+
+/// Per ship: what it has, or why it could not be read.
+#[derive(Debug, Clone, Default)]
+pub struct Objects {
+    pub ships: HashMap<String, Result<ShipObjects, String>>,
+}
+
+/// The declared networks and volumes (by key) a container needs created:
+/// those it uses that are not external.
+pub fn needs<'e>(env: &'e Environment, c: &Container) -> (Vec<&'e str>, Vec<&'e str>) {
+    let networks = c
+        .options
+        .networks
+        .iter()
+        .filter_map(|a| env.networks.get_key_value(&a.network))
+        .filter(|(_, n)| !n.external)
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let volumes = c
+        .volumes
+        .iter()
+        .filter_map(|b| env.volumes.get_key_value(&b.host))
+        .filter(|(_, v)| !v.external)
+        .map(|(k, _)| k.as_str())
+        .collect();
+    (networks, volumes)
+}
+
+/// Lists, on each ship, the networks and volumes `containers` need there.
+pub async fn observe(fleet: &Fleet, env: &Environment, containers: &[&Container]) -> Objects {
+    let mut wanted: HashMap<&str, (BTreeSet<&str>, BTreeSet<&str>)> = HashMap::new();
+    for c in containers {
+        let (networks, volumes) = needs(env, c);
+        if networks.is_empty() && volumes.is_empty() {
+            continue;
+        }
+        let entry = wanted.entry(c.ship.as_str()).or_default();
+        entry
+            .0
+            .extend(networks.iter().map(|k| env.networks[*k].name.as_str()));
+        entry
+            .1
+            .extend(volumes.iter().map(|k| env.volumes[*k].name.as_str()));
+    }
+    let found = join_all(
+        wanted
+            .into_iter()
+            .map(|(ship, (networks, volumes))| async move {
+                let seen = async {
+                    let engine = fleet.engine(ship).await?;
+                    let networks: Vec<&str> = networks.into_iter().collect();
+                    let volumes: Vec<&str> = volumes.into_iter().collect();
+                    Ok::<_, maestro_engine::EngineError>(ShipObjects {
+                        networks: if networks.is_empty() {
+                            HashMap::new()
+                        } else {
+                            engine.networks_named(&networks).await?
+                        },
+                        volumes: if volumes.is_empty() {
+                            HashMap::new()
+                        } else {
+                            engine.volumes_named(&volumes).await?
+                        },
+                    })
+                };
+                (ship.to_owned(), seen.await.map_err(|e| e.to_string()))
+            }),
+    )
+    .await;
+    Objects {
+        ships: found.into_iter().collect(),
+    }
+}
+
+/// Puts, before the part of each container's work that creates it, the
+/// creation of each network and volume it needs that its ship lacks.
+pub fn prerequisites(
+    env: &Environment,
+    containers: &[&Container],
+    objects: &Objects,
+    plan: &mut Plan,
+) {
+    for (c, entry) in containers.iter().zip(plan.entries.iter_mut()) {
+        let Entry::Work(work) = entry else { continue };
+        if !work.ops.iter().any(|op| op.step == Step::Create) {
+            continue;
+        }
+        let (networks, volumes) = needs(env, c);
+        if networks.is_empty() && volumes.is_empty() {
+            continue;
+        }
+        let have = match objects.ships.get(&c.ship) {
+            Some(Ok(have)) => have,
+            Some(Err(e)) => {
+                *entry = Entry::Unknown(e.clone());
+                continue;
+            }
+            None => continue,
+        };
+        let mut ops: Vec<Op> = Vec::new();
+        for key in networks {
+            if !have.networks.contains_key(&env.networks[key].name) {
+                ops.push(Op::new(
+                    Step::CreateNetwork(key.to_owned()),
+                    "missing on the ship",
+                ));
+            }
+        }
+        for key in volumes {
+            if !have.volumes.contains_key(&env.volumes[key].name) {
+                ops.push(Op::new(
+                    Step::CreateVolume(key.to_owned()),
+                    "missing on the ship",
+                ));
+            }
+        }
+        let at = work.split;
+        work.ops.splice(at..at, ops);
+    }
+}
+
+/// The container's networks in its creation request: the first as its
+/// network mode (with its endpoint), every one with its aliases in a label.
+pub(crate) fn apply_networks(env: &Environment, c: &Container, body: &mut ContainerCreateBody) {
+    let Some(first) = c.options.networks.first() else {
+        return;
+    };
+    let name = |key: &str| {
+        env.networks
+            .get(key)
+            .map(|n| n.name.clone())
+            .unwrap_or_else(|| key.to_owned())
+    };
+    let first_name = name(&first.network);
+    if let Some(host) = body.host_config.as_mut() {
+        host.network_mode = Some(first_name.clone());
+    }
+    body.networking_config = Some(NetworkingConfig {
+        endpoints_config: Some(HashMap::from([(first_name, endpoint(first))])),
+    });
+    let text: Vec<String> = c
+        .options
+        .networks
+        .iter()
+        .map(|a| {
+            let ip = a
+                .ipv4_address
+                .as_deref()
+                .map(|ip| format!("@{ip}"))
+                .unwrap_or_default();
+            format!("{}{ip}={}", name(&a.network), a.aliases.join(","))
+        })
+        .collect();
+    body.labels
+        .get_or_insert_with(HashMap::new)
+        .insert(LABEL_NETWORKS.into(), text.join(";"));
+}
+
+fn endpoint(a: &maestro_config::NetworkAttachment) -> EndpointSettings {
+    EndpointSettings {
+        aliases: (!a.aliases.is_empty()).then(|| a.aliases.clone()),
+        ipam_config: a.ipv4_address.as_ref().map(|ip| EndpointIpamConfig {
+            ipv4_address: Some(ip.clone()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Connects a just-created container to its networks after the first.
+pub(crate) async fn connect_rest(
+    env: &Environment,
+    engine: &Engine,
+    c: &Container,
+) -> Result<(), String> {
+    for a in c.options.networks.iter().skip(1) {
+        let name = env
+            .networks
+            .get(&a.network)
+            .map(|n| n.name.as_str())
+            .unwrap_or(&a.network);
+        engine
+            .connect_network(name, &c.name, endpoint(a))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// The creations done so far in a play, so several containers of a ship
+/// make each object once (the first one's result is every one's).
+#[derive(Default)]
+pub(crate) struct Once {
+    cells: Mutex<HashMap<(String, String), Arc<Made>>>,
+}
+
+/// One creation of one object on one ship: its result, once done.
+type Made = OnceCell<Result<(), String>>;
+
+impl Once {
+    fn cell(&self, ship: &str, what: &str) -> Arc<Made> {
+        match self.cells.lock() {
+            Ok(mut cells) => cells
+                .entry((ship.to_owned(), what.to_owned()))
+                .or_default()
+                .clone(),
+            Err(_) => Arc::default(),
+        }
+    }
+}
+
+fn labels<'a>(
+    env: &Environment,
+    own: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> HashMap<String, String> {
+    let mut out: HashMap<String, String> = own
+        .into_iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    out.insert(LABEL_ENVIRONMENT.into(), env.name.clone());
+    out
+}
+
+/// Creates network `key` (declared in the file) on the engine's ship.
+pub(crate) async fn create_network(
+    env: &Environment,
+    engine: &Engine,
+    once: &Once,
+    key: &str,
+) -> Result<(), String> {
+    let Some(n) = env.networks.get(key) else {
+        return Err(format!("network `{key}` is not declared"));
+    };
+    let cell = once.cell(engine.ship(), &format!("network {}", n.name));
+    cell.get_or_init(|| async {
+        let request = NetworkCreateRequest {
+            name: n.name.clone(),
+            driver: n.driver.clone(),
+            internal: Some(n.internal),
+            attachable: Some(n.attachable),
+            options: Some(n.driver_opts.clone().into_iter().collect()),
+            labels: Some(labels(env, &n.labels)),
+            ipam: (!n.subnets.is_empty()).then(|| Ipam {
+                config: Some(
+                    n.subnets
+                        .iter()
+                        .map(|s| IpamConfig {
+                            subnet: Some(s.subnet.clone()),
+                            gateway: s.gateway.clone(),
+                            ip_range: s.ip_range.clone(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                ),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        engine
+            .create_network(request)
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .clone()
+}
+
+/// Creates volume `key` (declared in the file) on the engine's ship.
+pub(crate) async fn create_volume(
+    env: &Environment,
+    engine: &Engine,
+    once: &Once,
+    key: &str,
+) -> Result<(), String> {
+    let Some(v) = env.volumes.get(key) else {
+        return Err(format!("volume `{key}` is not declared"));
+    };
+    let cell = once.cell(engine.ship(), &format!("volume {}", v.name));
+    cell.get_or_init(|| async {
+        let request = VolumeCreateRequest {
+            name: Some(v.name.clone()),
+            driver: v.driver.clone(),
+            driver_opts: Some(v.driver_opts.clone().into_iter().collect()),
+            labels: Some(labels(env, &v.labels)),
+            ..Default::default()
+        };
+        engine
+            .create_volume(request)
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .clone()
+}
+
+/// What `clean --networks` / `--volumes` did with one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cleaned {
+    pub ship: String,
+    /// `network` or `volume`.
+    pub kind: &'static str,
+    pub name: String,
+    /// `removed`, `kept (in use by web-1)`, `kept (not made by this environment)`…
+    pub outcome: Result<String, String>,
+}
+
+/// Removes, on each ship with containers of `containers`, the declared,
+/// non-external networks (`networks`) and volumes (`volumes`) that carry
+/// this environment's label and that no container uses.
+pub async fn clean(
+    env: &Environment,
+    fleet: &Fleet,
+    containers: &[&Container],
+    networks: bool,
+    volumes: bool,
+) -> Vec<Cleaned> {
+    let ships: BTreeSet<&str> = containers.iter().map(|c| c.ship.as_str()).collect();
+    let mut jobs = Vec::new();
+    for ship in ships {
+        if networks {
+            for n in env.networks.values().filter(|n| !n.external) {
+                jobs.push((ship, "network", n.name.as_str()));
+            }
+        }
+        if volumes {
+            for v in env.volumes.values().filter(|v| !v.external) {
+                jobs.push((ship, "volume", v.name.as_str()));
+            }
+        }
+    }
+    join_all(jobs.into_iter().map(|(ship, kind, name)| async move {
+        let outcome = clean_one(env, fleet, ship, kind, name).await;
+        Cleaned {
+            ship: ship.to_owned(),
+            kind,
+            name: name.to_owned(),
+            outcome,
+        }
+    }))
+    .await
+    .into_iter()
+    .filter(|c| c.outcome.as_deref() != Ok("absent"))
+    .collect()
+}
+
+async fn clean_one(
+    env: &Environment,
+    fleet: &Fleet,
+    ship: &str,
+    kind: &str,
+    name: &str,
+) -> Result<String, String> {
+    let engine = fleet.engine(ship).await.map_err(|e| e.to_string())?;
+    let found = if kind == "network" {
+        engine.networks_named(&[name]).await
+    } else {
+        engine.volumes_named(&[name]).await
+    }
+    .map_err(|e| e.to_string())?;
+    let Some(labels) = found.get(name) else {
+        return Ok("absent".into());
+    };
+    if labels.get(LABEL_ENVIRONMENT) != Some(&env.name) {
+        return Ok("kept (not made by this environment)".into());
+    }
+    let users = engine
+        .users_of(kind, name)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !users.is_empty() {
+        return Ok(format!("kept (in use by {})", users.join(", ")));
+    }
+    let removed = if kind == "network" {
+        engine.remove_network(name).await
+    } else {
+        engine.remove_volume(name).await
+    };
+    removed
+        .map(|()| "removed".into())
+        .map_err(|e| e.to_string())
+}
