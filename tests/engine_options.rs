@@ -32,6 +32,7 @@ const OPTIONS: &[(&str, &str)] = &[
     ("pids_limit", "100"),
     ("cpuset", "'0'"),
     ("platform", "linux/amd64"),
+    ("mac_address", "'02:42:ac:11:fe:99'"),
 ];
 
 /// The same options, each changed to another value.
@@ -55,6 +56,7 @@ const CHANGED: &[(&str, &str)] = &[
     ("pids_limit", "200"),
     ("cpuset", "'0-1'"),
     ("platform", "linux/386"),
+    ("mac_address", "'02:42:ac:11:fe:98'"),
 ];
 
 fn file_with(name: &str, options: &[(&str, &str)]) -> String {
@@ -104,6 +106,10 @@ fn every_option_reaches_the_engine_and_a_change_is_the_reason_for_a_recreate() {
     assert_eq!(host["PidsLimit"], 100);
     assert_eq!(host["CpusetCpus"], "0");
     assert_eq!(c["Platform"], "linux");
+    assert_eq!(
+        c["NetworkSettings"]["Networks"]["bridge"]["MacAddress"],
+        "02:42:ac:11:fe:99"
+    );
     // Inside: the root file system is read-only, the tmpfs is writable.
     let inside = docker(
         &local(),

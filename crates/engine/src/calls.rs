@@ -153,10 +153,22 @@ impl Engine {
             name: Some(name.to_owned()),
             platform: platform.unwrap_or_default().to_owned(),
         };
+        let docker = match crate::legacy::endpoint_mac(&body) {
+            Some(mac) if crate::legacy::needs_top_level_mac(&self.api_version) => {
+                let prefix = format!("/v{}", self.api_version);
+                self.docker.clone().with_request_modifier(move |request| {
+                    crate::with_version_prefix(
+                        crate::legacy::with_top_level_mac(request, &mac),
+                        &prefix,
+                    )
+                })
+            }
+            _ => self.docker.clone(),
+        };
         let created = self
             .bounded(
                 &action,
-                self.docker.create_container(Some(options), body),
+                docker.create_container(Some(options), body),
                 self.timeout,
             )
             .await?;

@@ -8,6 +8,7 @@
 mod calls;
 mod capped;
 mod error;
+mod legacy;
 mod objects;
 mod ssh;
 mod tls;

@@ -157,7 +157,23 @@ pub fn prerequisites(
 /// The container's networks in its creation request: the first as its
 /// network mode (with its endpoint), every one with its aliases in a label.
 pub(crate) fn apply_networks(env: &Environment, c: &Container, body: &mut ContainerCreateBody) {
+    let mac = c.options.mac_address.clone();
     let Some(first) = c.options.networks.first() else {
+        // Without networks, the MAC address goes to the network mode's endpoint.
+        if let Some(mac) = mac {
+            let mode = body
+                .host_config
+                .as_ref()
+                .and_then(|h| h.network_mode.clone())
+                .unwrap_or_else(|| "bridge".into());
+            let endpoint = EndpointSettings {
+                mac_address: Some(mac),
+                ..Default::default()
+            };
+            body.networking_config = Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(mode, endpoint)])),
+            });
+        }
         return;
     };
     let name = |key: &str| {
@@ -171,7 +187,13 @@ pub(crate) fn apply_networks(env: &Environment, c: &Container, body: &mut Contai
         host.network_mode = Some(first_name.clone());
     }
     body.networking_config = Some(NetworkingConfig {
-        endpoints_config: Some(HashMap::from([(first_name, endpoint(first))])),
+        endpoints_config: Some(HashMap::from([(
+            first_name,
+            EndpointSettings {
+                mac_address: mac,
+                ..endpoint(first)
+            },
+        )])),
     });
     let text: Vec<String> = c
         .options

@@ -87,6 +87,7 @@ pub(crate) fn hashed(json: &Value) -> Vec<(&'static str, Value)> {
         ("stop_grace_period", json["StopTimeout"].clone()),
         ("healthcheck", canonical(&json["Healthcheck"])),
         ("platform", json["Labels"][LABEL_PLATFORM].clone()),
+        ("mac_address", Value::from(wanted_mac(json))),
         (
             "networks",
             json["Labels"][crate::objects::LABEL_NETWORKS].clone(),
@@ -192,6 +193,10 @@ pub(crate) fn differences(want: &Value, have: &Value) -> Vec<String> {
             .to_owned()
     };
     check("platform", platform(wc) != platform(hc));
+    check(
+        "mac_address",
+        wanted_mac(want).is_some_and(|mac| !has_mac(have, &mac)),
+    );
     let networks = |v: &Value| {
         v["Labels"][crate::objects::LABEL_NETWORKS]
             .as_str()
@@ -251,4 +256,23 @@ pub(crate) fn security_differs(want_host: &Value, have_host: &Value) -> bool {
         );
     }
     !same(&wanted, &have)
+}
+
+/// The MAC address the request gives an endpoint, if any.
+fn wanted_mac(body: &Value) -> Option<String> {
+    body["NetworkingConfig"]["EndpointsConfig"]
+        .as_object()?
+        .values()
+        .find_map(|e| e["MacAddress"].as_str().map(str::to_owned))
+}
+
+/// Whether the container has `mac` (at the top, as engines before API
+/// 1.44 report it, or on one of its networks).
+fn has_mac(have: &Value, mac: &str) -> bool {
+    have["Config"]["MacAddress"].as_str() == Some(mac)
+        || have["NetworkSettings"]["Networks"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .any(|(_, n)| n["MacAddress"].as_str() == Some(mac))
 }

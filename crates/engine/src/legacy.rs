@@ -1,0 +1,53 @@
+//! Requests rewritten for engines older than the client library: before
+//! API 1.44 (Docker 25) an engine reads a container's MAC address only at
+//! the top of the creation request, where the library no longer puts it;
+//! maestro gives it per network endpoint, and moves it up for those.
+
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use bollard::models::ContainerCreateBody;
+use bollard::BollardRequest;
+use http_body_util::{Either, Full};
+use hyper::body::{Body, Bytes};
+
+/// The first MAC address of the request's network endpoints.
+pub(crate) fn endpoint_mac(body: &ContainerCreateBody) -> Option<String> {
+    body.networking_config
+        .as_ref()?
+        .endpoints_config
+        .as_ref()?
+        .values()
+        .find_map(|e| e.mac_address.clone())
+}
+
+/// Whether an engine of `api` (`1.41`) needs the MAC address at the top.
+pub(crate) fn needs_top_level_mac(api: &str) -> bool {
+    crate::parse_version(api).is_some_and(|v| v < (1, 44))
+}
+
+/// The request with `"MacAddress": mac` at the top of its JSON body (a
+/// body that cannot be read at once is left as it is).
+pub(crate) fn with_top_level_mac(request: BollardRequest, mac: &str) -> BollardRequest {
+    let (parts, body) = request.into_parts();
+    let Either::Left(mut full) = body else {
+        return BollardRequest::from_parts(parts, body);
+    };
+    let mut cx = Context::from_waker(Waker::noop());
+    let bytes = match Pin::new(&mut full).poll_frame(&mut cx) {
+        Poll::Ready(Some(Ok(frame))) => frame.into_data().ok().map(|b: Bytes| b),
+        _ => None,
+    };
+    let Some(bytes) = bytes else {
+        return BollardRequest::from_parts(parts, Either::Left(full));
+    };
+    let rewritten = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            map.insert("MacAddress".into(), serde_json::Value::from(mac));
+            serde_json::to_vec(&map).ok()
+        }
+        _ => None,
+    };
+    let data = rewritten.map(Bytes::from).unwrap_or(bytes);
+    BollardRequest::from_parts(parts, Either::Left(Full::new(data)))
+}
