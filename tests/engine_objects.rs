@@ -112,6 +112,23 @@ fn services_on_a_network_reach_each_other_by_alias_and_clean_removes_only_its_ow
         NETWORKS.replace("IMAGE", crate::engine_support::IMAGE)
     );
     let file = dir.write("maestro.yaml", text);
+    // The plan creates the missing network first, once per container that needs it.
+    let out = maestro(&file, &["plan", "--json"]);
+    assert_code(&out, 3);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    for row in doc["containers"].as_array().expect("containers") {
+        let ops = &row["operations"];
+        assert_eq!(ops[0]["op"], "create network net-front", "{row}");
+        assert_eq!(ops[0]["cause"], "missing on the ship", "{row}");
+        assert!(
+            !ops.to_string().contains("net-outside"),
+            "an external network is created: {row}"
+        );
+        assert!(
+            !ops.to_string().contains("net-byhand"),
+            "an existing network is created: {row}"
+        );
+    }
     assert_code(&maestro(&file, &["up"]), 0);
 
     let net = inspect_object("network", "net-front").expect("net-front was created");
@@ -196,6 +213,12 @@ fn data_in_a_named_volume_survives_a_recreate_and_clean_and_clean_volumes_remove
         dir.write("maestro.yaml", text)
     };
     let file = file_for("1");
+    let out = maestro(&file, &["plan", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(
+        doc["containers"][0]["operations"][0]["op"], "create volume vol-data",
+        "{doc}"
+    );
     assert_code(&maestro(&file, &["up"]), 0);
     let volume = inspect_object("volume", "vol-data").expect("vol-data was created");
     assert_eq!(volume["Labels"]["team"], "vol-a");
