@@ -536,6 +536,66 @@ fn health_test(r: &mut Reader, n: &Node, p: &str) -> Option<Vec<String>> {
 mod tests {
     use super::parse_duration;
 
+    fn load(text: &str) -> Result<crate::Environment, crate::LoadError> {
+        let source = crate::Source {
+            name: "t.yaml".into(),
+            base_dir: std::path::PathBuf::from("."),
+            text: text.into(),
+        };
+        crate::load(&source, &Default::default())
+    }
+
+    const FILE: &str = "
+name: t
+ships: {a: {ip: 10.0.0.1}}
+networks: {front: {}}
+services:
+  web:
+    image: box:1
+    read_only: true
+    tmpfs: /run
+    networks: {front: {aliases: [www]}}
+    instances:
+      web-1: {ship: a, tmpfs: ['/cache:size=1m'], stop_timeout: 90, stop_grace_period: 1m30s}
+      web-2: {ship: a, networks: [front]}
+";
+
+    #[test]
+    fn an_instance_wins_key_by_key_over_its_service() {
+        let env = load(FILE).expect("valid");
+        let one = &env.containers["web-1"];
+        assert!(one.options.read_only, "the service's read_only");
+        assert_eq!(
+            one.options.tmpfs.get("/cache").map(String::as_str),
+            Some("size=1m")
+        );
+        assert!(
+            !one.options.tmpfs.contains_key("/run"),
+            "the instance's tmpfs replaces the service's"
+        );
+        assert_eq!(one.options.networks[0].aliases, ["www"]);
+        assert_eq!(
+            one.stop_timeout, 90,
+            "stop_grace_period agreeing with stop_timeout"
+        );
+        assert_eq!(one.options.stop_grace_period, Some(90));
+        let two = &env.containers["web-2"];
+        assert_eq!(two.options.tmpfs.get("/run").map(String::as_str), Some(""));
+        assert!(two.options.networks[0].aliases.is_empty());
+        assert_eq!(two.stop_timeout, 10);
+    }
+
+    #[test]
+    fn a_file_without_the_new_keys_has_no_options() {
+        let env = load("name: t\nships: {a: {ip: 1.2.3.4}}\nservices:\n  s:\n    image: b\n    instances: {s-1: {ship: a}}\n").expect("valid");
+        assert_eq!(
+            *env.containers["s-1"].options,
+            crate::ContainerOptions::default()
+        );
+        assert!(env.networks.is_empty() && env.volumes.is_empty());
+        assert!(env.warnings.is_empty(), "{:?}", env.warnings);
+    }
+
     #[test]
     fn durations_in_the_compose_forms() {
         assert_eq!(parse_duration("10s"), Some(10_000_000_000));

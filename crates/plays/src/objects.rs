@@ -436,3 +436,110 @@ async fn clean_one(
         .map(|()| "removed".into())
         .map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::play::{PlayKind, PlayOptions};
+    use crate::snapshot::{ShipView, Snapshot};
+
+    fn env() -> Environment {
+        let source = maestro_config::Source {
+            name: "t.yaml".into(),
+            base_dir: ".".into(),
+            text: "
+name: t
+ships: {a: {ip: 10.0.0.1}}
+networks: {front: {}, back: {}, outside: {external: true}}
+volumes: {data: {}, made: {}}
+services:
+  web:
+    image: box:1
+    networks: [front, back, outside]
+    instances:
+      web-1: {ship: a, volumes: {/d: data, /m: made, /x: undeclared}}
+"
+            .into(),
+        };
+        maestro_config::load(&source, &Default::default()).expect("valid")
+    }
+
+    #[test]
+    fn the_plan_creates_only_the_missing_declared_objects_first() {
+        let env = env();
+        let containers: Vec<&Container> = env.containers.values().collect();
+        let have = ShipObjects {
+            networks: HashMap::from([("back".to_owned(), Labels::new())]),
+            volumes: HashMap::from([("made".to_owned(), Labels::new())]),
+        };
+        let snapshot = Snapshot {
+            ships: HashMap::from([("a".to_owned(), Ok(ShipView::default()))]),
+            objects: Objects {
+                ships: HashMap::from([("a".to_owned(), Ok(have))]),
+            },
+        };
+        let options = PlayOptions::default();
+        let mut plan = crate::reconcile::reconcile(
+            &env,
+            &containers,
+            PlayKind::Start,
+            &options,
+            &snapshot,
+            &[None],
+        );
+        prerequisites(&env, &containers, &snapshot.objects, &mut plan);
+        let steps: Vec<Step> = plan.entries[0]
+            .ops()
+            .iter()
+            .map(|op| op.step.clone())
+            .collect();
+        // The objects first (the image missing, a pull follows), once each.
+        assert_eq!(
+            steps[..3],
+            [
+                Step::CreateNetwork("front".into()),
+                Step::CreateVolume("data".into()),
+                Step::Pull
+            ]
+        );
+        let objects = steps
+            .iter()
+            .filter(|s| matches!(s, Step::CreateNetwork(_) | Step::CreateVolume(_)))
+            .count();
+        assert_eq!(objects, 2, "{steps:?}");
+        assert!(steps.contains(&Step::Create), "{steps:?}");
+    }
+
+    #[test]
+    fn a_ship_whose_objects_could_not_be_read_makes_the_container_unknown() {
+        let env = env();
+        let containers: Vec<&Container> = env.containers.values().collect();
+        let snapshot = Snapshot {
+            ships: HashMap::from([("a".to_owned(), Ok(ShipView::default()))]),
+            objects: Objects {
+                ships: HashMap::from([("a".to_owned(), Err("ship a: refused".to_owned()))]),
+            },
+        };
+        let options = PlayOptions::default();
+        let mut plan = crate::reconcile::reconcile(
+            &env,
+            &containers,
+            PlayKind::Start,
+            &options,
+            &snapshot,
+            &[None],
+        );
+        prerequisites(&env, &containers, &snapshot.objects, &mut plan);
+        assert_eq!(plan.entries[0], Entry::Unknown("ship a: refused".into()));
+    }
+
+    #[test]
+    fn the_first_network_is_the_mode_and_every_one_is_in_the_label() {
+        let env = env();
+        let body = crate::spec::create_body(&env, &env.containers["web-1"]);
+        let host = body.host_config.as_ref().expect("host config");
+        assert_eq!(host.network_mode.as_deref(), Some("front"));
+        let labels = body.labels.as_ref().expect("labels");
+        assert_eq!(labels[LABEL_NETWORKS], "front=;back=;outside=");
+    }
+}

@@ -276,3 +276,61 @@ fn has_mac(have: &Value, mac: &str) -> bool {
             .flatten()
             .any(|(_, n)| n["MacAddress"].as_str() == Some(mac))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(options: &str) -> Value {
+        let source = maestro_config::Source {
+            name: "t.yaml".into(),
+            base_dir: ".".into(),
+            text: format!(
+                "name: t\nships: {{a: {{ip: 10.0.0.1}}}}\nservices:\n  s:\n    image: b\n    instances:\n      s-1: {{ship: a, {options}}}\n"
+            ),
+        };
+        let env = maestro_config::load(&source, &Default::default()).expect("valid");
+        serde_json::to_value(crate::spec::create_body(&env, &env.containers["s-1"]))
+            .unwrap_or_default()
+    }
+
+    /// What an engine reports for a container made from `body`.
+    fn as_created(body: &Value) -> Value {
+        let mut config = body.clone();
+        if let Some(m) = config.as_object_mut() {
+            m.remove("HostConfig");
+        }
+        serde_json::json!({"Config": config, "HostConfig": body["HostConfig"]})
+    }
+
+    const ALL: &str = "entrypoint: [sh], tmpfs: /run, read_only: true, init: true, stop_signal: SIGINT, stop_grace_period: 2s, shm_size: 1m, sysctls: {a.b: 1}, devices: [/dev/zero], gpus: all, healthcheck: {test: 'true'}, pid: host, ipc: shareable, group_add: [1], pids_limit: 5, cpuset: '0', platform: linux/amd64";
+
+    #[test]
+    fn a_container_made_from_the_request_has_no_differences() {
+        let want = body(ALL);
+        assert_eq!(differences(&want, &as_created(&want)), Vec::<String>::new());
+    }
+
+    #[test]
+    fn each_changed_option_is_named() {
+        let have = as_created(&body(ALL));
+        for (old, new, name) in [
+            ("tmpfs: /run", "tmpfs: /tmp", "tmpfs"),
+            ("pids_limit: 5", "pids_limit: 6", "pids_limit"),
+            ("gpus: all", "gpus: 1", "gpus"),
+            ("platform: linux/amd64", "platform: linux/arm64", "platform"),
+            (
+                "healthcheck: {test: 'true'}",
+                "healthcheck: {test: 'false'}",
+                "healthcheck",
+            ),
+        ] {
+            let want = body(&ALL.replace(old, new));
+            assert_eq!(
+                differences(&want, &have),
+                [format!("{name} changed")],
+                "{new}"
+            );
+        }
+    }
+}
