@@ -518,11 +518,7 @@ fn attach(
         },
     };
     let net = get_set(instance, "net").map(|n| (n, format!("{at}/net")));
-    let list = crate::objects::attachments(r, node, &path, networks, net);
-    if !list.is_empty() {
-        c.container.hostname = Some(c.container.name.clone());
-    }
-    c.container.options.networks = list;
+    c.container.options.networks = crate::objects::attachments(r, node, &path, networks, net);
 }
 
 /// `unknown service "dbb"; expected one of: db, web`.

@@ -89,7 +89,7 @@ fn settings(c: &Container) -> Value {
         .filter(|(_, list)| !list.is_empty())
         .map(|(state, list)| (state.to_string(), checks(list)))
         .collect();
-    json!({
+    let mut out = json!({
         "service": c.service,
         "ship": c.ship,
         "image": c.image,
@@ -116,7 +116,13 @@ fn settings(c: &Container) -> Value {
         "log_config": c.log_config.as_ref().map(|l| json!({"driver": l.driver, "options": l.options})),
         "labels": c.labels,
         "lifecycle": lifecycle,
-    })
+    });
+    if let (Some(map), Some(options)) =
+        (out.as_object_mut(), crate::dump_extras::options(&c.options))
+    {
+        map.insert("options".into(), options);
+    }
+    out
 }
 
 fn ship(s: &Ship) -> Value {
@@ -260,7 +266,7 @@ impl serde::Serialize for Document<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let env = self.env;
-        let mut map = s.serialize_map(Some(7))?;
+        let mut map = s.serialize_map(None)?;
         map.serialize_entry("name", &env.name)?;
         map.serialize_entry("schema", &env.schema)?;
         map.serialize_entry(
@@ -301,6 +307,12 @@ impl serde::Serialize for Document<'_> {
                 })
                 .collect::<Map<String, Value>>(),
         )?;
+        if let Some(networks) = crate::dump_extras::networks(env) {
+            map.serialize_entry("networks", &networks)?;
+        }
+        if let Some(volumes) = crate::dump_extras::volumes(env) {
+            map.serialize_entry("volumes", &volumes)?;
+        }
         map.serialize_entry("containers", &Containers(self.containers))?;
         map.serialize_entry("audit", &env.audit.iter().map(auditor).collect::<Vec<_>>())?;
         map.end()

@@ -586,6 +586,23 @@ services:
     }
 
     #[test]
+    fn dump_shows_the_options_networks_and_volumes_only_when_set() {
+        let env = load(FILE).expect("valid");
+        let all: Vec<&crate::Container> = env.containers.values().collect();
+        let doc = serde_json::to_value(crate::dump::environment(&env, &all)).expect("json");
+        let one = &doc["containers"]["web-1"]["options"];
+        assert_eq!(one["tmpfs"], serde_json::json!({"/cache": "size=1m"}));
+        assert_eq!(one["read_only"], true);
+        assert_eq!(one["networks"][0]["aliases"], serde_json::json!(["www"]));
+        assert!(
+            one.get("pid").is_none(),
+            "unset options are left out: {one}"
+        );
+        assert!(doc["networks"]["front"].is_object());
+        assert!(doc.get("volumes").is_none());
+    }
+
+    #[test]
     fn a_file_without_the_new_keys_has_no_options() {
         let env = load("name: t\nships: {a: {ip: 1.2.3.4}}\nservices:\n  s:\n    image: b\n    instances: {s-1: {ship: a}}\n").expect("valid");
         assert_eq!(

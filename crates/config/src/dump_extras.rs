@@ -1,0 +1,81 @@
+//! The `dump` of maestro's additions to the file: a container's options
+//! with Compose's names, and the declared networks and volumes. Each is
+//! written only when the file uses it, so a MaestroNG file dumps as before.
+
+use serde_json::{json, Value};
+
+use crate::model::{ContainerOptions, Environment};
+
+/// A container's options, by their keys in the file (unset ones left out).
+pub(crate) fn options(o: &ContainerOptions) -> Option<Value> {
+    if *o == ContainerOptions::default() {
+        return None;
+    }
+    let all = json!({
+        "entrypoint": o.entrypoint, "tmpfs": o.tmpfs, "read_only": o.read_only,
+        "init": o.init, "stop_signal": o.stop_signal, "stop_grace_period": o.stop_grace_period,
+        "shm_size": o.shm_size, "sysctls": o.sysctls,
+        "devices": o.devices.iter().map(|d| format!("{}:{}:{}", d.host, d.container, d.permissions)).collect::<Vec<_>>(),
+        "gpus": o.gpus.iter().map(|g| json!({
+            "driver": g.driver, "count": g.count, "device_ids": g.device_ids,
+            "capabilities": g.capabilities, "options": g.options,
+        })).collect::<Vec<_>>(),
+        "healthcheck": o.healthcheck.as_ref().map(|h| json!({
+            "test": h.test, "interval": h.interval, "timeout": h.timeout,
+            "retries": h.retries, "start_period": h.start_period,
+        })),
+        "pid": o.pid, "ipc": o.ipc, "group_add": o.group_add, "pids_limit": o.pids_limit,
+        "cpuset": o.cpuset, "mac_address": o.mac_address, "platform": o.platform,
+        "networks": o.networks.iter().map(|a| json!({
+            "network": a.network, "aliases": a.aliases, "ipv4_address": a.ipv4_address,
+        })).collect::<Vec<_>>(),
+    });
+    let kept = all
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, v)| !matches!(v, Value::Null | Value::Bool(false)))
+        .filter(|(_, v)| !v.as_array().is_some_and(Vec::is_empty))
+        .filter(|(_, v)| !v.as_object().is_some_and(serde_json::Map::is_empty))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Some(Value::Object(kept))
+}
+
+/// The top-level `networks`, when there are any.
+pub(crate) fn networks(env: &Environment) -> Option<Value> {
+    (!env.networks.is_empty()).then(|| {
+        env.networks
+            .iter()
+            .map(|(k, n)| {
+                let subnets: Vec<Value> = n
+                    .subnets
+                    .iter()
+                    .map(|s| json!({"subnet": s.subnet, "gateway": s.gateway, "ip_range": s.ip_range}))
+                    .collect();
+                let v = json!({
+                    "name": n.name, "driver": n.driver, "driver_opts": n.driver_opts,
+                    "labels": n.labels, "internal": n.internal, "attachable": n.attachable,
+                    "subnets": subnets, "external": n.external,
+                });
+                (k.clone(), v)
+            })
+            .collect()
+    })
+}
+
+/// The top-level `volumes`, when there are any.
+pub(crate) fn volumes(env: &Environment) -> Option<Value> {
+    (!env.volumes.is_empty()).then(|| {
+        env.volumes
+            .iter()
+            .map(|(k, v)| {
+                let v = json!({
+                    "name": v.name, "driver": v.driver, "driver_opts": v.driver_opts,
+                    "labels": v.labels, "external": v.external,
+                });
+                (k.clone(), v)
+            })
+            .collect()
+    })
+}
