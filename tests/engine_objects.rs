@@ -170,6 +170,20 @@ fn services_on_a_network_reach_each_other_by_alias_and_clean_removes_only_its_ow
     assert!(aliases.contains("db-alias"), "{aliases}");
 
     assert_code(&maestro(&file, &["plan"]), 0);
+    // Another alias: the container's networks changed.
+    let changed = dir.write(
+        "changed.yaml",
+        std::fs::read_to_string(&file)
+            .expect("the file")
+            .replace("[db-alias]", "[db-alias, db2]"),
+    );
+    let out = maestro(&changed, &["plan"]);
+    assert_code(&out, 3);
+    let line = crate::engine_support::line_of(&out, "net-srv-1");
+    assert!(
+        line.trim_end().ends_with("recreate (networks changed)"),
+        "{line}"
+    );
 
     // In use: kept. Then stopped and removed: removed, the others kept.
     let out = maestro(&file, &["clean", "--networks"]);
