@@ -5,7 +5,8 @@
 //!   the driver, labels and subnet of the file (engine inspect); a network
 //!   declared `external` is used, never created nor removed; one of the
 //!   same name made by hand is used and never removed; `clean --networks`
-//!   keeps a network in use and removes it once unused;
+//!   keeps a network in use and removes it once unused; a network and a
+//!   volume are made on each ship that needs them, and removed from each;
 //! - data in a named volume survives a recreate and `clean`; `clean
 //!   --volumes` keeps it while a container uses it and removes it after.
 //!
@@ -58,8 +59,12 @@ impl Drop for Objects {
 
 /// `docker inspect` of a network or volume, or `None` when there is none.
 fn inspect_object(kind: &str, name: &str) -> Option<serde_json::Value> {
+    inspect_object_on(&local(), kind, name)
+}
+
+fn inspect_object_on(host: &str, kind: &str, name: &str) -> Option<serde_json::Value> {
     let out = Command::new("docker")
-        .args(["-H", &local(), kind, "inspect", name])
+        .args(["-H", host, kind, "inspect", name])
         .output()
         .expect("the docker CLI runs");
     if !out.status.success() {
@@ -282,4 +287,49 @@ fn data_in_a_named_volume_survives_a_recreate_and_clean_and_clean_volumes_remove
         inspect_object("volume", "vol-data").is_none(),
         "vol-data is left"
     );
+}
+
+#[test]
+fn a_network_and_a_volume_are_made_on_each_ship_that_needs_them() {
+    let _ships = crate::testbed::use_ships();
+    let _containers = Cleanup::new(&["net-two-1", "net-two-2"]);
+    let _objects = Objects::new(&["net-two"], &["vol-two"]);
+    let t = testbed();
+    let dir = Dir::new();
+    let text = format!(
+        "name: net-two-env\nships:\n  local: {}\n  ship2: {}\nnetworks:\n  net-two: {{labels: {{team: two}}}}\nvolumes:\n  vol-two: {{}}\nservices:\n  two:\n    image: {IMAGE}\n    networks: [net-two]\n    instances:\n      net-two-1: {{ship: local, stop_timeout: 1, command: [sleep, '300'], volumes: {{/v: vol-two}}}}\n      net-two-2: {{ship: ship2, stop_timeout: 1, command: [sleep, '300'], volumes: {{/v: vol-two}}}}\n",
+        t.local_ship(),
+        t.ship2_tcp()
+    );
+    let file = dir.write("maestro.yaml", text);
+    assert_code(&maestro(&file, &["up"]), 0);
+    for host in [t.local_host(), t.ship2_host()] {
+        let net = inspect_object_on(&host, "network", "net-two")
+            .unwrap_or_else(|| panic!("net-two is missing on {host}"));
+        assert_eq!(
+            net["Labels"]["io.maestro.environment"], "net-two-env",
+            "{host}"
+        );
+        assert!(
+            inspect_object_on(&host, "volume", "vol-two").is_some(),
+            "vol-two is missing on {host}"
+        );
+    }
+    assert_code(&maestro(&file, &["stop", "-a"]), 0);
+    let out = maestro(&file, &["clean", "--networks", "--volumes"]);
+    assert_code(&out, 0);
+    for ship in ["local", "ship2"] {
+        assert_said(&out, &format!("network net-two on ship {ship}: removed"));
+        assert_said(&out, &format!("volume vol-two on ship {ship}: removed"));
+    }
+    for host in [t.local_host(), t.ship2_host()] {
+        assert!(
+            inspect_object_on(&host, "network", "net-two").is_none(),
+            "{host}"
+        );
+        assert!(
+            inspect_object_on(&host, "volume", "vol-two").is_none(),
+            "{host}"
+        );
+    }
 }
