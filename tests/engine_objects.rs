@@ -1,5 +1,5 @@
 //! User-defined networks and named volumes (issue 18 items 1 and 2), end to
-//! end on the test bed's local engine:
+//! end on the test bed's engines:
 //!
 //! - two services on a network reach each other by alias; the network has
 //!   the driver, labels and subnet of the file (engine inspect); a network

@@ -181,11 +181,13 @@ pub(crate) fn differences(want: &Value, have: &Value) -> Vec<String> {
         "stop_grace_period",
         set_and_differs(&wc["StopTimeout"], &hc["StopTimeout"]),
     );
-    check(
-        "healthcheck",
-        !wc["Healthcheck"].is_null()
-            && without_empty(&wc["Healthcheck"]) != without_empty(&hc["Healthcheck"]),
-    );
+    // The engine fills in what the file leaves out from the image's check.
+    let health_differs = without_empty(&wc["Healthcheck"])
+        .as_object()
+        .into_iter()
+        .flatten()
+        .any(|(k, v)| hc["Healthcheck"][k] != *v);
+    check("healthcheck", health_differs);
     let platform = |v: &Value| {
         v["Labels"][LABEL_PLATFORM]
             .as_str()
@@ -309,6 +311,14 @@ mod tests {
     fn a_container_made_from_the_request_has_no_differences() {
         let want = body(ALL);
         assert_eq!(differences(&want, &as_created(&want)), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_healthcheck_without_test_keeps_the_images_and_is_no_drift() {
+        let want = body("healthcheck: {interval: 5s}");
+        let mut have = as_created(&want);
+        have["Config"]["Healthcheck"]["Test"] = serde_json::json!(["CMD-SHELL", "image's"]);
+        assert_eq!(differences(&want, &have), Vec::<String>::new());
     }
 
     #[test]
