@@ -51,3 +51,29 @@ pub(crate) fn with_top_level_mac(request: BollardRequest, mac: &str) -> BollardR
     let data = rewritten.map(Bytes::from).unwrap_or(bytes);
     BollardRequest::from_parts(parts, Either::Left(Full::new(data)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn the_mac_address_moves_to_the_top_for_engines_before_1_44() {
+        assert!(needs_top_level_mac("1.41"));
+        assert!(!needs_top_level_mac("1.44"));
+        let body = br#"{"Image":"b","NetworkingConfig":{"EndpointsConfig":{"bridge":{"MacAddress":"02:42:ac:11:00:99"}}}}"#;
+        let request = BollardRequest::new(Either::Left(Full::new(Bytes::from_static(body))));
+        let rewritten = with_top_level_mac(request, "02:42:ac:11:00:99");
+        let bytes = match rewritten.into_body().collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) => panic!("the body cannot be read: {e}"),
+        };
+        let json: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+        assert_eq!(json["MacAddress"], "02:42:ac:11:00:99");
+        assert_eq!(json["Image"], "b");
+        assert_eq!(
+            json["NetworkingConfig"]["EndpointsConfig"]["bridge"]["MacAddress"],
+            "02:42:ac:11:00:99"
+        );
+    }
+}
