@@ -257,12 +257,13 @@ fn data_in_a_named_volume_survives_a_recreate_and_clean_and_clean_volumes_remove
         "kept"
     );
 
-    // In use: kept by --volumes.
+    // In use (by vol-1, and by the replaced one kept for a rollback): kept
+    // by --volumes.
     let out = maestro(&file, &["clean", "--volumes"]);
     assert_code(&out, 0);
     assert_said(
         &out,
-        "volume vol-data on ship local: kept (in use by vol-1)",
+        "volume vol-data on ship local: kept (in use by vol-1, vol-1.previous)",
     );
     // A plain clean removes the container, never the volume.
     assert_code(&maestro(&file, &["stop", "-a"]), 0);
@@ -280,7 +281,7 @@ fn data_in_a_named_volume_survives_a_recreate_and_clean_and_clean_volumes_remove
     );
 
     assert_code(&maestro(&file, &["stop", "-a"]), 0);
-    let out = maestro(&file, &["clean", "--volumes"]);
+    let out = maestro(&file, &["clean", "--previous", "--volumes"]);
     assert_code(&out, 0);
     assert_said(&out, "volume vol-data on ship local: removed");
     assert!(
