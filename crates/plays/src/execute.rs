@@ -334,17 +334,9 @@ impl<'a> Executor<'a> {
             Step::Remove { volumes } => ops::remove(ctx, *volumes).await.map(|()| Next::Go),
             Step::Retire {
                 only_if_image_changed,
-            } => {
-                let runs = self
-                    .snapshot
-                    .seen(self.containers[i])
-                    .ok()
-                    .flatten()
-                    .and_then(|s| s.image_id.as_deref());
-                ops::retire(ctx, *only_if_image_changed, runs)
-                    .await
-                    .map(|()| Next::Go)
-            }
+            } => ops::retire(ctx, *only_if_image_changed, self.runs(i))
+                .await
+                .map(|()| Next::Go),
             Step::Swap => ops::swap(ctx).await.map(|()| Next::Go),
             Step::RemovePrevious => ops::remove_previous(ctx).await.map(|()| Next::Go),
             Step::Create => ops::create(ctx).await.map(|()| Next::Go),
@@ -366,13 +358,7 @@ impl<'a> Executor<'a> {
                 else_skip,
                 else_done,
             } => {
-                let runs = self
-                    .snapshot
-                    .seen(self.containers[i])
-                    .ok()
-                    .flatten()
-                    .and_then(|s| s.image_id.as_deref());
-                if ops::image_changed(ctx, runs).await? {
+                if ops::image_changed(ctx, self.runs(i)).await? {
                     Ok(Next::Go)
                 } else if let Some(done) = else_done {
                     Ok(Next::End(done.clone()))
@@ -381,6 +367,15 @@ impl<'a> Executor<'a> {
                 }
             }
         }
+    }
+
+    /// The image container `i` was created from, as the snapshot saw it.
+    fn runs(&self, i: usize) -> Option<&str> {
+        self.snapshot
+            .seen(self.containers[i])
+            .ok()
+            .flatten()
+            .and_then(|s| s.image_id.as_deref())
     }
 
     /// The outcome of a failed operation, aborting the play where it aborts.
