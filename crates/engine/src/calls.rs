@@ -90,14 +90,16 @@ impl Engine {
     }
 
     /// The containers named exactly as one of `names` (running or not): one
-    /// call, each name an anchored pattern of the engine's `name` filter.
+    /// call, each name an anchored pattern of the engine's `name` filter. The
+    /// leading `/` is optional: Docker matches the pattern against `/NAME`,
+    /// Podman against `NAME`.
     pub async fn list_containers_named(
         &self,
         names: &[&str],
     ) -> Result<Vec<ContainerSummary>, EngineError> {
         let patterns = names
             .iter()
-            .map(|n| format!("^/{}$", n.replace('.', "\\.")))
+            .map(|n| format!("^/?{}$", n.replace('.', "\\.")))
             .collect();
         self.list_filtered(Some(("name", patterns))).await
     }

@@ -1392,11 +1392,15 @@ impl Filters {
                 None => labels.get(filter.as_str()).is_some(),
             });
         // Docker matches names as regular expressions; the simulator knows
-        // two forms: `^/NAME$` (anchored, `.` escaped: one name) and a
-        // plain substring.
+        // two forms: `^/NAME$` or `^/?NAME$` (anchored, `.` escaped: one
+        // name) and a plain substring.
         let names_ok = self.names.is_empty()
             || self.names.iter().any(|n| {
-                match n.strip_prefix("^/").and_then(|n| n.strip_suffix('$')) {
+                match n
+                    .strip_prefix("^/?")
+                    .or_else(|| n.strip_prefix("^/"))
+                    .and_then(|n| n.strip_suffix('$'))
+                {
                     Some(exact) => c.name.trim_start_matches('/') == exact.replace("\\.", "."),
                     None => c.name.contains(n.trim_start_matches('/')),
                 }
