@@ -424,13 +424,16 @@ impl Engine {
             })
     }
 
-    /// Runs `command` inside `name` (no shell) and waits for it to end.
+    /// Runs `command` inside `name` (no shell) and waits for it to end. The
+    /// exec is attached (its output read and dropped) until its streams close,
+    /// as `docker exec` does: Podman's Docker API never marks a detached exec
+    /// as ended (its inspect says `Running: true` for good).
     pub async fn exec(&self, name: &str, command: &[String]) -> Result<ExecOutcome, EngineError> {
         let action = format!("run `{}` in {name}", command.join(" "));
         let options = CreateExecOptions::<String> {
             cmd: Some(command.to_vec()),
-            attach_stdout: Some(false),
-            attach_stderr: Some(false),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
             ..Default::default()
         };
         let created = self
@@ -441,15 +444,21 @@ impl Engine {
             )
             .await?;
         let start = StartExecOptions {
-            detach: true,
+            detach: false,
             ..Default::default()
         };
-        self.bounded(
-            &action,
-            self.docker.start_exec(&created.id, Some(start)),
-            self.timeout,
-        )
-        .await?;
+        let started = self
+            .bounded(
+                &action,
+                self.docker.start_exec(&created.id, Some(start)),
+                self.timeout,
+            )
+            .await?;
+        if let bollard::exec::StartExecResults::Attached { mut output, .. } = started {
+            // Until the command's streams close (its end); an error of the
+            // stream ends the wait too, the inspect below tells the rest.
+            while let Some(Ok(_)) = output.next().await {}
+        }
         let mut pause = Duration::from_millis(20);
         loop {
             let state = self
