@@ -190,6 +190,22 @@ fn same_logging(want: &Value, have: &Value) -> bool {
 }
 
 /// The readable differences between the desired request and the container.
+/// What Podman adds to every container's `Config.Env`.
+const PODMAN_ENV: &[&str] = &["container", "HOME", "HOSTNAME", "TERM"];
+
+/// An image reference as Docker Hub names it: without `docker.io/` and
+/// `library/`, with the `latest` tag when none is given.
+fn image_ref(name: &str) -> String {
+    let name = name.strip_prefix("docker.io/").unwrap_or(name);
+    let name = name.strip_prefix("library/").unwrap_or(name);
+    let last = name.rsplit('/').next().unwrap_or(name);
+    if last.contains(':') || last.contains('@') {
+        name.to_owned()
+    } else {
+        format!("{name}:latest")
+    }
+}
+
 pub fn differences(
     desired: &ContainerCreateBody,
     observed: &ContainerInspectResponse,
@@ -204,9 +220,10 @@ pub fn differences(
     let image_config = &image_config["Config"];
     let mut reasons = Vec::new();
 
-    // Image name.
+    // Image name (Podman reports `maestro-test/box:1` as
+    // `docker.io/maestro-test/box:1`).
     if let (Some(w), Some(h)) = (want["Image"].as_str(), have_config["Image"].as_str()) {
-        if w != h {
+        if image_ref(w) != image_ref(h) {
             reasons.push(format!("image changed ({h} → {w})"));
         }
     }
@@ -215,6 +232,9 @@ pub fn differences(
     let want_env = env_map(&want["Env"]);
     let have_env = env_map(&have_config["Env"]);
     let image_env = env_map(&image_config["Env"]);
+    // Podman marks its containers with `container=podman` and adds variables
+    // of its own to every container's configuration: not the file's to name.
+    let podman = have_env.get("container").map(String::as_str) == Some("podman");
     for (k, v) in &want_env {
         match have_env.get(k) {
             Some(h) if h == v => {}
@@ -223,7 +243,10 @@ pub fn differences(
         }
     }
     for (k, v) in &have_env {
-        if !want_env.contains_key(k) && image_env.get(k) != Some(v) {
+        if !want_env.contains_key(k)
+            && image_env.get(k) != Some(v)
+            && !(podman && PODMAN_ENV.contains(&k.as_str()))
+        {
             reasons.push(format!("env {k} removed"));
         }
     }
@@ -321,6 +344,10 @@ pub fn differences(
         (&["Privileged"][..], "privileged"),
         (&["VolumesFrom"][..], "volumes_from"),
     ] {
+        // Podman gives every container its default ulimits.
+        if podman && what == "ulimits" && is_empty(&want_host["Ulimits"]) {
+            continue;
+        }
         if keys.iter().any(|k| !same(&want_host[k], &have_host[k])) {
             reasons.push(format!("{what} changed"));
         }
@@ -498,6 +525,58 @@ services:
             decide(&body, Some(&stopped), Some(&image("sha256:one"))),
             Action::Start
         );
+    }
+
+    #[test]
+    fn what_podman_adds_to_a_container_is_not_a_reason() {
+        let before = env(ENV);
+        let old = crate::spec::create_body(&before, &before.containers["web-1"]);
+        let mut running = as_created(&old, true);
+        if let Some(config) = running.config.as_mut() {
+            config.image = Some("docker.io/box:1".into());
+            if let Some(env) = config.env.as_mut() {
+                for extra in [
+                    "container=podman",
+                    "HOME=/root",
+                    "HOSTNAME=web-1",
+                    "TERM=xterm",
+                ] {
+                    env.push(extra.into());
+                }
+            }
+        }
+        if let Some(host) = running.host_config.as_mut() {
+            host.ulimits = Some(vec![maestro_engine::models::ResourcesUlimits {
+                name: Some("RLIMIT_NOFILE".into()),
+                soft: Some(1024),
+                hard: Some(1024),
+            }]);
+        }
+        let after = env(&ENV.replace("hello", "bonjour"));
+        let new = crate::spec::create_body(&after, &after.containers["web-1"]);
+        assert_eq!(
+            decide(&new, Some(&running), Some(&image("sha256:one"))),
+            Action::Recreate(vec!["env GREETING changed".into()])
+        );
+        // The same variables on another engine are the container's own.
+        if let Some(env) = running.config.as_mut().and_then(|c| c.env.as_mut()) {
+            env.retain(|v| v != "container=podman");
+        }
+        let Action::Recreate(reasons) = decide(&new, Some(&running), Some(&image("sha256:one")))
+        else {
+            panic!("a recreate")
+        };
+        assert!(
+            reasons.contains(&"env TERM removed".to_owned()),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons.contains(&"ulimits changed".to_owned()),
+            "{reasons:?}"
+        );
+        assert_eq!(image_ref("busybox"), "busybox:latest");
+        assert_eq!(image_ref("docker.io/library/busybox:1"), "busybox:1");
+        assert_eq!(image_ref("127.0.0.1:5000/box"), "127.0.0.1:5000/box:latest");
     }
 
     #[test]
