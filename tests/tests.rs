@@ -11,6 +11,7 @@ mod engine_interrupt;
 mod engine_objects;
 mod engine_options;
 mod engine_plays;
+mod engine_podman;
 mod engine_rollback;
 mod engine_rollout;
 mod engine_ssh;
