@@ -220,16 +220,30 @@ pub(crate) fn differences(want: &Value, have: &Value) -> Vec<String> {
         without_empty(&wh["DeviceRequests"]) != without_empty(&hh["DeviceRequests"])
             && !(is_empty(&wh["DeviceRequests"]) && is_empty(&hh["DeviceRequests"])),
     );
-    check("pid", !same(&wh["PidMode"], &hh["PidMode"]));
+    // Podman says `private` for the default namespace, Docker nothing.
+    let pid_mode = |v: &Value| match v.as_str() {
+        Some("private") | None => Value::Null,
+        Some(_) => v.clone(),
+    };
+    check(
+        "pid",
+        !same(&pid_mode(&wh["PidMode"]), &pid_mode(&hh["PidMode"])),
+    );
     check("ipc", set_and_differs(&wh["IpcMode"], &hh["IpcMode"]));
     check(
         "group_add",
         sorted(&wh["GroupAdd"]) != sorted(&hh["GroupAdd"]),
     );
     let pids = |v: &Value| v.as_i64().filter(|n| *n > 0).unwrap_or(0);
+    // Podman gives every container its default limit (2,048) when none is
+    // asked for: only a limit the file sets counts there.
+    let podman = have["Config"]["Env"]
+        .as_array()
+        .is_some_and(|env| env.iter().any(|v| v.as_str() == Some("container=podman")));
+    let unset_on_podman = podman && pids(&wh["PidsLimit"]) == 0;
     check(
         "pids_limit",
-        pids(&wh["PidsLimit"]) != pids(&hh["PidsLimit"]),
+        !unset_on_podman && pids(&wh["PidsLimit"]) != pids(&hh["PidsLimit"]),
     );
     check("cpuset", !same(&wh["CpusetCpus"], &hh["CpusetCpus"]));
     reasons
@@ -319,6 +333,25 @@ mod tests {
         let mut have = as_created(&want);
         have["Config"]["Healthcheck"]["Test"] = serde_json::json!(["CMD-SHELL", "image's"]);
         assert_eq!(differences(&want, &have), Vec::<String>::new());
+    }
+
+    #[test]
+    fn podmans_default_pid_namespace_and_pids_limit_are_no_drift() {
+        let want = body("init: true");
+        let mut have = as_created(&want);
+        have["HostConfig"]["PidMode"] = serde_json::json!("private");
+        have["HostConfig"]["PidsLimit"] = serde_json::json!(2048);
+        have["Config"]["Env"] = serde_json::json!(["container=podman"]);
+        assert_eq!(differences(&want, &have), Vec::<String>::new());
+        // A limit the file sets still counts, and on Docker any limit does.
+        let limited = body("pids_limit: 5");
+        let mut have = as_created(&limited);
+        have["HostConfig"]["PidsLimit"] = serde_json::json!(2048);
+        have["Config"]["Env"] = serde_json::json!(["container=podman"]);
+        assert_eq!(differences(&limited, &have), ["pids_limit changed"]);
+        let mut docker = as_created(&want);
+        docker["HostConfig"]["PidsLimit"] = serde_json::json!(2048);
+        assert_eq!(differences(&want, &docker), ["pids_limit changed"]);
     }
 
     #[test]
