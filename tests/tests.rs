@@ -17,6 +17,7 @@ mod engine_rollout;
 mod engine_ssh;
 mod engine_support;
 mod engine_transports;
+mod exec;
 mod faults;
 mod guest_cluster;
 mod hostile_engine;

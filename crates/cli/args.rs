@@ -262,16 +262,36 @@ pub enum Command {
         #[command(flatten)]
         play: Play,
     },
-    /// Show the logs of one container.
+    /// Show the logs of one container, or of several (a service's instances)
+    /// merged, each line prefixed with its container's name.
     Logs {
         #[command(flatten)]
         things: Things,
-        /// Follow the log as it grows.
+        /// Follow the log as it grows (through restarts, on every ship).
         #[arg(short = 'F', long = "follow")]
         follow: bool,
-        /// Only the last LINES lines.
+        /// Only the last LINES lines (of each container).
         #[arg(short = 'n', value_name = "LINES")]
         lines: Option<u64>,
+        /// Only the lines since WHEN: a duration back from now (90s, 10m,
+        /// 1h30m, 2d), a time (2026-12-03T17:00:00Z) or seconds since the epoch.
+        #[arg(long = "since", value_name = "WHEN")]
+        since: Option<String>,
+    },
+    /// Run a command inside a container on its ship (with a terminal and
+    /// input when maestro has a terminal; exits with the command's status),
+    /// or in every instance of a service, each output line prefixed with the
+    /// container's name.
+    Exec {
+        /// The container or service to run the command in.
+        #[arg(value_name = "thing")]
+        thing: String,
+        /// Run in at most N containers at once (default 1: one after the other).
+        #[arg(short = 'c', long = "concurrency", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        concurrency: Option<u32>,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
     },
     /// Display the service dependency tree.
     Deptree {
@@ -306,6 +326,7 @@ pub const COMMANDS: &[&str] = &[
     "pull",
     "clean",
     "logs",
+    "exec",
     "deptree",
     "dump",
     "complete",
@@ -353,6 +374,26 @@ mod tests {
             }
             other => panic!("parsed {other:?}"),
         }
+    }
+
+    #[test]
+    fn exec_takes_its_command_after_the_separator() {
+        let cli =
+            Cli::try_parse_from(["maestro", "exec", "-c", "2", "web", "--", "ls", "-l"]).unwrap();
+        match cli.command {
+            Command::Exec {
+                thing,
+                concurrency,
+                command,
+            } => {
+                assert_eq!(thing, "web");
+                assert_eq!(concurrency, Some(2));
+                assert_eq!(command, ["ls", "-l"]);
+            }
+            other => panic!("parsed {other:?}"),
+        }
+        assert!(Cli::try_parse_from(["maestro", "exec", "web"]).is_err());
+        assert!(Cli::try_parse_from(["maestro", "exec", "web", "ls"]).is_err());
     }
 
     #[test]

@@ -235,23 +235,43 @@ fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
             things,
             follow,
             lines,
+            since,
         } => {
-            let sel = Selection {
-                things: things.things.clone(),
-                expand_services: true,
-                ..Default::default()
-            };
-            let containers = select(env, &sel, Direction::Forward)
-                .map_err(|e| Failure::Failed(e.to_string()))?;
-            if containers.len() != 1 {
-                return Err(Failure::Usage(format!(
-                    "logs shows exactly one container, but {} were named",
-                    containers.len()
-                )));
+            if things.things.is_empty() {
+                return Err(Failure::Usage(
+                    "logs needs the containers or services to show, e.g. `maestro logs web-1` (a service shows all its instances)".into(),
+                ));
             }
-            plays::logs(env, containers[0], follow, lines)
+            let containers = named(env, &things.things)?;
+            if let ([one], None) = (containers.as_slice(), &since) {
+                return plays::logs(env, one, follow, lines);
+            }
+            let asked = crate::logs::Asked {
+                follow,
+                lines,
+                since: since.as_deref(),
+            };
+            crate::logs::logs_merged(env, &containers, &asked)
+        }
+        Command::Exec {
+            thing,
+            concurrency,
+            command,
+        } => {
+            let containers = named(env, std::slice::from_ref(&thing))?;
+            crate::exec::exec(env, &containers, &command, concurrency)
         }
     }
+}
+
+/// The containers `things` name (services expanded), in dependency order.
+fn named<'e>(env: &'e Environment, things: &[String]) -> Result<Vec<&'e Container>, Failure> {
+    let sel = Selection {
+        things: things.to_vec(),
+        expand_services: true,
+        ..Default::default()
+    };
+    select(env, &sel, Direction::Forward).map_err(|e| Failure::Failed(e.to_string()))
 }
 
 fn concurrency(play: &Play) -> Option<usize> {

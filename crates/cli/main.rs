@@ -3,6 +3,8 @@
 
 mod args;
 mod commands;
+mod exec;
+mod logs;
 mod output;
 mod plays;
 mod render;

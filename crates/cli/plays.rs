@@ -18,7 +18,7 @@ use crate::render::{Palette, PlayView, Table};
 /// costs more in cross-thread wake-ups than it gains (measured on the
 /// simulated fleet, 200 ships and 2,000 containers: `start` used 1.77 s of
 /// CPU on two workers, 0.9 s on one).
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     crate::return_freed_memory_at_once();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

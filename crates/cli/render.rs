@@ -46,6 +46,12 @@ impl Palette {
     pub fn bold(self, t: &str) -> String {
         self.paint("1", t)
     }
+    /// The `index`th of a few easily told apart colours (for the names that
+    /// prefix the lines of several containers).
+    pub fn tint(self, index: usize, t: &str) -> String {
+        const CYCLE: [&str; 6] = ["36", "33", "32", "35", "34", "31"];
+        self.paint(CYCLE[index % CYCLE.len()], t)
+    }
 }
 
 /// Column widths of the container table.

@@ -299,12 +299,22 @@ impl Engine {
         name: &str,
         tail: Option<u64>,
     ) -> (Vec<LogLine>, Option<EngineError>) {
+        self.logs_until_cut_with(name, log_options(false, tail))
+            .await
+    }
+
+    /// [`Engine::logs_until_cut`] with the engine's log options given whole.
+    pub(crate) async fn logs_until_cut_with(
+        &self,
+        name: &str,
+        options: LogsOptions,
+    ) -> (Vec<LogLine>, Option<EngineError>) {
         let action = format!("read the logs of {name}");
         let mut lines = Vec::new();
         let mut received = false;
         let before = self.oversized.count();
         let collect = async {
-            let mut stream = Box::pin(self.docker.logs(name, Some(log_options(false, tail))));
+            let mut stream = Box::pin(self.docker.logs(name, Some(options)));
             while let Some(item) = stream.next().await {
                 match item {
                     Ok(output) => {
@@ -372,56 +382,63 @@ impl Engine {
         name: &str,
         tail: Option<u64>,
     ) -> impl Stream<Item = Result<LogLine, EngineError>> + Send + 'static {
+        self.follow_logs_with(name, log_options(true, tail))
+    }
+
+    /// [`Engine::follow_logs`] with the engine's log options given whole.
+    pub(crate) fn follow_logs_with(
+        &self,
+        name: &str,
+        options: LogsOptions,
+    ) -> impl Stream<Item = Result<LogLine, EngineError>> + Send + 'static {
         let action = format!("follow the logs of {name}");
         let ship = self.ship.clone();
         let address = self.address.clone();
         let oversized = self.oversized.clone();
         let before = oversized.count();
         let mut received = false;
-        self.docker
-            .logs(name, Some(log_options(true, tail)))
-            .flat_map(move |item| {
-                let out: Vec<Result<LogLine, EngineError>> = match item {
-                    Ok(output) => {
-                        received = true;
-                        log_lines(output).into_iter().map(Ok).collect()
-                    }
-                    Err(bollard::errors::Error::DockerResponseServerError {
-                        status_code,
-                        message,
-                    }) => vec![Err(EngineError::Refused {
+        self.docker.logs(name, Some(options)).flat_map(move |item| {
+            let out: Vec<Result<LogLine, EngineError>> = match item {
+                Ok(output) => {
+                    received = true;
+                    log_lines(output).into_iter().map(Ok).collect()
+                }
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code,
+                    message,
+                }) => vec![Err(EngineError::Refused {
+                    ship: ship.clone(),
+                    action: action.clone(),
+                    status: status_code,
+                    message,
+                })],
+                Err(other)
+                    if crate::capped::too_large(&other)
+                        .or_else(|| oversized.since(before))
+                        .is_some() =>
+                {
+                    let too_large =
+                        crate::capped::too_large(&other).or_else(|| oversized.since(before));
+                    vec![Err(EngineError::TooLarge {
                         ship: ship.clone(),
                         action: action.clone(),
-                        status: status_code,
-                        message,
-                    })],
-                    Err(other)
-                        if crate::capped::too_large(&other)
-                            .or_else(|| oversized.since(before))
-                            .is_some() =>
-                    {
-                        let too_large =
-                            crate::capped::too_large(&other).or_else(|| oversized.since(before));
-                        vec![Err(EngineError::TooLarge {
-                            ship: ship.clone(),
-                            action: action.clone(),
-                            mib: too_large.map_or(0, |t| t.mib()),
-                            streamed: too_large.is_some_and(|t| t.streamed),
-                        })]
-                    }
-                    Err(other) if received => vec![Err(EngineError::Cut {
-                        ship: ship.clone(),
-                        action: action.clone(),
-                        reason: crate::error::root_cause(&other),
-                    })],
-                    Err(other) => vec![Err(EngineError::Unreachable {
-                        ship: ship.clone(),
-                        address: address.clone(),
-                        reason: crate::error::root_cause(&other),
-                    })],
-                };
-                futures_util::stream::iter(out)
-            })
+                        mib: too_large.map_or(0, |t| t.mib()),
+                        streamed: too_large.is_some_and(|t| t.streamed),
+                    })]
+                }
+                Err(other) if received => vec![Err(EngineError::Cut {
+                    ship: ship.clone(),
+                    action: action.clone(),
+                    reason: crate::error::root_cause(&other),
+                })],
+                Err(other) => vec![Err(EngineError::Unreachable {
+                    ship: ship.clone(),
+                    address: address.clone(),
+                    reason: crate::error::root_cause(&other),
+                })],
+            };
+            futures_util::stream::iter(out)
+        })
     }
 
     /// Runs `command` inside `name` (no shell) and waits for it to end. The
@@ -587,7 +604,7 @@ impl Engine {
     }
 }
 
-fn log_options(follow: bool, tail: Option<u64>) -> LogsOptions {
+pub(crate) fn log_options(follow: bool, tail: Option<u64>) -> LogsOptions {
     LogsOptions {
         follow,
         stdout: true,

@@ -8,7 +8,9 @@
 mod calls;
 mod capped;
 mod error;
+mod exec;
 mod legacy;
+mod logs_from;
 mod objects;
 mod ssh;
 mod tls;
@@ -24,6 +26,8 @@ pub use bollard::auth::DockerCredentials;
 pub use bollard::models;
 pub use calls::{ExecOutcome, LogLine, PullProgress};
 pub use error::EngineError;
+pub use exec::{ExecOutput, ExecRequest, ExecSession, ExecStream};
+pub use logs_from::{parse_rfc3339, LogsFrom, StampedLine};
 pub use objects::Labels;
 
 /// The newest API version maestro speaks (that of its Docker API models).

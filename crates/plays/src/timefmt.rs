@@ -70,9 +70,70 @@ pub fn since(text: &str) -> Option<String> {
     parse_docker_time(text).map(|t| short_duration(now() - t))
 }
 
+/// The start of `logs --since TEXT`, in seconds since the epoch: a duration
+/// back from `now` (`90s`, `10m`, `1h30m`, `2d`), an RFC 3339 time
+/// (`2026-12-03T17:00:00Z`) or seconds since the epoch (`1764781200`).
+/// The error says what is accepted.
+pub fn parse_since(text: &str, now: f64) -> Result<i64, String> {
+    let text = text.trim();
+    let bad = || {
+        format!(
+            "`--since {text}` is neither a duration (90s, 10m, 1h30m, 2d), a time (2026-12-03T17:00:00Z) nor seconds since the epoch"
+        )
+    };
+    if let Ok(seconds) = text.parse::<i64>() {
+        return if seconds >= 0 {
+            Ok(seconds)
+        } else {
+            Err(bad())
+        };
+    }
+    if let Some(at) = parse_docker_time(text) {
+        return Ok(at.floor() as i64);
+    }
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for ch in text.chars() {
+        if ch.is_ascii_digit() {
+            number.push(ch);
+            continue;
+        }
+        let unit: u64 = match ch {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(bad()),
+        };
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|t| total.checked_add(t))
+            .ok_or_else(bad)?;
+        number.clear();
+    }
+    if !number.is_empty() || text.is_empty() {
+        return Err(bad());
+    }
+    Ok((now - total as f64).max(0.0).floor() as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn since_reads_durations_times_and_epoch_seconds() {
+        let now = 1_000_000.0;
+        assert_eq!(parse_since("90s", now), Ok(999_910));
+        assert_eq!(parse_since("1h30m", now), Ok(1_000_000 - 5400));
+        assert_eq!(parse_since("2d", now), Ok(1_000_000 - 172_800));
+        assert_eq!(parse_since("1970-01-01T00:01:00Z", now), Ok(60));
+        assert_eq!(parse_since("1234", now), Ok(1234));
+        for bad in ["", "10x", "m", "1h30", "-5", "yesterday"] {
+            assert!(parse_since(bad, now).is_err(), "{bad:?} was accepted");
+        }
+    }
 
     #[test]
     fn docker_times_parse() {
