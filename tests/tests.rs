@@ -22,6 +22,7 @@ mod faults;
 mod guest_cluster;
 mod hostile_engine;
 mod hostile_inputs;
+mod lock;
 mod logs_merged;
 mod many_containers;
 mod nothing_lost;

@@ -293,6 +293,12 @@ pub enum Command {
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<String>,
     },
+    /// The environment's deploy lock, kept on its first ship: who holds it,
+    /// take it until released (e.g. for a migration), release it.
+    Lock {
+        #[command(subcommand)]
+        action: LockAction,
+    },
     /// Display the service dependency tree.
     Deptree {
         #[command(flatten)]
@@ -316,6 +322,26 @@ pub enum Command {
     },
 }
 
+/// What `maestro lock` does.
+#[derive(Debug, Subcommand, Clone)]
+pub enum LockAction {
+    /// Show who holds the deploy lock, since when, for what (or that it is free).
+    Status,
+    /// Take the deploy lock until `maestro lock release`: plays that change
+    /// state are refused meanwhile, with MESSAGE.
+    Acquire {
+        /// Why it is held, shown to whoever is refused.
+        #[arg(short = 'm', long = "message", value_name = "MESSAGE", required = true)]
+        message: String,
+    },
+    /// Release the deploy lock you hold.
+    Release {
+        /// Release it whoever holds it (the lock of a run that died).
+        #[arg(long = "force")]
+        force: bool,
+    },
+}
+
 /// The commands, for completion.
 pub const COMMANDS: &[&str] = &[
     "status",
@@ -327,6 +353,7 @@ pub const COMMANDS: &[&str] = &[
     "clean",
     "logs",
     "exec",
+    "lock",
     "deptree",
     "dump",
     "complete",

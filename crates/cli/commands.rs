@@ -253,6 +253,7 @@ fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
             };
             crate::logs::logs_merged(env, &containers, &asked)
         }
+        Command::Lock { action } => crate::lock::command(env, &action),
         Command::Exec {
             thing,
             concurrency,

@@ -4,6 +4,7 @@
 mod args;
 mod commands;
 mod exec;
+mod lock;
 mod logs;
 mod output;
 mod plays;

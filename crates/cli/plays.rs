@@ -316,16 +316,21 @@ pub fn play_then(
     let started = Instant::now();
     let runtime = runtime()?;
     let trail = audit::Trail::new(env);
-    runtime
-        .block_on(audit::announce(&trail, containers, kind.name()))
-        .map_err(|refused| Failure::Failed(refused.to_string()))?;
+    let lock = crate::lock::take(&runtime, env, &fleet, &trail, kind, containers)?;
+    if let Err(refused) = runtime.block_on(audit::announce(&trail, containers, kind.name())) {
+        crate::lock::give_back(&runtime, env, &fleet, &trail, lock, containers);
+        return Err(Failure::Failed(refused.to_string()));
+    }
     let (report, extra) = if json {
         let quiet = QuietView::new(containers.len());
         let report = run_audited(
             &runtime, env, &fleet, containers, kind, &options, &quiet, &trail,
         );
         let extra = after_unless_interrupted(&report, after, &runtime, &fleet);
-        print_play_json(env, containers, kind, &report, &quiet, &extra)?;
+        if let Err(e) = print_play_json(env, containers, kind, &report, &quiet, &extra) {
+            crate::lock::give_back(&runtime, env, &fleet, &trail, lock, containers);
+            return Err(e);
+        }
         (report, extra)
     } else {
         let view = PlayView::new(env, containers);
@@ -344,6 +349,7 @@ pub fn play_then(
         extra.error.as_deref(),
     ));
     warn_audit(&errors);
+    crate::lock::give_back(&runtime, env, &fleet, &trail, lock, containers);
     if !json {
         let took = format!("{:.1}s", started.elapsed().as_secs_f64());
         println!("{} in {took}.", report.summary(kind));

@@ -9,6 +9,7 @@ mod calls;
 mod capped;
 mod error;
 mod exec;
+mod import;
 mod legacy;
 mod logs_from;
 mod objects;

@@ -137,6 +137,8 @@ fn verb(action: &str) -> String {
     match action {
         "stop" => "stopping".into(),
         "up" => "converging".into(),
+        "lock" => "taking the deploy lock for".into(),
+        "unlock" => "releasing the deploy lock for".into(),
         other => format!("{other}ing"),
     }
 }

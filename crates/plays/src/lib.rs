@@ -13,6 +13,7 @@ pub mod drift;
 pub mod exec;
 pub mod execute;
 pub mod fleet;
+pub mod lock;
 pub mod logs;
 pub mod logs_merged;
 pub mod objects;

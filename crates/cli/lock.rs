@@ -1,0 +1,158 @@
+//! `maestro lock status|acquire|release`, and the lock every play that
+//! changes state takes before it begins and releases when it ends (with the
+//! audit trail told of both). The lock itself is `maestro_plays::lock`.
+
+use maestro_config::{Container, Environment};
+use maestro_plays::audit::{self, Trail};
+use maestro_plays::lock::{self, Holder};
+use maestro_plays::{Fleet, PlayKind};
+
+use crate::args::LockAction;
+use crate::output::Failure;
+
+/// Set (to anything but empty) to play without the lock, e.g. when the
+/// lock's ship is down and a deploy cannot wait.
+const NO_LOCK: &str = "MAESTRO_NO_LOCK";
+
+/// The command line from the command on (`start -c 2 web`), for the lock.
+fn command_line(command: &str) -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let from = args.iter().position(|a| a == command).unwrap_or(0);
+    args[from..].join(" ")
+}
+
+/// Takes the lock for a play of `kind` (not `pull`, which changes no
+/// container); the holder to release with, `None` when no lock was taken.
+pub fn take(
+    runtime: &tokio::runtime::Runtime,
+    env: &Environment,
+    fleet: &Fleet,
+    trail: &Trail<'_>,
+    kind: PlayKind,
+    containers: &[&Container],
+) -> Result<Option<Holder>, Failure> {
+    if kind == PlayKind::Pull || lock::place(env).is_none() {
+        return Ok(None);
+    }
+    if std::env::var_os(NO_LOCK).is_some_and(|v| !v.is_empty()) {
+        eprintln!(
+            "WARNING: {NO_LOCK} is set: playing without the deploy lock of environment {}.",
+            env.name
+        );
+        return Ok(None);
+    }
+    let me = Holder::me(&command_line(kind.name()), "", true);
+    runtime
+        .block_on(lock::acquire(fleet, env, &me))
+        .map_err(|e| Failure::Failed(e.to_string()))?;
+    warn_audit(&runtime.block_on(trail.action(audit_level(), containers, "lock")));
+    Ok(Some(me))
+}
+
+/// Releases the lock `take` took.
+pub fn give_back(
+    runtime: &tokio::runtime::Runtime,
+    env: &Environment,
+    fleet: &Fleet,
+    trail: &Trail<'_>,
+    holder: Option<Holder>,
+    containers: &[&Container],
+) {
+    let Some(me) = holder else { return };
+    match runtime.block_on(lock::release(fleet, env, Some(&me))) {
+        Ok(_) => warn_audit(&runtime.block_on(trail.action(audit_level(), containers, "unlock"))),
+        Err(e) => eprintln!("WARNING: could not release the deploy lock: {e}"),
+    }
+}
+
+fn audit_level() -> maestro_config::AuditLevel {
+    maestro_config::AuditLevel::Info
+}
+
+fn warn_audit(errors: &[audit::AuditError]) {
+    for e in errors {
+        if !e.ignored {
+            eprintln!("WARNING: {e}");
+        }
+    }
+}
+
+/// `maestro lock ACTION`.
+pub fn command(env: &Environment, action: &LockAction) -> Result<(), Failure> {
+    let Some((ship, name)) = lock::place(env) else {
+        return Err(Failure::Failed(format!(
+            "environment {} has no ships, so no deploy lock",
+            env.name
+        )));
+    };
+    let fleet = Fleet::new(env);
+    let runtime = crate::plays::runtime()?;
+    let trail = Trail::new(env);
+    let all: Vec<&Container> = env.containers.values().collect();
+    let failed = |e: lock::LockError| Failure::Failed(e.to_string());
+    match action {
+        LockAction::Status => {
+            match runtime.block_on(lock::current(&fleet, env)).map_err(failed)? {
+                None => println!(
+                    "The deploy lock of environment {} is free (it lives on ship {ship} as container {name}).",
+                    env.name
+                ),
+                Some((_, holder)) => {
+                    println!(
+                        "The deploy lock of environment {} is held by {}.",
+                        env.name,
+                        holder.describe()
+                    );
+                    println!("{}", liveness(&holder));
+                }
+            }
+            Ok(())
+        }
+        LockAction::Acquire { message } => {
+            let me = Holder::me("lock acquire", message, false);
+            runtime
+                .block_on(lock::acquire(&fleet, env, &me))
+                .map_err(failed)?;
+            warn_audit(&runtime.block_on(trail.action(audit_level(), &all, "lock")));
+            println!(
+                "The deploy lock of environment {} is yours until `maestro lock release`.",
+                env.name
+            );
+            Ok(())
+        }
+        LockAction::Release { force } => {
+            let me = Holder::me("lock release", "", false);
+            let mine = (!force).then_some(&me);
+            match runtime
+                .block_on(lock::release(&fleet, env, mine))
+                .map_err(failed)?
+            {
+                None => println!("The deploy lock of environment {} was not held.", env.name),
+                Some(holder) => {
+                    warn_audit(&runtime.block_on(trail.action(audit_level(), &all, "unlock")));
+                    println!(
+                        "Released the deploy lock of environment {} (held by {}).",
+                        env.name,
+                        holder.describe()
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Whether the holder's run still runs, as far as this machine can tell.
+fn liveness(holder: &Holder) -> String {
+    match holder.pid {
+        None => "It is held until released: `maestro lock release` (by its holder) or `maestro lock release --force`.".into(),
+        Some(pid) if holder.is_dead() => format!(
+            "Its run (process {pid} on {}) is no longer running: `maestro lock release --force` clears it.",
+            holder.host
+        ),
+        Some(pid) => format!(
+            "Its run is process {pid} on {}; it is released when that run ends.",
+            holder.host
+        ),
+    }
+}
