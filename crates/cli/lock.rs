@@ -1,6 +1,7 @@
-//! `maestro lock status|acquire|release`, and the lock every play that
-//! changes state takes before it begins and releases when it ends (with the
-//! audit trail told of both). The lock itself is `maestro_plays::lock`.
+//! `maestro lock status|acquire|release` (each lock and release told to the
+//! audit trail), and the lock every play that changes state takes before it
+//! begins and releases when it ends (in the debug trace: the auditors hear
+//! of the play itself, as before). The lock itself is `maestro_plays::lock`.
 
 use maestro_config::{Container, Environment};
 use maestro_plays::audit::{self, Trail};
@@ -27,9 +28,7 @@ pub fn take(
     runtime: &tokio::runtime::Runtime,
     env: &Environment,
     fleet: &Fleet,
-    trail: &Trail<'_>,
     kind: PlayKind,
-    containers: &[&Container],
 ) -> Result<Option<Holder>, Failure> {
     if kind == PlayKind::Pull || lock::place(env).is_none() {
         return Ok(None);
@@ -45,7 +44,7 @@ pub fn take(
     runtime
         .block_on(lock::acquire(fleet, env, &me))
         .map_err(|e| Failure::Failed(e.to_string()))?;
-    warn_audit(&runtime.block_on(trail.action(audit_level(), containers, "lock")));
+    maestro_plays::trace::debug(format!("took the deploy lock of {}", env.name));
     Ok(Some(me))
 }
 
@@ -54,13 +53,11 @@ pub fn give_back(
     runtime: &tokio::runtime::Runtime,
     env: &Environment,
     fleet: &Fleet,
-    trail: &Trail<'_>,
     holder: Option<Holder>,
-    containers: &[&Container],
 ) {
     let Some(me) = holder else { return };
     match runtime.block_on(lock::release(fleet, env, Some(&me))) {
-        Ok(_) => warn_audit(&runtime.block_on(trail.action(audit_level(), containers, "unlock"))),
+        Ok(_) => maestro_plays::trace::debug(format!("released the deploy lock of {}", env.name)),
         Err(e) => eprintln!("WARNING: could not release the deploy lock: {e}"),
     }
 }

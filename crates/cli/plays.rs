@@ -316,9 +316,9 @@ pub fn play_then(
     let started = Instant::now();
     let runtime = runtime()?;
     let trail = audit::Trail::new(env);
-    let lock = crate::lock::take(&runtime, env, &fleet, &trail, kind, containers)?;
+    let lock = crate::lock::take(&runtime, env, &fleet, kind)?;
     if let Err(refused) = runtime.block_on(audit::announce(&trail, containers, kind.name())) {
-        crate::lock::give_back(&runtime, env, &fleet, &trail, lock, containers);
+        crate::lock::give_back(&runtime, env, &fleet, lock);
         return Err(Failure::Failed(refused.to_string()));
     }
     let (report, extra) = if json {
@@ -328,7 +328,7 @@ pub fn play_then(
         );
         let extra = after_unless_interrupted(&report, after, &runtime, &fleet);
         if let Err(e) = print_play_json(env, containers, kind, &report, &quiet, &extra) {
-            crate::lock::give_back(&runtime, env, &fleet, &trail, lock, containers);
+            crate::lock::give_back(&runtime, env, &fleet, lock);
             return Err(e);
         }
         (report, extra)
@@ -349,7 +349,7 @@ pub fn play_then(
         extra.error.as_deref(),
     ));
     warn_audit(&errors);
-    crate::lock::give_back(&runtime, env, &fleet, &trail, lock, containers);
+    crate::lock::give_back(&runtime, env, &fleet, lock);
     if !json {
         let took = format!("{:.1}s", started.elapsed().as_secs_f64());
         println!("{} in {took}.", report.summary(kind));
