@@ -201,6 +201,8 @@ fn timed(dir: &Dir, file: &Path, args: &[&str], label: &str) -> (Output, u64) {
         .arg(file)
         .args(args)
         .env("NO_COLOR", "1")
+        // The hostile answers are for the plays' own calls, not the lock's.
+        .env("MAESTRO_NO_LOCK", "1")
         .env_remove("DOCKER_HOST")
         .env_remove("DOCKER_CONTEXT")
         .timeout(Duration::from_secs(120))

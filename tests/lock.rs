@@ -17,7 +17,7 @@ use crate::engine_support::{
     IMAGE,
 };
 use crate::testbed::{testbed, Cleanup};
-use crate::util::Dir;
+use crate::util::{Dir, TestCommand};
 
 /// An environment whose one container's `running` check waits until the
 /// file `gate` exists, so a `start` holds the lock until the test opens it;
@@ -154,10 +154,18 @@ fn a_killed_run_leaves_a_lock_that_status_shows_and_force_release_clears() {
     );
     assert!(text.contains("is no longer running"), "{}", out.report());
 
-    let refused = maestro(&file, &["stop", name]);
+    // Another operator is refused, told the run is gone and how to clear it.
+    let refused = TestCommand::maestro()
+        .arg("-f")
+        .arg(&file)
+        .args(["stop", name])
+        .env("LOGNAME", "someone-else")
+        .env("NO_COLOR", "1")
+        .run();
     assert_code(&refused, 1);
+    let line = error_line(&refused);
     assert!(
-        error_line(&refused).contains("lock release --force"),
+        line.contains("is no longer running") && line.contains("lock release --force"),
         "{}",
         refused.report()
     );

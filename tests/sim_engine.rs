@@ -76,7 +76,8 @@ fn environment(ship: &str, port: u16) -> String {
 }
 
 /// maestro on `file`, from its folder, without colour nor the caller's
-/// Docker settings.
+/// Docker settings, nor the deploy lock (these tests count the calls of the
+/// plays themselves; the lock has its own tests, tests/lock.rs).
 pub fn maestro(file: &Path, args: &[&str]) -> Output {
     TestCommand::maestro()
         .current_dir(file.parent().expect("the file is in a directory"))
@@ -84,6 +85,7 @@ pub fn maestro(file: &Path, args: &[&str]) -> Output {
         .arg(file)
         .args(args)
         .env("NO_COLOR", "1")
+        .env("MAESTRO_NO_LOCK", "1")
         .env_remove("DOCKER_CONTEXT")
         .env_remove("DOCKER_HOST")
         .timeout(Duration::from_secs(120))

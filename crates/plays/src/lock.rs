@@ -220,6 +220,26 @@ pub async fn acquire(fleet: &Fleet, env: &Environment, holder: &Holder) -> Resul
     match created {
         Ok(_) => Ok(()),
         Err(EngineError::Refused { status: 409, .. }) => match current(fleet, env).await? {
+            // Left by a run of this user on this machine that is gone (a
+            // second Ctrl-C, a kill): nobody else can be deploying with it.
+            Some((id, holder)) if holder.is_dead() && holder.who == me_who() => {
+                crate::trace::debug(format!(
+                    "taking over the deploy lock of {} left by {}",
+                    env.name,
+                    holder.describe()
+                ));
+                engine
+                    .remove_container(&id, false, true)
+                    .await
+                    .map_err(failed)?;
+                match engine.create_container(&name, body()).await {
+                    Ok(_) => Ok(()),
+                    Err(EngineError::Refused { status: 409, .. }) => {
+                        Err(held_now(fleet, env, ship).await)
+                    }
+                    Err(error) => Err(failed(error)),
+                }
+            }
             Some((_, holder)) => Err(LockError::Held {
                 env: env.name.clone(),
                 ship: ship.to_owned(),
@@ -232,6 +252,32 @@ pub async fn acquire(fleet: &Fleet, env: &Environment, holder: &Holder) -> Resul
             },
         },
         Err(error) => Err(failed(error)),
+    }
+}
+
+/// This user on this machine, as holders are named.
+fn me_who() -> String {
+    format!("{}@{}", crate::audit::local_user(), host_name())
+}
+
+/// The refusal naming whoever holds the lock now.
+async fn held_now(fleet: &Fleet, env: &Environment, ship: &str) -> LockError {
+    match current(fleet, env).await {
+        Ok(Some((_, holder))) => LockError::Held {
+            env: env.name.clone(),
+            ship: ship.to_owned(),
+            holder,
+        },
+        Ok(None) => LockError::Engine {
+            env: env.name.clone(),
+            error: EngineError::Refused {
+                ship: ship.to_owned(),
+                action: "take the deploy lock".into(),
+                status: 409,
+                message: "the lock was taken and released meanwhile; try again".into(),
+            },
+        },
+        Err(e) => e,
     }
 }
 

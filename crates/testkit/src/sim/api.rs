@@ -204,10 +204,15 @@ fn call_of(method: &str, path: &str, q: &Query, version: Option<&str>) -> Call {
             return expect(
                 post,
                 Call::ImagePull {
-                    from_image: q.get("fromImage").unwrap_or("").to_owned(),
+                    // An import (`fromSrc`) names its image `repo`.
+                    from_image: q
+                        .get("fromImage")
+                        .or_else(|| q.get("repo"))
+                        .unwrap_or("")
+                        .to_owned(),
                     tag: q.get("tag").unwrap_or("").to_owned(),
                 },
-            )
+            );
         }
         _ => {}
     }
