@@ -213,6 +213,7 @@ fn an_acquired_lock_refuses_plays_with_its_message_until_released() {
         vec!["clean"],
         vec!["kill", "-a"],
         vec!["stop", "-a"],
+        vec!["rollback"],
     ] {
         let out = maestro(&file, &command);
         assert_code(&out, 1);
