@@ -1,5 +1,5 @@
-//! Rolling updates end to end (issue 19 item 5): `up --batch 50%` and
-//! `restart --per-ship` over a service spread across the local engine and
+//! Rolling updates end to end (issue 19 item 5): `up --batch 50%`, `up
+//! --per-ship` and `restart --per-ship` over a service spread across the local engine and
 //! ship2, read back through the engines' own timestamps (both engines run on
 //! this machine, on one clock): every container of a batch is started, and
 //! past its `running` check, before the next batch's first container is
@@ -166,6 +166,24 @@ fn restart_per_ship_takes_one_ship_at_a_time() {
             out.report()
         );
     }
+}
+
+/// `up --per-ship` after a change to every web container: the local ones
+/// (web-1, web-3) are recreated and up before ship2's (web-2, web-4) are
+/// created.
+#[test]
+fn up_per_ship_recreates_one_ship_after_the_other() {
+    let _ships = use_ships();
+    let all = names("upship");
+    let _cleanup = Cleanup::new(&all);
+    let dir = Dir::new();
+    assert_code(&maestro(&file(&dir, "upship", "red", ""), &["up"]), 0);
+    let changed = file(&dir, "upship", "blue", "");
+    let out = maestro(&changed, &["up", "--per-ship"]);
+    assert_code(&out, 0);
+    let (local_ones, ship2_ones) = ([&all[1], &all[3]], [&all[2], &all[4]]);
+    assert_before(&local_ones, &ship2_ones, created);
+    assert_code(&maestro(&changed, &["plan"]), 0);
 }
 
 /// A `running` check that fails in the first batch of web stops the

@@ -2,7 +2,7 @@
 //! it holds across operators' machines: a container named
 //! `maestro-lock-<environment>` on the environment's first ship (in file
 //! order), never started, created from an empty image the engine makes
-//! itself (`maestro-lock:1`, nothing pulled). Creating a container by name
+//! itself (`localhost/maestro-lock:latest`, nothing pulled). Creating a container by name
 //! is atomic on the engine (a second creation gets 409 Conflict), so taking
 //! the lock is one call; its labels say who holds it (user@host, the
 //! process id for a play's run), since when, for which command and why.
@@ -19,8 +19,10 @@ use maestro_engine::{Engine, EngineError};
 use crate::fleet::Fleet;
 
 /// The image the lock container is created from.
-const IMAGE_REPO: &str = "maestro-lock";
-const IMAGE_TAG: &str = "1";
+// Fully qualified: Podman would look a bare name up under docker.io/library/.
+const IMAGE_REPO: &str = "localhost/maestro-lock";
+// `latest`: Podman's import takes no tag (it always gives `latest`).
+const IMAGE_TAG: &str = "latest";
 
 /// The labels of the lock container.
 const LABEL_ENV: &str = "io.maestro.lock";
