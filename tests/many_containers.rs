@@ -36,7 +36,7 @@ fn environment(sim: &SimFleet) -> String {
     let mut text = String::from("name: many\nships:\n");
     for (i, addr) in sim.addrs().iter().enumerate() {
         text.push_str(&format!(
-            "  s{i}: {{ip: 127.0.0.1, docker_port: {}, timeout: 120}}\n",
+            "  s{i}: {{ip: 127.0.0.1, docker_port: {}, timeout: 600}}\n",
             addr.port()
         ));
     }
