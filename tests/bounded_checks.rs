@@ -9,7 +9,7 @@ use crate::testbed::{testbed, Cleanup};
 use crate::util::Dir;
 
 fn environment(dir: &Dir, name: &str, check: &str) -> std::path::PathBuf {
-    let mut text = head("bounded", &[("local", testbed().local_ship())]);
+    let mut text = head(&name.replace('-', ""), &[("local", testbed().local_ship())]);
     text.push_str(&format!(
         "  svc:\n    image: {IMAGE}\n    lifecycle: {{running: [{check}]}}\n    instances:\n"
     ));

@@ -206,6 +206,8 @@ catalog! {
     networks_bad_subnet => "networks-bad-subnet",
     networks_external_with_driver => "networks-external-with-driver",
     networks_scalar => "networks-scalar",
+    networks_bad_name => "networks-bad-name",
+    instance_name_path => "instance-name-path",
     networks_unknown => "networks-unknown",
     networks_with_net => "networks-with-net",
     volumes_bad_name => "volumes-bad-name",

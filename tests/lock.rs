@@ -261,3 +261,41 @@ fn an_acquired_lock_refuses_plays_with_its_message_until_released() {
         "{audit}"
     );
 }
+
+/// Several plays started at the same moment race for the lock while its
+/// container is being created: each either runs or is refused naming the
+/// holder, none fails on the engine's name conflict.
+#[test]
+fn plays_started_at_the_same_moment_each_run_or_are_refused_naming_the_holder() {
+    let name = "lock-race-1";
+    let _cleanup = Cleanup::new(&[name, "maestro-lock-lockrace"]);
+    let dir = Dir::new();
+    let mut text = head("lockrace", &[("local", testbed().local_ship())]);
+    text.push_str(&service(
+        "race",
+        IMAGE,
+        &[],
+        &[instance(name, "local", IDLE, "")],
+    ));
+    let file = dir.write("maestro.yaml", text);
+    for round in 0..3 {
+        let runs: Vec<Child> = (0..4).map(|_| spawn(&file, &["start"])).collect();
+        let mut ran = 0;
+        for run in runs {
+            let out = run.wait_with_output().expect("a start ends");
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            if out.status.success() {
+                ran += 1;
+            } else {
+                assert_eq!(out.status.code(), Some(1), "round {round}: {stderr}");
+                assert!(
+                    stderr.contains("the deploy lock of environment lockrace is held by"),
+                    "round {round}: {stderr}"
+                );
+            }
+        }
+        assert!(ran >= 1, "round {round}: no start ran");
+        assert!(!exists(&local(), "maestro-lock-lockrace"), "round {round}");
+        maestro(&file, &["kill", name]).assert_success();
+    }
+}

@@ -31,4 +31,5 @@ mod registry_hub;
 mod sim_engine;
 mod sim_plan;
 mod testbed;
+mod trial;
 mod util;

@@ -249,6 +249,12 @@ fn build_in(r: &mut Reader, root: &Node, file: &str, base_dir: &Path) -> Option<
                     ));
                     continue;
                 }
+                if !crate::objects::is_container_name(&iname) {
+                    r.error(ikey, &format!("{path}/instances"), format!(
+                        "`{iname}` cannot name a container; expected two or more letters, digits, `_`, `.` or `-`, starting with a letter or digit (the engine's rule for container names)"
+                    ));
+                    continue;
+                }
                 owner.insert(iname.clone(), (sname.clone(), ikey));
                 if let Some(mut c) = instance(r, &draft, &iname, inode, &ships, schema, base_dir) {
                     attach(r, &mut c, node, &networks);

@@ -60,6 +60,12 @@ pub(crate) fn networks(r: &mut Reader, node: Option<&Node>) -> IndexMap<String, 
             continue;
         };
         let path = format!("networks/{key}");
+        if !is_volume_name(&key) {
+            r.error(k, "networks", format!(
+                "`{key}` is not a network name; expected letters, digits, `_`, `.` or `-`, starting with a letter or digit"
+            ));
+            continue;
+        }
         let Some(entries) = r.map(v, &path) else {
             continue;
         };
@@ -77,7 +83,7 @@ pub(crate) fn networks(r: &mut Reader, node: Option<&Node>) -> IndexMap<String, 
             external_with_settings(r, entries, &path, "network");
         }
         let network = Network {
-            name: text(r, "name").unwrap_or_else(|| key.clone()),
+            name: object_name(r, entries, &path, "network").unwrap_or_else(|| key.clone()),
             driver: text(r, "driver"),
             driver_opts: string_map(
                 r,
@@ -192,9 +198,7 @@ pub(crate) fn volumes(r: &mut Reader, node: Option<&Node>) -> IndexMap<String, N
             external_with_settings(r, entries, &path, "volume");
         }
         let volume = NamedVolume {
-            name: get_set(entries, "name")
-                .and_then(|n| r.name(n, &format!("{path}/name"), "a volume name"))
-                .unwrap_or_else(|| key.clone()),
+            name: object_name(r, entries, &path, "volume").unwrap_or_else(|| key.clone()),
             driver: get_set(entries, "driver")
                 .and_then(|n| r.name(n, &format!("{path}/driver"), "a volume driver")),
             driver_opts: string_map(
@@ -211,6 +215,26 @@ pub(crate) fn volumes(r: &mut Reader, node: Option<&Node>) -> IndexMap<String, N
 }
 
 /// A name the engine takes for a named volume (not a path).
+/// The `name:` of a network or volume (`kind`), when set and valid.
+fn object_name(r: &mut Reader, entries: &[(Node, Node)], path: &str, kind: &str) -> Option<String> {
+    let node = get_set(entries, "name")?;
+    let at = format!("{path}/name");
+    let name = r.name(node, &at, &format!("a {kind} name"))?;
+    if is_volume_name(&name) {
+        return Some(name);
+    }
+    r.error(node, &at, format!(
+        "`{name}` is not a {kind} name; expected letters, digits, `_`, `.` or `-`, starting with a letter or digit"
+    ));
+    None
+}
+
+/// A name the engine accepts for a container: a volume name of two or more
+/// characters (`[a-zA-Z0-9][a-zA-Z0-9_.-]+`).
+pub fn is_container_name(s: &str) -> bool {
+    s.len() >= 2 && is_volume_name(s)
+}
+
 pub fn is_volume_name(s: &str) -> bool {
     let mut chars = s.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())

@@ -48,7 +48,8 @@ impl Engine {
         name: &str,
     ) -> Result<Option<ContainerInspectResponse>, EngineError> {
         let action = format!("inspect container {name}");
-        let call = self.docker.inspect_container(name, None);
+        let path = self.segment(&action, name)?;
+        let call = self.docker.inspect_container(&path, None);
         match self.bounded(&action, call, self.timeout).await {
             // Every field of the answer is optional to the client library,
             // so `{}` parses; without a state the container's cannot be
@@ -67,8 +68,9 @@ impl Engine {
     /// The image `name` as the engine has it, or `None` when it lacks it.
     pub async fn inspect_image(&self, name: &str) -> Result<Option<ImageInspect>, EngineError> {
         let action = format!("inspect image {name}");
+        let path = self.image_path(&action, name)?;
         match self
-            .bounded(&action, self.docker.inspect_image(name), self.timeout)
+            .bounded(&action, self.docker.inspect_image(&path), self.timeout)
             .await
         {
             Ok(found) => Ok(Some(found)),
@@ -179,9 +181,10 @@ impl Engine {
 
     pub async fn start_container(&self, name: &str) -> Result<(), EngineError> {
         let action = format!("start container {name}");
+        let path = self.segment(&action, name)?;
         self.bounded(
             &action,
-            self.docker.start_container(name, None),
+            self.docker.start_container(&path, None),
             self.timeout,
         )
         .await
@@ -191,6 +194,7 @@ impl Engine {
     /// stopped container is not an error.
     pub async fn stop_container(&self, name: &str, grace: u32) -> Result<(), EngineError> {
         let action = format!("stop container {name}");
+        let path = self.segment(&action, name)?;
         let options = StopContainerOptions {
             t: Some(i32::try_from(grace).unwrap_or(i32::MAX)),
             signal: None,
@@ -207,7 +211,7 @@ impl Engine {
         match self
             .bounded(
                 &action,
-                self.docker.stop_container(name, Some(options)),
+                self.docker.stop_container(&path, Some(options)),
                 limit,
             )
             .await
@@ -220,13 +224,14 @@ impl Engine {
     /// Sends SIGKILL to `name`.
     pub async fn kill_container(&self, name: &str) -> Result<(), EngineError> {
         let action = format!("kill container {name}");
+        let path = self.segment(&action, name)?;
         let options = KillContainerOptions {
             signal: "SIGKILL".to_owned(),
         };
         match self
             .bounded(
                 &action,
-                self.docker.kill_container(name, Some(options)),
+                self.docker.kill_container(&path, Some(options)),
                 self.timeout,
             )
             .await
@@ -246,6 +251,7 @@ impl Engine {
         force: bool,
     ) -> Result<(), EngineError> {
         let action = format!("remove container {name}");
+        let path = self.segment(&action, name)?;
         let options = RemoveContainerOptions {
             v: volumes,
             force,
@@ -254,7 +260,7 @@ impl Engine {
         match self
             .bounded(
                 &action,
-                self.docker.remove_container(name, Some(options)),
+                self.docker.remove_container(&path, Some(options)),
                 self.timeout,
             )
             .await
@@ -267,13 +273,14 @@ impl Engine {
     /// Renames container `name` to `to`; `false` when there is no `name`.
     pub async fn rename_container(&self, name: &str, to: &str) -> Result<bool, EngineError> {
         let action = format!("rename container {name} to {to}");
+        let path = self.segment(&action, name)?;
         let options = bollard::query_parameters::RenameContainerOptions {
             name: to.to_owned(),
         };
         match self
             .bounded(
                 &action,
-                self.docker.rename_container(name, options),
+                self.docker.rename_container(&path, options),
                 self.timeout,
             )
             .await
@@ -310,11 +317,15 @@ impl Engine {
         options: LogsOptions,
     ) -> (Vec<LogLine>, Option<EngineError>) {
         let action = format!("read the logs of {name}");
+        let path = match self.segment(&action, name) {
+            Ok(path) => path,
+            Err(e) => return (Vec::new(), Some(e)),
+        };
         let mut lines = Vec::new();
         let mut received = false;
         let before = self.oversized.count();
         let collect = async {
-            let mut stream = Box::pin(self.docker.logs(name, Some(options)));
+            let mut stream = Box::pin(self.docker.logs(&path, Some(options)));
             while let Some(item) = stream.next().await {
                 match item {
                     Ok(output) => {
@@ -390,55 +401,62 @@ impl Engine {
         &self,
         name: &str,
         options: LogsOptions,
-    ) -> impl Stream<Item = Result<LogLine, EngineError>> + Send + 'static {
+    ) -> futures_util::stream::BoxStream<'static, Result<LogLine, EngineError>> {
         let action = format!("follow the logs of {name}");
+        let path = match self.segment(&action, name) {
+            Ok(path) => path,
+            Err(e) => return futures_util::stream::once(async { Err(e) }).boxed(),
+        };
         let ship = self.ship.clone();
         let address = self.address.clone();
         let oversized = self.oversized.clone();
         let before = oversized.count();
         let mut received = false;
-        self.docker.logs(name, Some(options)).flat_map(move |item| {
-            let out: Vec<Result<LogLine, EngineError>> = match item {
-                Ok(output) => {
-                    received = true;
-                    log_lines(output).into_iter().map(Ok).collect()
-                }
-                Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code,
-                    message,
-                }) => vec![Err(EngineError::Refused {
-                    ship: ship.clone(),
-                    action: action.clone(),
-                    status: status_code,
-                    message,
-                })],
-                Err(other)
-                    if crate::capped::too_large(&other)
-                        .or_else(|| oversized.since(before))
-                        .is_some() =>
-                {
-                    let too_large =
-                        crate::capped::too_large(&other).or_else(|| oversized.since(before));
-                    vec![Err(EngineError::TooLarge {
+        self.docker
+            .logs(&path, Some(options))
+            .flat_map(move |item| {
+                let out: Vec<Result<LogLine, EngineError>> = match item {
+                    Ok(output) => {
+                        received = true;
+                        log_lines(output).into_iter().map(Ok).collect()
+                    }
+                    Err(bollard::errors::Error::DockerResponseServerError {
+                        status_code,
+                        message,
+                    }) => vec![Err(EngineError::Refused {
                         ship: ship.clone(),
                         action: action.clone(),
-                        mib: too_large.map_or(0, |t| t.mib()),
-                        streamed: too_large.is_some_and(|t| t.streamed),
-                    })]
-                }
-                Err(other) if received => vec![Err(EngineError::Cut {
-                    ship: ship.clone(),
-                    action: action.clone(),
-                    reason: crate::error::root_cause(&other),
-                })],
-                Err(other) => vec![Err(EngineError::Unreachable {
-                    ship: ship.clone(),
-                    address: address.clone(),
-                    reason: crate::error::root_cause(&other),
-                })],
-            };
-            futures_util::stream::iter(out)
-        })
+                        status: status_code,
+                        message,
+                    })],
+                    Err(other)
+                        if crate::capped::too_large(&other)
+                            .or_else(|| oversized.since(before))
+                            .is_some() =>
+                    {
+                        let too_large =
+                            crate::capped::too_large(&other).or_else(|| oversized.since(before));
+                        vec![Err(EngineError::TooLarge {
+                            ship: ship.clone(),
+                            action: action.clone(),
+                            mib: too_large.map_or(0, |t| t.mib()),
+                            streamed: too_large.is_some_and(|t| t.streamed),
+                        })]
+                    }
+                    Err(other) if received => vec![Err(EngineError::Cut {
+                        ship: ship.clone(),
+                        action: action.clone(),
+                        reason: crate::error::root_cause(&other),
+                    })],
+                    Err(other) => vec![Err(EngineError::Unreachable {
+                        ship: ship.clone(),
+                        address: address.clone(),
+                        reason: crate::error::root_cause(&other),
+                    })],
+                };
+                futures_util::stream::iter(out)
+            })
+            .boxed()
     }
 
     /// Runs `command` inside `name` (no shell) and waits for it to end. The
@@ -447,6 +465,7 @@ impl Engine {
     /// as ended (its inspect says `Running: true` for good).
     pub async fn exec(&self, name: &str, command: &[String]) -> Result<ExecOutcome, EngineError> {
         let action = format!("run `{}` in {name}", command.join(" "));
+        let path = self.segment(&action, name)?;
         let options = CreateExecOptions::<String> {
             cmd: Some(command.to_vec()),
             attach_stdout: Some(true),
@@ -456,10 +475,11 @@ impl Engine {
         let created = self
             .bounded(
                 &action,
-                self.docker.create_exec(name, options),
+                self.docker.create_exec(&path, options),
                 self.timeout,
             )
             .await?;
+        let id = self.segment(&action, &created.id)?;
         let start = StartExecOptions {
             detach: false,
             ..Default::default()
@@ -467,7 +487,7 @@ impl Engine {
         let started = self
             .bounded(
                 &action,
-                self.docker.start_exec(&created.id, Some(start)),
+                self.docker.start_exec(&id, Some(start)),
                 self.timeout,
             )
             .await?;
@@ -479,7 +499,7 @@ impl Engine {
         let mut pause = Duration::from_millis(20);
         loop {
             let state = self
-                .bounded(&action, self.docker.inspect_exec(&created.id), self.timeout)
+                .bounded(&action, self.docker.inspect_exec(&id), self.timeout)
                 .await?;
             if state.running != Some(true) {
                 return Ok(ExecOutcome {

@@ -63,6 +63,13 @@ pub enum EngineError {
         mib: u64,
         streamed: bool,
     },
+    /// A name that cannot be put into a request's path as one segment
+    /// (empty, or only dots): nothing was sent.
+    BadName {
+        ship: String,
+        action: String,
+        name: String,
+    },
 }
 
 impl EngineError {
@@ -95,7 +102,8 @@ impl EngineError {
             | EngineError::Ssh { ship, .. }
             | EngineError::Cut { ship, .. }
             | EngineError::Protocol { ship, .. }
-            | EngineError::TooLarge { ship, .. } => ship,
+            | EngineError::TooLarge { ship, .. }
+            | EngineError::BadName { ship, .. } => ship,
         }
     }
 
@@ -191,6 +199,10 @@ impl fmt::Display for EngineError {
                     "ship {ship}: {what} to `{action}` is larger than {mib} MiB, more than a Docker engine sends; check that the ship's address leads to a Docker engine"
                 )
             }
+            EngineError::BadName { ship, action, name } => write!(
+                f,
+                "ship {ship}: cannot {action}: `{name}` is not a name the engine can be asked about (it would change the request's path); nothing was sent"
+            ),
         }
     }
 }

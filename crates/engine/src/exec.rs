@@ -59,6 +59,7 @@ impl Engine {
         request: &ExecRequest,
     ) -> Result<ExecSession, EngineError> {
         let action = format!("run `{}` in {name}", request.command.join(" "));
+        let path = self.segment(&action, name)?;
         let options = CreateExecOptions::<String> {
             cmd: Some(request.command.clone()),
             attach_stdin: Some(request.stdin),
@@ -70,10 +71,11 @@ impl Engine {
         let created = self
             .bounded(
                 &action,
-                self.docker.create_exec(name, options),
+                self.docker.create_exec(&path, options),
                 self.timeout,
             )
             .await?;
+        let id = self.segment(&action, &created.id)?.into_owned();
         let start = StartExecOptions {
             detach: false,
             tty: request.tty,
@@ -82,7 +84,7 @@ impl Engine {
         let started = self
             .bounded(
                 &action,
-                self.docker.start_exec(&created.id, Some(start)),
+                self.docker.start_exec(&id, Some(start)),
                 self.timeout,
             )
             .await?;
@@ -120,27 +122,26 @@ impl Engine {
 
     /// Tells the exec's TTY its new size.
     pub async fn exec_resize(&self, id: &str, rows: u16, cols: u16) -> Result<(), EngineError> {
+        let action = "resize the command's terminal";
+        let id = self.segment(action, id)?;
         let options = ResizeExecOptions {
             height: rows,
             width: cols,
         };
-        self.bounded(
-            "resize the command's terminal",
-            self.docker.resize_exec(id, options),
-            self.timeout,
-        )
-        .await
+        self.bounded(action, self.docker.resize_exec(&id, options), self.timeout)
+            .await
     }
 
     /// The exit status of exec `id`, waiting (briefly) for it to be known
     /// once its output has ended.
     pub async fn exec_exit_code(&self, id: &str) -> Result<i64, EngineError> {
         let action = "ask the exit status of the command";
+        let id = self.segment(action, id)?;
         let mut pause = Duration::from_millis(10);
         let deadline = tokio::time::Instant::now() + self.timeout;
         loop {
             let state = self
-                .bounded(action, self.docker.inspect_exec(id), self.timeout)
+                .bounded(action, self.docker.inspect_exec(&id), self.timeout)
                 .await?;
             if state.running != Some(true) {
                 return Ok(state.exit_code.unwrap_or(-1));

@@ -13,6 +13,7 @@ mod import;
 mod legacy;
 mod logs_from;
 mod objects;
+mod path;
 mod ssh;
 mod tls;
 

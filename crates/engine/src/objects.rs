@@ -90,13 +90,14 @@ impl Engine {
         endpoint: EndpointSettings,
     ) -> Result<(), EngineError> {
         let action = format!("connect container {name} to network {network}");
+        let path = self.segment(&action, network)?;
         let request = NetworkConnectRequest {
             container: name.to_owned(),
             endpoint_config: Some(endpoint),
         };
         self.bounded(
             &action,
-            self.docker.connect_network(network, request),
+            self.docker.connect_network(&path, request),
             self.timeout,
         )
         .await
@@ -115,15 +116,17 @@ impl Engine {
 
     pub async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
         let action = format!("remove network {name}");
-        self.bounded(&action, self.docker.remove_network(name), self.timeout)
+        let path = self.segment(&action, name)?;
+        self.bounded(&action, self.docker.remove_network(&path), self.timeout)
             .await
     }
 
     pub async fn remove_volume(&self, name: &str) -> Result<(), EngineError> {
         let action = format!("remove volume {name}");
+        let path = self.segment(&action, name)?;
         let call = self
             .docker
-            .remove_volume(name, Some(RemoveVolumeOptions { force: false }));
+            .remove_volume(&path, Some(RemoveVolumeOptions { force: false }));
         self.bounded(&action, call, self.timeout).await
     }
 }

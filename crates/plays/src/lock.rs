@@ -247,11 +247,27 @@ pub async fn acquire(fleet: &Fleet, env: &Environment, holder: &Holder) -> Resul
                 ship: ship.to_owned(),
                 holder,
             }),
-            // Released between the two calls: one more try.
-            None => match engine.create_container(&name, body()).await {
-                Ok(_) => Ok(()),
-                Err(error) => Err(failed(error)),
-            },
+            // Released between the two calls, or still being created by
+            // another run (the engine reserves the name before the container
+            // can be inspected): try again a few times.
+            None => {
+                for _ in 0..20 {
+                    match engine.create_container(&name, body()).await {
+                        Ok(_) => return Ok(()),
+                        Err(EngineError::Refused { status: 409, .. }) => {}
+                        Err(error) => return Err(failed(error)),
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    if let Some((_, holder)) = current(fleet, env).await? {
+                        return Err(LockError::Held {
+                            env: env.name.clone(),
+                            ship: ship.to_owned(),
+                            holder,
+                        });
+                    }
+                }
+                Err(held_now(fleet, env, ship).await)
+            }
         },
         Err(error) => Err(failed(error)),
     }
