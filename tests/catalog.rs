@@ -207,6 +207,8 @@ catalog! {
     networks_external_with_driver => "networks-external-with-driver",
     networks_scalar => "networks-scalar",
     networks_bad_name => "networks-bad-name",
+    dns_not_an_address => "dns-not-an-address",
+    limits_negative_memory => "limits-negative-memory",
     instance_name_path => "instance-name-path",
     networks_unknown => "networks-unknown",
     networks_with_net => "networks-with-net",

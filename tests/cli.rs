@@ -204,6 +204,46 @@ fn no_command_prints_usage_on_stderr_with_status_2() {
         "{}",
         out.report()
     );
+    // A short usage that points at the help, not the whole help.
+    assert!(out.stderr().lines().count() <= 8, "{}", out.report());
+    assert!(out.stderr().contains("maestro --help"), "{}", out.report());
+    assert!(
+        out.stderr()
+            .contains("Commands: status, pull, start, stop, kill, restart"),
+        "{}",
+        out.report()
+    );
+    assert!(!out.stderr().contains("--file <FILE>"), "{}", out.report());
+}
+
+/// `exec` without `--` says where the command goes, with the user's own
+/// words; the same without a command.
+#[test]
+fn exec_without_the_separator_says_to_put_the_command_after_it() {
+    let dir = env_dir(SHOP);
+    let out = maestro_in(&dir, &["exec", "web-1", "hostname"]);
+    assert_usage_error(&out);
+    let first = out.stderr().lines().next().unwrap_or_default().to_owned();
+    assert!(
+        first.ends_with("; put the command after `--`: maestro exec web-1 -- hostname"),
+        "{}",
+        out.report()
+    );
+    let out = maestro_in(&dir, &["exec", "-c", "2", "web"]);
+    assert_usage_error(&out);
+    assert!(
+        out.stderr()
+            .contains("put the command after `--`: maestro exec web -- hostname"),
+        "{}",
+        out.report()
+    );
+    // With the separator, no hint (the command runs, or fails otherwise).
+    let out = maestro_in(&dir, &["exec", "web-1", "--"]);
+    assert!(
+        !out.stderr().contains("put the command"),
+        "{}",
+        out.report()
+    );
 }
 
 #[test]
@@ -268,12 +308,13 @@ fn a_bad_batch_size_is_a_usage_error_naming_the_forms() {
     }
 }
 
+/// Exit 1 as MaestroNG (it checks this after parsing the arguments).
 #[test]
 fn stop_like_commands_need_things_or_all() {
     let dir = env_dir(SHOP);
     for command in ["stop", "kill", "restart"] {
         let out = maestro_in(&dir, &[command]);
-        assert_code(&out, 2);
+        assert_code(&out, 1);
         assert_eq!(
             out.stderr(),
             format!(

@@ -28,7 +28,7 @@
 //! * maestro's own `io.maestro.*` labels are dropped;
 //! * a list label `key=value`: MaestroNG (docker-py) makes a label *named*
 //!   `key=value` with an empty value; maestro makes label `key` with value
-//!   `value`, a documented difference (README, "Differences from MaestroNG").
+//!   `value`, a documented difference (docs/maestrong.md).
 //!   MaestroNG's labels are turned into what maestro documents before the
 //!   comparison, so that maestro is still held to that exact result.
 //!

@@ -758,7 +758,7 @@ fn second_sigint_quits_at_once_and_the_rerun_converges() {
 #[test]
 fn second_sigint_names_the_containers_left_in_flight() {
     twice_interrupted("twice2", |out| {
-        let line = "  ei-twice2-a on ship local: running running checks";
+        let line = "  ei-twice2-a on ship local: running its `running` checks";
         assert!(
             out.stderr().lines().any(|l| l == line),
             "`{line}`: the container in flight at the second SIGINT and its step are not named\n{}",
@@ -818,6 +818,13 @@ fn twice_interrupted(tag: &str, extra: impl FnOnce(&Output)) {
     assert_status_agrees(&file, &ships, &[], "after two SIGINTs");
     bystander.assert_untouched("after two SIGINTs");
 
+    // The re-run with a's check shortened to 0.2 s (a started longer ago
+    // than that, so it is not checked again: with the ten-minute check it
+    // would be, a's checks never having passed).
+    let mut text = head(&env_name, &[("local", bed.local_ship())]);
+    text.push_str(&one("a", names[0], "local", "0.2", &[]));
+    text.push_str(&one("b", names[1], "local", "0.2", &["a"]));
+    let file = dir.write("maestro.yaml", text);
     let rerun = maestro(&file, &["start"]);
     assert_code(&rerun, 0);
     assert_eq!(said(&rerun, names[0]), Said::Up, "{}", rerun.report());

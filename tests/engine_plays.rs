@@ -739,9 +739,9 @@ fn selection_options_pick_the_right_containers() {
         assert!(running(&host, n), "{n} was stopped by `stop -s b`");
     }
 
-    // Usage errors.
+    // Usage errors (this one exits 1, as MaestroNG).
     let out = maestro(&file, &["stop"]);
-    assert_eq!(out.code(), Some(2), "{}", out.report());
+    assert_eq!(out.code(), Some(1), "{}", out.report());
     assert!(
         out.stderr()
             .contains("No services or containers specified for stop, and --all not set."),
@@ -976,6 +976,16 @@ fn crash_looping_container_fails_start_and_status_says_restarting() {
         out.report()
     );
     assert_line(&out, names[0], "failed");
+    // Why it was stopped is said on the failed row, before its log lines
+    // (indented), never on a line of its own.
+    assert_line(
+        &out,
+        names[0],
+        "(stopped, so that it does not go on restarting); its last log lines:",
+    );
+    for line in out.stdout().lines().chain(out.stderr().lines()) {
+        assert!(!line.starts_with('('), "{line:?}\n{}", out.report());
+    }
     assert_line(&out, names[1], "aborted");
     assert!(!exists(&host, names[1]), "the dependent was created");
     // Stopped by maestro: it no longer runs, nor restarts.

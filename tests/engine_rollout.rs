@@ -9,8 +9,8 @@
 //! Every container is named `ro-<test>-…` and removed by a [`Cleanup`] guard.
 
 use crate::engine_support::{
-    assert_code, container_id, events, first_event, head, instance, local, maestro, now_nanos,
-    rfc3339_nanos, running, service, ship2, started_at, IDLE, IMAGE,
+    assert_code, assert_line, container_id, events, first_event, head, instance, local, maestro,
+    now_nanos, rfc3339_nanos, running, service, ship2, started_at, IDLE, IMAGE,
 };
 use crate::testbed::{inspect, testbed, use_ships, Cleanup};
 use crate::util::Dir;
@@ -122,6 +122,25 @@ fn up_in_batches_of_half_a_service_recreates_one_batch_after_the_other() {
     };
     for (i, expected) in [1, 2, 2, 3, 3].iter().enumerate() {
         assert_eq!(batch_of(&all[i]), *expected, "{}: {doc:#}", all[i]);
+    }
+    // The text says where each batch stands in the play and in its service
+    // (numbered across the play, as docs/rollout.md explains).
+    let out = maestro(&changed, &["plan", "--batch", "50%"]);
+    assert_code(&out, 3);
+    // (db, unchanged, has no operation in its batch 1.)
+    assert_line(&out, &all[0], "none");
+    for (i, place) in [
+        "",
+        "(batch 2 of 3; web's 1 of 2)",
+        "(batch 2 of 3; web's 1 of 2)",
+        "(batch 3 of 3; web's 2 of 2)",
+        "(batch 3 of 3; web's 2 of 2)",
+    ]
+    .iter()
+    .enumerate()
+    .skip(1)
+    {
+        assert_line(&out, &all[i], place);
     }
 
     let out = maestro(&changed, &["up", "--batch", "50%"]);

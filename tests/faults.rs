@@ -551,6 +551,11 @@ impl Case {
                     line.contains("running"),
                     "{name} runs but status says {line:?}"
                 ),
+                // Created, never started: no exit status of its own.
+                Some(c) if c["State"]["Status"] == "created" => assert!(
+                    line.contains("down (created, never started)"),
+                    "{name} was never started but status says {line:?}"
+                ),
                 Some(c) => {
                     let code = c["State"]["ExitCode"].as_i64().unwrap_or(-1);
                     assert!(

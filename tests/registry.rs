@@ -444,6 +444,21 @@ fn without_retry_a_flaky_registry_fails_at_once() {
     assert_eq!(out.code(), Some(1), "{}", out.report());
     assert!(out.stderr().contains("503"), "{}", out.report());
     assert!(!out.stderr().contains("attempts"), "{}", out.report());
+    // The sentence says what failed once (it used to repeat its own head:
+    // `could not log in to registry X: could not log in to registry X: …`).
+    let errors = error_lines(&out);
+    assert_eq!(errors.len(), 1, "{}", out.report());
+    assert_eq!(
+        errors[0].matches("log in to registry").count(),
+        1,
+        "{}",
+        out.report()
+    );
+    assert!(
+        errors[0].contains(&format!("could not log in to registry {}: ", proxy.host())),
+        "{}",
+        out.report()
+    );
 }
 
 // ------------------------------------------------------ restart and start -r

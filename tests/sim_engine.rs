@@ -93,7 +93,7 @@ pub fn maestro(file: &Path, args: &[&str]) -> Output {
 }
 
 /// `text` with what differs between two engines masked: container ids (12 or
-/// 64 hex digits) become `<id>`, durations (`0.1s`, `3s`, `120ms`, `2m`)
+/// 64 hex digits, or 7 after a tag as in `status`'s `TAG:ID`) become `<id>`, durations (`0.1s`, `3s`, `120ms`, `2m`)
 /// become `<t>`; trailing blanks go.
 fn masked(text: &str) -> String {
     let mut lines = Vec::new();
@@ -111,6 +111,11 @@ fn masked(text: &str) -> String {
                     "<id>".to_owned()
                 } else if let Some((_, rest)) = core.split_once(':').filter(|(id, _)| is_id(id)) {
                     format!("<id>:{rest}")
+                } else if let Some((tag, _)) = core
+                    .rsplit_once(':')
+                    .filter(|(_, id)| id.len() == 7 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+                {
+                    format!("{tag}:<id>")
                 } else if is_duration(core) {
                     "<t>".to_owned()
                 } else {

@@ -54,7 +54,7 @@ pub struct Play {
     /// Keep only containers whose ship name matches GLOB.
     #[arg(short = 'S', long = "ship-filter", value_name = "GLOB")]
     pub ship_filter: Option<String>,
-    /// Print one JSON document instead of the table (schema in the README).
+    /// Print one JSON document instead of the table (schema in docs/json.md).
     #[arg(long = "json")]
     pub json: bool,
 }
@@ -362,6 +362,28 @@ pub const COMMANDS: &[&str] = &[
     "completions",
     "manpage",
 ];
+
+/// What `maestro` alone prints: the usage line, the commands' names, and
+/// where the rest is.
+pub fn short_usage() -> String {
+    use clap::CommandFactory;
+    let names: Vec<String> = Cli::command()
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set())
+        .map(|c| c.get_name().to_owned())
+        .filter(|n| n != "help")
+        .collect();
+    format!(
+        "Usage: maestro [-f FILE] COMMAND [options] [thing ...]\n\nCommands: {}\n\nRun `maestro --help` for the options, `maestro COMMAND --help` for a command's.\n",
+        names.join(", ")
+    )
+}
+
+/// Whether `word` is the name of one of maestro's commands.
+pub fn is_command(word: &str) -> bool {
+    use clap::CommandFactory;
+    Cli::command().find_subcommand(word).is_some()
+}
 
 #[cfg(test)]
 mod tests {

@@ -399,7 +399,8 @@ fn selection<'e>(
 ) -> Result<Vec<&'e Container>, Failure> {
     let all = expand.is_some_and(|e| e.all);
     if expand.is_some() && !all && things.things.is_empty() {
-        return Err(Failure::Usage(format!(
+        // Exit 1, as MaestroNG (its own check, after parsing the arguments).
+        return Err(Failure::Failed(format!(
             "No services or containers specified for {command}, and --all not set."
         )));
     }

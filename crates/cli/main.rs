@@ -88,7 +88,10 @@ fn main() -> ExitCode {
     raise_open_file_limit();
     let cli = match args::Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => return output::clap_error(e),
+        Err(e) => {
+            let args: Vec<String> = std::env::args().skip(1).collect();
+            return output::clap_error(e, &args);
+        }
     };
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -45,20 +45,69 @@ pub fn failure(f: Failure) -> ExitCode {
 
 /// Help and version go to stdout with status 0; usage errors become one
 /// `ERROR:` sentence plus clap's usage hint, with status 2.
-pub fn clap_error(e: clap::Error) -> ExitCode {
+pub fn clap_error(e: clap::Error, args: &[String]) -> ExitCode {
     if !e.use_stderr() {
         let _ = e.print();
         return ExitCode::SUCCESS;
     }
     if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-        // `maestro` alone: the help, on stderr, as a usage error.
-        let _ = write!(io::stderr().lock(), "{}", e.render());
+        // `maestro` alone: a short usage on stderr, as a usage error (the
+        // whole help is `--help`'s); `maestro lock` alone: that command's help.
+        let text = if args.iter().any(|a| crate::args::is_command(a)) {
+            e.render().to_string()
+        } else {
+            crate::args::short_usage()
+        };
+        let _ = write!(io::stderr().lock(), "{text}");
         return ExitCode::from(2);
     }
     let text = e.render().to_string();
     let text = text.strip_prefix("error: ").unwrap_or(&text);
+    let text = match exec_hint(&e, args) {
+        Some(hint) => match text.split_once('\n') {
+            Some((first, rest)) => format!("{first}; {hint}\n{rest}"),
+            None => format!("{text}; {hint}"),
+        },
+        None => text.to_owned(),
+    };
     let _ = write!(io::stderr().lock(), "ERROR: {text}");
     ExitCode::from(2)
+}
+
+/// For `maestro exec THING CMD…` without `--` (the command taken for
+/// unexpected arguments, or missing): where the command goes.
+fn exec_hint(e: &clap::Error, args: &[String]) -> Option<String> {
+    use clap::error::ErrorKind;
+    if !matches!(
+        e.kind(),
+        ErrorKind::UnknownArgument | ErrorKind::MissingRequiredArgument
+    ) || args.iter().any(|a| a == "--")
+    {
+        return None;
+    }
+    let at = args.iter().position(|a| a == "exec")?;
+    let rest = &args[at + 1..];
+    // The first word that is not an option (nor an option's value) is the thing.
+    let mut words = Vec::new();
+    let mut iter = rest.iter();
+    while let Some(a) = iter.next() {
+        if matches!(a.as_str(), "-c" | "--concurrency" | "-f" | "--file") {
+            iter.next();
+        } else if !a.starts_with('-') {
+            words.push(a);
+        }
+    }
+    let mut words = words.into_iter();
+    let thing = words.next()?;
+    let command: Vec<&str> = words.map(String::as_str).collect();
+    let example = if command.is_empty() {
+        "hostname".to_owned()
+    } else {
+        command.join(" ")
+    };
+    Some(format!(
+        "put the command after `--`: maestro exec {thing} -- {example}"
+    ))
 }
 
 pub fn warnings(list: &[ConfigError]) {

@@ -147,7 +147,10 @@ pub fn status(
     };
     let table = Table::new(containers, ship_label);
     let palette = Palette::for_stdout();
-    let id_width = 12
+    // `TAG:ID` as MaestroNG writes it: the image's tag, then the
+    // container's id cut to 7 characters.
+    let tag_id = |c: &Container, id: &str| format!("{}:{}", c.image_tag(), short_id(id));
+    let id_width = 7
         + 1
         + containers
             .iter()
@@ -164,7 +167,7 @@ pub fn status(
     for (i, (c, row)) in containers.iter().zip(&rows).enumerate() {
         let (id, state) = match &row.state {
             ContainerState::Running { id, since } => (
-                format!("{id}:{}", c.image_tag()),
+                tag_id(c, id),
                 palette.green(&match since {
                     Some(s) => format!("running for {s}"),
                     None => "running".into(),
@@ -174,11 +177,13 @@ pub fn status(
                 id,
                 since,
                 exit_code,
+                never_started,
             } => (
-                format!("{id}:{}", c.image_tag()),
-                palette.red(&match since {
-                    Some(s) => format!("down for {s} (exit status {exit_code})"),
-                    None => format!("down (exit status {exit_code})"),
+                tag_id(c, id),
+                palette.red(&match (since, never_started) {
+                    (_, true) => "down (created, never started)".to_owned(),
+                    (Some(s), false) => format!("down for {s} (exit status {exit_code})"),
+                    (None, false) => format!("down (exit status {exit_code})"),
                 }),
             ),
             ContainerState::Restarting {
@@ -186,7 +191,7 @@ pub fn status(
                 exit_code,
                 restarts,
             } => (
-                format!("{id}:{}", c.image_tag()),
+                tag_id(c, id),
                 palette.red(&format!(
                     "restarting (exit status {exit_code}; {restarts} restarts so far)"
                 )),
@@ -312,6 +317,11 @@ pub fn play_then(
     if containers.is_empty() && !json {
         println!("Nothing to {}.", kind.name());
     }
+    if kind.creates() {
+        if let Some(clash) = maestro_plays::clash::port_clash(containers) {
+            return Err(Failure::Failed(clash.to_string()));
+        }
+    }
     let fleet = Fleet::new(env);
     let started = Instant::now();
     let runtime = runtime()?;
@@ -333,7 +343,14 @@ pub fn play_then(
         }
         (report, extra)
     } else {
-        let view = PlayView::new(env, containers);
+        // MaestroNG numbers a restart's rows as `status` does, though it
+        // acts on dependents first; a stop's and a kill's in their order.
+        let numbers = if matches!(kind, PlayKind::Restart | PlayKind::Rollback) {
+            maestro_plays::selection::forward_numbers(env, containers)
+        } else {
+            (1..=containers.len()).collect()
+        };
+        let view = PlayView::new(containers, numbers);
         let report = run_audited(
             &runtime, env, &fleet, containers, kind, &options, &view, &trail,
         );
@@ -591,12 +608,28 @@ pub fn plan(
         let palette = Palette::for_stdout();
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{}", palette.bold(&table.header("ACTION")));
+        let services: Vec<&str> = containers.iter().map(|c| c.service.as_str()).collect();
+        let places = maestro_plays::rollout::places(&up_plan.batches, &services);
         for (i, (c, a)) in containers.iter().zip(&actions).enumerate() {
-            let batch = up_plan.batches.get(i).copied().flatten();
-            let text = match a.as_ref().map(|p| &p.action) {
-                Ok(maestro_plays::drift::Action::None) => "none".to_owned(),
-                Ok(other) => match batch {
-                    Some(k) => palette.yellow(&format!("{} (batch {k})", other.describe())),
+            let text = match a.as_ref().map(|p| (&p.action, &p.ops)) {
+                Ok((maestro_plays::drift::Action::None, ops)) => match ops
+                    .iter()
+                    .find(|op| matches!(op.step, maestro_plays::plan::Step::Checks(_)))
+                {
+                    // Nothing changes, but its running checks run again.
+                    Some(op) => format!("none; its running checks run again ({})", op.cause),
+                    None => "none".to_owned(),
+                },
+                Ok((other, _)) => match places.get(i).copied().flatten() {
+                    Some(p) => palette.yellow(&format!(
+                        "{} (batch {} of {}; {}'s {} of {})",
+                        other.describe(),
+                        p.number,
+                        p.of,
+                        c.service,
+                        p.in_service,
+                        p.of_service
+                    )),
                     None => palette.yellow(&other.describe()),
                 },
                 Err(e) => palette.red(&format!("unknown: {e}")),
@@ -771,11 +804,12 @@ fn status_json(
                     id,
                     since,
                     exit_code,
+                    never_started,
                 } => (
                     "stopped",
                     Some(id.clone()),
                     since.clone(),
-                    Some(*exit_code),
+                    (!never_started).then_some(*exit_code),
                     None,
                 ),
                 ContainerState::Restarting { id, exit_code, .. } => {
@@ -806,6 +840,7 @@ fn status_json(
                 "id": id,
                 "since": since,
                 "exit_code": exit_code,
+                "never_started": matches!(row.state, ContainerState::Stopped { never_started: true, .. }),
                 "image": row.image,
                 "image_id": row.image_id,
                 "ports": ports,
@@ -818,4 +853,9 @@ fn status_json(
         "containers": list,
     }))?;
     untrusted(rows)
+}
+
+/// A container id cut to 7 characters, as MaestroNG shows it.
+fn short_id(id: &str) -> &str {
+    id.char_indices().nth(7).map_or(id, |(i, _)| &id[..i])
 }

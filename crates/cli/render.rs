@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use maestro_config::{Container, Environment};
+use maestro_config::Container;
 use maestro_plays::{Observer, Outcome};
 
 /// Colours, when the output is a terminal and NO_COLOR is unset.
@@ -125,11 +125,14 @@ pub struct PlayView<'a> {
     out: Mutex<()>,
     /// Without a terminal: the last quarter of a pull reported, per container.
     pull_quarters: Mutex<Vec<u8>>,
+    /// The number each container's row shows.
+    numbers: Vec<usize>,
 }
 
 impl<'a> PlayView<'a> {
-    pub fn new(env: &Environment, containers: &'a [&'a Container]) -> PlayView<'a> {
-        let _ = env;
+    /// `numbers`: the number each container's row shows (in the order of
+    /// `containers`).
+    pub fn new(containers: &'a [&'a Container], numbers: Vec<usize>) -> PlayView<'a> {
         let table = Table::new(containers, |c| c.ship.clone());
         let palette = Palette::for_stdout();
         let live = if std::io::stdout().is_terminal() && std::env::var_os("CI").is_none() {
@@ -147,12 +150,14 @@ impl<'a> PlayView<'a> {
             live,
             out: Mutex::new(()),
             pull_quarters: Mutex::new(vec![0; containers.len()]),
+            numbers,
         }
     }
 
     fn line(&self, index: usize, rest: &str) -> String {
         let c = self.containers[index];
-        self.table.row(index + 1, c, &c.ship, rest)
+        let number = self.numbers.get(index).copied().unwrap_or(index + 1);
+        self.table.row(number, c, &c.ship, rest)
     }
 
     fn print(&self, text: &str) {

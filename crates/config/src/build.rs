@@ -1162,10 +1162,28 @@ fn env_sources(
                 let Some(key) = env_key(r, k, &format!("{path}/env")) else {
                     continue;
                 };
+                warn_nested_env(r, v, &format!("{path}/env/{key}"));
                 out.insert(key, v.value.clone());
             }
         }
     }
+}
+
+/// A mapping as an environment value becomes its Python text
+/// (`{'b': 'c'}`), as MaestroNG made it: kept, but said, since it is
+/// rarely what was meant (a list is joined with spaces, a documented form).
+fn warn_nested_env(r: &mut Reader, value: &Node, path: &str) {
+    if !matches!(value.value, Value::Map(_)) {
+        return;
+    }
+    let text = pyfmt::env_string(&value.value).unwrap_or_default();
+    r.warn(
+        value,
+        path,
+        format!(
+            "a mapping as an environment value is passed as its Python text `{text}`, as MaestroNG did; quote the value if that is what you mean, or write the variables one by one"
+        ),
+    );
 }
 
 /// One env file, a list of them (nested lists too), or inline mappings
@@ -1180,6 +1198,7 @@ fn envfiles(r: &mut Reader, out: &mut RawEnv, node: &Node, path: &str, base_dir:
         Value::Map(entries) => {
             for (k, v) in entries {
                 if let Some(key) = env_key(r, k, path) {
+                    warn_nested_env(r, v, &format!("{path}/{key}"));
                     out.insert(key, v.value.clone());
                 }
             }
@@ -1490,7 +1509,7 @@ fn instance<'n>(
         extra_hosts,
         network_mode,
         hostname,
-        dns: list(r, "dns"),
+        dns: dns(r, get_set(entries, "dns"), &p("dns")),
         restart,
         stop_timeout,
         limits,
@@ -1693,6 +1712,41 @@ pub(crate) fn parse_bytes(text: &str) -> Result<i64, String> {
     }
 }
 
+/// `dns`: one DNS server's IP address, or a list of them.
+fn dns(r: &mut Reader, node: Option<&Node>, path: &str) -> Vec<String> {
+    let Some(node) = node else {
+        return Vec::new();
+    };
+    let items: Vec<(&Node, String)> = match &node.value {
+        Value::Null => return Vec::new(),
+        Value::Seq(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| (item, format!("{path}[{i}]")))
+            .collect(),
+        _ => vec![(node, path.to_owned())],
+    };
+    let mut out = Vec::new();
+    for (item, at) in items {
+        match &item.value {
+            Value::Str(s) if s.trim().parse::<std::net::IpAddr>().is_ok() => {
+                out.push(s.trim().to_owned())
+            }
+            other => {
+                let shown = pyfmt::str_of(other);
+                r.error(
+                    item,
+                    &at,
+                    format!(
+                        "`{shown}` is not an IP address; expected a DNS server's address (e.g. 10.0.0.2), or a list of them"
+                    ),
+                );
+            }
+        }
+    }
+    out
+}
+
 fn limits(r: &mut Reader, entries: &[(String, &Node)], path: &str) -> Limits {
     let mut out = Limits::default();
     for (name, node) in entries {
@@ -1721,7 +1775,19 @@ fn limits(r: &mut Reader, entries: &[(String, &Node)], path: &str) -> Limits {
             }
         };
         match name.as_str() {
-            "memory" => out.memory = bytes(r).map(|b| b.max(0) as u64),
+            "memory" => {
+                out.memory = match bytes(r) {
+                    Some(b) if b < 0 => {
+                        r.error(
+                            node,
+                            &lpath,
+                            format!("a memory limit of {b} bytes; expected bytes, or a number with a k, m or g suffix (e.g. 512m), 0 for no limit"),
+                        );
+                        None
+                    }
+                    other => other.map(|b| b as u64),
+                }
+            }
             "swap" => out.swap = bytes(r),
             "cpu" => {
                 out.cpu_shares = r
@@ -1977,6 +2043,34 @@ services:
 
         let env = load("name: t\nships: {s1: {ip: 10.0.0.1}}\nservices: {}\n").expect("valid");
         assert!(env.warnings.is_empty(), "{:?}", env.warnings);
+    }
+
+    /// A mapping as an env value keeps MaestroNG's meaning (its Python
+    /// text) but is warned about, located.
+    #[test]
+    fn a_nested_env_value_is_kept_and_warned_about() {
+        let env = load(
+            "name: t
+ships: {s1: {ip: 10.0.0.1}}
+services:
+  web:
+    image: nginx
+    env: {A: {b: c}, B: plain}
+    instances:
+      web-1: {ship: s1, env: {D: {e: 1}, C: [1, 2]}}
+",
+        )
+        .expect("still a valid file");
+        let warnings: Vec<String> = env.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            warnings,
+            [
+                "t.yaml:6:14: services/web/env/A: a mapping as an environment value is passed as its Python text `{'b': 'c'}`, as MaestroNG did; quote the value if that is what you mean, or write the variables one by one",
+                "t.yaml:8:34: services/web/instances/web-1/env/D: a mapping as an environment value is passed as its Python text `{'e': 1}`, as MaestroNG did; quote the value if that is what you mean, or write the variables one by one",
+            ]
+        );
+        let web = &env.containers["web-1"];
+        assert_eq!(web.env.resolved().get("A"), Some(&Some("{'b': 'c'}")));
     }
 
     #[test]

@@ -268,6 +268,20 @@ where
     paced_within(attempts, None, attempt).await
 }
 
+/// The longest a list of checks may take, run one after the other: a
+/// container started less than this long ago may still be in them.
+pub fn window(list: &[Check]) -> Duration {
+    list.iter()
+        .map(|check| match check {
+            Check::Tcp { max_wait, .. }
+            | Check::Http { max_wait, .. }
+            | Check::Healthy { max_wait } => exec_window(*max_wait),
+            Check::Exec { attempts, .. } | Check::Rexec { attempts, .. } => exec_window(*attempts),
+            Check::Sleep { wait } => seconds(*wait).unwrap_or(Duration::ZERO),
+        })
+        .fold(Duration::ZERO, Duration::saturating_add)
+}
+
 /// How long an `exec` or `rexec` check of `attempts` attempts may take.
 fn exec_window(attempts: u32) -> Duration {
     (PACE * attempts.max(1)).max(EXEC_WINDOW_FLOOR)

@@ -51,7 +51,7 @@ pub fn planned(
         .iter()
         .zip(plan.entries.iter().zip(&plan.actions))
         .map(|(c, (entry, action))| match (entry, action) {
-            (Entry::Unknown(why), _) => Err(why.clone()),
+            (Entry::Unknown(why), _) => Err(why.to_string()),
             (Entry::Work(work), Some(action)) => Ok(Planned {
                 action: action.clone(),
                 state: match snapshot.seen(c) {
@@ -299,9 +299,15 @@ pub fn summarize(
     orphans: &[Orphan],
     orphan_errors: &[String],
 ) -> PlanSummary {
+    // Running checks run again on a container that stays as it is (it
+    // started less than their window ago) change nothing.
+    let changes_ops = |ops: &[crate::plan::Op]| {
+        ops.iter()
+            .any(|op| op.step != crate::plan::Step::Checks(crate::plan::Stage::Running))
+    };
     let known_changes = planned.iter().any(|a| {
         a.as_ref()
-            .is_ok_and(|a| !a.ops.is_empty() || a.action.changes_something())
+            .is_ok_and(|a| changes_ops(&a.ops) || a.action.changes_something())
     }) || !orphans.is_empty();
     let unknown = planned.iter().filter(|a| a.is_err()).count();
     let complete = unknown == 0 && orphan_errors.is_empty();

@@ -55,6 +55,7 @@ pub async fn execute(
         done_gates: (0..n).map(|_| watch::channel(None).0).collect(),
         abort: watch::channel(None).0,
         performed: (0..n).map(|_| Mutex::new(Vec::new())).collect(),
+        began_at: (0..n).map(|_| Mutex::new(None)).collect(),
     };
     let tasks = join_all((0..n).map(|i| state.container(i)));
     // Marks the play interrupted, then waits for the tasks to wind down.
@@ -97,6 +98,9 @@ struct Executor<'a> {
     done_gates: Vec<Gate>,
     abort: watch::Sender<Option<AbortReason>>,
     performed: Vec<Mutex<Vec<Step>>>,
+    /// When each container began (its time is counted from then, not
+    /// from the wait for the containers before it).
+    began_at: Vec<Mutex<Option<Instant>>>,
 }
 
 /// How far a container got, for what an abort leaves it in.
@@ -179,8 +183,39 @@ impl<'a> Executor<'a> {
         self.done_gates[i].send_replace(Some(ok));
     }
 
+    /// Whether a container out of reach fails only itself and what waits
+    /// for it (a play that aborts on failure and does not roll), rather
+    /// than the whole play.
+    fn failures_stay_local(&self) -> bool {
+        self.plan.kind.aborts_on_failure() && self.plan.batch_waits.iter().all(Vec::is_empty)
+    }
+
+    /// Whether one of the containers `which` (all done with) failed, in a
+    /// play where that holds back those that wait for it.
+    fn failed_before(&self, which: &[usize]) -> bool {
+        self.plan.kind.aborts_on_failure()
+            && which
+                .iter()
+                .any(|&j| *self.done_gates[j].borrow() == Some(false))
+    }
+
+    /// [`Executor::failed_before`] for the first parts of `which`.
+    fn failed_first(&self, which: &[usize]) -> bool {
+        self.plan.kind.aborts_on_failure()
+            && which
+                .iter()
+                .any(|&j| *self.first_gates[j].borrow() == Some(false))
+    }
+
+    /// Container `i` begins: the observer hears of it, its time starts.
+    fn begin(&self, i: usize) {
+        if let Ok(mut at) = self.began_at[i].lock() {
+            at.get_or_insert_with(Instant::now);
+        }
+        self.observer.begin(i);
+    }
+
     async fn container(&self, i: usize) -> Outcome {
-        let started = Instant::now();
         let outcome = match &self.plan.entries[i] {
             Entry::Work(work) => self.work(i, work).await,
             Entry::Unknown(why) => {
@@ -188,15 +223,29 @@ impl<'a> Executor<'a> {
                     .await;
                 match self.aborted() {
                     Some(reason) => untouched(reason),
+                    None if self.failed_before(&self.plan.second_waits[i]) => {
+                        untouched(AbortReason::Failure)
+                    }
                     None => {
-                        self.observer.begin(i);
-                        self.failed(why.clone())
+                        self.begin(i);
+                        if why.is_host_down() && self.failures_stay_local() {
+                            // Its ship is out of reach: only what waits for
+                            // it is held back; the rest of the play goes on.
+                            Outcome::Failed(why.to_string())
+                        } else {
+                            self.failed(why.to_string())
+                        }
                     }
                 }
             }
         };
         self.open(i, outcome.is_ok());
-        self.observer.finish(i, &outcome, started.elapsed());
+        let elapsed = self.began_at[i]
+            .lock()
+            .ok()
+            .and_then(|at| at.map(|at| at.elapsed()))
+            .unwrap_or_default();
+        self.observer.finish(i, &outcome, elapsed);
         outcome
     }
 
@@ -224,6 +273,9 @@ impl<'a> Executor<'a> {
             if let Some(reason) = self.aborted() {
                 return untouched(reason);
             }
+            if self.failed_first(&self.plan.first_waits[i]) {
+                return untouched(AbortReason::Failure);
+            }
             if !first.is_empty() {
                 match self.part(i, first, work.left_between, &mut progress).await {
                     Ok(None) => {}
@@ -245,9 +297,12 @@ impl<'a> Executor<'a> {
         if let Some(reason) = self.aborted() {
             return progress.left(reason, work.left_between);
         }
+        if self.failed_before(waits) {
+            return progress.left(AbortReason::Failure, work.left_between);
+        }
         if second.is_empty() {
             if !progress.begun {
-                self.observer.begin(i);
+                self.begin(i);
             }
             return Outcome::Done(work.done.clone());
         }
@@ -279,7 +334,7 @@ impl<'a> Executor<'a> {
         if !progress.begun {
             self.step_delay().await;
             progress.begun = true;
-            self.observer.begin(i);
+            self.begin(i);
         }
         let engine = match self.fleet.engine(&self.containers[i].ship).await {
             Ok(engine) => engine,

@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod checks;
+pub mod clash;
 pub mod converge;
 pub mod drift;
 pub mod exec;

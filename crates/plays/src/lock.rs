@@ -167,18 +167,23 @@ impl fmt::Display for LockError {
 /// `None` for an environment without ships (nothing to lock).
 pub fn place(env: &Environment) -> Option<(&str, String)> {
     let ship = env.ships.keys().next()?;
-    let safe: String = env
-        .name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    Some((ship.as_str(), format!("maestro-lock-{safe}")))
+    Some((ship.as_str(), container_name(&env.name)))
+}
+
+/// `maestro-lock-NAME` when NAME can be part of a container name as it is;
+/// otherwise the characters it cannot hold become `-` and 8 hex digits of
+/// the name's SHA-256 follow, so that names differing only in those
+/// characters (`nc lock`, `nc-lock`) never share a lock.
+fn container_name(env: &str) -> String {
+    let fits = |c: char| c.is_ascii_alphanumeric() || "_.-".contains(c);
+    if !env.is_empty() && env.chars().all(fits) {
+        return format!("maestro-lock-{env}");
+    }
+    use sha2::{Digest, Sha256};
+    let safe: String = env.chars().map(|c| if fits(c) { c } else { '-' }).collect();
+    let digest = Sha256::digest(env.as_bytes());
+    let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("maestro-lock-{safe}-{hex}")
 }
 
 async fn engine_of(
@@ -417,6 +422,18 @@ fn utc(seconds: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_that_differ_only_in_characters_a_container_name_cannot_hold_get_their_own_lock() {
+        assert_eq!(container_name("nc-lock"), "maestro-lock-nc-lock");
+        assert_eq!(container_name("shop_2.b"), "maestro-lock-shop_2.b");
+        let spaced = container_name("nc lock");
+        assert!(spaced.starts_with("maestro-lock-nc-lock-"), "{spaced}");
+        assert_eq!(spaced.len(), "maestro-lock-nc-lock-".len() + 8);
+        assert_ne!(spaced, container_name("nc/lock"));
+        assert_ne!(spaced, container_name("nc-lock"));
+        assert_eq!(spaced, container_name("nc lock"), "stable");
+    }
 
     #[test]
     fn times_are_shown_in_utc() {

@@ -37,7 +37,7 @@ pub struct ShipObjects {
 /// Per ship: what it has, or why it could not be read.
 #[derive(Debug, Clone, Default)]
 pub struct Objects {
-    pub ships: HashMap<String, Result<ShipObjects, String>>,
+    pub ships: HashMap<String, Result<ShipObjects, maestro_engine::EngineError>>,
 }
 
 /// The declared networks and volumes (by key) a container needs created:
@@ -98,7 +98,7 @@ pub async fn observe(fleet: &Fleet, env: &Environment, containers: &[&Container]
                         },
                     })
                 };
-                (ship.to_owned(), seen.await.map_err(|e| e.to_string()))
+                (ship.to_owned(), seen.await)
             }),
     )
     .await;
@@ -514,10 +514,16 @@ services:
     fn a_ship_whose_objects_could_not_be_read_makes_the_container_unknown() {
         let env = env();
         let containers: Vec<&Container> = env.containers.values().collect();
+        let refused = maestro_engine::EngineError::Refused {
+            ship: "a".into(),
+            action: "list networks".into(),
+            status: 500,
+            message: "refused".into(),
+        };
         let snapshot = Snapshot {
             ships: HashMap::from([("a".to_owned(), Ok(ShipView::default()))]),
             objects: Objects {
-                ships: HashMap::from([("a".to_owned(), Err("ship a: refused".to_owned()))]),
+                ships: HashMap::from([("a".to_owned(), Err(refused.clone()))]),
             },
         };
         let options = PlayOptions::default();
@@ -530,7 +536,7 @@ services:
             &[None],
         );
         prerequisites(&env, &containers, &snapshot.objects, &mut plan);
-        assert_eq!(plan.entries[0], Entry::Unknown("ship a: refused".into()));
+        assert_eq!(plan.entries[0], Entry::Unknown(refused));
     }
 
     #[test]

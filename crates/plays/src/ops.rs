@@ -99,7 +99,7 @@ impl Ctx<'_> {
         if list.is_empty() {
             return Ok(());
         }
-        (self.progress)(&format!("running {state} checks"));
+        (self.progress)(&format!("running its `{state}` checks"));
         let target = EngineTarget {
             engine: self.engine.clone(),
             name: self.container.name.clone(),
@@ -193,20 +193,21 @@ pub(crate) async fn checks(ctx: &Ctx<'_>, stage: Stage) -> Result<(), String> {
     tokio::select! {
         result = ctx.run_checks("running", list) => {
             if let Err(reason) = result {
-                let message = with_logs(engine, &c.name, reason).await;
                 // A container that never passed its checks is not left
                 // running: the next start starts it again and checks again.
                 (ctx.progress)("stopping it: its running checks failed");
-                return Err(stop_after_failure(engine, c, message, "the next start checks it again").await);
+                let message = stop_after_failure(engine, c, reason, "the next start checks it again").await;
+                return Err(with_logs(engine, &c.name, message).await);
             }
             Ok(())
         }
         (died, looping) = death => {
-            let message = with_logs(engine, &c.name, died).await;
-            if looping {
-                return Err(stop_crash_loop(ctx, engine, message).await);
-            }
-            Err(message)
+            let message = if looping {
+                stop_crash_loop(ctx, engine, died).await
+            } else {
+                died
+            };
+            Err(with_logs(engine, &c.name, message).await)
         }
     }
 }
@@ -339,8 +340,8 @@ pub(crate) async fn confirm(ctx: &Ctx<'_>, sent: Option<Instant>) -> Result<(), 
     match engine.inspect_container(&c.name).await.map_err(said)? {
         Some(found) if is_running(&found) => match crash_looping(&found) {
             Some(why) => {
-                let message = with_logs(engine, &c.name, format!("{} {why}", c.name)).await;
-                Err(stop_crash_loop(ctx, engine, message).await)
+                let message = stop_crash_loop(ctx, engine, format!("{} {why}", c.name)).await;
+                Err(with_logs(engine, &c.name, message).await)
             }
             None => Ok(()),
         },
@@ -398,8 +399,8 @@ async fn stop_after_failure(
     so_that: &str,
 ) -> String {
     match engine.stop_container(&c.name, c.stop_timeout).await {
-        Ok(()) => format!("{message}\n(stopped, so that {so_that})"),
-        Err(e) => format!("{message}\n(could not stop it: {})", e.detail()),
+        Ok(()) => format!("{message} (stopped, so that {so_that})"),
+        Err(e) => format!("{message} (could not stop it: {})", e.detail()),
     }
 }
 
@@ -588,7 +589,7 @@ async fn pull_image(ctx: &Ctx<'_>) -> Result<(), String> {
                         format!(
                             "could not log in to registry {host}{}: {}",
                             attempts_text(n),
-                            trace::scrub(&e.detail())
+                            trace::scrub(&engine_said(&e))
                         )
                     }
                 })?;

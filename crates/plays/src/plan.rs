@@ -158,12 +158,12 @@ impl Work {
 }
 
 /// One container's entry in a plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Entry {
     Work(Work),
     /// It could not be decided (its ship could not be observed): the
-    /// container fails when its turn comes, with this sentence.
-    Unknown(String),
+    /// container fails when its turn comes, with this error.
+    Unknown(maestro_engine::EngineError),
 }
 
 impl Entry {

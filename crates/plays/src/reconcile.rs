@@ -139,11 +139,11 @@ fn entry(
 ) -> (Entry, Option<Action>) {
     let seen = match snapshot.seen(c) {
         Ok(seen) => seen,
-        Err(e) => return (Entry::Unknown(e.to_string()), None),
+        Err(e) => return (Entry::Unknown(e.clone()), None),
     };
     let image = match snapshot.image(c) {
         Ok(image) => image,
-        Err(e) => return (Entry::Unknown(e.to_string()), None),
+        Err(e) => return (Entry::Unknown(e.clone()), None),
     };
     let image_id = image.and_then(|i| i.id.as_deref());
     let look = Look {
@@ -280,13 +280,48 @@ impl Look<'_> {
         self.checks(Stage::Running, ops, "started");
     }
 
+    /// Why a running container's `running` checks are run again before
+    /// what waits for it: it started less than their window ago, so a run
+    /// that ended meanwhile (killed, a second Ctrl-C) may have left it
+    /// unchecked. `None`: not running, no checks, or up for longer.
+    fn recheck(&self) -> Option<String> {
+        let seen = self.seen.filter(|s| s.running())?;
+        let list = &self.c.lifecycle.running;
+        if list.is_empty() {
+            return None;
+        }
+        let window = crate::checks::window(list);
+        match seen.up_for_at_least() {
+            Some(up) if up >= window => None,
+            Some(up) => Some(format!(
+                "up for {}s, less than its running checks' window of {}s: not known to have passed them",
+                up.as_secs(),
+                window.as_secs()
+            )),
+            None => Some("its running checks are not known to have passed".into()),
+        }
+    }
+
+    /// A running container's checks run again ([`Look::recheck`]), or nothing.
+    fn up_already(&self, text: String) -> Work {
+        match self.recheck() {
+            Some(why) => Work {
+                ops: vec![Op::new(Step::Checks(Stage::Running), &why)],
+                split: 0,
+                done: Finished::new("checked", "running", format!("{text}, checked again")),
+                left_between: "untouched",
+            },
+            None => Work::nothing(Finished::new("none", "running", text)),
+        }
+    }
+
     fn start(&self) -> Work {
         if let Some(seen) = self.seen.filter(|s| s.running()) {
             let text = match seen.since() {
                 Some(since) => format!("up for {since}"),
                 None => "up".into(),
             };
-            return Work::nothing(Finished::new("none", "running", text));
+            return self.up_already(text);
         }
         let exists = self.seen.is_some();
         let reuse = self.options.reuse && exists;
@@ -545,6 +580,10 @@ impl Look<'_> {
         }
         let up_to_date = done("none", "up to date".into());
         if !pulled {
+            if let Some(why) = self.recheck() {
+                ops.push(Op::new(Step::Checks(Stage::Running), &why));
+                return self.up_work(ops, done("checked", "up to date, checked again".into()));
+            }
             return self.up_work(ops, up_to_date);
         }
         // After the pull: recreated if the image changed, else left alone.
@@ -820,7 +859,10 @@ services:
     }
 
     fn stopped() -> SeenState {
-        SeenState::Stopped { exit_code: 0 }
+        SeenState::Stopped {
+            exit_code: 0,
+            never_started: false,
+        }
     }
 
     #[test]
@@ -1325,7 +1367,7 @@ services:
         );
         let plan = run(PlayKind::Start, &PlayOptions::default(), &snap);
         assert!(
-            matches!(&plan.entries[2], Entry::Unknown(why) if why.contains("connection refused"))
+            matches!(&plan.entries[2], Entry::Unknown(why) if why.to_string().contains("connection refused"))
         );
         assert!(matches!(plan.entries[1], Entry::Work(_)));
     }

@@ -157,6 +157,44 @@ pub fn waits(batches: &[Vec<usize>], n: usize) -> (Vec<Vec<usize>>, Vec<Option<u
     (waits, numbers)
 }
 
+/// Where a container's batch stands: its number in the play (batches are
+/// numbered across the whole play, in the order they run) and among its
+/// service's batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchPlace {
+    pub number: usize,
+    pub of: usize,
+    pub in_service: usize,
+    pub of_service: usize,
+}
+
+/// The [`BatchPlace`] of each container, from the batch numbers of
+/// [`waits`] and each container's service.
+pub fn places(numbers: &[Option<usize>], services: &[&str]) -> Vec<Option<BatchPlace>> {
+    let of = numbers.iter().flatten().copied().max().unwrap_or(0);
+    let mut per_service: std::collections::HashMap<&str, std::collections::BTreeSet<usize>> =
+        std::collections::HashMap::new();
+    for (n, s) in numbers.iter().zip(services) {
+        if let Some(n) = n {
+            per_service.entry(s).or_default().insert(*n);
+        }
+    }
+    numbers
+        .iter()
+        .zip(services)
+        .map(|(n, s)| {
+            let n = (*n)?;
+            let own = per_service.get(s)?;
+            Some(BatchPlace {
+                number: n,
+                of,
+                in_service: own.range(..=n).count(),
+                of_service: own.len(),
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use maestro_config::{load, Source};
@@ -193,6 +231,24 @@ services:
             .into_iter()
             .map(|b| b.into_iter().map(|i| all[i].name.clone()).collect())
             .collect()
+    }
+
+    #[test]
+    fn a_batch_is_placed_in_the_play_and_in_its_service() {
+        let numbers = [Some(1), Some(2), Some(3), None];
+        let services = ["db", "web", "web", "cache"];
+        let place = |number, in_service, of_service| {
+            Some(BatchPlace {
+                number,
+                of: 3,
+                in_service,
+                of_service,
+            })
+        };
+        assert_eq!(
+            places(&numbers, &services),
+            [place(1, 1, 1), place(2, 1, 2), place(3, 2, 2), None]
+        );
     }
 
     fn names(batches: &[&[&str]]) -> Vec<Vec<String>> {

@@ -236,6 +236,24 @@ pub fn order<'e>(
     ordered
 }
 
+/// The row number (from 1) of each of `containers` in dependency order,
+/// as `status` numbers them: for plays that act on dependents first but
+/// number their rows as MaestroNG's `restart` does.
+pub fn forward_numbers(env: &Environment, containers: &[&Container]) -> Vec<usize> {
+    let mut by_name = containers.to_vec();
+    by_name.sort_by(|a, b| a.name.cmp(&b.name));
+    let positions: HashMap<&str, usize> = order(env, by_name, Direction::Forward)
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.as_str(), i + 1))
+        .collect();
+    containers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| positions.get(c.name.as_str()).copied().unwrap_or(i + 1))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,5 +391,20 @@ services:
             names(select(&e, &sel, Direction::Forward).unwrap()),
             ["db-2", "web-2"]
         );
+    }
+
+    #[test]
+    fn dependents_first_are_numbered_as_status_numbers_them() {
+        let env = env(ENV);
+        let sel = Selection {
+            expand_services: true,
+            ..Selection::default()
+        };
+        let reverse = select(&env, &sel, Direction::Reverse).expect("selects");
+        let forward = select(&env, &sel, Direction::Forward).expect("selects");
+        let numbers = forward_numbers(&env, &reverse);
+        for (c, n) in reverse.iter().zip(&numbers) {
+            assert_eq!(forward[n - 1].name, c.name);
+        }
     }
 }

@@ -31,6 +31,8 @@ pub enum SeenState {
     /// never ran).
     Stopped {
         exit_code: i64,
+        /// Created, never started (the engine's state `created`).
+        never_started: bool,
     },
     /// Being removed, or dead: neither running nor usable.
     Gone,
@@ -66,6 +68,30 @@ impl Seen {
     /// when its status says.
     pub fn since(&self) -> Option<String> {
         self.since_words().as_deref().and_then(short_from_words)
+    }
+
+    /// How long it has been up at least, read off the engine's words
+    /// (`Up 3 minutes`: 180 s; `Up About a minute`: 60 s); `None` when it
+    /// is not up or the words say no duration.
+    pub fn up_for_at_least(&self) -> Option<std::time::Duration> {
+        if !self.status.trim().starts_with("Up ") {
+            return None;
+        }
+        let words = self.since_words()?;
+        let (count, unit) = count_and_unit(&words)?;
+        let seconds = match unit {
+            "second" => 1,
+            "minute" => 60,
+            "hour" => 3_600,
+            "day" => 86_400,
+            "week" => 604_800,
+            "month" => 2_592_000,
+            "year" => 31_536_000,
+            _ => return None,
+        };
+        Some(std::time::Duration::from_secs(
+            count.saturating_mul(seconds),
+        ))
     }
 
     fn since_words(&self) -> Option<String> {
@@ -106,8 +132,9 @@ impl Seen {
             },
             Some("paused") => SeenState::Paused,
             Some("removing") | Some("dead") => SeenState::Gone,
-            _ => SeenState::Stopped {
+            other => SeenState::Stopped {
                 exit_code: exit_code_in(&status).unwrap_or(0),
+                never_started: other == Some("created"),
             },
         };
         let label = |key: &str| summary.labels.as_ref().and_then(|l| l.get(key)).cloned();
@@ -130,15 +157,7 @@ impl Seen {
 /// `3 hours`, `2 weeks`) as maestro writes durations (`0s`, `1m`, `3h`, `14d`).
 fn short_from_words(words: &str) -> Option<String> {
     let words = words.trim().to_lowercase();
-    if words == "less than a second" {
-        return Some("0s".into());
-    }
-    let (count, unit) = match words.split_once(' ')? {
-        ("about", rest) => (1, rest.trim_start_matches("an ").trim_start_matches("a ")),
-        ("a" | "an", rest) => (1, rest),
-        (n, rest) => (n.parse::<u64>().ok()?, rest),
-    };
-    let unit = unit.trim_end_matches('s');
+    let (count, unit) = count_and_unit(&words)?;
     Some(match unit {
         "second" => format!("{count}s"),
         "minute" => format!("{count}m"),
@@ -149,6 +168,20 @@ fn short_from_words(words: &str) -> Option<String> {
         "year" => format!("{}d", count * 365),
         _ => return None,
     })
+}
+
+/// `3 hours` → (3, `hour`); `about a minute` → (1, `minute`); `less than
+/// a second` → (0, `second`). `words` is lower-case.
+fn count_and_unit(words: &str) -> Option<(u64, &str)> {
+    if words == "less than a second" {
+        return Some((0, "second"));
+    }
+    let (count, unit) = match words.split_once(' ')? {
+        ("about", rest) => (1, rest.trim_start_matches("an ").trim_start_matches("a ")),
+        ("a" | "an", rest) => (1, rest),
+        (n, rest) => (n.parse::<u64>().ok()?, rest),
+    };
+    Some((count, unit.trim_end_matches('s')))
 }
 
 /// `Exited (137) 5 minutes ago`, `Restarting (1) 2 seconds ago`: 137, 1.

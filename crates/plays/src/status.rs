@@ -24,6 +24,9 @@ pub enum ContainerState {
         id: String,
         since: Option<String>,
         exit_code: i64,
+        /// Created but never started (the engine says `Created`): it has
+        /// no exit status of its own.
+        never_started: bool,
     },
     /// It exited and its restart policy is about to start it again (a crash
     /// loop when it keeps doing so).
@@ -152,15 +155,20 @@ fn row(c: &Container, snapshot: &Snapshot) -> StatusRow {
             id,
             since: seen.since(),
         },
-        SeenState::Stopped { exit_code } => ContainerState::Stopped {
+        SeenState::Stopped {
+            exit_code,
+            never_started,
+        } => ContainerState::Stopped {
             id,
             since: seen.since(),
             exit_code: *exit_code,
+            never_started: *never_started,
         },
         SeenState::Gone => ContainerState::Stopped {
             id,
             since: None,
             exit_code: 0,
+            never_started: false,
         },
     };
     row.image = seen.image.clone();
