@@ -4,6 +4,7 @@ mod bounded_checks;
 mod catalog;
 mod cli;
 mod differential;
+mod docs;
 mod engine_checks;
 mod engine_converge;
 mod engine_differential;

@@ -3,6 +3,7 @@
 
 use indexmap::IndexMap;
 
+use crate::keys;
 use crate::model::{AuditKind, AuditLevel, Auditor, Secret};
 use crate::pyfmt;
 use crate::reader::{get_set, show, Reader};
@@ -86,21 +87,16 @@ pub fn build(r: &mut Reader, node: Option<&Node>) -> Vec<Auditor> {
                 }
             }
         };
-        let common = ["type", "level", "ignore_errors"];
         let known = |extra: &[&'static str]| -> Vec<&'static str> {
-            common.iter().chain(extra).copied().collect()
+            keys::AUDIT_COMMON.iter().chain(extra).copied().collect()
         };
         let built = match kind {
             "log" => {
-                r.unknown_keys(m, &path, &known(&["file"]));
+                r.unknown_keys(m, &path, &known(keys::AUDIT_LOG));
                 required(r, "file", "the log file").map(|file| AuditKind::Log { file })
             }
             "http" => {
-                r.unknown_keys(
-                    m,
-                    &path,
-                    &known(&["endpoint", "method", "headers", "timeout", "payload"]),
-                );
+                r.unknown_keys(m, &path, &known(keys::AUDIT_HTTP));
                 let endpoint = required(r, "endpoint", "the URL to call");
                 let method = text(r, "method")
                     .unwrap_or_else(|| "POST".into())
@@ -139,7 +135,7 @@ pub fn build(r: &mut Reader, node: Option<&Node>) -> Vec<Auditor> {
                 })
             }
             "exec" => {
-                r.unknown_keys(m, &path, &known(&["script", "args"]));
+                r.unknown_keys(m, &path, &known(keys::AUDIT_EXEC));
                 let script = required(r, "script", "the script to run");
                 let args = match get_set(m, "args") {
                     Some(
@@ -161,11 +157,7 @@ pub fn build(r: &mut Reader, node: Option<&Node>) -> Vec<Auditor> {
                 script.map(|script| AuditKind::Exec { script, args })
             }
             "slack" => {
-                r.unknown_keys(
-                    m,
-                    &path,
-                    &known(&["channel", "token", "name", "icon", "endpoint"]),
-                );
+                r.unknown_keys(m, &path, &known(keys::AUDIT_SLACK));
                 let channel = required(r, "channel", "the channel to post to");
                 let token = required(r, "token", "the bot token");
                 match (channel, token) {
@@ -180,7 +172,7 @@ pub fn build(r: &mut Reader, node: Option<&Node>) -> Vec<Auditor> {
                 }
             }
             _ => {
-                r.unknown_keys(m, &path, &known(&["room", "token", "name"]));
+                r.unknown_keys(m, &path, &known(keys::AUDIT_HIPCHAT));
                 let room = required(r, "room", "the room to post to");
                 let token = required(r, "token", "the API token");
                 r.warn(

@@ -19,66 +19,7 @@ use crate::pyfmt;
 use crate::reader::{get, get_set, show, Reader};
 use crate::yaml::{Node, Value};
 
-const SHIP_KEYS: &[&str] = &[
-    "ip",
-    "endpoint",
-    "docker_port",
-    "socket_path",
-    "api_version",
-    "timeout",
-    "ssh_tunnel",
-    "tls",
-    "tls_verify",
-    "tls_ca_cert",
-    "tls_cert",
-    "tls_key",
-    "ssl_version",
-    "ssh_accept_new_host_keys",
-    "ssh_timeout",
-];
-const SERVICE_KEYS: &[&str] = &[
-    "image",
-    "instances",
-    "requires",
-    "wants_info",
-    "omit",
-    "env",
-    "envfile",
-    "lifecycle",
-    "limits",
-    "ports",
-];
-const INSTANCE_KEYS: &[&str] = &[
-    "ship",
-    "image",
-    "ports",
-    "volumes",
-    "container_volumes",
-    "volumes_from",
-    "links",
-    "env",
-    "envfile",
-    "command",
-    "cmd",
-    "workdir",
-    "username",
-    "privileged",
-    "cap_add",
-    "cap_drop",
-    "security_opt",
-    "extra_hosts",
-    "net",
-    "dns",
-    "restart",
-    "stop_timeout",
-    "limits",
-    "ulimits",
-    "log_driver",
-    "log_opt",
-    "labels",
-    "lifecycle",
-    "lxc_conf",
-];
+use crate::keys::{INSTANCE as INSTANCE_KEYS, SERVICE as SERVICE_KEYS, SHIP as SHIP_KEYS};
 const RESTART_POLICIES: &[&str] = &["no", "always", "on-failure", "unless-stopped"];
 const VOLUME_MODES: &[&str] = &[
     "ro",
@@ -601,11 +542,7 @@ fn registries(r: &mut Reader, node: Option<&Node>) -> IndexMap<String, Registry>
         let Some(entries) = r.map(value, &path) else {
             continue;
         };
-        r.unknown_keys(
-            entries,
-            &path,
-            &["registry", "username", "password", "email", "retry"],
-        );
+        r.unknown_keys(entries, &path, crate::keys::REGISTRY);
         let text = |r: &mut Reader, k: &str| {
             get_set(entries, k).and_then(|n| r.string(n, &format!("{path}/{k}")))
         };
@@ -620,7 +557,7 @@ fn registries(r: &mut Reader, node: Option<&Node>) -> IndexMap<String, Registry>
         if let Some(rn) = get_set(entries, "retry") {
             let rpath = format!("{path}/retry");
             if let Some(re) = r.map(rn, &rpath) {
-                r.unknown_keys(re, &rpath, &["attempts", "when"]);
+                r.unknown_keys(re, &rpath, crate::keys::RETRY);
                 if let Some(a) = get_set(re, "attempts") {
                     retry.attempts = r
                         .integer(a, &format!("{rpath}/attempts"), 1, 1000)
@@ -981,7 +918,7 @@ fn api_version(r: &mut Reader, n: &Node, p: &str) -> ApiVersion {
 
 fn ssh_tunnel(r: &mut Reader, n: &Node, p: &str) -> Option<SshTunnel> {
     let e = r.map(n, p)?;
-    r.unknown_keys(e, p, &["user", "key", "port"]);
+    r.unknown_keys(e, p, crate::keys::SSH_TUNNEL);
     let user = match get_set(e, "user") {
         Some(u) => r.name(u, &format!("{p}/user"), "a user name"),
         None => {
@@ -1087,8 +1024,8 @@ fn service<'n>(
         &path,
         &[
             SERVICE_KEYS,
-            crate::options::KEYS,
-            crate::objects::CONTAINER_KEYS,
+            crate::keys::OPTIONS,
+            crate::keys::CONTAINER_NETWORKS,
         ],
     );
     let image = match get_set(entries, "image") {
@@ -1268,8 +1205,8 @@ fn instance<'n>(
         &path,
         &[
             INSTANCE_KEYS,
-            crate::options::KEYS,
-            crate::objects::CONTAINER_KEYS,
+            crate::keys::OPTIONS,
+            crate::keys::CONTAINER_NETWORKS,
         ],
     );
     let p = |k: &str| format!("{path}/{k}");
@@ -1667,7 +1604,7 @@ fn restart(r: &mut Reader, node: Option<&Node>, path: &str) -> RestartPolicy {
             make(r, name, retries_node.as_ref(), node)
         }
         Value::Map(m) => {
-            r.unknown_keys(m, path, &["name", "retries", "maximum_retry_count"]);
+            r.unknown_keys(m, path, crate::keys::RESTART);
             let name = get_set(m, "name")
                 .and_then(|n| r.string(n, &format!("{path}/name")))
                 .unwrap_or_else(|| "no".into());
@@ -1797,7 +1734,10 @@ fn limits(r: &mut Reader, entries: &[(String, &Node)], path: &str) -> Limits {
             _ => r.warn(
                 node,
                 &format!("{path}/limits"),
-                format!("unknown limit `{name}` is ignored (known: memory, swap, cpu)"),
+                format!(
+                    "unknown limit `{name}` is ignored (known: {})",
+                    crate::keys::LIMITS.join(", ")
+                ),
             ),
         }
     }

@@ -12,6 +12,7 @@ pub mod endpoint;
 mod envfile;
 pub mod error;
 pub mod graph;
+pub mod keys;
 mod lifecycle;
 pub mod model;
 pub mod naming;

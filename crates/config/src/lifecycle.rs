@@ -3,6 +3,7 @@
 
 use indexmap::IndexMap;
 
+use crate::keys;
 use crate::model::{Check, Container, EnvFrom, HttpOptions, HttpPort, Lifecycle, Protocol};
 use crate::pyfmt;
 use crate::reader::{get_set, show, Reader};
@@ -118,7 +119,7 @@ fn check(r: &mut Reader, node: &Node, path: &str, c: &Container) -> Option<Check
     };
     match kind {
         "tcp" => {
-            r.unknown_keys(m, path, &["type", "port", "max_wait"]);
+            r.unknown_keys(m, path, keys::CHECK_TCP);
             let pn = required(r, "port", "the name of a TCP port of the instance")?;
             let port = r.key(pn, &format!("{path}/port"))?;
             match c.ports.get(&port) {
@@ -152,21 +153,7 @@ fn check(r: &mut Reader, node: &Node, path: &str, c: &Container) -> Option<Check
             })
         }
         "http" => {
-            r.unknown_keys(
-                m,
-                path,
-                &[
-                    "type",
-                    "port",
-                    "host",
-                    "path",
-                    "scheme",
-                    "method",
-                    "match_regex",
-                    "max_wait",
-                    "requests_options",
-                ],
-            );
+            r.unknown_keys(m, path, keys::CHECK_HTTP);
             let pn = required(r, "port", "a named port or a port number")?;
             let name = pyfmt::key_text(&pn.value);
             let port = match c.ports.get(&name) {
@@ -217,7 +204,7 @@ fn check(r: &mut Reader, node: &Node, path: &str, c: &Container) -> Option<Check
             })
         }
         "exec" => {
-            r.unknown_keys(m, path, &["type", "command", "attempts", "envfrom"]);
+            r.unknown_keys(m, path, keys::CHECK_EXEC);
             let command = command(r)?;
             let envfrom = match get_set(m, "envfrom") {
                 None => EnvFrom::Env,
@@ -241,13 +228,13 @@ fn check(r: &mut Reader, node: &Node, path: &str, c: &Container) -> Option<Check
             })
         }
         "healthy" => {
-            r.unknown_keys(m, path, &["type", "max_wait"]);
+            r.unknown_keys(m, path, keys::CHECK_HEALTHY);
             Some(Check::Healthy {
                 max_wait: count(r, "max_wait", 300),
             })
         }
         "rexec" => {
-            r.unknown_keys(m, path, &["type", "command", "attempts"]);
+            r.unknown_keys(m, path, keys::CHECK_REXEC);
             let command = command(r)?;
             Some(Check::Rexec {
                 command,
@@ -255,7 +242,7 @@ fn check(r: &mut Reader, node: &Node, path: &str, c: &Container) -> Option<Check
             })
         }
         _ => {
-            r.unknown_keys(m, path, &["type", "wait"]);
+            r.unknown_keys(m, path, keys::CHECK_SLEEP);
             let n = required(r, "wait", "seconds to wait")?;
             Some(Check::Sleep {
                 wait: r.seconds(n, &format!("{path}/wait"))?,
@@ -275,7 +262,7 @@ fn http_options(r: &mut Reader, node: Option<&Node>, path: &str) -> HttpOptions 
     let Some(m) = r.map(node, path) else {
         return out;
     };
-    r.unknown_keys(m, path, &["verify", "timeout", "headers", "auth"]);
+    r.unknown_keys(m, path, keys::REQUESTS_OPTIONS);
     if let Some(n) = get_set(m, "verify") {
         out.verify = r.boolean(n, &format!("{path}/verify")).unwrap_or(true);
     }

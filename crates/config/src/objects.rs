@@ -13,19 +13,7 @@ use crate::model::{NamedVolume, Network, NetworkAttachment, Subnet};
 use crate::reader::{get_set, Reader};
 use crate::yaml::{Node, Value};
 
-const NETWORK_KEYS: &[&str] = &[
-    "name",
-    "driver",
-    "driver_opts",
-    "labels",
-    "internal",
-    "attachable",
-    "ipam",
-    "external",
-];
-/// The key this module reads on services and instances.
-pub(crate) const CONTAINER_KEYS: &[&str] = &["networks"];
-const VOLUME_KEYS: &[&str] = &["name", "driver", "driver_opts", "labels", "external"];
+use crate::keys::{NETWORK as NETWORK_KEYS, VOLUME as VOLUME_KEYS};
 
 /// A string map (`driver_opts`), values as Python would print them.
 fn string_map(r: &mut Reader, node: Option<&Node>, path: &str) -> IndexMap<String, String> {
@@ -107,7 +95,7 @@ fn ipam(r: &mut Reader, node: Option<&Node>, path: &str) -> Vec<Subnet> {
     let Some(entries) = node.and_then(|n| r.map(n, path)) else {
         return out;
     };
-    r.unknown_keys(entries, path, &["config", "driver"]);
+    r.unknown_keys(entries, path, crate::keys::IPAM);
     let Some(config) = get_set(entries, "config") else {
         return out;
     };
@@ -122,7 +110,7 @@ fn ipam(r: &mut Reader, node: Option<&Node>, path: &str) -> Vec<Subnet> {
     for (i, item) in items.iter().enumerate() {
         let ip = format!("{path}/config[{i}]");
         let Some(m) = r.map(item, &ip) else { continue };
-        r.unknown_keys(m, &ip, &["subnet", "gateway", "ip_range"]);
+        r.unknown_keys(m, &ip, crate::keys::IPAM_CONFIG);
         let cidr = |r: &mut Reader, k: &str| {
             get_set(m, k).and_then(|n| {
                 let text = r.string(n, &format!("{ip}/{k}"))?;
@@ -291,7 +279,7 @@ pub(crate) fn attachments(
                 };
                 let np = format!("{path}/{network}");
                 let m = r.map(v, &np).unwrap_or(&[]);
-                r.unknown_keys(m, &np, &["aliases", "ipv4_address"]);
+                r.unknown_keys(m, &np, crate::keys::ATTACHMENT);
                 let aliases = get_set(m, "aliases")
                     .map(|a| r.string_list(a, &format!("{np}/aliases")))
                     .unwrap_or_default();

@@ -12,28 +12,6 @@ use crate::model::{ContainerOptions, Device, GpuRequest, Healthcheck};
 use crate::reader::{get_set, show, Reader};
 use crate::yaml::{Node, Value};
 
-/// The keys this module reads, on services and instances alike.
-pub(crate) const KEYS: &[&str] = &[
-    "entrypoint",
-    "tmpfs",
-    "read_only",
-    "init",
-    "stop_signal",
-    "stop_grace_period",
-    "shm_size",
-    "sysctls",
-    "devices",
-    "gpus",
-    "healthcheck",
-    "pid",
-    "ipc",
-    "group_add",
-    "pids_limit",
-    "cpuset",
-    "mac_address",
-    "platform",
-];
-
 /// Where a key is read from: the instance's entries, else the service's.
 pub(crate) struct Sources<'n> {
     pub service: &'n [(Node, Node)],
@@ -422,11 +400,7 @@ fn gpu_request(r: &mut Reader, n: &Node, p: &str) -> Option<GpuRequest> {
         );
         return None;
     };
-    r.unknown_keys(
-        m,
-        p,
-        &["driver", "count", "device_ids", "capabilities", "options"],
-    );
+    r.unknown_keys(m, p, crate::keys::GPU);
     let count = match get_set(m, "count") {
         Some(c) if c.as_str() == Some("all") => Some(-1),
         Some(c) => Some(r.integer(c, &format!("{p}/count"), 1, i64::MAX as i128)? as i64),
@@ -460,15 +434,7 @@ fn gpu_request(r: &mut Reader, n: &Node, p: &str) -> Option<GpuRequest> {
 /// `healthcheck: {test, interval, timeout, retries, start_period, disable}`.
 fn healthcheck(r: &mut Reader, n: &Node, p: &str) -> Option<Healthcheck> {
     let m = r.map(n, p)?;
-    let keys = [
-        "test",
-        "interval",
-        "timeout",
-        "retries",
-        "start_period",
-        "disable",
-    ];
-    r.unknown_keys(m, p, &keys);
+    r.unknown_keys(m, p, crate::keys::HEALTHCHECK);
     let disable = get_set(m, "disable")
         .and_then(|d| r.boolean(d, &format!("{p}/disable")))
         .unwrap_or(false);
