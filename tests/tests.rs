@@ -23,6 +23,7 @@ mod faults;
 mod guest_cluster;
 mod hostile_engine;
 mod hostile_inputs;
+mod init;
 mod lock;
 mod logs_merged;
 mod many_containers;

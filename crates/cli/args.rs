@@ -222,6 +222,26 @@ pub enum Command {
         #[command(flatten)]
         keeping: Keeping,
     },
+    /// Write a commented starter environment file (the file -f names,
+    /// maestro.yaml by default; - for stdout), or with --from one that
+    /// describes the containers running on those ships, for `plan` and `up`
+    /// to take over as they are.
+    Init {
+        /// Describe the running containers of these ships: `local` (the
+        /// engine the Docker CLI would use) or an engine address
+        /// (tcp://HOST:PORT, ssh://[USER@]HOST[:PORT], unix:///PATH).
+        #[arg(long = "from", value_name = "SHIP", num_args = 1..)]
+        from: Vec<String>,
+        /// With --from: only the containers whose name matches GLOB.
+        #[arg(long = "only", value_name = "GLOB", requires = "from")]
+        only: Option<String>,
+        /// The environment's name (default: the folder's name).
+        #[arg(long = "name", value_name = "NAME")]
+        name: Option<String>,
+        /// Overwrite the file if it exists.
+        #[arg(long = "force")]
+        force: bool,
+    },
     /// Print a shell completion script (bash, zsh or fish) on stdout.
     Completions {
         /// The shell.
@@ -361,6 +381,7 @@ pub const COMMANDS: &[&str] = &[
     "up",
     "completions",
     "manpage",
+    "init",
 ];
 
 /// What `maestro` alone prints: the usage line, the commands' names, and

@@ -41,6 +41,20 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 Some(dir) => write_manpages(command, dir),
             };
         }
+        Command::Init {
+            from,
+            only,
+            name,
+            force,
+        } => {
+            let ask = crate::init::Init {
+                from,
+                only: only.as_deref(),
+                name: name.as_deref(),
+                force: *force,
+            };
+            return crate::init::init(&cli.file, &ask);
+        }
         _ => {}
     }
     if let Command::Complete { tokens } = &cli.command {
@@ -145,7 +159,7 @@ fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
             let whole = things.things.is_empty();
             plays::up(env, &containers, whole, opts, remove_orphans, play.json)
         }
-        Command::Completions { .. } | Command::Manpage { .. } => Ok(()),
+        Command::Completions { .. } | Command::Manpage { .. } | Command::Init { .. } => Ok(()),
         Command::Clean {
             things,
             play,

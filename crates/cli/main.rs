@@ -4,6 +4,7 @@
 mod args;
 mod commands;
 mod exec;
+mod init;
 mod lock;
 mod logs;
 mod output;

@@ -53,10 +53,33 @@ impl Action {
 /// Decides what to do with a container, given the request maestro would
 /// send (`desired`, labels included), what the engine has under that name
 /// (`observed`), and the ship's current image for the container's image name.
+/// The variables maestro gives `c` itself rather than the file: its name,
+/// environment, service, ship address and image, and the link variables.
+pub fn contract(c: &maestro_config::Container) -> BTreeSet<&str> {
+    const SEEDED: &[&str] = &[
+        "MAESTRO_ENVIRONMENT_NAME",
+        "SERVICE_NAME",
+        "CONTAINER_NAME",
+        "CONTAINER_HOST_ADDRESS",
+        "DOCKER_IMAGE",
+        "DOCKER_TAG",
+    ];
+    let mut out: BTreeSet<&str> = SEEDED.iter().copied().collect();
+    for set in &c.env.links {
+        out.extend(set.iter().map(|(k, _)| k.as_str()));
+    }
+    out
+}
+
+/// `contract`: the variables maestro gives the container itself (its name,
+/// its ship's address, the link variables), not the file's: a container made
+/// by hand (`docker run`, taken over with `maestro init --from`) lacks them,
+/// and that alone is no reason to recreate it.
 pub fn decide(
     desired: &ContainerCreateBody,
     observed: Option<&ContainerInspectResponse>,
     image: Option<&ImageInspect>,
+    contract: &BTreeSet<&str>,
 ) -> Action {
     let Some(observed) = observed else {
         return Action::Create;
@@ -74,7 +97,7 @@ pub fn decide(
         .cloned();
     let mut reasons = Vec::new();
     if desired_hash != observed_hash {
-        reasons = differences(desired, observed, image);
+        reasons = differences(desired, observed, image, contract);
         // Two hashes of this version that differ while no field does: a
         // setting changed that the field comparison does not name. A
         // container without one (made by MaestroNG, by hand, by an older
@@ -210,6 +233,7 @@ pub fn differences(
     desired: &ContainerCreateBody,
     observed: &ContainerInspectResponse,
     image: Option<&ImageInspect>,
+    contract: &BTreeSet<&str>,
 ) -> Vec<String> {
     let want = json(desired);
     let have = json(observed);
@@ -235,10 +259,16 @@ pub fn differences(
     // Podman marks its containers with `container=podman` and adds variables
     // of its own to every container's configuration: not the file's to name.
     let podman = have_env.get("container").map(String::as_str) == Some("podman");
+    // Made by neither maestro (its labels) nor MaestroNG (its variables).
+    let by_hand = !have_env.contains_key("MAESTRO_ENVIRONMENT_NAME")
+        && !have_config["Labels"]
+            .as_object()
+            .is_some_and(|l| l.keys().any(|k| k.starts_with(MAESTRO_LABEL_PREFIX)));
     for (k, v) in &want_env {
         match have_env.get(k) {
             Some(h) if h == v => {}
             Some(_) => reasons.push(format!("env {k} changed")),
+            None if by_hand && contract.contains(k.as_str()) => {}
             None => reasons.push(format!("env {k} added")),
         }
     }
@@ -252,12 +282,25 @@ pub fn differences(
     }
 
     // Command and simple settings, only when the file sets them.
+    // A container made by hand has the engine's default host name (its
+    // short id) where maestro's default is its name.
+    let default_hostname = by_hand
+        && want["Hostname"].as_str() == observed.name.as_deref().map(|n| n.trim_start_matches('/'))
+        && have_config["Hostname"].as_str().is_some_and(|h| {
+            observed
+                .id
+                .as_deref()
+                .is_some_and(|id| !h.is_empty() && id.starts_with(h))
+        });
     for (key, what) in [
         ("Cmd", "command"),
         ("Hostname", "hostname"),
         ("User", "user"),
         ("WorkingDir", "workdir"),
     ] {
+        if key == "Hostname" && default_hostname {
+            continue;
+        }
         if !want[key].is_null() && !same(&want[key], &have_config[key]) {
             reasons.push(format!("{what} changed"));
         }
@@ -310,16 +353,35 @@ pub fn differences(
             _ => BTreeSet::new(),
         }
     };
-    let want_volumes: BTreeSet<String> = volume_keys(&want["Volumes"])
-        .difference(&image_volumes)
-        .cloned()
-        .collect();
-    let have_volumes: BTreeSet<String> = volume_keys(&have_config["Volumes"])
-        .difference(&image_volumes)
-        .cloned()
-        .collect();
-    if sorted_strings(&want_host["Binds"]) != sorted_strings(&have_host["Binds"])
-        || want_volumes != have_volumes
+    // `docker run -v` lists a bind's target among the volumes of neither
+    // the container nor its request, and leaves the default mode out.
+    let binds = |v: &Value| -> Vec<String> {
+        let mut list: Vec<String> = sorted_strings(v)
+            .into_iter()
+            .map(|b| match b.strip_suffix(":rw") {
+                Some(plain) if by_hand => plain.to_owned(),
+                _ => b,
+            })
+            .collect();
+        list.sort();
+        list
+    };
+    let bind_targets: BTreeSet<String> = if by_hand {
+        sorted_strings(&want_host["Binds"])
+            .iter()
+            .filter_map(|b| b.split(':').nth(1).map(str::to_owned))
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
+    let volumes = |v: &Value| -> BTreeSet<String> {
+        volume_keys(v)
+            .into_iter()
+            .filter(|k| !image_volumes.contains(k) && !bind_targets.contains(k))
+            .collect()
+    };
+    if binds(&want_host["Binds"]) != binds(&have_host["Binds"])
+        || volumes(&want["Volumes"]) != volumes(&have_config["Volumes"])
     {
         reasons.push("volumes changed".into());
     }
@@ -479,16 +541,19 @@ services:
         let current = Some(image("sha256:one"));
         let foreign = relabelled(as_created(&body, true), None);
         assert_eq!(
-            decide(&body, Some(&foreign), current.as_ref()),
+            decide(&body, Some(&foreign), current.as_ref(), &BTreeSet::new()),
             Action::None
         );
         let stopped = relabelled(as_created(&body, false), None);
         assert_eq!(
-            decide(&body, Some(&stopped), current.as_ref()),
+            decide(&body, Some(&stopped), current.as_ref(), &BTreeSet::new()),
             Action::Start
         );
         let older = relabelled(as_created(&body, true), Some(&"ab".repeat(32)));
-        assert_eq!(decide(&body, Some(&older), current.as_ref()), Action::None);
+        assert_eq!(
+            decide(&body, Some(&older), current.as_ref(), &BTreeSet::new()),
+            Action::None
+        );
         // Adopted only when the fields match: a changed variable still counts.
         let mut drifted = foreign.clone();
         if let Some(env) = drifted.config.as_mut().and_then(|c| c.env.as_mut()) {
@@ -496,7 +561,7 @@ services:
             env.push("GREETING=bye".into());
         }
         assert_eq!(
-            decide(&body, Some(&drifted), current.as_ref()),
+            decide(&body, Some(&drifted), current.as_ref(), &BTreeSet::new()),
             Action::Recreate(vec!["env GREETING changed".into()])
         );
         // A hash of this version that differs, with no field to name: recreated.
@@ -505,7 +570,7 @@ services:
             Some(&format!("2:{}", "cd".repeat(32))),
         );
         assert_eq!(
-            decide(&body, Some(&unnamed), current.as_ref()),
+            decide(&body, Some(&unnamed), current.as_ref(), &BTreeSet::new()),
             Action::Recreate(vec!["configuration changed".into()])
         );
     }
@@ -514,15 +579,25 @@ services:
     fn absent_running_and_stopped_containers() {
         let e = env(ENV);
         let body = crate::spec::create_body(&e, &e.containers["web-1"]);
-        assert_eq!(decide(&body, None, None), Action::Create);
+        assert_eq!(decide(&body, None, None, &BTreeSet::new()), Action::Create);
         let running = as_created(&body, true);
         assert_eq!(
-            decide(&body, Some(&running), Some(&image("sha256:one"))),
+            decide(
+                &body,
+                Some(&running),
+                Some(&image("sha256:one")),
+                &BTreeSet::new()
+            ),
             Action::None
         );
         let stopped = as_created(&body, false);
         assert_eq!(
-            decide(&body, Some(&stopped), Some(&image("sha256:one"))),
+            decide(
+                &body,
+                Some(&stopped),
+                Some(&image("sha256:one")),
+                &BTreeSet::new()
+            ),
             Action::Start
         );
     }
@@ -555,15 +630,24 @@ services:
         let after = env(&ENV.replace("hello", "bonjour"));
         let new = crate::spec::create_body(&after, &after.containers["web-1"]);
         assert_eq!(
-            decide(&new, Some(&running), Some(&image("sha256:one"))),
+            decide(
+                &new,
+                Some(&running),
+                Some(&image("sha256:one")),
+                &BTreeSet::new()
+            ),
             Action::Recreate(vec!["env GREETING changed".into()])
         );
         // The same variables on another engine are the container's own.
         if let Some(env) = running.config.as_mut().and_then(|c| c.env.as_mut()) {
             env.retain(|v| v != "container=podman");
         }
-        let Action::Recreate(reasons) = decide(&new, Some(&running), Some(&image("sha256:one")))
-        else {
+        let Action::Recreate(reasons) = decide(
+            &new,
+            Some(&running),
+            Some(&image("sha256:one")),
+            &BTreeSet::new(),
+        ) else {
             panic!("a recreate")
         };
         assert!(
@@ -587,7 +671,12 @@ services:
         let after = env(&ENV.replace("hello", "bonjour"));
         let new = crate::spec::create_body(&after, &after.containers["web-1"]);
         assert_eq!(
-            decide(&new, Some(&running), Some(&image("sha256:one"))),
+            decide(
+                &new,
+                Some(&running),
+                Some(&image("sha256:one")),
+                &BTreeSet::new()
+            ),
             Action::Recreate(vec!["env GREETING changed".into()])
         );
     }
@@ -602,8 +691,12 @@ services:
             .replace("sleep 100", "sleep 200")
             .replace("restart: always", "restart: no"));
         let new = crate::spec::create_body(&after, &after.containers["web-1"]);
-        let Action::Recreate(reasons) = decide(&new, Some(&running), Some(&image("sha256:one")))
-        else {
+        let Action::Recreate(reasons) = decide(
+            &new,
+            Some(&running),
+            Some(&image("sha256:one")),
+            &BTreeSet::new(),
+        ) else {
             panic!("expected a recreate");
         };
         // The published port is also in the service's link variables.
@@ -624,7 +717,12 @@ services:
         let body = crate::spec::create_body(&e, &e.containers["web-1"]);
         let running = as_created(&body, true);
         assert_eq!(
-            decide(&body, Some(&running), Some(&image("sha256:two"))),
+            decide(
+                &body,
+                Some(&running),
+                Some(&image("sha256:two")),
+                &BTreeSet::new()
+            ),
             Action::Recreate(vec!["image updated".into()])
         );
     }

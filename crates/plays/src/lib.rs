@@ -14,6 +14,7 @@ pub mod drift;
 pub mod exec;
 pub mod execute;
 pub mod fleet;
+pub mod init;
 pub mod lock;
 pub mod logs;
 pub mod logs_merged;

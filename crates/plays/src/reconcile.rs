@@ -205,7 +205,7 @@ fn decide_up(
     }
     let body = crate::spec::create_body(env, c);
     match snapshot.inspected(c) {
-        Some(found) => drift::decide(&body, Some(found), image),
+        Some(found) => drift::decide(&body, Some(found), image, &drift::contract(c)),
         // Not inspected (its ship failed meanwhile): say so plainly.
         None => Action::Recreate(vec!["its description could not be read".into()]),
     }

@@ -92,7 +92,7 @@ impl SelectError {
     }
 }
 
-fn matcher(
+pub fn matcher(
     flag: &'static str,
     pattern: &Option<String>,
 ) -> Result<Option<GlobMatcher>, SelectError> {
