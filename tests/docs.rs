@@ -196,3 +196,21 @@ fn the_readme_first_example_runs_as_written() {
         assert!(inspect(&local(), &kept).is_none(), "{kept} is left");
     }
 }
+
+/// The README is a front page: what comes before its links to the rest
+/// (`## Read on`) is under 150 lines.
+#[test]
+fn the_readme_front_page_is_under_150_lines() {
+    let readme = read("README.md");
+    let before = readme
+        .split("\n## Read on")
+        .next()
+        .expect("some text")
+        .lines()
+        .count();
+    assert!(
+        readme.contains("\n## Read on"),
+        "the README has no `## Read on` section"
+    );
+    assert!(before < 150, "{before} lines before `## Read on`");
+}
