@@ -82,12 +82,16 @@ fn assert_said(out: &Output, needle: &str) {
     );
 }
 
+/// net-front's subnet is outside the engine's default address pools
+/// (172.17-31.0.0/16, 192.168.0.0/16), from which networks other tests make
+/// at the same time take theirs: a subnet there was refused, now and then,
+/// as overlapping one of them.
 const NETWORKS: &str = "
 networks:
   net-front:
     driver: bridge
     labels: {team: net-a}
-    ipam: {config: [{subnet: 172.31.250.0/24}]}
+    ipam: {config: [{subnet: 10.199.250.0/24}]}
   net-outside: {external: true}
   net-byhand: {}
 services:
@@ -140,7 +144,7 @@ fn services_on_a_network_reach_each_other_by_alias_and_clean_removes_only_its_ow
     assert_eq!(net["Driver"], "bridge");
     assert_eq!(net["Labels"]["team"], "net-a");
     assert_eq!(net["Labels"]["io.maestro.environment"], "net-env");
-    assert_eq!(net["IPAM"]["Config"][0]["Subnet"], "172.31.250.0/24");
+    assert_eq!(net["IPAM"]["Config"][0]["Subnet"], "10.199.250.0/24");
     // The networks made by hand are still unlabelled: used, not made.
     let outside = inspect_object("network", "net-outside").expect("net-outside exists");
     assert!(

@@ -24,11 +24,12 @@ fn talker(name: &str) -> Vec<String> {
 }
 
 /// The environment: service `talk` with one instance on the local engine
-/// and one on ship2 (over TCP).
+/// and one on ship2 (over TCP); named after the first container, so that
+/// tests running at once do not share (and race for) one deploy lock.
 fn environment(dir: &Dir, names: &[&str; 2]) -> std::path::PathBuf {
     let bed = testbed();
     let mut text = head(
-        "mlogs",
+        names[0].trim_end_matches("-1"),
         &[("local", bed.local_ship()), ("ship2", bed.ship2_tcp())],
     );
     let a = talker(names[0]);

@@ -42,7 +42,7 @@ fn exec_single(env: &Environment, c: &Container, command: &[String]) -> Result<(
         size: if tty { terminal::size() } else { None },
     };
     let fleet = Fleet::new(env);
-    let runtime = crate::plays::runtime()?;
+    let runtime = crate::runtime()?;
     let raw = if tty { terminal::Raw::enable() } else { None };
     let result = runtime.block_on(async {
         let resizes: std::pin::Pin<Box<dyn Stream<Item = (u16, u16)>>> = if tty {
@@ -100,7 +100,7 @@ fn exec_many(
     concurrency: Option<u32>,
 ) -> Result<(), Failure> {
     let fleet = Fleet::new(env);
-    let runtime = crate::plays::runtime()?;
+    let runtime = crate::runtime()?;
     let prefix = Prefixes::new(containers);
     let at_once = concurrency.map_or(1, |n| n.max(1) as usize);
     let results = runtime.block_on(maestro_plays::exec::exec_each(

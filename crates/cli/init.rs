@@ -120,7 +120,7 @@ fn described(
         ships.iter().map(|(n, _)| n.clone()).collect()
     };
     let fleet = Fleet::new(&env);
-    let runtime = crate::plays::runtime()?;
+    let runtime = crate::runtime()?;
     let found = runtime
         .block_on(maestro_plays::init::observe(&fleet, &names, only.as_ref()))
         .map_err(|e| Failure::Failed(e.to_string()))?;

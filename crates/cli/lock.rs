@@ -83,7 +83,7 @@ pub fn command(env: &Environment, action: &LockAction) -> Result<(), Failure> {
         )));
     };
     let fleet = Fleet::new(env);
-    let runtime = crate::plays::runtime()?;
+    let runtime = crate::runtime()?;
     let trail = Trail::new(env);
     let all: Vec<&Container> = env.containers.values().collect();
     let failed = |e: lock::LockError| Failure::Failed(e.to_string());

@@ -36,7 +36,7 @@ pub fn logs_merged(
         since,
     };
     let fleet = Fleet::new(env);
-    let runtime = crate::plays::runtime()?;
+    let runtime = crate::runtime()?;
     let prefixes = (containers.len() > 1).then(|| Prefixes::new(containers));
     let print = |index: usize, line: &LogLine| match &prefixes {
         Some(prefixes) => prefixes.print(index, line),

@@ -85,6 +85,18 @@ pub(crate) fn raise_open_file_limit() -> Option<u64> {
     None
 }
 
+/// One thread: the plays wait on engines, not on CPU, and a second worker
+/// costs more in cross-thread wake-ups than it gains (measured on the
+/// simulated fleet, 200 ships and 2,000 containers: `start` used 1.77 s of
+/// CPU on two workers, 0.9 s on one).
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, output::Failure> {
+    crate::return_freed_memory_at_once();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| output::Failure::Failed(format!("cannot start the async runtime: {e}")))
+}
+
 fn main() -> ExitCode {
     raise_open_file_limit();
     let cli = match args::Cli::try_parse() {

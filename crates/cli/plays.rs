@@ -14,17 +14,7 @@ use maestro_plays::{Fleet, Outcome, PlayKind, PlayOptions};
 use crate::output::Failure;
 use crate::render::{Palette, PlayView, Table};
 
-/// One thread: the plays wait on engines, not on CPU, and a second worker
-/// costs more in cross-thread wake-ups than it gains (measured on the
-/// simulated fleet, 200 ships and 2,000 containers: `start` used 1.77 s of
-/// CPU on two workers, 0.9 s on one).
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    crate::return_freed_memory_at_once();
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Failed(format!("cannot start the async runtime: {e}")))
-}
+use crate::runtime;
 
 /// Resolves at the first Ctrl-C; a second one ends the process at once,
 /// naming the containers it leaves in flight and the step each was at.

@@ -16,7 +16,7 @@ use crate::model::*;
 use crate::naming;
 use crate::ports;
 use crate::pyfmt;
-use crate::reader::{get, get_set, show, Reader};
+use crate::reader::{get, get_set, labels, parse_bytes, show, unknown, Reader};
 use crate::yaml::{Node, Value};
 
 use crate::keys::{INSTANCE as INSTANCE_KEYS, SERVICE as SERVICE_KEYS, SHIP as SHIP_KEYS};
@@ -466,24 +466,6 @@ fn attach(
     };
     let net = get_set(instance, "net").map(|n| (n, format!("{at}/net")));
     c.container.options.networks = crate::objects::attachments(r, node, &path, networks, net);
-}
-
-/// `unknown service "dbb"; expected one of: db, web`.
-pub(crate) fn unknown(what: &str, name: &str, known: &BTreeSet<&str>) -> String {
-    let list: Vec<&str> = known.iter().copied().take(12).collect();
-    let more = if known.len() > list.len() {
-        ", …"
-    } else {
-        ""
-    };
-    if known.is_empty() {
-        format!("unknown {what} `{name}`; no {what}s are defined")
-    } else {
-        format!(
-            "unknown {what} `{name}`; expected one of: {}{more}",
-            list.join(", ")
-        )
-    }
 }
 
 /// Where the last edge of `cycle` (its last service needing its first) is
@@ -1631,24 +1613,6 @@ fn restart(r: &mut Reader, node: Option<&Node>, path: &str) -> RestartPolicy {
     policy.unwrap_or(default)
 }
 
-/// `512m`, `2G`, `1024`: bytes.
-pub(crate) fn parse_bytes(text: &str) -> Result<i64, String> {
-    let t = text.trim();
-    let (digits, unit) = match t.chars().last().map(|c| c.to_ascii_lowercase()) {
-        Some('k') => (&t[..t.len() - 1], 1024i64),
-        Some('m') => (&t[..t.len() - 1], 1024 * 1024),
-        Some('g') => (&t[..t.len() - 1], 1024 * 1024 * 1024),
-        Some('b') => (&t[..t.len() - 1], 1),
-        _ => (t, 1),
-    };
-    match digits.trim().parse::<i64>() {
-        Ok(n) if n >= 0 => n
-            .checked_mul(unit)
-            .ok_or_else(|| format!("`{text}` is too large")),
-        _ => Err(format!("`{text}` is not a size")),
-    }
-}
-
 /// `dns`: one DNS server's IP address, or a list of them.
 fn dns(r: &mut Reader, node: Option<&Node>, path: &str) -> Vec<String> {
     let Some(node) = node else {
@@ -1808,32 +1772,6 @@ fn log_config(
         driver,
         options: opts,
     })
-}
-
-pub(crate) fn labels(r: &mut Reader, node: Option<&Node>, path: &str) -> IndexMap<String, String> {
-    let mut out = IndexMap::new();
-    let Some(node) = node else { return out };
-    match &node.value {
-        Value::Map(entries) => {
-            for (k, v) in entries {
-                if let Some(key) = r.key(k, path) {
-                    out.insert(key, pyfmt::env_string(&v.value).unwrap_or_default());
-                }
-            }
-        }
-        Value::Seq(items) => {
-            for (i, item) in items.iter().enumerate() {
-                if let Some(label) = r.string(item, &format!("{path}[{i}]")) {
-                    match label.split_once('=') {
-                        Some((k, v)) => out.insert(k.to_string(), v.to_string()),
-                        None => out.insert(label, String::new()),
-                    };
-                }
-            }
-        }
-        _ => r.expected(node, path, "a list or a mapping of labels"),
-    }
-    out
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub mod pyfmt;
 mod reader;
 pub mod suggest;
 pub mod template;
+pub mod value;
 pub mod yaml;
 
 use std::collections::BTreeMap;

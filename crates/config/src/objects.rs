@@ -78,7 +78,7 @@ pub(crate) fn networks(r: &mut Reader, node: Option<&Node>) -> IndexMap<String, 
                 get_set(entries, "driver_opts"),
                 &format!("{path}/driver_opts"),
             ),
-            labels: crate::build::labels(r, get_set(entries, "labels"), &format!("{path}/labels")),
+            labels: crate::reader::labels(r, get_set(entries, "labels"), &format!("{path}/labels")),
             internal: flag(r, "internal"),
             attachable: flag(r, "attachable"),
             subnets: ipam(r, get_set(entries, "ipam"), &format!("{path}/ipam")),
@@ -194,7 +194,7 @@ pub(crate) fn volumes(r: &mut Reader, node: Option<&Node>) -> IndexMap<String, N
                 get_set(entries, "driver_opts"),
                 &format!("{path}/driver_opts"),
             ),
-            labels: crate::build::labels(r, get_set(entries, "labels"), &format!("{path}/labels")),
+            labels: crate::reader::labels(r, get_set(entries, "labels"), &format!("{path}/labels")),
             external,
         };
         out.insert(key, volume);
@@ -252,7 +252,7 @@ pub(crate) fn attachments(
             r.error(
                 n,
                 p,
-                crate::build::unknown("network", &name, &known).replace(
+                crate::reader::unknown("network", &name, &known).replace(
                     "expected one of",
                     "declare it under the top-level `networks`, or use one of",
                 ),

@@ -184,7 +184,7 @@ fn bytes(r: &mut Reader, n: &Node, p: &str) -> Option<u64> {
     let expected = "bytes, or a number with a k, m or g suffix (e.g. 64m)";
     match &n.value {
         Value::Int(i) if *i >= 0 && *i <= i64::MAX as i128 => Some(*i as u64),
-        Value::Str(s) => match crate::build::parse_bytes(s) {
+        Value::Str(s) => match crate::reader::parse_bytes(s) {
             Ok(b) => Some(b.max(0) as u64),
             Err(why) => {
                 r.error(n, p, format!("{why}; expected {expected}"));

@@ -1,7 +1,7 @@
 //! Values rendered as Python renders them, because images built for MaestroNG
 //! read environment variables that Python's `str()` wrote (`True`, `1.5`).
 
-use crate::yaml::{Node, Value};
+use crate::value::{Node, Value};
 
 /// Python's `str()` of a YAML value; lists nested in lists are flattened and
 /// joined with single spaces, as MaestroNG does for environment values.

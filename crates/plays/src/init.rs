@@ -36,8 +36,8 @@ pub async fn observe(
             .filter(|c| c.state.map(|s| s.to_string()).as_deref() == Some("running"))
             .filter(|c| {
                 let labels = c.labels.clone().unwrap_or_default();
-                !labels.contains_key("io.maestro.lock")
-                    && !labels.contains_key(crate::spec::LABEL_ENVIRONMENT)
+                !labels.contains_key(crate::labels::LOCK_ENVIRONMENT)
+                    && !labels.contains_key(crate::labels::LABEL_ENVIRONMENT)
             })
             .filter_map(|c| c.names.and_then(|n| n.into_iter().next()))
             .map(|n| n.trim_start_matches('/').to_owned())

@@ -15,6 +15,7 @@ pub mod exec;
 pub mod execute;
 pub mod fleet;
 pub mod init;
+pub mod labels;
 pub mod lock;
 pub mod logs;
 pub mod logs_merged;

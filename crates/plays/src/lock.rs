@@ -25,13 +25,11 @@ const IMAGE_REPO: &str = "localhost/maestro-lock";
 const IMAGE_TAG: &str = "latest";
 
 /// The labels of the lock container.
-const LABEL_ENV: &str = "io.maestro.lock";
-const LABEL_WHO: &str = "io.maestro.lock.holder";
-const LABEL_HOST: &str = "io.maestro.lock.host";
-const LABEL_PID: &str = "io.maestro.lock.pid";
-const LABEL_SINCE: &str = "io.maestro.lock.since";
-const LABEL_COMMAND: &str = "io.maestro.lock.command";
-const LABEL_MESSAGE: &str = "io.maestro.lock.message";
+use crate::labels::{
+    LOCK_COMMAND as LABEL_COMMAND, LOCK_ENVIRONMENT as LABEL_ENV, LOCK_HOLDER as LABEL_WHO,
+    LOCK_HOST as LABEL_HOST, LOCK_MESSAGE as LABEL_MESSAGE, LOCK_PID as LABEL_PID,
+    LOCK_SINCE as LABEL_SINCE,
+};
 
 /// Who holds (or wants) the lock.
 #[derive(Debug, Clone, PartialEq, Eq)]

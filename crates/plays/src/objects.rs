@@ -20,12 +20,9 @@ use maestro_engine::{Engine, Labels};
 use tokio::sync::OnceCell;
 
 use crate::fleet::Fleet;
+use crate::labels::LABEL_ENVIRONMENT;
+pub use crate::labels::LABEL_NETWORKS;
 use crate::plan::{Entry, Op, Plan, Step};
-use crate::spec::LABEL_ENVIRONMENT;
-
-/// Label listing a container's networks and aliases, for drift
-/// (`front=web,www;back=`).
-pub const LABEL_NETWORKS: &str = "io.maestro.networks";
 
 /// What one ship has of the objects the play needs: name → labels.
 #[derive(Debug, Clone, Default)]

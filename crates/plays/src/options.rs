@@ -11,11 +11,7 @@ use maestro_engine::models::{
 };
 use serde_json::Value;
 
-use crate::spec::is_empty;
-
-/// Label holding the platform asked for (`linux/arm64`): the engine keeps
-/// no trace of it but the image it picked.
-pub const LABEL_PLATFORM: &str = "io.maestro.platform";
+pub use crate::labels::LABEL_PLATFORM;
 
 fn i64_of(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -90,7 +86,7 @@ pub(crate) fn hashed(json: &Value) -> Vec<(&'static str, Value)> {
         ("mac_address", Value::from(wanted_mac(json))),
         (
             "networks",
-            json["Labels"][crate::objects::LABEL_NETWORKS].clone(),
+            json["Labels"][crate::labels::LABEL_NETWORKS].clone(),
         ),
         ("tmpfs", canonical(&host["Tmpfs"])),
         ("read_only", host["ReadonlyRootfs"].clone()),
@@ -200,7 +196,7 @@ pub(crate) fn differences(want: &Value, have: &Value) -> Vec<String> {
         wanted_mac(want).is_some_and(|mac| !has_mac(have, &mac)),
     );
     let networks = |v: &Value| {
-        v["Labels"][crate::objects::LABEL_NETWORKS]
+        v["Labels"][crate::labels::LABEL_NETWORKS]
             .as_str()
             .unwrap_or("")
             .to_owned()
@@ -291,6 +287,19 @@ fn has_mac(have: &Value, mac: &str) -> bool {
             .into_iter()
             .flatten()
             .any(|(_, n)| n["MacAddress"].as_str() == Some(mac))
+}
+
+/// null, "", 0, false, [] and {} (a setting left at its default).
+pub(crate) fn is_empty(v: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+    }
 }
 
 #[cfg(test)]

@@ -6,8 +6,46 @@
 
 use std::time::Duration;
 
-use crate::drift::Action;
 use crate::play::{Finished, PlayKind};
+
+/// What `up` does to one container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// No container of that name: create and start it.
+    Create,
+    /// It differs from the file: replace it. The reasons, for people.
+    Recreate(Vec<String>),
+    /// Same configuration, but not running: start it.
+    Start,
+    /// Nothing to do.
+    None,
+}
+
+impl Action {
+    /// `create`, `recreate (env X changed; image updated)`, `start`, `none`.
+    pub fn describe(&self) -> String {
+        match self {
+            Action::Create => "create".into(),
+            Action::Recreate(reasons) => format!("recreate ({})", reasons.join("; ")),
+            Action::Start => "start".into(),
+            Action::None => "none".into(),
+        }
+    }
+
+    /// The one-word name (`create`, `recreate`, `start`, `none`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Recreate(_) => "recreate",
+            Action::Start => "start",
+            Action::None => "none",
+        }
+    }
+
+    pub fn changes_something(&self) -> bool {
+        !matches!(self, Action::None)
+    }
+}
 
 /// Which of a container's lifecycle checks an operation runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

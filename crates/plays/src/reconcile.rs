@@ -61,6 +61,8 @@ pub fn needs_inspect(
 }
 
 /// The plan of `kind` over `containers` (selected and ordered).
+pub use crate::rollout::service_order;
+
 pub fn reconcile(
     env: &Environment,
     containers: &[&Container],
@@ -711,29 +713,12 @@ fn dependency_waits(
     (before_start, before_stop)
 }
 
-/// Services in the order `up` takes them, one after the other: a service
-/// after every service it requires (more requirements, later), then by name.
-pub fn service_order<'a>(
-    env: &Environment,
-    services: impl IntoIterator<Item = &'a str>,
-) -> Vec<&'a str> {
-    let mut list: Vec<&str> = services
-        .into_iter()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    // A service's requirements include each of its requirements' own, so
-    // their number orders every service after those it requires.
-    list.sort_by_key(|s| (env.graph.requires(s).len(), *s));
-    list
-}
-
 /// `up` takes one service at a time, in dependency order: each container
 /// also waits for every container of the service before it, so a change
 /// that recreates many services' containers (a new instance changing
 /// `<SVC>_INSTANCES` of all dependents) never takes them all down at once.
 fn serialize_services(env: &Environment, containers: &[&Container], waits: &mut [Vec<usize>]) {
-    let order = service_order(env, containers.iter().map(|c| c.service.as_str()));
+    let order = crate::rollout::service_order(env, containers.iter().map(|c| c.service.as_str()));
     let position: HashMap<&str, usize> = order.iter().enumerate().map(|(i, s)| (*s, i)).collect();
     let mut by_position: Vec<Vec<usize>> = vec![Vec::new(); order.len()];
     for (i, c) in containers.iter().enumerate() {

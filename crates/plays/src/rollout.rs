@@ -6,7 +6,7 @@
 //! so a rollout never has more than one batch of one service down. Pure:
 //! the batches and the waits they add to a plan.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::str::FromStr;
 
@@ -113,7 +113,7 @@ pub fn batches(env: &Environment, containers: &[&Container], rollout: &Rollout) 
             .get_index_of(&containers[*i].ship)
             .unwrap_or(usize::MAX)
     };
-    let order = crate::reconcile::service_order(env, by_service.keys().copied());
+    let order = service_order(env, by_service.keys().copied());
     let mut out = Vec::new();
     for service in order {
         let mut members = by_service.remove(service).unwrap_or_default();
@@ -193,6 +193,23 @@ pub fn places(numbers: &[Option<usize>], services: &[&str]) -> Vec<Option<BatchP
             })
         })
         .collect()
+}
+
+/// Services in the order `up` takes them, one after the other: a service
+/// after every service it requires (more requirements, later), then by name.
+pub fn service_order<'a>(
+    env: &Environment,
+    services: impl IntoIterator<Item = &'a str>,
+) -> Vec<&'a str> {
+    let mut list: Vec<&str> = services
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    // A service's requirements include each of its requirements' own, so
+    // their number orders every service after those it requires.
+    list.sort_by_key(|s| (env.graph.requires(s).len(), *s));
+    list
 }
 
 #[cfg(test)]

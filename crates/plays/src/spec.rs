@@ -11,14 +11,9 @@ use maestro_engine::models::{
 };
 use sha2::{Digest, Sha256};
 
-/// Label naming the environment a container belongs to.
-pub const LABEL_ENVIRONMENT: &str = "io.maestro.environment";
-/// Label naming the container's service.
-pub const LABEL_SERVICE: &str = "io.maestro.service";
-/// Label naming the instance.
-pub const LABEL_INSTANCE: &str = "io.maestro.instance";
-/// Label holding the SHA-256 of the creation request (without this label).
-pub const LABEL_SPEC_HASH: &str = "io.maestro.spec-hash";
+pub use crate::labels::{
+    LABEL_ENVIRONMENT, LABEL_INSTANCE, LABEL_SERVICE, LABEL_SPEC_HASH, MAESTRO_LABEL_PREFIX,
+};
 
 /// The creation request for `container`, labels and hash included.
 pub fn create_body(env: &Environment, container: &Container) -> ContainerCreateBody {
@@ -125,21 +120,7 @@ pub fn normalized(body: &ContainerCreateBody) -> BTreeMap<&'static str, serde_js
     fields.into_iter().filter(|(_, v)| !is_empty(v)).collect()
 }
 
-/// Labels maestro sets for itself start so (`io.maestro.environment`…).
-pub const MAESTRO_LABEL_PREFIX: &str = "io.maestro.";
-
-/// null, "", 0, false, [] and {} (a setting left at its default).
-pub(crate) fn is_empty(v: &serde_json::Value) -> bool {
-    use serde_json::Value;
-    match v {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.is_empty(),
-    }
-}
+pub(crate) use crate::options::is_empty;
 
 /// Objects with sorted keys, recursively.
 fn canonical(value: serde_json::Value) -> serde_json::Value {
