@@ -70,7 +70,18 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             .map_err(|e| Failure::Failed(format!("cannot write JSON: {e}")))?;
         eprintln!("{text}\n");
     }
-    let env = load(&source)?;
+    // Commands that read no container's variables skip computing them.
+    let needs = maestro_config::Needs {
+        environments: !matches!(
+            cli.command,
+            Command::Status { .. }
+                | Command::Logs { .. }
+                | Command::Lock { .. }
+                | Command::Deptree { .. }
+                | Command::Exec { .. }
+        ),
+    };
+    let env = load(&source, needs)?;
     maestro_plays::trace::protect_environment(&env);
     maestro_plays::trace::debug(format!(
         "environment {} from {}: {} ships, {} containers, {} registries, {} auditors",
@@ -326,8 +337,8 @@ fn read_source(file: &Path) -> Result<Source, Failure> {
 }
 
 /// Loads the environment; warnings go to stderr.
-fn load(source: &Source) -> Result<Environment, Failure> {
-    let env = maestro_config::load(source, &maestro_config::process_env())?;
+fn load(source: &Source, needs: maestro_config::Needs) -> Result<Environment, Failure> {
+    let env = maestro_config::load_with(source, &maestro_config::process_env(), needs)?;
     output::warnings(&env.warnings);
     Ok(env)
 }

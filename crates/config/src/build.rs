@@ -66,9 +66,17 @@ struct ContainerDraft<'n> {
 }
 
 /// Builds the model from the parsed document.
-pub fn build(root: &Node, file: &str, base_dir: &Path) -> Result<Environment, crate::LoadError> {
+/// `environments`: whether each container's environment (its own variables
+/// and the link variables) is computed; commands that read none of it
+/// (`status`, `logs`, `lock`, `deptree`, `exec`) skip that work.
+pub fn build(
+    root: &Node,
+    file: &str,
+    base_dir: &Path,
+    environments: bool,
+) -> Result<Environment, crate::LoadError> {
     let mut r = Reader::new(file);
-    let env = build_in(&mut r, root, file, base_dir);
+    let env = build_in(&mut r, root, file, base_dir, environments);
     if !r.errors.is_empty() || env.is_none() {
         r.errors.sort_by_key(|e| e.mark.map(|m| (m.line, m.column)));
         r.errors.dedup();
@@ -79,7 +87,13 @@ pub fn build(root: &Node, file: &str, base_dir: &Path) -> Result<Environment, cr
     Ok(env)
 }
 
-fn build_in(r: &mut Reader, root: &Node, file: &str, base_dir: &Path) -> Option<Environment> {
+fn build_in(
+    r: &mut Reader,
+    root: &Node,
+    file: &str,
+    base_dir: &Path,
+    environments: bool,
+) -> Option<Environment> {
     let top = match &root.value {
         Value::Map(entries) => entries.as_slice(),
         Value::Null => {
@@ -333,7 +347,7 @@ fn build_in(r: &mut Reader, root: &Node, file: &str, base_dir: &Path) -> Option<
         members.sort_by(|a, b| a.name.cmp(&b.name));
     }
     let mut link_vars: HashMap<&str, (LinkVars, LinkVars)> = HashMap::new();
-    for d in &drafts {
+    for d in drafts.iter().filter(|_| environments) {
         let members: &[&Container] = members_of
             .get(d.name.as_str())
             .map(Vec::as_slice)
@@ -406,21 +420,23 @@ fn build_in(r: &mut Reader, root: &Node, file: &str, base_dir: &Path) -> Option<
             lifecycle_nodes,
             ..
         } = c;
-        let own: IndexMap<String, Option<String>> = raw
-            .iter()
-            .map(|(k, v)| (k.clone(), pyfmt::env_string(v)))
-            .collect();
-        let links = link_sets
-            .entry(container.service.clone())
-            .or_insert_with(|| {
-                let mut sets = vec![link_vars[container.service.as_str()].0.clone()];
-                let mut deps = graph.declared_requires(&container.service);
-                deps.extend(wants.get(&container.service).into_iter().flatten().cloned());
-                sets.extend(deps.iter().map(|dep| link_vars[dep.as_str()].1.clone()));
-                sets
-            })
-            .clone();
-        container.env = ContainerEnv { own, links };
+        if environments {
+            let own: IndexMap<String, Option<String>> = raw
+                .iter()
+                .map(|(k, v)| (k.clone(), pyfmt::env_string(v)))
+                .collect();
+            let links = link_sets
+                .entry(container.service.clone())
+                .or_insert_with(|| {
+                    let mut sets = vec![link_vars[container.service.as_str()].0.clone()];
+                    let mut deps = graph.declared_requires(&container.service);
+                    deps.extend(wants.get(&container.service).into_iter().flatten().cloned());
+                    sets.extend(deps.iter().map(|dep| link_vars[dep.as_str()].1.clone()));
+                    sets
+                })
+                .clone();
+            container.env = ContainerEnv { own, links };
+        }
         container.lifecycle = lifecycle::build(r, &lifecycle_nodes, &container);
         out.insert(container.name.clone(), container);
     }
@@ -1795,6 +1811,55 @@ mod tests {
             text: text.into(),
         };
         crate::load(&source, &Default::default())
+    }
+
+    /// Without environments the model is the same but for the containers'
+    /// variables, and the same file errors are found.
+    #[test]
+    fn a_load_without_environments_skips_only_the_variables() {
+        let text = "name: t
+ships: {s1: {ip: 10.0.0.1}}
+services:
+  db: {image: pg, instances: {db-1: {ship: s1, ports: {pg: 5432}}}}
+  web:
+    image: nginx
+    requires: [db]
+    env: {A: b}
+    instances: {web-1: {ship: s1}}
+";
+        let source = |text: &str| crate::Source {
+            name: "t.yaml".into(),
+            base_dir: std::path::PathBuf::from("."),
+            text: text.into(),
+        };
+        let lean = crate::Needs {
+            environments: false,
+        };
+        let full = load(text).expect("valid");
+        let bare = crate::load_with(&source(text), &Default::default(), lean).expect("valid");
+        assert!(!full.containers["web-1"].env.resolved().is_empty());
+        for (name, c) in &bare.containers {
+            assert!(c.env.resolved().is_empty(), "{name}");
+            let mut with = full.containers[name].clone();
+            with.env = Default::default();
+            assert_eq!(*c, with, "{name}");
+        }
+        let broken = text.replace("requires: [db]", "requires: [dbb]");
+        let errors = |r: Result<Environment, crate::LoadError>| -> Vec<String> {
+            r.err()
+                .map(|e| e.errors.iter().map(ToString::to_string).collect())
+                .unwrap_or_default()
+        };
+        let full_errors = errors(load(&broken));
+        assert!(!full_errors.is_empty());
+        assert_eq!(
+            errors(crate::load_with(
+                &source(&broken),
+                &Default::default(),
+                lean
+            )),
+            full_errors
+        );
     }
 
     #[test]

@@ -173,8 +173,32 @@ pub fn parse_document(
 /// Renders, parses and builds the environment. `env` is the process
 /// environment given to the template.
 pub fn load(source: &Source, env: &BTreeMap<String, String>) -> Result<Environment, LoadError> {
+    load_with(source, env, Needs::default())
+}
+
+/// What a command needs of the environment beyond its model.
+#[derive(Debug, Clone, Copy)]
+pub struct Needs {
+    /// Each container's environment: its variables and the link variables
+    /// (the creation requests, checks, `dump`). Without, `Container::env`
+    /// is empty; everything else is loaded and checked the same.
+    pub environments: bool,
+}
+
+impl Default for Needs {
+    fn default() -> Needs {
+        Needs { environments: true }
+    }
+}
+
+/// [`load`], computing only what `needs` says.
+pub fn load_with(
+    source: &Source,
+    env: &BTreeMap<String, String>,
+    needs: Needs,
+) -> Result<Environment, LoadError> {
     let root = parse_document(source, env)?;
-    build::build(&root, &source.name, &source.base_dir)
+    build::build(&root, &source.name, &source.base_dir, needs.environments)
 }
 
 fn check_text(source: &Source) -> Result<(), LoadError> {

@@ -497,6 +497,50 @@ services:
         observed
     }
 
+    /// A container made by hand (`docker run`) has none of maestro's
+    /// variables and the engine's default host name: adopted as it is, but
+    /// only for those; a variable of the file it lacks still counts.
+    #[test]
+    fn a_container_made_by_hand_is_not_drifted_for_what_maestro_adds() {
+        let e = env(ENV);
+        let c = &e.containers["web-1"];
+        let body = crate::spec::create_body(&e, c);
+        let contract = contract(c);
+        let mut by_hand = relabelled(as_created(&body, true), None);
+        by_hand.id = Some("0123456789abcdef".into());
+        by_hand.name = Some("/web-1".into());
+        if let Some(config) = by_hand.config.as_mut() {
+            config.hostname = Some("0123456789ab".into());
+            if let Some(env) = config.env.as_mut() {
+                env.retain(|v| v.starts_with("GREETING=") || v.starts_with("PATH="));
+            }
+        }
+        let current = Some(image("sha256:one"));
+        assert_eq!(
+            decide(&body, Some(&by_hand), current.as_ref(), &contract),
+            Action::None
+        );
+        // Without the contract (or as MaestroNG's, which has the variables),
+        // the missing variables are reasons.
+        let Action::Recreate(reasons) =
+            decide(&body, Some(&by_hand), current.as_ref(), &BTreeSet::new())
+        else {
+            panic!("a recreate")
+        };
+        assert!(
+            reasons.contains(&"env CONTAINER_NAME added".to_owned()),
+            "{reasons:?}"
+        );
+        // The file's own variable missing is drift, by hand or not.
+        if let Some(env) = by_hand.config.as_mut().and_then(|c| c.env.as_mut()) {
+            env.retain(|v| !v.starts_with("GREETING="));
+        }
+        assert_eq!(
+            decide(&body, Some(&by_hand), current.as_ref(), &contract),
+            Action::Recreate(vec!["env GREETING added".into()])
+        );
+    }
+
     #[test]
     fn containers_made_by_maestrong_or_an_older_maestro_are_adopted() {
         let e = env(ENV);
