@@ -406,3 +406,64 @@ fn clashing_host_ports_of_one_play_are_refused_before_anything_is_created() {
     assert_code(&out, 0);
     maestro(&file, &["kill", names[0]]).assert_success();
 }
+
+/// The seconds a row says a container took (`… (1.6s)`).
+fn took(out: &crate::util::Output, name: &str) -> f64 {
+    let line = line_of(out, name);
+    line.rsplit_once('(')
+        .and_then(|(_, t)| t.strip_suffix("s)"))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no time in {line:?}"))
+}
+
+/// Defect 10, the time: in a rollback, a container with nothing kept waits
+/// for its dependents to be stopped (here `db`, rolled back, whose pre-stop
+/// check takes 2 s); it says the time it took itself (well under a second),
+/// not the time it waited (over 2 s).
+#[test]
+fn a_container_with_nothing_to_roll_back_says_its_own_time() {
+    let names = ["trial-rbt-base-1", "trial-rbt-db-1"];
+    let _images = crate::engine_support::RemoveImages::new(&[
+        "maestro-test/trial-rbt:1",
+        "maestro-test/trial-rbt:2",
+    ]);
+    let _cleanup = Cleanup::new(&names);
+    let host = local();
+    for tag in ["1", "2"] {
+        crate::engine_support::build_image(
+            &host,
+            &format!("maestro-test/trial-rbt:{tag}"),
+            &format!("FROM {IMAGE}\nLABEL trial-rbt={tag}\n"),
+        );
+    }
+    let dir = Dir::new();
+    let file = |tag: &str| {
+        let mut text = head("trialrbt", &[("local", testbed().local_ship())]);
+        text.push_str(&service(
+            "base",
+            IMAGE,
+            &[],
+            &[instance(names[0], "local", IDLE, "")],
+        ));
+        text.push_str(&service(
+            "db",
+            &format!("maestro-test/trial-rbt:{tag}"),
+            &[
+                "requires: [base]",
+                "lifecycle: {pre-stop: [{type: sleep, wait: 2}]}",
+            ],
+            &[instance(names[1], "local", IDLE, "")],
+        ));
+        dir.write("maestro.yaml", text)
+    };
+    assert_code(&maestro(&file("1"), &["up"]), 0);
+    assert_code(&maestro(&file("2"), &["up"]), 0);
+    let out = maestro(&file("2"), &["rollback"]);
+    assert_code(&out, 0);
+    assert_line(&out, names[1], "rolled back");
+    assert_line(&out, names[0], "nothing to roll back to");
+    assert!(took(&out, names[1]) >= 2.0, "{}", out.report());
+    // A margin of seconds, not a measurement: it waited over 2 s.
+    assert!(took(&out, names[0]) < 1.0, "{}", out.report());
+    maestro(&file("2"), &["kill", "-a"]).assert_success();
+}
