@@ -101,19 +101,19 @@ fn described(
     let only = maestro_plays::selection::matcher("--only", &only.map(str::to_owned))
         .map_err(|e| Failure::Usage(e.to_string()))?;
     let mut ships: ShipLines = Vec::new();
-    for spec in from {
-        if spec == "local" {
-            continue;
-        }
+    for spec in from.iter().filter(|s| *s != "local") {
         ships.push(ship_line(spec)?);
     }
+    // `local` alone is a file without `ships`; beside others, the default
+    // ship written out as a file without `ships` would have it.
     let only_local = ships.is_empty();
-    let env = environment(&ships, from.iter().any(|s| s == "local"), base_dir)?;
     if !only_local && from.iter().any(|s| s == "local") {
-        if let Some(local) = env.ships.get("local") {
+        let plain = environment(&Vec::new(), base_dir)?;
+        if let Some(local) = plain.ships.get("local") {
             ships.insert(0, ("local".into(), local_line(local)));
         }
     }
+    let env = environment(&ships, base_dir)?;
     let names: Vec<String> = if only_local {
         vec!["local".into()]
     } else {
@@ -183,18 +183,12 @@ fn local_line(ship: &maestro_config::Ship) -> String {
     }
 }
 
-/// An environment of the ships alone, to reach their engines.
-fn environment(ships: &ShipLines, local: bool, base_dir: &Path) -> Result<Environment, Failure> {
+/// An environment of the ships alone, to reach their engines (none: the
+/// default ship `local`).
+fn environment(ships: &ShipLines, base_dir: &Path) -> Result<Environment, Failure> {
     let mut text = String::from("name: init\n");
     if !ships.is_empty() {
         text.push_str("ships:\n");
-        if local {
-            // The default ship, as a file without `ships` would have it.
-            let plain = environment(&Vec::new(), true, base_dir)?;
-            if let Some(l) = plain.ships.get("local") {
-                text.push_str(&format!("  local: {}\n", local_line(l)));
-            }
-        }
         for (name, spec) in ships {
             text.push_str(&format!("  {name}: {spec}\n"));
         }

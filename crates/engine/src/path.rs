@@ -113,10 +113,7 @@ mod tests {
         assert_eq!(image("a/../../containers/x"), None);
         assert_eq!(image("a//b"), None);
         assert_eq!(image("a b").as_deref(), Some("a%20b"));
-        assert_eq!(
-            image("app?x=1").as_deref(),
-            Some("app%3Fx=1".replace('=', "%3D").as_str())
-        );
+        assert_eq!(image("app?x=1").as_deref(), Some("app%3Fx%3D1"));
     }
 
     /// What the client library sends for an encoded name: the URL it

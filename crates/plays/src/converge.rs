@@ -95,11 +95,10 @@ pub fn recreates(
     if count.is_empty() {
         return None;
     }
-    let services: Vec<(String, usize)> =
-        crate::reconcile::service_order(env, count.keys().copied())
-            .into_iter()
-            .map(|s| (s.to_owned(), count[s]))
-            .collect();
+    let services: Vec<(String, usize)> = crate::rollout::service_order(env, count.keys().copied())
+        .into_iter()
+        .map(|s| (s.to_owned(), count[s]))
+        .collect();
     Some(Recreates {
         containers: services.iter().map(|(_, n)| n).sum(),
         services,
@@ -399,7 +398,7 @@ services:
     fn services_come_after_what_they_require() {
         let env = env();
         assert_eq!(
-            crate::reconcile::service_order(&env, ["api", "worker", "web", "db"]),
+            crate::rollout::service_order(&env, ["api", "worker", "web", "db"]),
             ["db", "web", "worker", "api"]
         );
     }

@@ -190,21 +190,11 @@ impl<'a> Executor<'a> {
         self.plan.kind.aborts_on_failure() && self.plan.batch_waits.iter().all(Vec::is_empty)
     }
 
-    /// Whether one of the containers `which` (all done with) failed, in a
-    /// play where that holds back those that wait for it.
-    fn failed_before(&self, which: &[usize]) -> bool {
+    /// Whether one of the containers `which`, waited for at `gates`,
+    /// failed, in a play where that holds back those that wait for it.
+    fn failed_among(&self, gates: &[Gate], which: &[usize]) -> bool {
         self.plan.kind.aborts_on_failure()
-            && which
-                .iter()
-                .any(|&j| *self.done_gates[j].borrow() == Some(false))
-    }
-
-    /// [`Executor::failed_before`] for the first parts of `which`.
-    fn failed_first(&self, which: &[usize]) -> bool {
-        self.plan.kind.aborts_on_failure()
-            && which
-                .iter()
-                .any(|&j| *self.first_gates[j].borrow() == Some(false))
+            && which.iter().any(|&j| *gates[j].borrow() == Some(false))
     }
 
     /// Container `i` begins: the observer hears of it, its time starts.
@@ -223,7 +213,7 @@ impl<'a> Executor<'a> {
                     .await;
                 match self.aborted() {
                     Some(reason) => untouched(reason),
-                    None if self.failed_before(&self.plan.second_waits[i]) => {
+                    None if self.failed_among(&self.done_gates, &self.plan.second_waits[i]) => {
                         untouched(AbortReason::Failure)
                     }
                     None => {
@@ -273,7 +263,7 @@ impl<'a> Executor<'a> {
             if let Some(reason) = self.aborted() {
                 return untouched(reason);
             }
-            if self.failed_first(&self.plan.first_waits[i]) {
+            if self.failed_among(&self.first_gates, &self.plan.first_waits[i]) {
                 return untouched(AbortReason::Failure);
             }
             if !first.is_empty() {
@@ -297,7 +287,7 @@ impl<'a> Executor<'a> {
         if let Some(reason) = self.aborted() {
             return progress.left(reason, work.left_between);
         }
-        if self.failed_before(waits) {
+        if self.failed_among(&self.done_gates, waits) {
             return progress.left(AbortReason::Failure, work.left_between);
         }
         if second.is_empty() {

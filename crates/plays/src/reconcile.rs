@@ -61,8 +61,6 @@ pub fn needs_inspect(
 }
 
 /// The plan of `kind` over `containers` (selected and ordered).
-pub use crate::rollout::service_order;
-
 pub fn reconcile(
     env: &Environment,
     containers: &[&Container],
