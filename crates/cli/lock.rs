@@ -6,67 +6,33 @@
 use maestro_config::{Container, Environment};
 use maestro_plays::audit::{self, Trail};
 use maestro_plays::lock::{self, Holder};
-use maestro_plays::{Fleet, PlayKind};
+use maestro_plays::Fleet;
 
 use crate::args::LockAction;
 use crate::output::Failure;
 
 /// Set (to anything but empty) to play without the lock, e.g. when the
 /// lock's ship is down and a deploy cannot wait.
-const NO_LOCK: &str = "MAESTRO_NO_LOCK";
+pub const NO_LOCK: &str = "MAESTRO_NO_LOCK";
 
 /// The command line from the command on (`start -c 2 web`), for the lock.
-fn command_line(command: &str) -> String {
+pub fn command_line(command: &str) -> String {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let from = args.iter().position(|a| a == command).unwrap_or(0);
     args[from..].join(" ")
 }
 
-/// Takes the lock for a play of `kind` (not `pull`, which changes no
-/// container); the holder to release with, `None` when no lock was taken.
-pub fn take(
-    runtime: &tokio::runtime::Runtime,
-    env: &Environment,
-    fleet: &Fleet,
-    kind: PlayKind,
-) -> Result<Option<Holder>, Failure> {
-    if kind == PlayKind::Pull || lock::place(env).is_none() {
-        return Ok(None);
-    }
-    if std::env::var_os(NO_LOCK).is_some_and(|v| !v.is_empty()) {
-        eprintln!(
-            "WARNING: {NO_LOCK} is set: playing without the deploy lock of environment {}.",
-            env.name
-        );
-        return Ok(None);
-    }
-    let me = Holder::me(&command_line(kind.name()), "", true);
-    runtime
-        .block_on(lock::acquire(fleet, env, &me))
-        .map_err(|e| Failure::Failed(e.to_string()))?;
-    maestro_plays::trace::debug(format!("took the deploy lock of {}", env.name));
-    Ok(Some(me))
-}
-
-/// Releases the lock `take` took.
-pub fn give_back(
-    runtime: &tokio::runtime::Runtime,
-    env: &Environment,
-    fleet: &Fleet,
-    holder: Option<Holder>,
-) {
-    let Some(me) = holder else { return };
-    match runtime.block_on(lock::release(fleet, env, Some(&me))) {
-        Ok(_) => maestro_plays::trace::debug(format!("released the deploy lock of {}", env.name)),
-        Err(e) => eprintln!("WARNING: could not release the deploy lock: {e}"),
-    }
+/// Whether the operator asked to play without the lock.
+pub fn no_lock_asked() -> bool {
+    std::env::var_os(NO_LOCK).is_some_and(|v| !v.is_empty())
 }
 
 fn audit_level() -> maestro_config::AuditLevel {
     maestro_config::AuditLevel::Info
 }
 
-fn warn_audit(errors: &[audit::AuditError]) {
+/// One warning per failing auditor (those with `ignore_errors` only in the trace).
+pub fn warn_audit(errors: &[audit::AuditError]) {
     for e in errors {
         if !e.ignored {
             eprintln!("WARNING: {e}");

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use maestro_config::{Container, Environment};
 use maestro_plays::audit;
 use maestro_plays::converge::{OrphanFate, Verdict};
+use maestro_plays::session::{self, AfterStep, SessionOptions, SessionReport};
 use maestro_plays::status::{ContainerState, StatusRow};
 use maestro_plays::{Fleet, Outcome, PlayKind, PlayOptions};
 
@@ -264,74 +265,45 @@ pub fn play(
     options: PlayOptions,
     json: bool,
 ) -> Result<(), Failure> {
-    play_then(env, containers, kind, options, json, |_, _| {
-        After::default()
-    })
+    play_session(env, containers, kind, options, AfterStep::Nothing, json)
 }
 
-/// What was done after the play itself (`up`: the orphans).
-#[derive(Default)]
-pub struct After {
-    /// The rows `--json` adds to the document, as `orphans`.
-    pub orphans: Option<serde_json::Value>,
-    /// `clean --networks`/`--volumes`: the rows it adds, as `objects`.
-    pub objects: Option<serde_json::Value>,
-    /// Why it failed, one sentence naming the ship (the command then fails).
-    pub error: Option<String>,
-}
-
-/// `after`, unless the play was interrupted (Ctrl-C: no new work begins).
-fn after_unless_interrupted(
-    report: &maestro_plays::PlayReport,
-    after: impl FnOnce(&tokio::runtime::Runtime, &Fleet) -> After,
-    runtime: &tokio::runtime::Runtime,
-    fleet: &Fleet,
-) -> After {
-    if report.interrupted {
-        After::default()
-    } else {
-        after(runtime, fleet)
-    }
-}
-
-/// Runs the play, then `after` (with the runtime and fleet still up) before
-/// the verdict; `up` uses it for orphans.
-pub fn play_then(
+/// Runs a play session (the library's: lock, auditors, the play, `after`,
+/// release) and renders it: the live view or the `--json` document, the
+/// after-step's lines, the summary; then the verdict.
+pub fn play_session(
     env: &Environment,
     containers: &[&Container],
     kind: PlayKind,
     options: PlayOptions,
+    after: AfterStep,
     json: bool,
-    after: impl FnOnce(&tokio::runtime::Runtime, &Fleet) -> After,
 ) -> Result<(), Failure> {
     if containers.is_empty() && !json {
         println!("Nothing to {}.", kind.name());
     }
-    if kind.creates() {
-        if let Some(clash) = maestro_plays::clash::port_clash(containers) {
-            return Err(Failure::Failed(clash.to_string()));
-        }
+    let without_lock = crate::lock::no_lock_asked();
+    if without_lock && session::takes_lock(env, kind) {
+        eprintln!(
+            "WARNING: {} is set: playing without the deploy lock of environment {}.",
+            crate::lock::NO_LOCK,
+            env.name
+        );
     }
+    let options = SessionOptions {
+        kind,
+        play: options,
+        without_lock,
+        command_line: crate::lock::command_line(kind.name()),
+        after,
+    };
     let fleet = Fleet::new(env);
     let started = Instant::now();
     let runtime = runtime()?;
-    let trail = audit::Trail::new(env);
-    let lock = crate::lock::take(&runtime, env, &fleet, kind)?;
-    if let Err(refused) = runtime.block_on(audit::announce(&trail, containers, kind.name())) {
-        crate::lock::give_back(&runtime, env, &fleet, lock);
-        return Err(Failure::Failed(refused.to_string()));
-    }
-    let (report, extra) = if json {
+    let (report, quiet) = if json {
         let quiet = QuietView::new(containers.len());
-        let report = run_audited(
-            &runtime, env, &fleet, containers, kind, &options, &quiet, &trail,
-        );
-        let extra = after_unless_interrupted(&report, after, &runtime, &fleet);
-        if let Err(e) = print_play_json(env, containers, kind, &report, &quiet, &extra) {
-            crate::lock::give_back(&runtime, env, &fleet, lock);
-            return Err(e);
-        }
-        (report, extra)
+        let report = run_tracked(&runtime, env, &fleet, containers, &options, &quiet)?;
+        (report, Some(quiet))
     } else {
         // MaestroNG numbers a restart's rows as `status` does, though it
         // acts on dependents first; a stop's and a kill's in their order.
@@ -341,75 +313,136 @@ pub fn play_then(
             (1..=containers.len()).collect()
         };
         let view = PlayView::new(containers, numbers);
-        let report = run_audited(
-            &runtime, env, &fleet, containers, kind, &options, &view, &trail,
-        );
+        let report = run_tracked(&runtime, env, &fleet, containers, &options, &view)?;
         drop(view);
-        let extra = after_unless_interrupted(&report, after, &runtime, &fleet);
-        (report, extra)
+        (report, None)
     };
-    let errors = runtime.block_on(audit::conclude(
-        &trail,
-        containers,
-        kind.name(),
-        &report,
-        extra.error.as_deref(),
-    ));
-    warn_audit(&errors);
-    crate::lock::give_back(&runtime, env, &fleet, lock);
-    if !json {
-        let took = format!("{:.1}s", started.elapsed().as_secs_f64());
-        println!("{} in {took}.", report.summary(kind));
+    warn_audit(&report.audit_errors);
+    if let Some(e) = &report.release_error {
+        eprintln!("WARNING: could not release the deploy lock: {e}");
     }
-    match report.failure(kind, containers, extra.error.as_deref()) {
+    let extra = render_after(&report, after, json);
+    match &quiet {
+        Some(quiet) => print_play_json(env, containers, kind, &report.play, quiet, &extra)?,
+        None => {
+            let took = format!("{:.1}s", started.elapsed().as_secs_f64());
+            println!("{} in {took}.", report.play.summary(kind));
+        }
+    }
+    match report.failure(kind, containers) {
         Some(why) => Err(Failure::Failed(why)),
-        None => match extra.error {
-            Some(e) => Err(Failure::Failed(e)),
-            None => Ok(()),
-        },
+        None => Ok(()),
     }
 }
 
-/// Runs the play, its containers' steps relayed to the `debug` auditors
-/// (and to the debug trace), Ctrl-C interrupting it.
-#[allow(clippy::too_many_arguments)]
-fn run_audited(
+/// What `--json` adds after the play (`up`: the orphans; `clean`: the
+/// objects), the after-step's lines printed on the way without `--json`.
+#[derive(Default)]
+struct After {
+    orphans: Option<serde_json::Value>,
+    objects: Option<serde_json::Value>,
+    /// Why the after-step failed.
+    error: Option<String>,
+}
+
+fn render_after(report: &SessionReport, after: AfterStep, json: bool) -> After {
+    let mut extra = After {
+        error: report.after_error.clone(),
+        ..After::default()
+    };
+    if let Some(orphans) = &report.orphans {
+        if after == (AfterStep::Orphans { remove: false }) {
+            for e in &orphans.lookup_errors {
+                eprintln!("WARNING: cannot look for orphans: {e}");
+            }
+        }
+        extra.orphans = Some(orphan_rows(orphans, json));
+    }
+    if let Some(objects) = &report.objects {
+        extra.objects = Some(object_rows(objects, json));
+    }
+    extra
+}
+
+/// The orphans' rows for `--json`, each said on a line without it.
+fn orphan_rows(report: &maestro_plays::converge::OrphanReport, json: bool) -> serde_json::Value {
+    let mut rows = Vec::new();
+    for (o, fate) in &report.orphans {
+        let (action, error) = match fate {
+            OrphanFate::Removed => ("removed", None),
+            OrphanFate::Failed(e) => ("failed", Some(e.clone())),
+            OrphanFate::Left => ("none", None),
+        };
+        if !json {
+            match fate {
+                OrphanFate::Removed => {
+                    println!("  orphan {} on ship {}: removed", o.name, o.ship)
+                }
+                OrphanFate::Left => println!(
+                    "  orphan {} on ship {} is not in the file; `up --remove-orphans` removes it",
+                    o.name, o.ship
+                ),
+                OrphanFate::Failed(_) => {}
+            }
+        }
+        rows.push(serde_json::json!({
+            "name": o.name, "ship": o.ship, "running": o.running,
+            "action": action, "error": error,
+        }));
+    }
+    serde_json::Value::Array(rows)
+}
+
+/// The networks' and volumes' rows for `--json`, each said on a line without it.
+fn object_rows(done: &[maestro_plays::objects::Cleaned], json: bool) -> serde_json::Value {
+    let mut rows = Vec::new();
+    for c in done {
+        let (text, error) = match &c.outcome {
+            Ok(text) => (text.clone(), None),
+            Err(e) => ("failed".to_owned(), Some(e.clone())),
+        };
+        if !json {
+            println!("  {} {} on ship {}: {text}", c.kind, c.name, c.ship);
+        }
+        rows.push(serde_json::json!({
+            "kind": c.kind, "name": c.name, "ship": c.ship,
+            "action": text, "error": error,
+        }));
+    }
+    serde_json::Value::Array(rows)
+}
+
+/// Runs the session with `view` told of each container (and the
+/// containers in flight kept for a second Ctrl-C), Ctrl-C interrupting it.
+fn run_tracked(
     runtime: &tokio::runtime::Runtime,
     env: &Environment,
     fleet: &Fleet,
     containers: &[&Container],
-    kind: PlayKind,
-    options: &PlayOptions,
+    options: &SessionOptions,
     view: &dyn maestro_plays::Observer,
-    trail: &audit::Trail<'_>,
-) -> maestro_plays::PlayReport {
+) -> Result<SessionReport, Failure> {
     let in_flight = InFlight::default();
     let tracked = Tracked {
         inner: view,
         containers,
         in_flight: in_flight.clone(),
     };
-    let (report, errors) = runtime.block_on(audit::run_relayed(
-        env,
-        fleet,
-        containers,
-        kind,
-        options,
-        &tracked,
-        trail,
-        interrupted(in_flight),
-    ));
-    warn_audit(&errors);
-    report
+    runtime
+        .block_on(session::run_session(
+            env,
+            fleet,
+            containers,
+            options,
+            &tracked,
+            interrupted(in_flight),
+        ))
+        .map_err(|e| Failure::Failed(e.to_string()))
 }
 
 /// One warning per failing auditor (those with `ignore_errors` only in the trace).
 fn warn_audit(errors: &[audit::AuditError]) {
-    for e in errors {
-        if !e.ignored {
-            eprintln!("WARNING: {e}");
-        }
-    }
+    crate::lock::warn_audit(errors)
 }
 
 pub fn logs(
@@ -480,7 +513,7 @@ fn print_play_json(
         .map(|(i, (c, outcome))| {
             let (action, state, detail, error) = match outcome {
                 Outcome::Done(done) => (done.action, Some(done.state), done.text.clone(), None),
-                Outcome::Failed(why) => ("failed", None, String::new(), Some(why.clone())),
+                Outcome::Failed(why) => ("failed", None, String::new(), Some(why.to_string())),
                 Outcome::Aborted { left, .. } => ("aborted", None, left.clone(), None),
             };
             let operations: Vec<String> = report
@@ -567,7 +600,7 @@ pub fn plan(
                     .map(|p| p.ops.as_slice())
                     .unwrap_or_default()
                     .iter()
-                    .map(|op| serde_json::json!({"op": op.step.name(), "cause": op.cause}))
+                    .map(maestro_plays::plan::Op::to_json)
                     .collect();
                 serde_json::json!({
                     "name": c.name, "service": c.service, "ship": c.ship,
@@ -668,6 +701,7 @@ pub fn plan(
 /// could not do what it was asked); plain `up`, which only mentions them,
 /// warns.
 /// `clean --networks` / `--volumes`: the clean play, then the objects; each
+/// `clean --networks` / `--volumes`: the clean play, then the objects; each
 /// said on a line (in `--json`, as `objects`), a failure failing the command.
 pub fn clean_objects(
     env: &Environment,
@@ -676,46 +710,14 @@ pub fn clean_objects(
     (networks, volumes): (bool, bool),
     json: bool,
 ) -> Result<(), Failure> {
-    play_then(
-        env,
-        containers,
-        PlayKind::Clean,
-        options,
-        json,
-        |runtime, fleet| {
-            let done = runtime.block_on(maestro_plays::objects::clean(
-                env, fleet, containers, networks, volumes,
-            ));
-            let mut rows = Vec::new();
-            let mut errors = Vec::new();
-            for c in &done {
-                let (text, error) = match &c.outcome {
-                    Ok(text) => (text.clone(), None),
-                    Err(e) => ("failed".to_owned(), Some(e.clone())),
-                };
-                if !json {
-                    println!("  {} {} on ship {}: {text}", c.kind, c.name, c.ship);
-                }
-                if let Some(e) = &error {
-                    errors.push(format!(
-                        "cannot remove {} {} on ship {}: {e}",
-                        c.kind, c.name, c.ship
-                    ));
-                }
-                rows.push(serde_json::json!({
-                    "kind": c.kind, "name": c.name, "ship": c.ship,
-                    "action": text, "error": error,
-                }));
-            }
-            After {
-                objects: Some(serde_json::Value::Array(rows)),
-                error: (!errors.is_empty()).then(|| errors.join("; ")),
-                ..After::default()
-            }
-        },
-    )
+    let after = AfterStep::Objects { networks, volumes };
+    play_session(env, containers, PlayKind::Clean, options, after, json)
 }
 
+/// `up` (and `start --converge`): the play, then, for the whole file, the
+/// orphans. When the orphans cannot be looked for on a ship, `up
+/// --remove-orphans` fails (it could not do what it was asked); plain
+/// `up`, which only mentions them, warns.
 pub fn up(
     env: &Environment,
     containers: &[&Container],
@@ -724,57 +726,14 @@ pub fn up(
     remove_orphans: bool,
     json: bool,
 ) -> Result<(), Failure> {
-    play_then(
-        env,
-        containers,
-        PlayKind::Up,
-        options,
-        json,
-        |runtime, fleet| {
-            if !whole {
-                return After::default();
-            }
-            let report = runtime.block_on(maestro_plays::converge::settle_orphans(
-                env,
-                fleet,
-                remove_orphans,
-            ));
-            if !remove_orphans {
-                for e in &report.lookup_errors {
-                    eprintln!("WARNING: cannot look for orphans: {e}");
-                }
-            }
-            let mut rows = Vec::new();
-            for (o, fate) in &report.orphans {
-                let (action, error) = match fate {
-                    OrphanFate::Removed => ("removed", None),
-                    OrphanFate::Failed(e) => ("failed", Some(e.clone())),
-                    OrphanFate::Left => ("none", None),
-                };
-                if !json {
-                    match fate {
-                        OrphanFate::Removed => {
-                            println!("  orphan {} on ship {}: removed", o.name, o.ship)
-                        }
-                        OrphanFate::Left => println!(
-                            "  orphan {} on ship {} is not in the file; `up --remove-orphans` removes it",
-                            o.name, o.ship
-                        ),
-                        OrphanFate::Failed(_) => {}
-                    }
-                }
-                rows.push(serde_json::json!({
-                    "name": o.name, "ship": o.ship, "running": o.running,
-                    "action": action, "error": error,
-                }));
-            }
-            After {
-                orphans: Some(serde_json::Value::Array(rows)),
-                error: report.failure,
-                ..After::default()
-            }
-        },
-    )
+    let after = if whole {
+        AfterStep::Orphans {
+            remove: remove_orphans,
+        }
+    } else {
+        AfterStep::Nothing
+    };
+    play_session(env, containers, PlayKind::Up, options, after, json)
 }
 
 fn status_json(

@@ -233,6 +233,7 @@ impl Observer for PlayView<'_> {
         let text = match outcome {
             Outcome::Done(done) => format!("{} ({took})", self.palette.green(&done.text)),
             Outcome::Failed(why) => {
+                let why = why.to_string();
                 let mut lines = why.lines();
                 let first = lines.next().unwrap_or("");
                 let mut text = format!("{} {first}", self.palette.red("failed:"));

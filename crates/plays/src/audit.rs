@@ -738,7 +738,7 @@ impl Observer for Relay<'_> {
             let name = self.names.get(index).map_or("?", String::as_str);
             let text = match outcome {
                 Outcome::Done(done) => done.text.clone(),
-                Outcome::Failed(why) => format!("failed: {}", why.lines().next().unwrap_or("")),
+                Outcome::Failed(why) => format!("failed: {}", why.headline()),
                 Outcome::Aborted { left, .. } => format!("aborted ({left})"),
             };
             trace::debug(format!("{name}: {text}"));
@@ -821,9 +821,7 @@ pub async fn conclude(
         .iter()
         .zip(containers)
         .find_map(|(o, c)| match o {
-            Outcome::Failed(why) => {
-                Some(format!("{}: {}", c.name, why.lines().next().unwrap_or("")))
-            }
+            Outcome::Failed(why) => Some(format!("{}: {}", c.name, why.headline())),
             _ => None,
         });
     let failure = if report.interrupted {
@@ -862,7 +860,11 @@ pub async fn deliver(
         let got = match failed {
             None => trail.action(AuditLevel::Debug, &what, action).await,
             Some(Outcome::Done(_)) => trail.success(AuditLevel::Debug, &what, action).await,
-            Some(Outcome::Failed(why)) => trail.error(AuditLevel::Debug, &what, action, why).await,
+            Some(Outcome::Failed(why)) => {
+                trail
+                    .error(AuditLevel::Debug, &what, action, &why.to_string())
+                    .await
+            }
             Some(Outcome::Aborted { left, .. }) => {
                 let why = format!("aborted ({left})");
                 trail.error(AuditLevel::Debug, &what, action, &why).await

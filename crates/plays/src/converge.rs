@@ -14,7 +14,7 @@ use crate::play::{PlayKind, PlayOptions};
 use crate::snapshot::{Seen, Snapshot};
 
 /// What `up` would do to one container, and the state it is in now.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Planned {
     pub action: Action,
     /// `running`, `stopped` or `absent`.
@@ -25,13 +25,13 @@ pub struct Planned {
 
 /// The plan of `up` over `containers`, and the snapshot it was made from
 /// (every ship of the environment observed when `whole`, for the orphans).
-pub async fn plan_up(
-    env: &Environment,
+pub async fn plan_up<'e>(
+    env: &'e Environment,
     fleet: &Fleet,
-    containers: &[&Container],
+    containers: &[&'e Container],
     options: &PlayOptions,
     whole: bool,
-) -> (Snapshot, Plan) {
+) -> (Snapshot, Plan<'e>) {
     let ships: BTreeSet<String> = if whole {
         env.ships.keys().cloned().collect()
     } else {
@@ -45,7 +45,7 @@ pub async fn plan_up(
 pub fn planned(
     containers: &[&Container],
     snapshot: &Snapshot,
-    plan: &Plan,
+    plan: &Plan<'_>,
 ) -> Vec<Result<Planned, String>> {
     containers
         .iter()

@@ -12,44 +12,35 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use futures_util::future::{join_all, BoxFuture};
-use maestro_config::{Container, Environment};
+use maestro_config::Container;
 use tokio::sync::{watch, Semaphore, SemaphorePermit};
 
+use crate::failure::Failure;
 use crate::fleet::Fleet;
+use crate::objects::ObjectCreate;
 use crate::ops::{self, Ctx};
 use crate::plan::{Entry, Op, Plan, Step, Work};
-use crate::play::{AbortReason, Finished, Observer, Outcome, PlayKind, PlayOptions};
-use crate::snapshot::Snapshot;
+use crate::play::{AbortReason, Finished, Observer, Outcome, PlayKind};
 
 /// Completion of one part of one container: `None` pending, then `Some(ok)`.
 type Gate = watch::Sender<Option<bool>>;
 
-/// Runs `plan` over `containers` (the plan's, in its order). `snapshot` is
-/// the one the plan was made from (the image a container runs, for the
-/// image comparison after a pull). `interrupt` resolves when the user asks
-/// to stop (Ctrl-C).
-#[allow(clippy::too_many_arguments)]
+/// Runs exactly `plan`'s operations over its containers, through `fleet`,
+/// telling `observer`. `interrupt` resolves when the user asks to stop
+/// (Ctrl-C).
 pub async fn execute(
-    env: &Environment,
+    plan: &Plan<'_>,
     fleet: &Fleet,
-    containers: &[&Container],
-    plan: &Plan,
-    snapshot: &Snapshot,
-    options: &PlayOptions,
     observer: &dyn Observer,
     interrupt: impl std::future::Future<Output = ()>,
 ) -> PlayReport {
-    let n = containers.len();
+    let n = plan.containers.len();
     let state = Executor {
-        env,
         fleet,
-        containers,
         plan,
-        snapshot,
-        options,
         observer,
         shared: ops::Shared::default(),
-        slots: crate::slots(options.concurrency),
+        slots: crate::slots(plan.pacing.concurrency),
         begun: AtomicUsize::new(0),
         first_gates: (0..n).map(|_| watch::channel(None).0).collect(),
         done_gates: (0..n).map(|_| watch::channel(None).0).collect(),
@@ -82,12 +73,8 @@ pub async fn execute(
 }
 
 struct Executor<'a> {
-    env: &'a Environment,
     fleet: &'a Fleet,
-    containers: &'a [&'a Container],
-    plan: &'a Plan,
-    snapshot: &'a Snapshot,
-    options: &'a PlayOptions,
+    plan: &'a Plan<'a>,
     observer: &'a dyn Observer,
     shared: ops::Shared,
     slots: Semaphore,
@@ -173,8 +160,9 @@ impl<'a> Executor<'a> {
     /// The pause between containers, for all but the first to begin.
     async fn step_delay(&self) {
         let order = self.begun.fetch_add(1, Ordering::SeqCst);
-        if order > 0 && !self.options.step_delay.is_zero() {
-            tokio::time::sleep(self.options.step_delay).await;
+        let delay = self.plan.pacing.step_delay;
+        if order > 0 && !delay.is_zero() {
+            tokio::time::sleep(delay).await;
         }
     }
 
@@ -221,9 +209,9 @@ impl<'a> Executor<'a> {
                         if why.is_host_down() && self.failures_stay_local() {
                             // Its ship is out of reach: only what waits for
                             // it is held back; the rest of the play goes on.
-                            Outcome::Failed(why.to_string())
+                            Outcome::Failed(Failure::Engine(why.clone()))
                         } else {
-                            self.failed(why.to_string())
+                            self.failed(Failure::Engine(why.clone()))
                         }
                     }
                 }
@@ -326,38 +314,82 @@ impl<'a> Executor<'a> {
             progress.begun = true;
             self.begin(i);
         }
-        let engine = match self.fleet.engine(&self.containers[i].ship).await {
+        let container = self.plan.containers[i];
+        let engine = match self.fleet.engine(&container.ship).await {
             Ok(engine) => engine,
-            Err(e) => return Err(self.failed(e.to_string())),
+            Err(e) => return Err(self.failed(Failure::Engine(e))),
         };
         let ctx = Ctx {
-            env: self.env,
-            container: self.containers[i],
+            env: self.plan.env,
+            container,
             shared: &self.shared,
             engine,
             progress: Box::new(move |text: &str| self.observer.progress(i, text)),
         };
-        let mut k = 0;
-        while k < ops.len() {
-            let step = &ops[k].step;
-            self.record(i, step);
-            progress.acted = true;
-            // Boxed, so that the state of the engine calls (kilobytes)
-            // exists only for the containers being acted on.
-            let result: BoxFuture<'_, Result<Next, String>> =
-                Box::pin(self.run_op(&ctx, i, step, progress.sent));
-            match result.await {
-                Ok(Next::Go) => k += 1,
-                Ok(Next::Started(sent)) => {
-                    progress.sent = Some(sent);
-                    k += 1;
+        let work = match &self.plan.entries[i] {
+            Entry::Work(work) => work,
+            Entry::Unknown(e) => return Err(self.failed(Failure::Engine(e.clone()))),
+        };
+        match self.run_ops(&ctx, i, work, ops, &mut progress.sent).await {
+            Ok(end) => {
+                progress.acted = true;
+                Ok(end)
+            }
+            Err(failure) => Err(self.failed(failure)),
+        }
+    }
+
+    /// Runs `ops` one after the other (a branch's after the comparison);
+    /// `Ok(Some(done))`: the container ends there, that way. A failed
+    /// operation's declared follow-ups run before its failure is returned,
+    /// with the container's last log lines when the failure shows them.
+    fn run_ops<'s>(
+        &'s self,
+        ctx: &'s Ctx<'s>,
+        i: usize,
+        work: &'a Work,
+        ops: &'a [Op],
+        sent: &'s mut Option<tokio::time::Instant>,
+    ) -> BoxFuture<'s, Result<Option<Finished>, Failure>>
+    where
+        'a: 's,
+    {
+        Box::pin(async move {
+            for op in ops {
+                self.record(i, &op.step);
+                // Boxed, so that the state of the engine calls (kilobytes)
+                // exists only for the containers being acted on.
+                let result: BoxFuture<'_, Result<Next<'a>, Failure>> =
+                    Box::pin(self.run_op(ctx, work, &op.step, *sent));
+                match result.await {
+                    Ok(Next::Go) => {}
+                    Ok(Next::Started(at)) => *sent = Some(at),
+                    Ok(Next::Branch(branch, end)) => {
+                        if let Some(done) = self.run_ops(ctx, i, work, branch, sent).await? {
+                            return Ok(Some(done));
+                        }
+                        if let Some(done) = end {
+                            return Ok(Some(done.clone()));
+                        }
+                    }
+                    Err(failure) => return Err(self.follow_up(ctx, i, op, failure).await),
                 }
-                Ok(Next::Skip(n)) => k += 1 + n,
-                Ok(Next::End(done)) => return Ok(Some(done)),
-                Err(text) => return Err(self.failed(text)),
+            }
+            Ok(None)
+        })
+    }
+
+    /// What a failed `op` leads to: its declared follow-ups run, each given
+    /// the failure (a stop says itself in it); then the last log lines.
+    async fn follow_up(&self, ctx: &Ctx<'_>, i: usize, op: &Op, failure: Failure) -> Failure {
+        let mut failure = failure;
+        for next in &op.on_failure {
+            if next.step == Step::StopIfUp && failure.left_up() {
+                self.record(i, &next.step);
+                failure = ops::stop_if_up(ctx, failure).await;
             }
         }
-        Ok(None)
+        ops::with_logs(ctx, failure).await
     }
 
     fn record(&self, i: usize, step: &Step) {
@@ -369,24 +401,29 @@ impl<'a> Executor<'a> {
     async fn run_op(
         &self,
         ctx: &Ctx<'_>,
-        i: usize,
-        step: &Step,
+        work: &'a Work,
+        step: &'a Step,
         sent: Option<tokio::time::Instant>,
-    ) -> Result<Next, String> {
+    ) -> Result<Next<'a>, Failure> {
         match step {
             Step::Pull => ops::pull(ctx).await.map(|()| Next::Go),
             Step::Checks(stage) => ops::checks(ctx, *stage).await.map(|()| Next::Go),
             Step::Remove { volumes } => ops::remove(ctx, *volumes).await.map(|()| Next::Go),
-            Step::Retire {
-                only_if_image_changed,
-            } => ops::retire(ctx, *only_if_image_changed, self.runs(i))
-                .await
-                .map(|()| Next::Go),
+            Step::KeepAsPrevious => ops::keep_as_previous(ctx).await.map(|()| Next::Go),
             Step::Swap => ops::swap(ctx).await.map(|()| Next::Go),
             Step::RemovePrevious => ops::remove_previous(ctx).await.map(|()| Next::Go),
-            Step::Create => ops::create(ctx).await.map(|()| Next::Go),
-            Step::CreateNetwork(key) => ops::create_object(ctx, key, true).await.map(|()| Next::Go),
-            Step::CreateVolume(key) => ops::create_object(ctx, key, false).await.map(|()| Next::Go),
+            Step::Create => match &work.request {
+                Some(request) => ops::create(ctx, request).await.map(|()| Next::Go),
+                None => Err(Failure::NoRequest(ctx.container.name.clone())),
+            },
+            Step::CreateNetwork(r) => ops::create_object(ctx, ObjectCreate::Network(r))
+                .await
+                .map(|()| Next::Go),
+            Step::CreateVolume(r) => ops::create_object(ctx, ObjectCreate::Volume(r))
+                .await
+                .map(|()| Next::Go),
+            // Run only as a follow-up of a failure, where it is given one.
+            Step::StopIfUp => Ok(Next::Go),
             Step::Start => ops::start(ctx).await.map(Next::Started),
             Step::Confirm => ops::confirm(ctx, sent).await.map(|()| Next::Go),
             Step::Stop => ops::halt(ctx, false).await.map(|()| Next::Go),
@@ -400,47 +437,36 @@ impl<'a> Executor<'a> {
                 Ok(Next::Go)
             }
             Step::IfImageChanged {
-                else_skip,
+                then,
+                otherwise,
                 else_done,
             } => {
-                if ops::image_changed(ctx, self.runs(i)).await? {
-                    Ok(Next::Go)
-                } else if let Some(done) = else_done {
-                    Ok(Next::End(done.clone()))
+                if ops::image_changed(ctx, work.runs.as_deref()).await? {
+                    Ok(Next::Branch(then, None))
                 } else {
-                    Ok(Next::Skip(*else_skip))
+                    Ok(Next::Branch(otherwise, else_done.as_ref()))
                 }
             }
         }
     }
 
-    /// The image container `i` was created from, as the snapshot saw it.
-    fn runs(&self, i: usize) -> Option<&str> {
-        self.snapshot
-            .seen(self.containers[i])
-            .ok()
-            .flatten()
-            .and_then(|s| s.image_id.as_deref())
-    }
-
-    /// The outcome of a failed operation, aborting the play where it aborts.
-    fn failed(&self, text: String) -> Outcome {
+    /// The outcome of a failure, aborting the play where it aborts.
+    fn failed(&self, failure: Failure) -> Outcome {
         if self.plan.kind.aborts_on_failure() {
             self.abort_with(AbortReason::Failure);
         }
-        Outcome::Failed(text)
+        Outcome::Failed(failure)
     }
 }
 
 /// What an operation leads to.
-enum Next {
+enum Next<'a> {
     Go,
     /// The start was sent then.
     Started(tokio::time::Instant),
-    /// Skip that many operations.
-    Skip(usize),
-    /// The container ends here, that way.
-    End(Finished),
+    /// These operations run next; then, with an outcome, the container
+    /// ends that way.
+    Branch(&'a [Op], Option<&'a Finished>),
 }
 
 fn untouched(reason: AbortReason) -> Outcome {

@@ -161,6 +161,8 @@ impl fmt::Display for LockError {
     }
 }
 
+impl std::error::Error for LockError {}
+
 /// Where the lock of `env` lives: its first ship and the container's name.
 /// `None` for an environment without ships (nothing to lock).
 pub fn place(env: &Environment) -> Option<(&str, String)> {

@@ -22,7 +22,7 @@ use tokio::sync::OnceCell;
 use crate::fleet::Fleet;
 use crate::labels::LABEL_ENVIRONMENT;
 pub use crate::labels::LABEL_NETWORKS;
-use crate::plan::{Entry, Op, Plan, Step};
+use crate::plan::{Entry, ObjectRequest, Op, Step};
 
 /// What one ship has of the objects the play needs: name → labels.
 #[derive(Debug, Clone, Default)]
@@ -110,11 +110,11 @@ pub fn prerequisites(
     env: &Environment,
     containers: &[&Container],
     objects: &Objects,
-    plan: &mut Plan,
+    entries: &mut [Entry],
 ) {
-    for (c, entry) in containers.iter().zip(plan.entries.iter_mut()) {
+    for (c, entry) in containers.iter().zip(entries.iter_mut()) {
         let Entry::Work(work) = entry else { continue };
-        if !work.ops.iter().any(|op| op.step == Step::Create) {
+        if !crate::plan::creates(&work.ops) {
             continue;
         }
         let (networks, volumes) = needs(env, c);
@@ -133,7 +133,7 @@ pub fn prerequisites(
         for key in networks {
             if !have.networks.contains_key(&env.networks[key].name) {
                 ops.push(Op::new(
-                    Step::CreateNetwork(key.to_owned()),
+                    Step::CreateNetwork(Arc::new(network_request(env, key))),
                     "missing on the ship",
                 ));
             }
@@ -141,7 +141,7 @@ pub fn prerequisites(
         for key in volumes {
             if !have.volumes.contains_key(&env.volumes[key].name) {
                 ops.push(Op::new(
-                    Step::CreateVolume(key.to_owned()),
+                    Step::CreateVolume(Arc::new(volume_request(env, key))),
                     "missing on the ship",
                 ));
             }
@@ -221,22 +221,33 @@ fn endpoint(a: &maestro_config::NetworkAttachment) -> EndpointSettings {
     }
 }
 
-/// Connects a just-created container to its networks after the first.
+/// The networks after the first that a container joins once created:
+/// each one's name on the ship and the container's endpoint in it.
+pub(crate) fn connects(env: &Environment, c: &Container) -> Vec<(String, EndpointSettings)> {
+    c.options
+        .networks
+        .iter()
+        .skip(1)
+        .map(|a| {
+            let name = env
+                .networks
+                .get(&a.network)
+                .map_or_else(|| a.network.clone(), |n| n.name.clone());
+            (name, endpoint(a))
+        })
+        .collect()
+}
+
+/// Connects a just-created container to the networks of `connect`.
 pub(crate) async fn connect_rest(
-    env: &Environment,
     engine: &Engine,
-    c: &Container,
-) -> Result<(), String> {
-    for a in c.options.networks.iter().skip(1) {
-        let name = env
-            .networks
-            .get(&a.network)
-            .map(|n| n.name.as_str())
-            .unwrap_or(&a.network);
+    name: &str,
+    connect: &[(String, EndpointSettings)],
+) -> Result<(), maestro_engine::EngineError> {
+    for (network, endpoint) in connect {
         engine
-            .connect_network(name, &c.name, endpoint(a))
-            .await
-            .map_err(|e| e.to_string())?;
+            .connect_network(network, name, endpoint.clone())
+            .await?;
     }
     Ok(())
 }
@@ -249,7 +260,7 @@ pub(crate) struct Once {
 }
 
 /// One creation of one object on one ship: its result, once done.
-type Made = OnceCell<Result<(), String>>;
+type Made = OnceCell<Result<(), maestro_engine::EngineError>>;
 
 impl Once {
     fn cell(&self, ship: &str, what: &str) -> Arc<Made> {
@@ -275,76 +286,82 @@ fn labels<'a>(
     out
 }
 
-/// Creates network `key` (declared in the file) on the engine's ship.
-pub(crate) async fn create_network(
-    env: &Environment,
+/// The request that creates network `key` (declared in the file).
+fn network_request(env: &Environment, key: &str) -> ObjectRequest<NetworkCreateRequest> {
+    let n = &env.networks[key];
+    let request = NetworkCreateRequest {
+        name: n.name.clone(),
+        driver: n.driver.clone(),
+        internal: Some(n.internal),
+        attachable: Some(n.attachable),
+        options: Some(n.driver_opts.clone().into_iter().collect()),
+        labels: Some(labels(env, &n.labels)),
+        ipam: (!n.subnets.is_empty()).then(|| Ipam {
+            config: Some(
+                n.subnets
+                    .iter()
+                    .map(|s| IpamConfig {
+                        subnet: Some(s.subnet.clone()),
+                        gateway: s.gateway.clone(),
+                        ip_range: s.ip_range.clone(),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    ObjectRequest {
+        key: key.to_owned(),
+        name: n.name.clone(),
+        request,
+    }
+}
+
+/// The request that creates volume `key` (declared in the file).
+fn volume_request(env: &Environment, key: &str) -> ObjectRequest<VolumeCreateRequest> {
+    let v = &env.volumes[key];
+    let request = VolumeCreateRequest {
+        name: Some(v.name.clone()),
+        driver: v.driver.clone(),
+        driver_opts: Some(v.driver_opts.clone().into_iter().collect()),
+        labels: Some(labels(env, &v.labels)),
+        ..Default::default()
+    };
+    ObjectRequest {
+        key: key.to_owned(),
+        name: v.name.clone(),
+        request,
+    }
+}
+
+/// Creates a network (`network`) or volume on the engine's ship, once per
+/// ship and object in a play.
+pub(crate) async fn create_object(
     engine: &Engine,
     once: &Once,
-    key: &str,
-) -> Result<(), String> {
-    let Some(n) = env.networks.get(key) else {
-        return Err(format!("network `{key}` is not declared"));
+    request: ObjectCreate<'_>,
+) -> Result<(), maestro_engine::EngineError> {
+    let (kind, name) = match &request {
+        ObjectCreate::Network(r) => ("network", &r.name),
+        ObjectCreate::Volume(r) => ("volume", &r.name),
     };
-    let cell = once.cell(engine.ship(), &format!("network {}", n.name));
+    let cell = once.cell(engine.ship(), &format!("{kind} {name}"));
     cell.get_or_init(|| async {
-        let request = NetworkCreateRequest {
-            name: n.name.clone(),
-            driver: n.driver.clone(),
-            internal: Some(n.internal),
-            attachable: Some(n.attachable),
-            options: Some(n.driver_opts.clone().into_iter().collect()),
-            labels: Some(labels(env, &n.labels)),
-            ipam: (!n.subnets.is_empty()).then(|| Ipam {
-                config: Some(
-                    n.subnets
-                        .iter()
-                        .map(|s| IpamConfig {
-                            subnet: Some(s.subnet.clone()),
-                            gateway: s.gateway.clone(),
-                            ip_range: s.ip_range.clone(),
-                            ..Default::default()
-                        })
-                        .collect(),
-                ),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        engine
-            .create_network(request)
-            .await
-            .map_err(|e| e.to_string())
+        match request {
+            ObjectCreate::Network(r) => engine.create_network(r.request.clone()).await,
+            ObjectCreate::Volume(r) => engine.create_volume(r.request.clone()).await,
+        }
     })
     .await
     .clone()
 }
 
-/// Creates volume `key` (declared in the file) on the engine's ship.
-pub(crate) async fn create_volume(
-    env: &Environment,
-    engine: &Engine,
-    once: &Once,
-    key: &str,
-) -> Result<(), String> {
-    let Some(v) = env.volumes.get(key) else {
-        return Err(format!("volume `{key}` is not declared"));
-    };
-    let cell = once.cell(engine.ship(), &format!("volume {}", v.name));
-    cell.get_or_init(|| async {
-        let request = VolumeCreateRequest {
-            name: Some(v.name.clone()),
-            driver: v.driver.clone(),
-            driver_opts: Some(v.driver_opts.clone().into_iter().collect()),
-            labels: Some(labels(env, &v.labels)),
-            ..Default::default()
-        };
-        engine
-            .create_volume(request)
-            .await
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .clone()
+/// A network or volume to create.
+pub(crate) enum ObjectCreate<'a> {
+    Network(&'a ObjectRequest<NetworkCreateRequest>),
+    Volume(&'a ObjectRequest<VolumeCreateRequest>),
 }
 
 /// What `clean --networks` / `--volumes` did with one object.
@@ -476,15 +493,14 @@ services:
             },
         };
         let options = PlayOptions::default();
-        let mut plan = crate::reconcile::reconcile(
+        let plan = crate::reconcile::reconcile(
             &env,
             &containers,
             PlayKind::Start,
             &options,
             &snapshot,
-            &[None],
+            vec![None],
         );
-        prerequisites(&env, &containers, &snapshot.objects, &mut plan);
         let steps: Vec<Step> = plan.entries[0]
             .ops()
             .iter()
@@ -492,12 +508,8 @@ services:
             .collect();
         // The objects first (the image missing, a pull follows), once each.
         assert_eq!(
-            steps[..3],
-            [
-                Step::CreateNetwork("front".into()),
-                Step::CreateVolume("data".into()),
-                Step::Pull
-            ]
+            steps[..3].iter().map(Step::name).collect::<Vec<_>>(),
+            ["create network front", "create volume data", "pull"]
         );
         let objects = steps
             .iter()
@@ -524,15 +536,14 @@ services:
             },
         };
         let options = PlayOptions::default();
-        let mut plan = crate::reconcile::reconcile(
+        let plan = crate::reconcile::reconcile(
             &env,
             &containers,
             PlayKind::Start,
             &options,
             &snapshot,
-            &[None],
+            vec![None],
         );
-        prerequisites(&env, &containers, &snapshot.objects, &mut plan);
         assert_eq!(plan.entries[0], Entry::Unknown(refused));
     }
 

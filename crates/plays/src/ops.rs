@@ -1,7 +1,8 @@
 //! The single engine operations of a plan, one function each (pull, checks,
-//! remove, create, start, confirm, stop, kill, the image comparison), run by
+//! remove, create, start, confirm, stop, kill, the image comparison, and the
+//! follow-ups of a failure: stop if still up, the last log lines), run by
 //! the executor on one container through its ship's engine; each returns
-//! `Ok` or why it failed, in one sentence (log lines may follow).
+//! `Ok` or a typed [`Failure`]. They decide nothing the plan does not say.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -11,13 +12,15 @@ use std::time::Duration;
 
 use maestro_config::{Check, Container, Environment, Retry, Ship};
 use maestro_engine::models::ContainerInspectResponse;
+use maestro_engine::models::EndpointSettings;
 use maestro_engine::{Engine, EngineError, PullProgress};
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use crate::checks::{self, CheckTarget};
-use crate::plan::Stage;
-use crate::registry;
+use crate::failure::Failure;
+use crate::plan::{CreateRequest, ObjectRequest, Stage};
+use crate::registry::{self, PullFailure};
 use crate::trace;
 
 /// What the operations of one play share: the pulls and logins done so
@@ -37,7 +40,7 @@ pub(crate) struct Shared {
 }
 
 /// One pull of one image on one ship: its result, once it is done.
-type PullOnce = OnceCell<Result<(), String>>;
+type PullOnce = OnceCell<Result<(), PullFailure>>;
 
 impl Shared {
     fn pull_cell(&self, ship: &str, image: &str) -> Arc<PullOnce> {
@@ -88,14 +91,14 @@ const SETTLE_AFTER: Duration = Duration::from_millis(25);
 const LOG_LINES_ON_FAILURE: u64 = 15;
 
 impl Ctx<'_> {
-    fn ship(&self) -> Result<&Ship, String> {
+    fn ship(&self) -> Result<&Ship, Failure> {
         self.env
             .ships
             .get(&self.container.ship)
-            .ok_or_else(|| format!("ship {} is not in the environment", self.container.ship))
+            .ok_or_else(|| Failure::NoShip(self.container.ship.clone()))
     }
 
-    async fn run_checks(&self, state: &str, list: &[Check]) -> Result<(), String> {
+    async fn run_checks(&self, state: &'static str, list: &[Check]) -> Result<(), Failure> {
         if list.is_empty() {
             return Ok(());
         }
@@ -106,7 +109,10 @@ impl Ctx<'_> {
         };
         checks::run_checks(list, self.container, self.ship()?, &target)
             .await
-            .map_err(|failure| format!("{state} check failed: {failure}"))
+            .map_err(|failure| Failure::Check {
+                stage: state,
+                failure,
+            })
     }
 }
 
@@ -171,13 +177,9 @@ fn exit_code(found: &ContainerInspectResponse) -> i64 {
     found.state.as_ref().and_then(|s| s.exit_code).unwrap_or(-1)
 }
 
-fn said(e: EngineError) -> String {
-    e.to_string()
-}
-
-/// The container's checks of `stage`; a failed `running` check (or a death
-/// while they run) stops the container, so the next start checks it again.
-pub(crate) async fn checks(ctx: &Ctx<'_>, stage: Stage) -> Result<(), String> {
+/// The container's checks of `stage`; for `running` checks, the container
+/// is watched meanwhile: a death or a crash loop fails them too.
+pub(crate) async fn checks(ctx: &Ctx<'_>, stage: Stage) -> Result<(), Failure> {
     let c = ctx.container;
     let list = match stage {
         Stage::PreStart => &c.lifecycle.pre_start,
@@ -188,32 +190,14 @@ pub(crate) async fn checks(ctx: &Ctx<'_>, stage: Stage) -> Result<(), String> {
     if stage != Stage::Running {
         return ctx.run_checks(stage.name(), list).await;
     }
-    let engine = &ctx.engine;
-    let death = watch_for_death(engine, &c.name);
     tokio::select! {
-        result = ctx.run_checks("running", list) => {
-            if let Err(reason) = result {
-                // A container that never passed its checks is not left
-                // running: the next start starts it again and checks again.
-                (ctx.progress)("stopping it: its running checks failed");
-                let message = stop_after_failure(engine, c, reason, "the next start checks it again").await;
-                return Err(with_logs(engine, &c.name, message).await);
-            }
-            Ok(())
-        }
-        (died, looping) = death => {
-            let message = if looping {
-                stop_crash_loop(ctx, engine, died).await
-            } else {
-                died
-            };
-            Err(with_logs(engine, &c.name, message).await)
-        }
+        result = ctx.run_checks("running", list) => result,
+        died = watch_for_death(&ctx.engine, &c.name) => Err(died),
     }
 }
 
 /// Removes the container (`volumes`: its anonymous volumes too).
-pub(crate) async fn remove(ctx: &Ctx<'_>, volumes: bool) -> Result<(), String> {
+pub(crate) async fn remove(ctx: &Ctx<'_>, volumes: bool) -> Result<(), Failure> {
     (ctx.progress)(if volumes {
         "removing container"
     } else {
@@ -222,112 +206,106 @@ pub(crate) async fn remove(ctx: &Ctx<'_>, volumes: bool) -> Result<(), String> {
     ctx.engine
         .remove_container(&ctx.container.name, volumes, false)
         .await
-        .map_err(said)
+        .map_err(Failure::from)
 }
 
 /// Replaces the (stopped) container: kept as `NAME.previous` for a
-/// rollback, the one kept before removed; removed instead when
-/// `only_if_image_changed` and it runs the image the ship has now (`runs`:
-/// the image it was created from).
-pub(crate) async fn retire(
-    ctx: &Ctx<'_>,
-    only_if_image_changed: bool,
-    runs: Option<&str>,
-) -> Result<(), String> {
-    if only_if_image_changed && !image_changed(ctx, runs).await? {
-        return remove(ctx, false).await;
-    }
+/// rollback, the one kept before removed.
+pub(crate) async fn keep_as_previous(ctx: &Ctx<'_>) -> Result<(), Failure> {
     let name = &ctx.container.name;
     let kept = crate::previous::kept_name(name);
     (ctx.progress)("keeping the old container as the previous one");
     ctx.engine
         .remove_container(&kept, false, false)
         .await
-        .map_err(|e| {
-            format!(
-                "cannot remove the container kept before, {kept}: {}",
-                said(e)
-            )
+        .map_err(|error| Failure::KeptNotRemoved {
+            kept: kept.clone(),
+            error,
         })?;
-    ctx.engine
-        .rename_container(name, &kept)
-        .await
-        .map(|_| ())
-        .map_err(said)
+    ctx.engine.rename_container(name, &kept).await?;
+    Ok(())
 }
 
 /// `rollback`: the container and its kept previous one trade names (the
 /// current one, if any, becomes the previous one).
-pub(crate) async fn swap(ctx: &Ctx<'_>) -> Result<(), String> {
+pub(crate) async fn swap(ctx: &Ctx<'_>) -> Result<(), Failure> {
     let name = &ctx.container.name;
     let kept = crate::previous::kept_name(name);
     let aside = crate::previous::swapping_name(name);
     (ctx.progress)("putting the previous container back");
     let engine = &ctx.engine;
-    let had_current = engine.rename_container(name, &aside).await.map_err(said)?;
-    if !engine.rename_container(&kept, name).await.map_err(said)? {
+    let had_current = engine.rename_container(name, &aside).await?;
+    if !engine.rename_container(&kept, name).await? {
         if had_current {
-            engine.rename_container(&aside, name).await.map_err(said)?;
+            engine.rename_container(&aside, name).await?;
         }
-        return Err(format!(
-            "{kept} disappeared before it could be put back; {name} is left as it was"
-        ));
+        return Err(Failure::KeptGone {
+            kept,
+            name: name.clone(),
+        });
     }
     if had_current {
-        engine.rename_container(&aside, &kept).await.map_err(said)?;
+        engine.rename_container(&aside, &kept).await?;
     }
     Ok(())
 }
 
 /// Removes the container's kept previous one (`clean --previous`).
-pub(crate) async fn remove_previous(ctx: &Ctx<'_>) -> Result<(), String> {
+pub(crate) async fn remove_previous(ctx: &Ctx<'_>) -> Result<(), Failure> {
     (ctx.progress)("removing the previous container");
     let kept = crate::previous::kept_name(&ctx.container.name);
-    ctx.engine
-        .remove_container(&kept, true, false)
-        .await
-        .map_err(said)
+    ctx.engine.remove_container(&kept, true, false).await?;
+    Ok(())
 }
 
-/// Creates the container from the file (its request made now, dropped after).
-pub(crate) async fn create(ctx: &Ctx<'_>) -> Result<(), String> {
+/// Creates the container with the plan's request, then joins it to its
+/// networks after the first.
+pub(crate) async fn create(ctx: &Ctx<'_>, request: &CreateRequest) -> Result<(), Failure> {
     (ctx.progress)("creating container");
-    let body = crate::spec::create_body(ctx.env, ctx.container);
-    let platform = ctx.container.options.platform.as_deref();
+    let name = &ctx.container.name;
     ctx.engine
-        .create_container_for(&ctx.container.name, body, platform)
-        .await
-        .map_err(said)?;
-    crate::objects::connect_rest(ctx.env, &ctx.engine, ctx.container).await
+        .create_container_for(name, request.body.clone(), request.platform.as_deref())
+        .await?;
+    connect(ctx, &request.connect).await
 }
 
-/// Creates a network (`network`) or volume the container needs, by its key.
-pub(crate) async fn create_object(ctx: &Ctx<'_>, key: &str, network: bool) -> Result<(), String> {
-    let (env, engine, once) = (ctx.env, &ctx.engine, &ctx.shared.objects);
-    if network {
-        (ctx.progress)(&format!("creating network {key}"));
-        crate::objects::create_network(env, engine, once, key).await
-    } else {
-        (ctx.progress)(&format!("creating volume {key}"));
-        crate::objects::create_volume(env, engine, once, key).await
-    }
+/// Joins the container to `networks` (name and endpoint).
+async fn connect(ctx: &Ctx<'_>, networks: &[(String, EndpointSettings)]) -> Result<(), Failure> {
+    crate::objects::connect_rest(&ctx.engine, &ctx.container.name, networks).await?;
+    Ok(())
+}
+
+/// Creates a network or volume the container needs (once per ship and
+/// object in a play).
+pub(crate) async fn create_object(
+    ctx: &Ctx<'_>,
+    request: crate::objects::ObjectCreate<'_>,
+) -> Result<(), Failure> {
+    let key = match &request {
+        crate::objects::ObjectCreate::Network(r) => network_key(r),
+        crate::objects::ObjectCreate::Volume(r) => format!("volume {}", r.key),
+    };
+    (ctx.progress)(&format!("creating {key}"));
+    crate::objects::create_object(&ctx.engine, &ctx.shared.objects, request).await?;
+    Ok(())
+}
+
+fn network_key<R>(r: &ObjectRequest<R>) -> String {
+    format!("network {}", r.key)
 }
 
 /// Starts the container; when the start call was sent.
-pub(crate) async fn start(ctx: &Ctx<'_>) -> Result<Instant, String> {
+pub(crate) async fn start(ctx: &Ctx<'_>) -> Result<Instant, Failure> {
     (ctx.progress)("starting container");
     let sent = Instant::now();
-    ctx.engine
-        .start_container(&ctx.container.name)
-        .await
-        .map_err(said)?;
+    ctx.engine.start_container(&ctx.container.name).await?;
     Ok(sent)
 }
 
 /// After the start (sent at `sent`): the container is up, not exited nor
 /// crash-looping. Without `running` checks it is looked at once it has
 /// settled; with them at once (the checks watch it from then on).
-pub(crate) async fn confirm(ctx: &Ctx<'_>, sent: Option<Instant>) -> Result<(), String> {
+pub(crate) async fn confirm(ctx: &Ctx<'_>, sent: Option<Instant>) -> Result<(), Failure> {
     let c = ctx.container;
     let engine = &ctx.engine;
     if c.lifecycle.running.is_empty() {
@@ -337,84 +315,73 @@ pub(crate) async fn confirm(ctx: &Ctx<'_>, sent: Option<Instant>) -> Result<(), 
             .max(now + SETTLE_AFTER);
         tokio::time::sleep_until(settled).await;
     }
-    match engine.inspect_container(&c.name).await.map_err(said)? {
+    match engine.inspect_container(&c.name).await? {
         Some(found) if is_running(&found) => match crash_looping(&found) {
-            Some(why) => {
-                let message = stop_crash_loop(ctx, engine, format!("{} {why}", c.name)).await;
-                Err(with_logs(engine, &c.name, message).await)
-            }
+            Some(why) => Err(Failure::CrashLoop {
+                name: c.name.clone(),
+                why,
+                during_checks: false,
+            }),
             None => Ok(()),
         },
-        Some(found) => Err(with_logs(
-            engine,
-            &c.name,
-            format!(
-                "{} exited with status {} right after starting",
-                c.name,
-                exit_code(&found)
-            ),
-        )
-        .await),
-        None => Err(format!("{} disappeared right after starting", c.name)),
+        Some(found) => Err(Failure::ExitedAtStart {
+            name: c.name.clone(),
+            status: exit_code(&found),
+        }),
+        None => Err(Failure::GoneAtStart {
+            name: c.name.clone(),
+        }),
     }
 }
 
 /// Stops (SIGTERM, then the grace period) or kills (SIGKILL) the container.
-pub(crate) async fn halt(ctx: &Ctx<'_>, kill: bool) -> Result<(), String> {
+pub(crate) async fn halt(ctx: &Ctx<'_>, kill: bool) -> Result<(), Failure> {
     let c = ctx.container;
     if kill {
         (ctx.progress)("killing container");
-        ctx.engine.kill_container(&c.name).await.map_err(said)
+        ctx.engine.kill_container(&c.name).await?;
     } else {
         (ctx.progress)("stopping container");
-        ctx.engine
-            .stop_container(&c.name, c.stop_timeout)
-            .await
-            .map_err(said)
+        ctx.engine.stop_container(&c.name, c.stop_timeout).await?;
     }
+    Ok(())
 }
 
 /// Whether the image the ship has now for the container's image name
 /// differs from the one the container was created from (`runs`; `None`:
 /// there is no container).
-pub(crate) async fn image_changed(ctx: &Ctx<'_>, runs: Option<&str>) -> Result<bool, String> {
+pub(crate) async fn image_changed(ctx: &Ctx<'_>, runs: Option<&str>) -> Result<bool, Failure> {
     (ctx.progress)("comparing images");
-    let now = ctx
-        .engine
-        .inspect_image(&ctx.container.image)
-        .await
-        .map_err(said)?;
+    let now = ctx.engine.inspect_image(&ctx.container.image).await?;
     Ok(match (now.and_then(|i| i.id), runs) {
         (Some(now), Some(runs)) => now != runs,
         _ => true,
     })
 }
 
-/// Stops a container whose start failed and says so after `message`
-/// (`so_that`: why it is stopped).
-async fn stop_after_failure(
-    engine: &Engine,
-    c: &Container,
-    message: String,
-    so_that: &str,
-) -> String {
-    match engine.stop_container(&c.name, c.stop_timeout).await {
-        Ok(()) => format!("{message} (stopped, so that {so_that})"),
-        Err(e) => format!("{message} (could not stop it: {})", e.detail()),
+/// The follow-up of `failure`: a container it left up (it failed its
+/// running checks, or keeps exiting and restarting) is stopped, so that the
+/// next start checks it again, or it does not go on restarting.
+pub(crate) async fn stop_if_up(ctx: &Ctx<'_>, failure: Failure) -> Failure {
+    if !failure.left_up() {
+        return failure;
     }
-}
-
-/// Stops a crash-looping container (its start failed with `message`) so
-/// that it does not go on restarting.
-async fn stop_crash_loop(ctx: &Ctx<'_>, engine: &Engine, message: String) -> String {
-    (ctx.progress)("stopping it: it keeps exiting");
-    stop_after_failure(
-        engine,
-        ctx.container,
-        message,
-        "it does not go on restarting",
-    )
-    .await
+    let c = ctx.container;
+    let so_that = failure.stopped_so_that();
+    (ctx.progress)(match failure {
+        Failure::CrashLoop { .. } => "stopping it: it keeps exiting",
+        _ => "stopping it: its running checks failed",
+    });
+    match ctx.engine.stop_container(&c.name, c.stop_timeout).await {
+        Ok(()) => Failure::Stopped {
+            failure: Box::new(failure),
+            so_that,
+        },
+        Err(error) => Failure::NotStopped {
+            failure: Box::new(failure),
+            error,
+        },
+    }
 }
 
 /// Why a container its engine calls running is not up (`None`: it is): it
@@ -440,50 +407,50 @@ fn crash_looping(found: &ContainerInspectResponse) -> Option<String> {
     })
 }
 
-/// Resolves when the container stops running, or starts crash-looping:
-/// a sentence, and whether it is crash-looping (still there to be stopped).
-async fn watch_for_death(engine: &Engine, name: &str) -> (String, bool) {
+/// Resolves when the container stops running, or starts crash-looping.
+async fn watch_for_death(engine: &Engine, name: &str) -> Failure {
+    let name = name.to_owned();
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        match engine.inspect_container(name).await {
+        match engine.inspect_container(&name).await {
             Ok(Some(found)) if is_running(&found) => {
                 if let Some(why) = crash_looping(&found) {
-                    return (format!("{name} {why} during its running checks"), true);
+                    return Failure::CrashLoop {
+                        name,
+                        why,
+                        during_checks: true,
+                    };
                 }
             }
             Ok(Some(found)) => {
-                return (
-                    format!(
-                        "{name} died during its running checks (exit status {})",
-                        exit_code(&found)
-                    ),
-                    false,
-                )
+                return Failure::DiedDuringChecks {
+                    status: exit_code(&found),
+                    name,
+                }
             }
-            Ok(None) => {
-                return (
-                    format!("{name} was removed during its running checks"),
-                    false,
-                )
-            }
+            Ok(None) => return Failure::RemovedDuringChecks { name },
             // An engine hiccup is not a death; the checks' own bounds apply.
             Err(_) => {}
         }
     }
 }
 
-/// `message`, followed by the container's last log lines when there are any.
-async fn with_logs(engine: &Engine, name: &str, message: String) -> String {
-    match engine.logs(name, Some(LOG_LINES_ON_FAILURE)).await {
-        Ok(lines) if !lines.is_empty() => {
-            let mut text = format!("{message}; its last log lines:");
-            for line in lines {
-                text.push_str("\n    | ");
-                text.push_str(&line.text);
-            }
-            text
-        }
-        _ => message,
+/// `failure`, with the container's last log lines when it shows them and
+/// there are any.
+pub(crate) async fn with_logs(ctx: &Ctx<'_>, failure: Failure) -> Failure {
+    if !failure.shows_logs() {
+        return failure;
+    }
+    match ctx
+        .engine
+        .logs(&ctx.container.name, Some(LOG_LINES_ON_FAILURE))
+        .await
+    {
+        Ok(lines) if !lines.is_empty() => Failure::WithLogs {
+            failure: Box::new(failure),
+            lines: lines.into_iter().map(|l| l.text).collect(),
+        },
+        _ => failure,
     }
 }
 
@@ -522,15 +489,6 @@ where
     }
 }
 
-/// ` after N attempts` when there were several.
-fn attempts_text(n: u32) -> String {
-    if n > 1 {
-        format!(" after {n} attempts")
-    } else {
-        String::new()
-    }
-}
-
 /// `12.1 MB`.
 fn megabytes(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1_000_000.0)
@@ -539,7 +497,7 @@ fn megabytes(bytes: u64) -> String {
 /// Pulls the container's image on its ship, once per play: a second
 /// container of the same image on the same ship waits for the first's pull
 /// and shares its result.
-pub(crate) async fn pull(ctx: &Ctx<'_>) -> Result<(), String> {
+pub(crate) async fn pull(ctx: &Ctx<'_>) -> Result<(), Failure> {
     let c = ctx.container;
     let cell = ctx.shared.pull_cell(&c.ship, &c.image);
     if cell.initialized() {
@@ -548,14 +506,17 @@ pub(crate) async fn pull(ctx: &Ctx<'_>) -> Result<(), String> {
             c.name, c.image, c.ship
         ));
     }
-    cell.get_or_init(|| pull_image(ctx)).await.clone()
+    cell.get_or_init(|| pull_image(ctx))
+        .await
+        .clone()
+        .map_err(Failure::Pull)
 }
 
 /// Pulls the container's image on its ship: credentials per
 /// the play's [`registry::CredentialCache`], a login through the engine when there are some,
 /// then the pull with them, each retried per the registry's `retry`; the
 /// progress (percentage of the layers' bytes) goes to the observer.
-async fn pull_image(ctx: &Ctx<'_>) -> Result<(), String> {
+async fn pull_image(ctx: &Ctx<'_>) -> Result<(), PullFailure> {
     let c = ctx.container;
     let engine = &ctx.engine;
     let retry = registry::retry_for(ctx.env, &c.image);
@@ -576,21 +537,22 @@ async fn pull_image(ctx: &Ctx<'_>) -> Result<(), String> {
             let what = format!("logging in to {host}");
             with_retries(ctx, &what, &retry, || engine.login(&docker))
                 .await
-                .map_err(|(e, n)| {
+                .map_err(|(e, attempts)| {
+                    let said = trace::scrub(&engine_said(&e));
                     if registry::refused_credentials(&e) {
-                        format!(
-                            "registry {host} refused {} from {}{}: credentials are missing or wrong (the registry said: {})",
-                            creds.who(),
-                            creds.source,
-                            attempts_text(n),
-                            trace::scrub(&engine_said(&e))
-                        )
+                        PullFailure::LoginRefused {
+                            host: host.to_owned(),
+                            who: creds.who(),
+                            from: creds.source.to_string(),
+                            attempts,
+                            said,
+                        }
                     } else {
-                        format!(
-                            "could not log in to registry {host}{}: {}",
-                            attempts_text(n),
-                            trace::scrub(&engine_said(&e))
-                        )
+                        PullFailure::Login {
+                            host: host.to_owned(),
+                            attempts,
+                            said,
+                        }
                     }
                 })?;
             ctx.shared.remember_login(login);
@@ -612,26 +574,26 @@ async fn pull_image(ctx: &Ctx<'_>) -> Result<(), String> {
         })
     })
     .await;
-    match result {
-        Ok(()) => Ok(()),
-        Err((e, n)) => match host {
-            Some(host) if registry::refused_credentials(&e) => Err(format!(
-                "registry {host} refused to give {}{}: credentials are missing or wrong ({}{}; the registry said: {})",
-                c.image,
-                attempts_text(n),
-                if found.credentials.is_some() { "sent " } else { "" },
-                found.describe(),
-                trace::scrub(&engine_said(&e))
-            )),
-            _ => Err(format!(
-                "ship {}: could not pull image {}{}: {}",
-                c.ship,
-                c.image,
-                attempts_text(n),
-                trace::scrub(&engine_said(&e))
-            )),
+    let Err((e, attempts)) = result else {
+        return Ok(());
+    };
+    let said = trace::scrub(&engine_said(&e));
+    Err(match host {
+        Some(host) if registry::refused_credentials(&e) => PullFailure::ImageRefused {
+            host: host.to_owned(),
+            image: c.image.clone(),
+            attempts,
+            sent: found.credentials.is_some(),
+            found: found.describe(),
+            said,
         },
-    }
+        _ => PullFailure::Pull {
+            ship: c.ship.clone(),
+            image: c.image.clone(),
+            attempts,
+            said,
+        },
+    })
 }
 
 /// What the engine said (its message's first line, without the `ship X:

@@ -4,7 +4,13 @@
 //! [`crate::reconcile`] from a snapshot, run by [`crate::execute`], printed
 //! by `plan`: the same value in all three.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use maestro_config::{Container, Environment};
+use maestro_engine::models::{
+    ContainerCreateBody, EndpointSettings, NetworkCreateRequest, VolumeCreateRequest,
+};
 
 use crate::play::{Finished, PlayKind};
 
@@ -68,7 +74,7 @@ impl Stage {
 }
 
 /// One operation on one container.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     /// Pull the container's image on its ship (once per ship and image in a play).
     Pull,
@@ -77,15 +83,13 @@ pub enum Step {
     /// Remove the (stopped) container; with its anonymous volumes for `clean`.
     Remove { volumes: bool },
     /// Replace it: its (stopped) old container kept as `NAME.previous` for
-    /// a rollback, the one kept before removed — or, with
-    /// `only_if_image_changed` and the old one running the image the ship
-    /// has now (a restart onto the same image), removed like [`Step::Remove`].
-    Retire { only_if_image_changed: bool },
+    /// a rollback, the one kept before removed.
+    KeepAsPrevious,
     /// `rollback`: the container and its kept previous one trade names.
     Swap,
     /// Remove its kept previous container (`clean --previous`).
     RemovePrevious,
-    /// Create it from the file.
+    /// Create it from the file: its entry's [`Work::request`].
     Create,
     /// Start it.
     Start,
@@ -98,19 +102,46 @@ pub enum Step {
     Kill,
     /// Wait between its stop and its start (`--stop-start-delay`).
     Pause(Duration),
-    /// After a pull: go on only if the image the ship now has for the
-    /// container's image name differs from the one the container runs (or
-    /// it does not exist); otherwise skip the next `else_skip` operations,
-    /// or, with `else_done`, end there with that outcome.
+    /// After a pull: whether the image the ship now has for the container's
+    /// image name differs from the one the container was created from (its
+    /// entry's [`Work::runs`]; none: it differs). If it does, `then` runs;
+    /// if not, `otherwise` runs and, with `else_done`, the container ends
+    /// there with that outcome. The operations after it run in both cases.
     IfImageChanged {
-        else_skip: usize,
+        then: Vec<Op>,
+        otherwise: Vec<Op>,
         else_done: Option<Finished>,
     },
-    /// Create the network (its key in the file) on the container's ship,
-    /// before the container (once per ship and network in a play).
-    CreateNetwork(String),
-    /// Create the named volume (its key in the file) likewise.
-    CreateVolume(String),
+    /// Create a network on the container's ship, before the container
+    /// (once per ship and network in a play).
+    CreateNetwork(Arc<ObjectRequest<NetworkCreateRequest>>),
+    /// Create a named volume likewise.
+    CreateVolume(Arc<ObjectRequest<VolumeCreateRequest>>),
+    /// After a failure (declared in an operation's `on_failure`): stop the
+    /// container if it is still up, so that a container that never passed
+    /// its checks is not left running, nor one that keeps exiting
+    /// restarting.
+    StopIfUp,
+}
+
+/// The request that creates a network or volume, with its key in the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectRequest<R> {
+    pub key: String,
+    /// Its name on the ship.
+    pub name: String,
+    pub request: R,
+}
+
+/// Everything that creates one container: the request (labels and spec
+/// hash included), its platform, and the networks it joins after the first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateRequest {
+    pub body: ContainerCreateBody,
+    pub platform: Option<String>,
+    /// Network name and endpoint, for each network after the first (the
+    /// first is in the request).
+    pub connect: Vec<(String, EndpointSettings)>,
 }
 
 impl Step {
@@ -120,7 +151,7 @@ impl Step {
             Step::Pull => "pull".into(),
             Step::Checks(stage) => format!("{} checks", stage.name()),
             Step::Remove { .. } => "remove".into(),
-            Step::Retire { .. } => "keep as previous".into(),
+            Step::KeepAsPrevious => "keep as previous".into(),
             Step::Swap => "swap with previous".into(),
             Step::RemovePrevious => "remove previous".into(),
             Step::Create => "create".into(),
@@ -130,8 +161,9 @@ impl Step {
             Step::Kill => "kill".into(),
             Step::Pause(_) => "pause".into(),
             Step::IfImageChanged { .. } => "if image changed".into(),
-            Step::CreateNetwork(name) => format!("create network {name}"),
-            Step::CreateVolume(name) => format!("create volume {name}"),
+            Step::CreateNetwork(r) => format!("create network {}", r.key),
+            Step::CreateVolume(r) => format!("create volume {}", r.key),
+            Step::StopIfUp => "stop if still up".into(),
         }
     }
 
@@ -141,7 +173,7 @@ impl Step {
             self,
             Step::Pull
                 | Step::Remove { .. }
-                | Step::Retire { .. }
+                | Step::KeepAsPrevious
                 | Step::Swap
                 | Step::RemovePrevious
                 | Step::Create
@@ -150,15 +182,19 @@ impl Step {
                 | Step::Kill
                 | Step::CreateNetwork(_)
                 | Step::CreateVolume(_)
-        )
+                | Step::StopIfUp
+        ) || matches!(self, Step::IfImageChanged { then, otherwise, .. }
+            if then.iter().chain(otherwise).any(|op| op.step.changes()))
     }
 }
 
 /// An operation and why it is there (`missing`, `env FOO changed`, `stopped`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Op {
     pub step: Step,
     pub cause: String,
+    /// What runs when it fails, before the failure is reported.
+    pub on_failure: Vec<Op>,
 }
 
 impl Op {
@@ -166,14 +202,61 @@ impl Op {
         Op {
             step,
             cause: cause.into(),
+            on_failure: Vec::new(),
         }
+    }
+
+    /// The same, with `ops` run when it fails.
+    pub fn on_failure(mut self, ops: Vec<Op>) -> Op {
+        self.on_failure = ops;
+        self
+    }
+
+    /// `{op, cause}`, with `then`, `else` and `on_failure` where it has
+    /// them: what `plan --json` prints of it.
+    pub fn to_json(&self) -> serde_json::Value {
+        let list = |ops: &[Op]| ops.iter().map(Op::to_json).collect::<Vec<_>>();
+        let mut json = serde_json::json!({"op": self.step.name(), "cause": self.cause});
+        if let Step::IfImageChanged {
+            then,
+            otherwise,
+            else_done,
+        } = &self.step
+        {
+            json["then"] = list(then).into();
+            json["else"] = list(otherwise).into();
+            if let Some(done) = else_done {
+                json["else_ends"] = done.text.clone().into();
+            }
+        }
+        if !self.on_failure.is_empty() {
+            json["on_failure"] = list(&self.on_failure).into();
+        }
+        json
     }
 }
 
+/// Whether `ops` create the container (in a branch or not).
+pub(crate) fn creates(ops: &[Op]) -> bool {
+    ops.iter().any(|op| match &op.step {
+        Step::Create => true,
+        Step::IfImageChanged {
+            then, otherwise, ..
+        } => creates(then) || creates(otherwise),
+        _ => false,
+    })
+}
+
 /// What the play does to one container.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Work {
     pub ops: Vec<Op>,
+    /// Its creation request, for its `create` operations (built once,
+    /// where the plan was made; its spec hash is the one `up` compared).
+    pub request: Option<Arc<CreateRequest>>,
+    /// The image its existing container was created from, as observed, for
+    /// `if image changed` (`None`: no container, or not known).
+    pub runs: Option<String>,
     /// `ops[..split]` is the first part (a restart's stop), `ops[split..]`
     /// the second; most plays have only the second.
     pub split: usize,
@@ -186,8 +269,15 @@ pub struct Work {
 impl Work {
     /// Nothing to do: it ends as `done` (once the containers it waits for have).
     pub fn nothing(done: Finished) -> Work {
+        Work::of(Vec::new(), done)
+    }
+
+    /// `ops` in one part, ending as `done`, left untouched by an abort.
+    pub fn of(ops: Vec<Op>, done: Finished) -> Work {
         Work {
-            ops: Vec::new(),
+            ops,
+            request: None,
+            runs: None,
             split: 0,
             done,
             left_between: "untouched",
@@ -213,11 +303,26 @@ impl Entry {
     }
 }
 
+/// How the executor paces a play (`-c`, `--step-delay`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Pacing {
+    /// At most this many containers acted on at once (`None`: unbounded).
+    pub concurrency: Option<usize>,
+    /// The pause between containers (after the first).
+    pub step_delay: Duration,
+}
+
 /// The plan of a play, one entry per container in selection order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Plan {
+#[derive(Debug, Clone)]
+pub struct Plan<'e> {
     pub kind: PlayKind,
+    /// The environment's configuration the operations read (the ships
+    /// `exec` checks run through, the registries pulls log in to).
+    pub env: &'e Environment,
+    /// The container of each entry, in selection order.
+    pub containers: Vec<&'e Container>,
     pub entries: Vec<Entry>,
+    pub pacing: Pacing,
     /// For each container, those whose first part must be done before its
     /// first part begins (a restart's dependents, stopped first).
     pub first_waits: Vec<Vec<usize>>,
@@ -234,7 +339,7 @@ pub struct Plan {
     pub actions: Vec<Option<Action>>,
 }
 
-impl Plan {
+impl Plan<'_> {
     /// Whether it changes anything on any engine.
     pub fn changes_something(&self) -> bool {
         self.entries

@@ -118,12 +118,12 @@ impl Finished {
 }
 
 /// How one container's part of the play ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// Done: what was done and the state it was left in.
     Done(Finished),
-    /// It failed; the text says why (possibly with log lines after a newline).
-    Failed(String),
+    /// It failed, and why (its text may have log lines after a newline).
+    Failed(crate::failure::Failure),
     /// Not begun (or not finished) because the play was aborted; the text is
     /// the state it was left in.
     Aborted { reason: AbortReason, left: String },

@@ -611,6 +611,58 @@ impl ClientSetup {
     }
 }
 
+/// Why a login or a pull through a ship's engine failed. `said` is what
+/// the engine or registry said (its first line, credentials scrubbed);
+/// `attempts` how many were made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PullFailure {
+    /// The registry refused the credentials at the login.
+    #[error("registry {host} refused {who} from {from}{}: credentials are missing or wrong (the registry said: {said})", attempts_text(*.attempts))]
+    LoginRefused {
+        host: String,
+        who: String,
+        from: String,
+        attempts: u32,
+        said: String,
+    },
+    /// The login failed otherwise.
+    #[error("could not log in to registry {host}{}: {said}", attempts_text(*.attempts))]
+    Login {
+        host: String,
+        attempts: u32,
+        said: String,
+    },
+    /// The registry refused to give the image (credentials missing or wrong);
+    /// `sent`: whether credentials were sent, `found`: what was found or
+    /// where it looked.
+    #[error("registry {host} refused to give {image}{}: credentials are missing or wrong ({}{found}; the registry said: {said})", attempts_text(*.attempts), if *.sent { "sent " } else { "" })]
+    ImageRefused {
+        host: String,
+        image: String,
+        attempts: u32,
+        sent: bool,
+        found: String,
+        said: String,
+    },
+    /// The pull failed otherwise.
+    #[error("ship {ship}: could not pull image {image}{}: {said}", attempts_text(*.attempts))]
+    Pull {
+        ship: String,
+        image: String,
+        attempts: u32,
+        said: String,
+    },
+}
+
+/// ` after N attempts` when there were several.
+fn attempts_text(n: u32) -> String {
+    if n > 1 {
+        format!(" after {n} attempts")
+    } else {
+        String::new()
+    }
+}
+
 /// The outcome of a credential lookup for one registry host.
 #[derive(Debug, Clone, Default)]
 pub struct Resolution {

@@ -16,14 +16,14 @@ use crate::snapshot::{self, Snapshot};
 /// Observes what the play needs of the fleet (one list per ship, the
 /// images, and only the inspects a decision needs), then decides, without
 /// I/O: the snapshot and the plan made from it.
-pub async fn prepare(
-    env: &Environment,
+pub async fn prepare<'e>(
+    env: &'e Environment,
     fleet: &Fleet,
-    containers: &[&Container],
+    containers: &[&'e Container],
     kind: PlayKind,
     options: &PlayOptions,
     ships: Option<&BTreeSet<String>>,
-) -> (Snapshot, Plan) {
+) -> (Snapshot, Plan<'e>) {
     let given = ships.is_some();
     let own: BTreeSet<String>;
     let ships = match ships {
@@ -42,13 +42,12 @@ pub async fn prepare(
     if kind.creates() {
         snapshot.objects = crate::objects::observe(fleet, env, containers).await;
     }
-    let desired = reconcile::desired_hashes(env, containers, kind);
-    let more = reconcile::needs_inspect(containers, &snapshot, &desired);
+    let requests = reconcile::requests(env, containers, kind);
+    let more = reconcile::needs_inspect(containers, &snapshot, &requests);
     if !more.is_empty() {
         snapshot::inspect_more(fleet, &mut snapshot, &more).await;
     }
-    let mut plan = reconcile::reconcile(env, containers, kind, options, &snapshot, &desired);
-    crate::objects::prerequisites(env, containers, &snapshot.objects, &mut plan);
+    let plan = reconcile::reconcile(env, containers, kind, options, &snapshot, requests);
     (snapshot, plan)
 }
 
@@ -63,9 +62,6 @@ pub async fn run_play(
     observer: &dyn Observer,
     interrupt: impl std::future::Future<Output = ()>,
 ) -> PlayReport {
-    let (snapshot, plan) = prepare(env, fleet, containers, kind, options, None).await;
-    execute::execute(
-        env, fleet, containers, &plan, &snapshot, options, observer, interrupt,
-    )
-    .await
+    let (_, plan) = prepare(env, fleet, containers, kind, options, None).await;
+    execute::execute(&plan, fleet, observer, interrupt).await
 }

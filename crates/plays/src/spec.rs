@@ -11,6 +11,8 @@ use maestro_engine::models::{
 };
 use sha2::{Digest, Sha256};
 
+use crate::plan::CreateRequest;
+
 pub use crate::labels::{
     LABEL_ENVIRONMENT, LABEL_INSTANCE, LABEL_SERVICE, LABEL_SPEC_HASH, MAESTRO_LABEL_PREFIX,
 };
@@ -28,6 +30,27 @@ pub fn create_body(env: &Environment, container: &Container) -> ContainerCreateB
         labels.insert(LABEL_SPEC_HASH.into(), hash);
     }
     body
+}
+
+/// Everything that creates `container`: the request, its platform, and
+/// the networks it joins after the first.
+pub fn create_request(env: &Environment, container: &Container) -> CreateRequest {
+    CreateRequest {
+        body: create_body(env, container),
+        platform: container.options.platform.clone(),
+        connect: crate::objects::connects(env, container),
+    }
+}
+
+impl CreateRequest {
+    /// The spec hash in its labels.
+    pub fn spec_hash(&self) -> Option<&str> {
+        self.body
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(LABEL_SPEC_HASH))
+            .map(String::as_str)
+    }
 }
 
 /// The version of [`spec_hash`]'s input: a hash of another version says
