@@ -454,18 +454,9 @@ impl Framing {
                     Some(i) => {
                         line.extend_from_slice(&bytes[..i]);
                         bytes = &bytes[i + 1..];
-                        let text = String::from_utf8_lossy(line);
-                        let digits: String = text
-                            .trim_start()
-                            .chars()
-                            .take_while(char::is_ascii_hexdigit)
-                            .collect();
-                        // hyper refuses a size it cannot read: the answer fails anyway.
-                        let size = u64::from_str_radix(&digits, 16).unwrap_or(0);
-                        *self = if size == 0 {
-                            Framing::Trailers(0)
-                        } else {
-                            Framing::ChunkData(size)
+                        *self = match chunk_size(line) {
+                            0 => Framing::Trailers(0),
+                            size => Framing::ChunkData(size),
                         };
                     }
                     None if line.len() > 1024 => return Err(()),
@@ -500,6 +491,19 @@ impl Framing {
         }
         Ok(())
     }
+}
+
+/// The size a chunk's size line gives (its hexadecimal digits; extensions
+/// after them left out).
+fn chunk_size(line: &[u8]) -> u64 {
+    let text = String::from_utf8_lossy(line);
+    let digits: String = text
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    // hyper refuses a size it cannot read: the answer fails anyway.
+    u64::from_str_radix(&digits, 16).unwrap_or(0)
 }
 
 /// The framing of the body that follows an answer's head.

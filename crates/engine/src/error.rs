@@ -145,14 +145,10 @@ impl fmt::Display for EngineError {
                 action,
                 status,
                 message,
-            } => {
-                let message = message.trim();
-                if message.is_empty() {
-                    write!(f, "ship {ship}: could not {action}: the engine answered HTTP {status}")
-                } else {
-                    write!(f, "ship {ship}: could not {action}: {message}")
-                }
-            }
+            } => match message.trim() {
+                "" => write!(f, "ship {ship}: could not {action}: the engine answered HTTP {status}"),
+                message => write!(f, "ship {ship}: could not {action}: {message}"),
+            },
             EngineError::Version {
                 ship,
                 requested,
@@ -188,17 +184,11 @@ impl fmt::Display for EngineError {
                 action,
                 mib,
                 streamed,
-            } => {
-                let what = if *streamed {
-                    "one message of the engine's answer"
-                } else {
-                    "the engine's answer"
-                };
-                write!(
-                    f,
-                    "ship {ship}: {what} to `{action}` is larger than {mib} MiB, more than a Docker engine sends; check that the ship's address leads to a Docker engine"
-                )
-            }
+            } => write!(
+                f,
+                "ship {ship}: {} to `{action}` is larger than {mib} MiB, more than a Docker engine sends; check that the ship's address leads to a Docker engine",
+                if *streamed { "one message of the engine's answer" } else { "the engine's answer" }
+            ),
             EngineError::BadName { ship, action, name } => write!(
                 f,
                 "ship {ship}: cannot {action}: `{name}` is not a name the engine can be asked about (it would change the request's path); nothing was sent"

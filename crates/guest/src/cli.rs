@@ -5,8 +5,9 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
+use thiserror::Error;
 
-use crate::render::{process_vars, render_str};
+use crate::render::{process_vars, render_str, RenderError};
 use crate::{parse_python_int, GuestError, ProcessEnv};
 
 const ABOUT: &str = "Read the environment maestro gives a container: its names, its host, its \
@@ -132,6 +133,43 @@ enum Command {
     },
 }
 
+/// Why a command failed; printed after `maestro-guest: ` on stderr. (The
+/// large errors are boxed, to keep the results that carry this one small.)
+#[derive(Debug, Error)]
+enum CliError {
+    #[error(transparent)]
+    Guest(Box<GuestError>),
+    /// A `--default` that is not a number.
+    #[error("--default {text:?} is not a number")]
+    BadDefault { text: String },
+    /// The template file (or stdin, named `<stdin>`) could not be read.
+    #[error("{name}: cannot read the template: {error}")]
+    ReadTemplate { name: String, error: std::io::Error },
+    #[error(transparent)]
+    Render(Box<RenderError>),
+    /// The rendered text could not be written to stdout.
+    #[error("cannot write the output: {0}")]
+    WriteStdout(std::io::Error),
+    /// The rendered text could not be written to the `--output` file.
+    #[error("{}: cannot write: {error}", path.display())]
+    WriteFile {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+impl From<GuestError> for CliError {
+    fn from(error: GuestError) -> Self {
+        CliError::Guest(Box::new(error))
+    }
+}
+
+impl From<RenderError> for CliError {
+    fn from(error: RenderError) -> Self {
+        CliError::Render(Box::new(error))
+    }
+}
+
 /// Runs the command line; the process exit status.
 pub fn main() -> i32 {
     let cli = Cli::parse();
@@ -147,40 +185,33 @@ pub fn main() -> i32 {
                 }
             }
         }
-        Err(message) => {
-            eprintln!("maestro-guest: {message}");
+        Err(error) => {
+            eprintln!("maestro-guest: {error}");
             1
         }
     }
 }
 
-/// What to print, or the error message.
-fn run(command: Command) -> Result<String, String> {
+/// What to print.
+fn run(command: Command) -> Result<String, CliError> {
     let env = &ProcessEnv;
     let line = |s: String| Ok(format!("{s}\n"));
-    let fail = |e: GuestError| e.to_string();
     match command {
         Command::GetEnvironmentName => line(crate::get_environment_name(env)),
-        Command::GetServiceName => line(crate::get_service_name(env).map_err(fail)?),
-        Command::GetContainerName => line(crate::get_container_name(env).map_err(fail)?),
+        Command::GetServiceName => line(crate::get_service_name(env)?),
+        Command::GetContainerName => line(crate::get_container_name(env)?),
         Command::GetContainerHostAddress { as_ip_address } => {
-            line(crate::get_container_host_address(env, as_ip_address).map_err(fail)?)
+            line(crate::get_container_host_address(env, as_ip_address)?)
         }
-        Command::GetContainerInternalAddress => line(
-            crate::get_container_internal_address()
-                .map_err(fail)?
-                .to_string(),
-        ),
+        Command::GetContainerInternalAddress => {
+            line(crate::get_container_internal_address()?.to_string())
+        }
         Command::GetPort { name, default } => {
             let default = default_port(default.as_deref())?;
-            line(
-                crate::get_port(env, &name, default)
-                    .map_err(fail)?
-                    .to_string(),
-            )
+            line(crate::get_port(env, &name, default)?.to_string())
         }
         Command::GetSpecificHost { service, container } => {
-            line(crate::get_specific_host(env, &service, &container).map_err(fail)?)
+            line(crate::get_specific_host(env, &service, &container)?)
         }
         Command::GetSpecificPort {
             service,
@@ -189,8 +220,8 @@ fn run(command: Command) -> Result<String, String> {
             default,
         } => {
             let default = default_port(default.as_deref())?;
-            let n = crate::get_specific_port(env, &service, &container, &port, default);
-            line(n.map_err(fail)?.to_string())
+            let n = crate::get_specific_port(env, &service, &container, &port, default)?;
+            line(n.to_string())
         }
         Command::GetSpecificExposedPort {
             service,
@@ -199,8 +230,8 @@ fn run(command: Command) -> Result<String, String> {
             default,
         } => {
             let default = default_port(default.as_deref())?;
-            let n = crate::get_specific_exposed_port(env, &service, &container, &port, default);
-            line(n.map_err(fail)?.to_string())
+            let n = crate::get_specific_exposed_port(env, &service, &container, &port, default)?;
+            line(n.to_string())
         }
         Command::GetNodeList {
             service,
@@ -209,7 +240,7 @@ fn run(command: Command) -> Result<String, String> {
             separator,
         } => {
             let ports: Vec<String> = ports.into_iter().filter(|p| !p.is_empty()).collect();
-            let nodes = crate::get_node_list(env, &service, &ports, minimum).map_err(fail)?;
+            let nodes = crate::get_node_list(env, &service, &ports, minimum)?;
             match separator {
                 Some(sep) => line(nodes.join(&sep)),
                 None => Ok(nodes.iter().map(|n| format!("{n}\n")).collect()),
@@ -222,39 +253,50 @@ fn run(command: Command) -> Result<String, String> {
     }
 }
 
-fn default_port(text: Option<&str>) -> Result<Option<i64>, String> {
+fn default_port(text: Option<&str>) -> Result<Option<i64>, CliError> {
     match text {
         None => Ok(None),
         Some(text) => parse_python_int(text)
             .map(Some)
-            .ok_or_else(|| format!("--default {text:?} is not a number")),
+            .ok_or_else(|| CliError::BadDefault {
+                text: text.to_string(),
+            }),
     }
 }
 
 /// Renders `template` to `output` (atomically) or to stdout.
-fn render_file(template: &Path, output: Option<&Path>) -> Result<(), String> {
-    let (name, source) = if template == Path::new("-") {
-        let mut source = String::new();
-        std::io::stdin()
-            .read_to_string(&mut source)
-            .map_err(|e| format!("<stdin>: cannot read the template: {e}"))?;
-        ("<stdin>".to_string(), source)
-    } else {
-        let name = template.display().to_string();
-        let source = std::fs::read_to_string(template)
-            .map_err(|e| format!("{name}: cannot read the template: {e}"))?;
-        (name, source)
-    };
-    let text = render_str(&name, &source, process_vars()).map_err(|e| e.to_string())?;
+fn render_file(template: &Path, output: Option<&Path>) -> Result<(), CliError> {
+    let (name, source) = read_template(template)?;
+    let text = render_str(&name, &source, process_vars())?;
     match output {
         None => {
             let mut out = std::io::stdout().lock();
             out.write_all(text.as_bytes())
                 .and_then(|()| out.flush())
-                .map_err(|e| format!("cannot write the output: {e}"))
+                .map_err(CliError::WriteStdout)
         }
-        Some(path) => write_atomically(path, text.as_bytes())
-            .map_err(|e| format!("{}: cannot write: {e}", path.display())),
+        Some(path) => {
+            write_atomically(path, text.as_bytes()).map_err(|error| CliError::WriteFile {
+                path: path.to_path_buf(),
+                error,
+            })
+        }
+    }
+}
+
+/// The name (for messages) and text of a template file, or of stdin for `-`.
+fn read_template(template: &Path) -> Result<(String, String), CliError> {
+    let (name, read) = if template == Path::new("-") {
+        let mut source = String::new();
+        let read = std::io::stdin().read_to_string(&mut source).map(|_| source);
+        ("<stdin>".to_string(), read)
+    } else {
+        let name = template.display().to_string();
+        (name, std::fs::read_to_string(template))
+    };
+    match read {
+        Ok(source) => Ok((name, source)),
+        Err(error) => Err(CliError::ReadTemplate { name, error }),
     }
 }
 

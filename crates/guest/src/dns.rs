@@ -6,6 +6,65 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
+use thiserror::Error;
+
+/// Why no IPv4 address could be had from the name servers. Its text is the
+/// reason part of [`GuestError::Resolve`](crate::GuestError::Resolve).
+#[derive(Debug, Error)]
+pub enum DnsError {
+    /// Every name tried is unknown to the name servers, or has no IPv4
+    /// address.
+    #[error("no such host")]
+    NoSuchHost,
+    /// There was no name server to ask.
+    #[error("no name server answered")]
+    NoNameServer,
+    /// The name cannot be put in a question.
+    #[error(transparent)]
+    InvalidName(#[from] InvalidName),
+    /// A name server answered with a response code other than success or
+    /// NXDOMAIN.
+    #[error("name server {server} answered with code {rcode}")]
+    ServerFailure { server: SocketAddr, rcode: u8 },
+    /// A name server's answer could not be read.
+    #[error("bad answer from name server {server}: {fault}")]
+    Malformed {
+        server: SocketAddr,
+        fault: MalformedAnswer,
+    },
+    /// The question could not be sent, or no answer came in time.
+    #[error("name server {server}: {error}")]
+    Exchange {
+        server: SocketAddr,
+        error: std::io::Error,
+    },
+}
+
+/// A name that is not a host name (empty, too long, an empty or too long
+/// label).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{name:?} is not a valid host name")]
+pub struct InvalidName {
+    pub name: String,
+}
+
+/// What is wrong with an answer's packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum MalformedAnswer {
+    #[error("too short")]
+    TooShort,
+    #[error("wrong id")]
+    WrongId,
+    #[error("not a response")]
+    NotAResponse,
+    #[error("truncated record")]
+    TruncatedRecord,
+    #[error("truncated name")]
+    TruncatedName,
+    #[error("bad label")]
+    BadLabel,
+}
+
 /// What `/etc/resolv.conf` says, with glibc's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolverConfig {
@@ -103,47 +162,41 @@ impl ResolverConfig {
 }
 
 /// Asks the name servers for an IPv4 address of `name`. The error is the
-/// reason, for a message.
-pub fn query_ipv4(name: &str, config: &ResolverConfig) -> Result<Ipv4Addr, String> {
-    let mut last_problem = String::from("no name server answered");
-    let mut all_not_found = true;
+/// problem with the last name tried that was not simply unknown.
+pub fn query_ipv4(name: &str, config: &ResolverConfig) -> Result<Ipv4Addr, DnsError> {
+    let mut last_problem = None;
     for candidate in config.candidates(name) {
         match query_candidate(&candidate, config) {
             Ok(Some(address)) => return Ok(address),
             Ok(None) => {}
-            Err(problem) => {
-                all_not_found = false;
-                last_problem = problem;
-            }
+            Err(problem) => last_problem = Some(problem),
         }
     }
-    if all_not_found {
-        Err("no such host".to_string())
-    } else {
-        Err(last_problem)
-    }
+    Err(last_problem.unwrap_or(DnsError::NoSuchHost))
 }
 
 /// `Ok(None)`: the name servers say there is no such name or no IPv4
 /// address for it.
-fn query_candidate(name: &str, config: &ResolverConfig) -> Result<Option<Ipv4Addr>, String> {
+fn query_candidate(name: &str, config: &ResolverConfig) -> Result<Option<Ipv4Addr>, DnsError> {
     let id = query_id(name);
     let query = encode_query(id, name)?;
-    let mut last_problem = String::from("no name server answered");
+    let mut last_problem = DnsError::NoNameServer;
     for _ in 0..config.attempts.max(1) {
-        for server in &config.nameservers {
-            match exchange(&query, *server, config.timeout) {
-                Ok(answer) => match decode_answer(id, &answer) {
-                    Ok(Answer::Address(address)) => return Ok(Some(address)),
-                    Ok(Answer::NotFound) => return Ok(None),
-                    Ok(Answer::ServerFailure(rcode)) => {
-                        last_problem = format!("name server {server} answered with code {rcode}")
-                    }
-                    Err(problem) => {
-                        last_problem = format!("bad answer from name server {server}: {problem}")
-                    }
-                },
-                Err(problem) => last_problem = format!("name server {server}: {problem}"),
+        for &server in &config.nameservers {
+            let answer = match exchange(&query, server, config.timeout) {
+                Ok(answer) => answer,
+                Err(error) => {
+                    last_problem = DnsError::Exchange { server, error };
+                    continue;
+                }
+            };
+            match decode_answer(id, &answer) {
+                Ok(Answer::Address(address)) => return Ok(Some(address)),
+                Ok(Answer::NotFound) => return Ok(None),
+                Ok(Answer::ServerFailure(rcode)) => {
+                    last_problem = DnsError::ServerFailure { server, rcode }
+                }
+                Err(fault) => last_problem = DnsError::Malformed { server, fault },
             }
         }
     }
@@ -201,17 +254,20 @@ fn query_id(name: &str) -> u16 {
 }
 
 /// A recursive `A`/`IN` question for `name`.
-pub fn encode_query(id: u16, name: &str) -> Result<Vec<u8>, String> {
+pub fn encode_query(id: u16, name: &str) -> Result<Vec<u8>, InvalidName> {
     let mut packet = Vec::with_capacity(18 + name.len());
     packet.extend_from_slice(&id.to_be_bytes());
     packet.extend_from_slice(&[0x01, 0x00]); // RD
     packet.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]); // QD=1
+    let invalid = || InvalidName {
+        name: name.to_string(),
+    };
     if name.is_empty() || name.len() > 253 {
-        return Err(format!("{name:?} is not a valid host name"));
+        return Err(invalid());
     }
     for label in name.split('.') {
         if label.is_empty() || label.len() > 63 {
-            return Err(format!("{name:?} is not a valid host name"));
+            return Err(invalid());
         }
         packet.push(label.len() as u8);
         packet.extend_from_slice(label.as_bytes());
@@ -232,13 +288,13 @@ pub enum Answer {
 }
 
 /// Reads an answer to the question with `id`: the first `A`/`IN` record.
-pub fn decode_answer(id: u16, packet: &[u8]) -> Result<Answer, String> {
-    let header = packet.get(..12).ok_or("too short")?;
+pub fn decode_answer(id: u16, packet: &[u8]) -> Result<Answer, MalformedAnswer> {
+    let header = packet.get(..12).ok_or(MalformedAnswer::TooShort)?;
     if u16::from_be_bytes([header[0], header[1]]) != id {
-        return Err("wrong id".into());
+        return Err(MalformedAnswer::WrongId);
     }
     if header[2] & 0x80 == 0 {
-        return Err("not a response".into());
+        return Err(MalformedAnswer::NotAResponse);
     }
     let rcode = header[3] & 0x0f;
     match rcode {
@@ -254,12 +310,16 @@ pub fn decode_answer(id: u16, packet: &[u8]) -> Result<Answer, String> {
     }
     for _ in 0..answers {
         at = skip_name(packet, at)?;
-        let fixed = packet.get(at..at + 10).ok_or("truncated record")?;
+        let fixed = packet
+            .get(at..at + 10)
+            .ok_or(MalformedAnswer::TruncatedRecord)?;
         let kind = u16::from_be_bytes([fixed[0], fixed[1]]);
         let class = u16::from_be_bytes([fixed[2], fixed[3]]);
         let length = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
         at += 10;
-        let data = packet.get(at..at + length).ok_or("truncated record")?;
+        let data = packet
+            .get(at..at + length)
+            .ok_or(MalformedAnswer::TruncatedRecord)?;
         if kind == 1 && class == 1 && length == 4 {
             return Ok(Answer::Address(Ipv4Addr::new(
                 data[0], data[1], data[2], data[3],
@@ -271,14 +331,14 @@ pub fn decode_answer(id: u16, packet: &[u8]) -> Result<Answer, String> {
 }
 
 /// The offset just after the (possibly compressed) name at `at`.
-fn skip_name(packet: &[u8], mut at: usize) -> Result<usize, String> {
+fn skip_name(packet: &[u8], mut at: usize) -> Result<usize, MalformedAnswer> {
     loop {
-        let length = *packet.get(at).ok_or("truncated name")?;
+        let length = *packet.get(at).ok_or(MalformedAnswer::TruncatedName)?;
         match length {
             0 => return Ok(at + 1),
             l if l & 0xc0 == 0xc0 => return Ok(at + 2),
             l if l & 0xc0 == 0 => at += 1 + usize::from(l),
-            _ => return Err("bad label".into()),
+            _ => return Err(MalformedAnswer::BadLabel),
         }
     }
 }
@@ -361,7 +421,7 @@ mod tests {
             ..ResolverConfig::default()
         };
         assert_eq!(
-            query_ipv4("ship2.example", &config),
+            query_ipv4("ship2.example", &config).map_err(|e| e.to_string()),
             Ok(Ipv4Addr::new(10, 77, 0, 2))
         );
     }
@@ -375,7 +435,10 @@ mod tests {
             attempts: 1,
             ..ResolverConfig::default()
         };
-        assert_eq!(query_ipv4("nowhere", &config), Err("no such host".into()));
+        assert_eq!(
+            query_ipv4("nowhere", &config).map_err(|e| e.to_string()),
+            Err("no such host".into())
+        );
     }
 
     #[test]
@@ -387,7 +450,7 @@ mod tests {
             attempts: 1,
             ..ResolverConfig::default()
         };
-        let err = query_ipv4("db.example", &config).unwrap_err();
+        let err = query_ipv4("db.example", &config).unwrap_err().to_string();
         assert!(err.contains("no answer in time"), "{err}");
     }
 
@@ -400,6 +463,9 @@ mod tests {
         );
         assert!(encode_query(1, "a..b").is_err());
         assert!(encode_query(1, &"x".repeat(64)).is_err());
-        assert_eq!(decode_answer(1, &[0; 5]), Err("too short".into()));
+        assert_eq!(
+            decode_answer(1, &[0; 5]).map_err(|e| e.to_string()),
+            Err("too short".into())
+        );
     }
 }

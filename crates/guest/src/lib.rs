@@ -149,7 +149,7 @@ pub fn get_specific_port(
     default: Option<i64>,
 ) -> Result<i64> {
     let var = naming::port_var(service, container, port);
-    read_port(env, var, default).map_err(|(var, value)| GuestError::NoPort {
+    read_port(env, var, default).map_err(|UnusablePort { var, value }| GuestError::NoPort {
         service: service.to_string(),
         container: container.to_string(),
         port: port.to_string(),
@@ -169,7 +169,7 @@ pub fn get_specific_exposed_port(
     default: Option<i64>,
 ) -> Result<i64> {
     let var = naming::internal_port_var(service, container, port);
-    read_port(env, var, default).map_err(|(var, value)| GuestError::NoInternalPort {
+    read_port(env, var, default).map_err(|UnusablePort { var, value }| GuestError::NoInternalPort {
         service: service.to_string(),
         container: container.to_string(),
         port: port.to_string(),
@@ -233,22 +233,31 @@ fn non_empty(env: &impl Environment, name: &str) -> Option<String> {
     env.var(name).filter(|v| !v.is_empty()).map(Cow::into_owned)
 }
 
-/// A port variable as a number, else `default`; the error is the variable and
-/// its value when it is set but not a number.
+/// A port variable [`read_port`] could not take: the caller turns it into
+/// the [`GuestError`] of its own kind of port.
+struct UnusablePort {
+    /// The variable looked up.
+    var: String,
+    /// Its value, when it is set but not a number (`None`: not set, and no
+    /// default).
+    value: Option<String>,
+}
+
+/// A port variable as a number, else `default`.
 fn read_port(
     env: &impl Environment,
     var: String,
     default: Option<i64>,
-) -> std::result::Result<i64, (String, Option<String>)> {
+) -> std::result::Result<i64, UnusablePort> {
     match env.var(&var) {
         Some(value) => match parse_python_int(&value) {
             Some(n) => Ok(n),
             None => {
-                let value = value.into_owned();
-                Err((var, Some(value)))
+                let value = Some(value.into_owned());
+                Err(UnusablePort { var, value })
             }
         },
-        None => default.ok_or((var, None)),
+        None => default.ok_or(UnusablePort { var, value: None }),
     }
 }
 

@@ -94,7 +94,9 @@ pub fn resolve_ipv4_with(name: &str, hosts: &Path, resolv_conf: &Path) -> Result
         Ok(text) => dns::ResolverConfig::parse(&text),
         Err(_) => dns::ResolverConfig::default(),
     };
-    dns::query_ipv4(name, &config).map_err(fail)
+    // GuestError is Clone and Eq (callers compare it): the reason is kept as
+    // its text, which an I/O error inside a DnsError could not be.
+    dns::query_ipv4(name, &config).map_err(|e| fail(e.to_string()))
 }
 
 /// The first IPv4 address that a hosts file gives `name` (names and aliases

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use russh::client::Handle;
 use russh::keys::agent::client::AgentClient;
-use russh::keys::ssh_key::PublicKey;
+use russh::keys::ssh_key::{HashAlg, PublicKey};
 use russh::keys::{load_public_key, load_secret_key, PrivateKeyWithHashAlg};
 
 use super::config::Hop;
@@ -28,65 +28,105 @@ pub(super) async fn authenticate(handle: &mut Handle<Checker>, hop: &Hop) -> Res
         .filter(|p| p.exists())
         .map(|p| (p.clone(), public_of(p)))
         .collect();
-    let mut offered: Vec<PublicKey> = Vec::new();
-    let mut notes: Vec<String> = Vec::new();
-    let mut agent_keys = 0;
+    let mut tried = Tried::default();
     if let Some(sock) = &hop.agent {
-        match AgentClient::connect_uds(sock).await {
-            Ok(mut agent) => match agent.request_identities().await {
-                Ok(identities) => {
-                    for identity in identities {
-                        let key = identity.public_key().into_owned();
-                        if hop.identities_only
-                            && !file_keys.iter().any(|(_, k)| k.as_ref() == Some(&key))
-                        {
-                            continue;
-                        }
-                        agent_keys += 1;
-                        let hash = key.algorithm().is_rsa().then_some(rsa_hash).flatten();
-                        let result = handle
-                            .authenticate_publickey_with(
-                                hop.user.clone(),
-                                key.clone(),
-                                hash,
-                                &mut agent,
-                            )
-                            .await;
-                        offered.push(key);
-                        if let Ok(outcome) = result {
-                            if outcome.success() {
-                                return Ok(());
-                            }
-                        }
-                    }
-                }
-                Err(e) => notes.push(format!(
-                    "the agent at {} would not list its keys ({})",
-                    sock.display(),
-                    root_cause(&e)
-                )),
-            },
-            Err(e) => notes.push(format!(
+        if offer_agent_keys(handle, hop, sock, &file_keys, rsa_hash, &mut tried).await {
+            return Ok(());
+        }
+    }
+    if offer_file_keys(handle, hop, &file_keys, rsa_hash, &mut tried).await? {
+        return Ok(());
+    }
+    Err(Failure::Other(refusal(hop, &tried)))
+}
+
+/// The keys offered so far, and why others could not be, for the message
+/// when the server accepts none.
+#[derive(Default)]
+struct Tried {
+    /// The agent's keys offered.
+    agent_keys: Vec<PublicKey>,
+    /// The identity files offered.
+    files: Vec<String>,
+    /// The identity files left out: protected by a passphrase.
+    encrypted: Vec<PathBuf>,
+    /// What else went wrong on the way (no agent, an unreadable key).
+    notes: Vec<String>,
+}
+
+/// Offers the keys of the agent at `sock` (under `IdentitiesOnly`, only
+/// those of the identity files); true when the server accepted one.
+async fn offer_agent_keys(
+    handle: &mut Handle<Checker>,
+    hop: &Hop,
+    sock: &Path,
+    file_keys: &[(PathBuf, Option<PublicKey>)],
+    rsa_hash: Option<HashAlg>,
+    tried: &mut Tried,
+) -> bool {
+    let mut agent = match AgentClient::connect_uds(sock).await {
+        Ok(agent) => agent,
+        Err(e) => {
+            tried.notes.push(format!(
                 "no ssh-agent answers at {} ({})",
                 sock.display(),
                 root_cause(&e)
-            )),
+            ));
+            return false;
+        }
+    };
+    let identities = match agent.request_identities().await {
+        Ok(identities) => identities,
+        Err(e) => {
+            tried.notes.push(format!(
+                "the agent at {} would not list its keys ({})",
+                sock.display(),
+                root_cause(&e)
+            ));
+            return false;
+        }
+    };
+    for identity in identities {
+        let key = identity.public_key().into_owned();
+        if hop.identities_only && !file_keys.iter().any(|(_, k)| k.as_ref() == Some(&key)) {
+            continue;
+        }
+        let hash = key.algorithm().is_rsa().then_some(rsa_hash).flatten();
+        let result = handle
+            .authenticate_publickey_with(hop.user.clone(), key.clone(), hash, &mut agent)
+            .await;
+        tried.agent_keys.push(key);
+        if result.is_ok_and(|outcome| outcome.success()) {
+            return true;
         }
     }
-    let mut encrypted: Vec<PathBuf> = Vec::new();
-    let mut tried_files: Vec<String> = Vec::new();
-    for (path, public) in &file_keys {
-        if public.as_ref().is_some_and(|k| offered.contains(k)) {
+    false
+}
+
+/// Offers the identity files the agent did not already offer; true when the
+/// server accepted one.
+async fn offer_file_keys(
+    handle: &mut Handle<Checker>,
+    hop: &Hop,
+    file_keys: &[(PathBuf, Option<PublicKey>)],
+    rsa_hash: Option<HashAlg>,
+    tried: &mut Tried,
+) -> Result<bool, Failure> {
+    for (path, public) in file_keys {
+        if public
+            .as_ref()
+            .is_some_and(|k| tried.agent_keys.contains(k))
+        {
             continue; // the agent offered it already
         }
         let key = match load_secret_key(path, None) {
             Ok(key) => key,
             Err(russh::keys::Error::KeyIsEncrypted) => {
-                encrypted.push(path.clone());
+                tried.encrypted.push(path.clone());
                 continue;
             }
             Err(e) => {
-                notes.push(format!(
+                tried.notes.push(format!(
                     "cannot use the key {}: {}",
                     path.display(),
                     root_cause(&e)
@@ -94,7 +134,7 @@ pub(super) async fn authenticate(handle: &mut Handle<Checker>, hop: &Hop) -> Res
                 continue;
             }
         };
-        tried_files.push(path.display().to_string());
+        tried.files.push(path.display().to_string());
         let hash = key.algorithm().is_rsa().then_some(rsa_hash).flatten();
         let outcome = handle
             .authenticate_publickey(
@@ -104,16 +144,10 @@ pub(super) async fn authenticate(handle: &mut Handle<Checker>, hop: &Hop) -> Res
             .await
             .map_err(|e| Failure::Other(root_cause(&e)))?;
         if outcome.success() {
-            return Ok(());
+            return Ok(true);
         }
     }
-    Err(Failure::Other(refusal(
-        hop,
-        agent_keys,
-        &tried_files,
-        &encrypted,
-        &notes,
-    )))
+    Ok(false)
 }
 
 /// The public half of an identity file: `FILE.pub`, else derived from an
@@ -129,13 +163,11 @@ fn public_of(path: &Path) -> Option<PublicKey> {
         .map(|k| k.public_key().clone())
 }
 
-fn refusal(
-    hop: &Hop,
-    agent_keys: usize,
-    files: &[String],
-    encrypted: &[PathBuf],
-    notes: &[String],
-) -> String {
+/// The message when the server accepted no key: what was offered, and what
+/// to do.
+fn refusal(hop: &Hop, tried: &Tried) -> String {
+    let agent_keys = tried.agent_keys.len();
+    let (files, encrypted, notes) = (&tried.files, &tried.encrypted, &tried.notes);
     let who = format!("{}@{}:{}", hop.user, hop.host, hop.port);
     let mut text = if agent_keys == 0 && files.is_empty() && !encrypted.is_empty() {
         let first = encrypted[0].display();

@@ -5,10 +5,58 @@
 //! `StrictHostKeyChecking`, `HostKeyAlias`, `IdentitiesOnly`,
 //! `IdentityAgent`), merged with what the ship itself says.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ssh2_config::{HostParams, ParseRule, SshConfig};
+use ssh2_config::{HostParams, ParseRule, SshConfig, SshParserError};
+
+/// Why `~/.ssh/config` cannot be used.
+#[derive(Debug)]
+pub(crate) enum ConfigFileError {
+    /// It exists but cannot be read.
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// It (or a file it includes) is not a valid SSH config.
+    Parse {
+        path: PathBuf,
+        error: SshParserError,
+    },
+}
+
+impl fmt::Display for ConfigFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigFileError::Read { path, error } => {
+                write!(f, "cannot read {}: {error}", path.display())
+            }
+            ConfigFileError::Parse { path, error } => write!(f, "{}: {error}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for ConfigFileError {}
+
+/// A `ProxyJump` entry of the SSH config that is not `[user@]host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BadProxyJump {
+    /// The entry as written.
+    pub entry: String,
+}
+
+impl fmt::Display for BadProxyJump {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the SSH config's ProxyJump entry `{}` is not `[user@]host[:port]`",
+            self.entry
+        )
+    }
+}
+
+impl std::error::Error for BadProxyJump {}
 
 /// How an unknown host key is treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +107,7 @@ pub(crate) struct UserConfig {
 
 impl UserConfig {
     /// Reads `~/.ssh/config` (`$HOME`), if there is one.
-    pub fn load() -> Result<UserConfig, String> {
+    pub fn load() -> Result<UserConfig, ConfigFileError> {
         let home = std::env::var_os("HOME")
             .filter(|h| !h.is_empty())
             .map(PathBuf::from);
@@ -98,7 +146,7 @@ impl UserConfig {
 
     /// The hops to reach `wanted`, the first one first (bastions from
     /// `ProxyJump`, then the host itself).
-    pub fn route(&self, wanted: &Wanted) -> Result<Vec<Hop>, String> {
+    pub fn route(&self, wanted: &Wanted) -> Result<Vec<Hop>, BadProxyJump> {
         let params = self.params(&wanted.alias);
         let mut hops = Vec::new();
         if let Some(jumps) = &params.proxy_jump {
@@ -123,7 +171,6 @@ impl UserConfig {
     }
 
     fn hop(&self, wanted: &Wanted, p: &HostParams) -> Hop {
-        let extra = |name: &str| -> Option<Vec<String>> { p.unsupported_fields.get(name).cloned() };
         let host = p.host_name.clone().unwrap_or_else(|| wanted.alias.clone());
         let port = wanted.port.or(p.port).unwrap_or(22);
         let user = wanted
@@ -131,69 +178,20 @@ impl UserConfig {
             .clone()
             .or_else(|| p.user.clone())
             .unwrap_or_else(|| self.user.clone());
-        let ssh_dir = self.home.as_ref().map(|h| h.join(".ssh"));
-        let mut identity_files: Vec<PathBuf> = Vec::new();
-        if let Some(file) = &wanted.identity_file {
-            identity_files.push(self.expand(file, &host, &user));
-        }
-        match &p.identity_file {
-            Some(files) => {
-                identity_files.extend(files.iter().map(|f| self.expand(f, &host, &user)))
-            }
-            None if wanted.identity_file.is_none() => {
-                if let Some(dir) = &ssh_dir {
-                    for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
-                        identity_files.push(dir.join(name));
-                    }
-                }
-            }
-            None => {}
-        }
-        let identities_only = extra("identitiesonly")
-            .and_then(|v| v.first().map(|s| s.eq_ignore_ascii_case("yes")))
-            .unwrap_or(false);
-        let agent = match extra("identityagent").and_then(|v| v.first().cloned()) {
-            Some(v) if v.eq_ignore_ascii_case("none") => None,
-            Some(v) if v == "SSH_AUTH_SOCK" || v == "$SSH_AUTH_SOCK" => self.agent_env.clone(),
-            Some(v) => Some(self.expand(Path::new(&v), &host, &user)),
-            None => self.agent_env.clone(),
-        };
-        let files = |name: &str, default: Vec<PathBuf>| -> Vec<PathBuf> {
-            match extra(name) {
-                Some(list) => list
-                    .iter()
-                    .flat_map(|v| v.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
-                    .filter(|v| !v.eq_ignore_ascii_case("none"))
-                    .map(|v| self.expand(Path::new(&v), &host, &user))
-                    .collect(),
-                None => default,
-            }
-        };
-        let mut known_hosts = files(
-            "userknownhostsfile",
-            ssh_dir
-                .iter()
-                .flat_map(|d| [d.join("known_hosts"), d.join("known_hosts2")])
-                .collect(),
-        );
-        known_hosts.extend(files(
-            "globalknownhostsfile",
-            vec![
-                PathBuf::from("/etc/ssh/ssh_known_hosts"),
-                PathBuf::from("/etc/ssh/ssh_known_hosts2"),
-            ],
-        ));
-        let strict = match extra("stricthostkeychecking")
-            .and_then(|v| v.first().map(|s| s.to_ascii_lowercase()))
+        let identity_files = self.identity_files(wanted, p, &host, &user);
+        let identities_only =
+            first_value(p, "identitiesonly").is_some_and(|v| v.eq_ignore_ascii_case("yes"));
+        let agent = self.agent(p, &host, &user);
+        let known_hosts = self.known_hosts(p, &host, &user);
+        let strict = match first_value(p, "stricthostkeychecking")
+            .map(str::to_ascii_lowercase)
             .as_deref()
         {
             Some("accept-new") | Some("no") | Some("off") => Strict::AcceptNew,
             _ if wanted.accept_new => Strict::AcceptNew,
             _ => Strict::Yes,
         };
-        let key_name = extra("hostkeyalias")
-            .and_then(|v| v.first().cloned())
-            .unwrap_or_else(|| host.clone());
+        let key_name = first_value(p, "hostkeyalias").map_or_else(|| host.clone(), str::to_owned);
         Hop {
             alias: wanted.alias.clone(),
             host,
@@ -207,6 +205,92 @@ impl UserConfig {
             key_name,
             connect_timeout: p.connect_timeout,
         }
+    }
+
+    /// The identity files to try: the ship's own first, then the config's
+    /// `IdentityFile`s, or (with neither) the default ones of `~/.ssh`.
+    fn identity_files(
+        &self,
+        wanted: &Wanted,
+        p: &HostParams,
+        host: &str,
+        user: &str,
+    ) -> Vec<PathBuf> {
+        let mut identity_files: Vec<PathBuf> = Vec::new();
+        if let Some(file) = &wanted.identity_file {
+            identity_files.push(self.expand(file, host, user));
+        }
+        match &p.identity_file {
+            Some(files) => identity_files.extend(files.iter().map(|f| self.expand(f, host, user))),
+            None if wanted.identity_file.is_none() => {
+                if let Some(dir) = self.ssh_dir() {
+                    for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
+                        identity_files.push(dir.join(name));
+                    }
+                }
+            }
+            None => {}
+        }
+        identity_files
+    }
+
+    /// The ssh-agent socket (`IdentityAgent`, else `$SSH_AUTH_SOCK`); `None`
+    /// for no agent.
+    fn agent(&self, p: &HostParams, host: &str, user: &str) -> Option<PathBuf> {
+        match first_value(p, "identityagent") {
+            Some(v) if v.eq_ignore_ascii_case("none") => None,
+            Some(v) if v == "SSH_AUTH_SOCK" || v == "$SSH_AUTH_SOCK" => self.agent_env.clone(),
+            Some(v) => Some(self.expand(Path::new(v), host, user)),
+            None => self.agent_env.clone(),
+        }
+    }
+
+    /// The known_hosts files: the user's (`UserKnownHostsFile`, else
+    /// `~/.ssh/known_hosts` and `known_hosts2`), then the global ones
+    /// (`GlobalKnownHostsFile`, else those of `/etc/ssh`).
+    fn known_hosts(&self, p: &HostParams, host: &str, user: &str) -> Vec<PathBuf> {
+        let mut known_hosts = self
+            .listed_files(p, "userknownhostsfile", host, user)
+            .unwrap_or_else(|| {
+                self.ssh_dir()
+                    .iter()
+                    .flat_map(|d| [d.join("known_hosts"), d.join("known_hosts2")])
+                    .collect()
+            });
+        known_hosts.extend(
+            self.listed_files(p, "globalknownhostsfile", host, user)
+                .unwrap_or_else(|| {
+                    vec![
+                        PathBuf::from("/etc/ssh/ssh_known_hosts"),
+                        PathBuf::from("/etc/ssh/ssh_known_hosts2"),
+                    ]
+                }),
+        );
+        known_hosts
+    }
+
+    /// The files an option lists (space-separated, in one or more values;
+    /// `none` left out), expanded; `None` when the option is not set.
+    fn listed_files(
+        &self,
+        p: &HostParams,
+        option: &str,
+        host: &str,
+        user: &str,
+    ) -> Option<Vec<PathBuf>> {
+        let values = p.unsupported_fields.get(option)?;
+        Some(
+            values
+                .iter()
+                .flat_map(|v| v.split_whitespace())
+                .filter(|v| !v.eq_ignore_ascii_case("none"))
+                .map(|v| self.expand(Path::new(v), host, user))
+                .collect(),
+        )
+    }
+
+    fn ssh_dir(&self) -> Option<PathBuf> {
+        self.home.as_ref().map(|h| h.join(".ssh"))
     }
 
     /// `~/` and the `%d %h %u %r %%` tokens of ssh_config paths.
@@ -245,18 +329,35 @@ impl UserConfig {
     }
 }
 
-fn read(path: &Path, home: &Path) -> Result<Option<SshConfig>, String> {
+/// The first value of an option maestro reads itself (one the parser keeps
+/// as text, under its lower-case name).
+fn first_value<'p>(p: &'p HostParams, option: &str) -> Option<&'p str> {
+    p.unsupported_fields
+        .get(option)
+        .and_then(|values| values.first())
+        .map(String::as_str)
+}
+
+fn read(path: &Path, home: &Path) -> Result<Option<SshConfig>, ConfigFileError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        Err(error) => {
+            return Err(ConfigFileError::Read {
+                path: path.to_owned(),
+                error,
+            })
+        }
     };
     parse(&text, home)
         .map(Some)
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|error| ConfigFileError::Parse {
+            path: path.to_owned(),
+            error,
+        })
 }
 
-fn parse(text: &str, home: &Path) -> Result<SshConfig, ssh2_config::SshParserError> {
+fn parse(text: &str, home: &Path) -> Result<SshConfig, SshParserError> {
     // `Match` blocks are not evaluated: each becomes a block that matches
     // no host, so its options never leak into the block above it.
     let text: String = text
@@ -277,7 +378,7 @@ fn parse(text: &str, home: &Path) -> Result<SshConfig, ssh2_config::SshParserErr
 }
 
 /// A `ProxyJump` entry: `[user@]host[:port]` or `ssh://[user@]host[:port]`.
-fn parse_jump(text: &str) -> Result<Wanted, String> {
+fn parse_jump(text: &str) -> Result<Wanted, BadProxyJump> {
     let url = if text.starts_with("ssh://") {
         text.to_owned()
     } else {
@@ -291,9 +392,9 @@ fn parse_jump(text: &str) -> Result<Wanted, String> {
             identity_file: None,
             accept_new: false,
         }),
-        Ok(_) | Err(_) => Err(format!(
-            "the SSH config's ProxyJump entry `{text}` is not `[user@]host[:port]`"
-        )),
+        Ok(_) | Err(_) => Err(BadProxyJump {
+            entry: text.to_owned(),
+        }),
     }
 }
 
@@ -409,7 +510,7 @@ Host *
     #[test]
     fn bad_jumps_are_named() {
         let c = UserConfig::from_text("Host x\n  ProxyJump a:b:c\n", Path::new("/h"));
-        let err = c.route(&wanted("x")).unwrap_err();
+        let err = c.route(&wanted("x")).unwrap_err().to_string();
         assert!(err.contains("a:b:c"), "{err}");
     }
 }

@@ -130,7 +130,7 @@ pub(crate) async fn open(
         .route(wanted)
         .map_err(|why| EngineError::Config {
             ship: ship.name.clone(),
-            message: why,
+            message: why.to_string(),
         })?;
     let limit = ship
         .ssh_timeout
@@ -250,35 +250,7 @@ where
 {
     let files = read_known_hosts(&hop.known_hosts);
     let name = known_hosts::lookup_name(&hop.key_name, hop.port);
-    let mut preferred = russh::Preferred::DEFAULT.clone();
-    // Offer first the key types already known for the host, as OpenSSH does.
-    let known = known_hosts::known_algorithms(&files, &name);
-    if !known.is_empty() {
-        let mut order: Vec<_> = known
-            .iter()
-            .flat_map(|a| match a {
-                russh::keys::Algorithm::Rsa { .. } => vec![
-                    russh::keys::Algorithm::Rsa {
-                        hash: Some(HashAlg::Sha512),
-                    },
-                    russh::keys::Algorithm::Rsa {
-                        hash: Some(HashAlg::Sha256),
-                    },
-                    russh::keys::Algorithm::Rsa { hash: None },
-                ],
-                other => vec![other.clone()],
-            })
-            .collect();
-        for a in preferred.key.iter() {
-            if !order.contains(a) {
-                order.push(a.clone());
-            }
-        }
-        preferred.key = order.into();
-    }
-    if known_hosts::has_authority(&files, &name) {
-        preferred.host_key_certificates = preferred.key.clone();
-    }
+    let preferred = preferred_host_keys(&files, &name);
     let config = Arc::new(client::Config {
         inactivity_timeout: None,
         keepalive_interval: Some(Duration::from_secs(15)),
@@ -316,6 +288,42 @@ where
     };
     auth::authenticate(&mut handle, hop).await?;
     Ok(handle)
+}
+
+/// The algorithms to negotiate, with the host key types already known for
+/// `name` offered first (as OpenSSH does), and host certificates accepted
+/// when a `@cert-authority` line could vouch for the host.
+fn preferred_host_keys(files: &[HostsFile], name: &str) -> russh::Preferred {
+    use russh::keys::Algorithm;
+    let mut preferred = russh::Preferred::DEFAULT.clone();
+    let known = known_hosts::known_algorithms(files, name);
+    if !known.is_empty() {
+        let mut order: Vec<_> = known
+            .iter()
+            .flat_map(|a| match a {
+                Algorithm::Rsa { .. } => vec![
+                    Algorithm::Rsa {
+                        hash: Some(HashAlg::Sha512),
+                    },
+                    Algorithm::Rsa {
+                        hash: Some(HashAlg::Sha256),
+                    },
+                    Algorithm::Rsa { hash: None },
+                ],
+                other => vec![other.clone()],
+            })
+            .collect();
+        for a in preferred.key.iter() {
+            if !order.contains(a) {
+                order.push(a.clone());
+            }
+        }
+        preferred.key = order.into();
+    }
+    if known_hosts::has_authority(files, name) {
+        preferred.host_key_certificates = preferred.key.clone();
+    }
+    preferred
 }
 
 fn read_known_hosts(paths: &[PathBuf]) -> Vec<HostsFile> {
@@ -375,23 +383,49 @@ impl Checker {
         }
     }
 
-    fn record(&self, key: &PublicKey) -> Result<(), String> {
+    fn record(&self, key: &PublicKey) -> Result<(), RecordError> {
         use std::io::Write;
         let Some(path) = &self.record_in else {
-            return Err("no known_hosts file to record it in".into());
+            return Err(RecordError::NoFile);
         };
-        let line = known_hosts::line_for(&self.name, key)
-            .ok_or_else(|| "the key cannot be written out".to_owned())?;
+        let line = known_hosts::line_for(&self.name, key).ok_or(RecordError::Unwritable)?;
+        let io = |at: &std::path::Path, error| RecordError::Io {
+            path: at.to_owned(),
+            error,
+        };
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         }
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        file.write_all(line.as_bytes())
-            .map_err(|e| format!("{}: {e}", path.display()))
+            .map_err(|e| io(path, e))?;
+        file.write_all(line.as_bytes()).map_err(|e| io(path, e))
+    }
+}
+
+/// Why a new host key could not be recorded in the known_hosts file.
+#[derive(Debug)]
+enum RecordError {
+    /// No known_hosts file is configured.
+    NoFile,
+    /// The key has no known_hosts line form.
+    Unwritable,
+    /// The file (or its folder) could not be created or written.
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+impl std::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecordError::NoFile => f.write_str("no known_hosts file to record it in"),
+            RecordError::Unwritable => f.write_str("the key cannot be written out"),
+            RecordError::Io { path, error } => write!(f, "{}: {error}", path.display()),
+        }
     }
 }
 
