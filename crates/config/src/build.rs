@@ -822,7 +822,7 @@ fn ship(
         let given = r.name(n, &p, "an address, host name or engine URL");
         match given.as_deref().map(crate::endpoint::parse) {
             None => {}
-            Some(Err(why)) => r.error(n, &p, why),
+            Some(Err(why)) => r.error(n, &p, why.to_string()),
             Some(Ok(Endpoint::Host(host))) => endpoint = host,
             Some(Ok(Endpoint::Ssh(e))) => {
                 if ssh_tunnel.is_some() {

@@ -224,8 +224,17 @@ pub(crate) fn command(r: &mut Reader, node: &Node, path: &str) -> Option<Vec<Str
         }
     }
 }
+/// Why a size is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SizeError {
+    #[error("`{0}` is too large")]
+    TooLarge(String),
+    #[error("`{0}` is not a size")]
+    NotASize(String),
+}
+
 /// `512m`, `2G`, `1024`: bytes.
-pub(crate) fn parse_bytes(text: &str) -> Result<i64, String> {
+pub(crate) fn parse_bytes(text: &str) -> Result<i64, SizeError> {
     let t = text.trim();
     let (digits, unit) = match t.chars().last().map(|c| c.to_ascii_lowercase()) {
         Some('k') => (&t[..t.len() - 1], 1024i64),
@@ -237,8 +246,8 @@ pub(crate) fn parse_bytes(text: &str) -> Result<i64, String> {
     match digits.trim().parse::<i64>() {
         Ok(n) if n >= 0 => n
             .checked_mul(unit)
-            .ok_or_else(|| format!("`{text}` is too large")),
-        _ => Err(format!("`{text}` is not a size")),
+            .ok_or_else(|| SizeError::TooLarge(text.to_owned())),
+        _ => Err(SizeError::NotASize(text.to_owned())),
     }
 }
 
