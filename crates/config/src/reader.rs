@@ -106,16 +106,13 @@ impl<'f> Reader<'f> {
         }
     }
 
-    /// A non-empty string.
+    /// A non-empty string (see [`name_text`]).
     pub fn name(&mut self, node: &Node, path: &str, what: &str) -> Option<String> {
-        match &node.value {
-            Value::Str(s) if !s.trim().is_empty() => Some(s.clone()),
-            Value::Int(_) => Some(pyfmt::str_of(&node.value)),
-            _ => {
-                self.expected(node, path, what);
-                None
-            }
+        let name = name_text(node);
+        if name.is_none() {
+            self.expected(node, path, what);
         }
+        name
     }
 
     pub fn boolean(&mut self, node: &Node, path: &str) -> Option<bool> {
@@ -188,6 +185,16 @@ impl<'f> Reader<'f> {
                 self.warn(k, path, format!("unknown key `{name}` is ignored"));
             }
         }
+    }
+}
+
+/// A node as a name, when it is one: a non-empty string, or an integer as
+/// Python writes it.
+pub fn name_text(node: &Node) -> Option<String> {
+    match &node.value {
+        Value::Str(s) if !s.trim().is_empty() => Some(s.clone()),
+        Value::Int(_) => Some(pyfmt::str_of(&node.value)),
+        _ => None,
     }
 }
 
@@ -293,5 +300,20 @@ pub(crate) fn unknown(what: &str, name: &str, known: &BTreeSet<&str>) -> String 
             "unknown {what} `{name}`; expected one of: {}{more}",
             list.join(", ")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("512m"), Ok(512 * 1024 * 1024));
+        assert_eq!(parse_bytes("2G"), Ok(2 * 1024 * 1024 * 1024));
+        assert_eq!(parse_bytes("1k"), Ok(1024));
+        assert_eq!(parse_bytes("100"), Ok(100));
+        assert!(parse_bytes("1.5g").is_err());
+        assert!(parse_bytes("12x").is_err());
     }
 }
