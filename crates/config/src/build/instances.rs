@@ -34,15 +34,6 @@ pub(super) fn instance<'n>(
 ) -> Option<ContainerDraft<'n>> {
     let path = format!("services/{}/instances/{name}", service.name);
     let entries = instance_entries(r, node, &path, cx.ships)?;
-    r.unknown_keys_of(
-        entries,
-        &path,
-        &[
-            INSTANCE_KEYS,
-            crate::keys::OPTIONS,
-            crate::keys::CONTAINER_NETWORKS,
-        ],
-    );
     let ship = ship_of(r, node, entries, &path, cx.ships)?;
     let ship_ip = cx.ships.get(&ship)?.ip.clone();
     let image = match get_set(entries, "image") {
@@ -118,9 +109,28 @@ fn default_ship(ships: &IndexMap<String, Ship>) -> Option<String> {
         .map(|s| s.name.clone())
 }
 
-/// The instance's entries: a mapping, or nothing at all when there is a
-/// default ship to put it on.
+/// The instance's entries (a mapping, or nothing at all when there is a
+/// default ship to put it on), their unknown keys warned about.
 fn instance_entries<'n>(
+    r: &mut Reader,
+    node: &'n Node,
+    path: &str,
+    ships: &IndexMap<String, Ship>,
+) -> Option<&'n [(Node, Node)]> {
+    let entries = given_entries(r, node, path, ships)?;
+    r.unknown_keys_of(
+        entries,
+        path,
+        &[
+            INSTANCE_KEYS,
+            crate::keys::OPTIONS,
+            crate::keys::CONTAINER_NETWORKS,
+        ],
+    );
+    Some(entries)
+}
+
+fn given_entries<'n>(
     r: &mut Reader,
     node: &'n Node,
     path: &str,
