@@ -26,6 +26,26 @@ pub struct DockerHost {
     pub origin: String,
 }
 
+/// Why the Docker CLI's choice of engine cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerHostError {
+    #[error("{from} names the Docker context \"{name}\", but neither DOCKER_CONFIG nor HOME says where the context store is")]
+    NoContextStore { from: String, name: String },
+    #[error("{from} names the Docker context \"{name}\", which is not in the context store ({} is missing); run `docker context ls`, or set DOCKER_HOST", .meta.display())]
+    NotInStore {
+        from: String,
+        name: String,
+        meta: PathBuf,
+    },
+    #[error("{}: not a Docker context ({source})", .meta.display())]
+    NotAContext {
+        meta: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("the Docker context \"{name}\" ({}) has no docker endpoint Host", .meta.display())]
+    NoEndpointHost { name: String, meta: PathBuf },
+}
+
 /// What the rules may look at.
 pub trait Surroundings {
     fn var(&self, name: &str) -> Option<String>;
@@ -51,12 +71,12 @@ impl Surroundings for Process {
 }
 
 /// [`resolve`] with this process's environment and files.
-pub fn from_process() -> Result<DockerHost, String> {
+pub fn from_process() -> Result<DockerHost, DockerHostError> {
     resolve(&Process)
 }
 
 /// The Docker CLI's choice of engine, or why it cannot be made.
-pub fn resolve(s: &dyn Surroundings) -> Result<DockerHost, String> {
+pub fn resolve(s: &dyn Surroundings) -> Result<DockerHost, DockerHostError> {
     let home = s.var("HOME").map(PathBuf::from);
     let config_dir = match s.var("DOCKER_CONFIG") {
         Some(dir) => Some(PathBuf::from(dir)),
@@ -95,9 +115,10 @@ pub fn resolve(s: &dyn Surroundings) -> Result<DockerHost, String> {
         Some((name, _)) if name == "default" => Ok(local()),
         Some((name, from)) => {
             let Some(dir) = config_dir else {
-                return Err(format!(
-                    "{from} names the Docker context \"{name}\", but neither DOCKER_CONFIG nor HOME says where the context store is"
-                ));
+                return Err(DockerHostError::NoContextStore {
+                    from: from.to_owned(),
+                    name,
+                });
             };
             context_host(s, &dir, &name, from)
         }
@@ -131,7 +152,7 @@ fn context_host(
     config_dir: &Path,
     name: &str,
     from: &str,
-) -> Result<DockerHost, String> {
+) -> Result<DockerHost, DockerHostError> {
     let id = hex(&Sha256::digest(name.as_bytes()));
     let meta_path = config_dir
         .join("contexts")
@@ -139,23 +160,31 @@ fn context_host(
         .join(&id)
         .join("meta.json");
     let Some(text) = s.read(&meta_path) else {
-        return Err(format!(
-            "{from} names the Docker context \"{name}\", which is not in the context store ({} is missing); run `docker context ls`, or set DOCKER_HOST",
-            meta_path.display()
-        ));
+        return Err(DockerHostError::NotInStore {
+            from: from.to_owned(),
+            name: name.to_owned(),
+            meta: meta_path,
+        });
     };
-    let meta: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| format!("{}: not a Docker context ({e})", meta_path.display()))?;
+    let meta: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(meta) => meta,
+        Err(source) => {
+            return Err(DockerHostError::NotAContext {
+                meta: meta_path,
+                source,
+            })
+        }
+    };
     let docker = meta.get("Endpoints").and_then(|e| e.get("docker"));
     let Some(url) = docker
         .and_then(|d| d.get("Host"))
         .and_then(|h| h.as_str())
         .filter(|h| !h.is_empty())
     else {
-        return Err(format!(
-            "the Docker context \"{name}\" ({}) has no docker endpoint Host",
-            meta_path.display()
-        ));
+        return Err(DockerHostError::NoEndpointHost {
+            name: name.to_owned(),
+            meta: meta_path,
+        });
     };
     let skip_verify = docker
         .and_then(|d| d.get("SkipTLSVerify"))
@@ -303,7 +332,7 @@ mod tests {
         let fake = Fake::default()
             .var("DOCKER_CONFIG", "/cfg")
             .var("DOCKER_CONTEXT", "gone");
-        let err = resolve(&fake).unwrap_err();
+        let err = resolve(&fake).unwrap_err().to_string();
         assert!(err.contains("\"gone\""), "{err}");
         assert!(err.contains("docker context ls"), "{err}");
     }

@@ -21,14 +21,51 @@ pub enum Endpoint {
 const FORMS: &str =
     "a host name, `ssh://[user@]host[:port]`, `unix:///path/to/docker.sock` or `tcp://host[:port]`";
 
+/// Why an `endpoint` value is not one of the forms.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    #[error("an empty endpoint is not {FORMS}")]
+    Empty,
+    #[error("`{0}` names no absolute socket path; write `unix:///var/run/docker.sock`")]
+    NoSocketPath(String),
+    #[error("`{url}`: the scheme `{scheme}://` is not one maestro speaks; expected {FORMS}")]
+    UnknownScheme { url: String, scheme: String },
+    #[error("`{0}`: an ssh:// endpoint has no path; the engine's socket on the far side is the ship's `socket_path`")]
+    SshPath(String),
+    #[error("`{0}`: the user before `@` is empty or carries a password; write `ssh://user@host`")]
+    SshUser(String),
+    /// The host and port part of a `tcp://` or `ssh://` address.
+    #[error("`{url}`: {why}")]
+    HostPort { url: String, why: HostPortError },
+}
+
+/// What is wrong with a `host[:port]` part.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostPortError {
+    #[error("an IPv6 address in `[` lacks its `]`")]
+    UnclosedBracket,
+    #[error("unexpected `{0}` after the address")]
+    AfterAddress(String),
+    #[error("no host name")]
+    NoHost,
+    #[error("the port `{0}` is not a number from 1 to 65535")]
+    BadPort(String),
+}
+
 /// Reads an endpoint; the error says what was wrong and which forms exist.
-pub fn parse(text: &str) -> Result<Endpoint, String> {
+pub fn parse(text: &str) -> Result<Endpoint, EndpointError> {
     let Some((scheme, rest)) = text.split_once("://") else {
         // MaestroNG took any host name as it was; so does maestro.
         if text.trim().is_empty() {
-            return Err(format!("an empty endpoint is not {FORMS}"));
+            return Err(EndpointError::Empty);
         }
         return Ok(Endpoint::Host(text.to_owned()));
+    };
+    let host_port_of = |part: &str| {
+        host_port(part).map_err(|why| EndpointError::HostPort {
+            url: text.to_owned(),
+            why,
+        })
     };
     match scheme {
         "ssh" => ssh(rest).map(Endpoint::Ssh),
@@ -36,55 +73,47 @@ pub fn parse(text: &str) -> Result<Endpoint, String> {
             if rest.starts_with('/') && rest.len() > 1 {
                 Ok(Endpoint::Unix(rest.to_owned()))
             } else {
-                Err(format!(
-                    "`{text}` names no absolute socket path; write `unix:///var/run/docker.sock`"
-                ))
+                Err(EndpointError::NoSocketPath(text.to_owned()))
             }
         }
         "tcp" => {
             let rest = rest.strip_suffix('/').unwrap_or(rest);
-            let (host, port) = host_port(rest).map_err(|why| format!("`{text}`: {why}"))?;
+            let (host, port) = host_port_of(rest)?;
             Ok(Endpoint::Tcp { host, port })
         }
-        other => Err(format!(
-            "`{text}`: the scheme `{other}://` is not one maestro speaks; expected {FORMS}"
-        )),
+        other => Err(EndpointError::UnknownScheme {
+            url: text.to_owned(),
+            scheme: other.to_owned(),
+        }),
     }
 }
 
-fn ssh(rest: &str) -> Result<SshEndpoint, String> {
+fn ssh(rest: &str) -> Result<SshEndpoint, EndpointError> {
     let whole = format!("ssh://{rest}");
     let rest = rest.strip_suffix('/').unwrap_or(rest);
     if rest.contains('/') || rest.contains('?') {
-        return Err(format!(
-            "`{whole}`: an ssh:// endpoint has no path; the engine's socket on the far side is the ship's `socket_path`"
-        ));
+        return Err(EndpointError::SshPath(whole));
     }
     let (user, host_port_text) = match rest.rsplit_once('@') {
-        Some((user, hp)) if !user.is_empty() && !user.contains(':') => {
-            (Some(user.to_owned()), hp)
-        }
-        Some(_) => {
-            return Err(format!(
-                "`{whole}`: the user before `@` is empty or carries a password; write `ssh://user@host`"
-            ))
-        }
+        Some((user, hp)) if !user.is_empty() && !user.contains(':') => (Some(user.to_owned()), hp),
+        Some(_) => return Err(EndpointError::SshUser(whole)),
         None => (None, rest),
     };
-    let (host, port) = host_port(host_port_text).map_err(|why| format!("`{whole}`: {why}"))?;
+    let (host, port) =
+        host_port(host_port_text).map_err(|why| EndpointError::HostPort { url: whole, why })?;
     Ok(SshEndpoint { user, host, port })
 }
 
 /// `host`, `host:port`, `[v6]`, `[v6]:port`.
-fn host_port(text: &str) -> Result<(String, Option<u16>), String> {
+fn host_port(text: &str) -> Result<(String, Option<u16>), HostPortError> {
     let (host, port) = if let Some(inner) = text.strip_prefix('[') {
         let (host, after) = inner
             .split_once(']')
-            .ok_or("an IPv6 address in `[` lacks its `]`")?;
+            .ok_or(HostPortError::UnclosedBracket)?;
         match after.strip_prefix(':') {
             Some(port) => (host, Some(port)),
             None if after.is_empty() => (host, None),
-            None => return Err(format!("unexpected `{after}` after the address")),
+            None => return Err(HostPortError::AfterAddress(after.to_owned())),
         }
     } else {
         match text.rsplit_once(':') {
@@ -93,13 +122,13 @@ fn host_port(text: &str) -> Result<(String, Option<u16>), String> {
         }
     };
     if host.is_empty() || host.contains(char::is_whitespace) {
-        return Err("no host name".into());
+        return Err(HostPortError::NoHost);
     }
     let port = match port {
         None => None,
         Some(p) => match p.parse::<u16>() {
             Ok(n) if n > 0 => Some(n),
-            _ => return Err(format!("the port `{p}` is not a number from 1 to 65535")),
+            _ => return Err(HostPortError::BadPort(p.to_owned())),
         },
     };
     Ok((host.to_owned(), port))
@@ -170,7 +199,7 @@ mod tests {
 
     #[test]
     fn bad_forms_say_what_is_wrong() {
-        let err = |t: &str| parse(t).expect_err(t);
+        let err = |t: &str| parse(t).expect_err(t).to_string();
         assert!(err("ssh://root@ship/var/run/docker.sock").contains("socket_path"));
         assert!(err("ssh://ship:0").contains("port"));
         assert!(err("ssh://ship:ssh").contains("port"));

@@ -1,7 +1,9 @@
 //! Reading a MaestroNG environment description: the Jinja2 template, YAML 1.1
 //! with source marks, the validated model and each container's computed
 //! environment. Pure: text in, model out; the only I/O is reading the files
-//! the description names (includes, env files).
+//! the description names (includes, while rendering; env files and the
+//! Docker CLI's engine for a file without ships, in the load step that
+//! runs before the model is built).
 
 pub mod audit;
 mod build;
@@ -21,6 +23,7 @@ mod options;
 mod ports;
 pub mod pyfmt;
 mod reader;
+mod reads;
 pub mod suggest;
 pub mod template;
 pub mod value;
@@ -198,7 +201,14 @@ pub fn load_with(
     needs: Needs,
 ) -> Result<Environment, LoadError> {
     let root = parse_document(source, env)?;
-    build::build(&root, &source.name, &source.base_dir, needs.environments)
+    let reads = reads::Reads::load(&root, &source.base_dir);
+    build::build(
+        &root,
+        &source.name,
+        &source.base_dir,
+        &reads,
+        needs.environments,
+    )
 }
 
 fn check_text(source: &Source) -> Result<(), LoadError> {

@@ -67,10 +67,51 @@ fn check(r: &mut Reader, node: &Node, path: &str, c: &Container) -> Option<Check
         r.expected(node, path, "a check like {type: tcp, port: NAME}");
         return None;
     };
-    let m = m.as_slice();
-    let kind = match get_set(m, "type") {
+    let kind = check_type(r, node, m, path)?;
+    let given = CheckKeys {
+        m,
+        node,
+        path,
+        kind,
+    };
+    match kind {
+        "tcp" => tcp_check(r, &given, c),
+        "http" => http_check(r, &given, c),
+        "exec" => exec_check(r, &given),
+        "healthy" => {
+            r.unknown_keys(m, path, keys::CHECK_HEALTHY);
+            Some(Check::Healthy {
+                max_wait: given.count(r, "max_wait", 300),
+            })
+        }
+        "rexec" => {
+            r.unknown_keys(m, path, keys::CHECK_REXEC);
+            let command = given.command(r)?;
+            Some(Check::Rexec {
+                command,
+                attempts: given.count(r, "attempts", DEFAULT_ATTEMPTS),
+            })
+        }
+        _ => {
+            r.unknown_keys(m, path, keys::CHECK_SLEEP);
+            let n = given.required(r, "wait", "seconds to wait")?;
+            Some(Check::Sleep {
+                wait: r.seconds(n, &format!("{path}/wait"))?,
+            })
+        }
+    }
+}
+
+/// The check's `type`, one of [`TYPES`].
+fn check_type<'m>(
+    r: &mut Reader,
+    node: &Node,
+    m: &'m [(Node, Node)],
+    path: &str,
+) -> Option<&'m str> {
+    match get_set(m, "type") {
         Some(t) => match t.as_str() {
-            Some(k) if TYPES.contains(&k) => k,
+            Some(k) if TYPES.contains(&k) => Some(k),
             _ => {
                 r.error(
                     t,
@@ -81,7 +122,7 @@ fn check(r: &mut Reader, node: &Node, path: &str, c: &Container) -> Option<Check
                         TYPES.join(", ")
                     ),
                 );
-                return None;
+                None
             }
         },
         None => {
@@ -90,165 +131,177 @@ fn check(r: &mut Reader, node: &Node, path: &str, c: &Container) -> Option<Check
                 path,
                 format!("missing required key `type` (one of: {})", TYPES.join(", ")),
             );
-            return None;
+            None
         }
-    };
-    let required = |r: &mut Reader, key: &str, what: &str| -> Option<&Node> {
-        let n = get_set(m, key);
+    }
+}
+
+/// One check's keys (`m`, of the check at `node`), with its path and type.
+struct CheckKeys<'a> {
+    m: &'a [(Node, Node)],
+    node: &'a Node,
+    path: &'a str,
+    kind: &'a str,
+}
+
+impl<'a> CheckKeys<'a> {
+    /// The node of `key`, which this type of check needs (`what` says why).
+    fn required(&self, r: &mut Reader, key: &str, what: &str) -> Option<&'a Node> {
+        let n = get_set(self.m, key);
         if n.is_none() {
             r.error(
-                node,
-                path,
+                self.node,
+                self.path,
                 format!(
-                    "missing required key `{key}` ({what}) for {} {kind} check",
-                    article(kind)
+                    "missing required key `{key}` ({what}) for {} {} check",
+                    article(self.kind),
+                    self.kind
                 ),
             );
         }
         n
-    };
-    let count = |r: &mut Reader, key: &str, default: u32| -> u32 {
-        get_set(m, key)
-            .and_then(|n| r.integer(n, &format!("{path}/{key}"), 1, 1_000_000))
+    }
+
+    /// A count from 1 to 1000000, `default` when not given.
+    fn count(&self, r: &mut Reader, key: &str, default: u32) -> u32 {
+        get_set(self.m, key)
+            .and_then(|n| r.integer(n, &format!("{}/{key}", self.path), 1, 1_000_000))
             .map(|n| n as u32)
             .unwrap_or(default)
-    };
-    let command = |r: &mut Reader| -> Option<Vec<String>> {
-        let n = required(r, "command", "the command to run")?;
-        crate::reader::command(r, n, &format!("{path}/command"))
-    };
-    match kind {
-        "tcp" => {
-            r.unknown_keys(m, path, keys::CHECK_TCP);
-            let pn = required(r, "port", "the name of a TCP port of the instance")?;
-            let port = r.key(pn, &format!("{path}/port"))?;
-            match c.ports.get(&port) {
-                None => {
-                    r.error(
-                        pn,
-                        &format!("{path}/port"),
-                        format!(
-                            "port `{port}` is not defined by `{}`; expected one of its named ports",
-                            c.name
-                        ),
-                    );
-                    return None;
-                }
-                Some(p) if p.external.protocol == Protocol::Udp => {
-                    r.error(
-                        pn,
-                        &format!("{path}/port"),
-                        format!(
-                            "port `{port}` of `{}` is udp; a tcp check needs a TCP port",
-                            c.name
-                        ),
-                    );
-                    return None;
-                }
-                Some(_) => {}
-            }
-            Some(Check::Tcp {
-                port,
-                max_wait: count(r, "max_wait", DEFAULT_ATTEMPTS),
-            })
-        }
-        "http" => {
-            r.unknown_keys(m, path, keys::CHECK_HTTP);
-            let pn = required(r, "port", "a named port or a port number")?;
-            let name = pyfmt::key_text(&pn.value);
-            let port = match c.ports.get(&name) {
-                Some(p) if p.external.protocol == Protocol::Udp => {
-                    r.error(
-                        pn,
-                        &format!("{path}/port"),
-                        format!(
-                            "port `{name}` of `{}` is udp; an http check needs a TCP port",
-                            c.name
-                        ),
-                    );
-                    return None;
-                }
-                Some(_) => HttpPort::Named(name),
-                None => match &pn.value {
-                    Value::Int(n) if (1..=65535).contains(n) => HttpPort::Number(*n as u16),
-                    _ => {
-                        r.error(pn, &format!("{path}/port"), format!("port `{name}` is not defined by `{}`; expected one of its named ports or a port number", c.name));
-                        return None;
-                    }
-                },
-            };
-            let text = |r: &mut Reader, key: &str| {
-                get_set(m, key).and_then(|n| r.string(n, &format!("{path}/{key}")))
-            };
-            let mut req_path = text(r, "path").unwrap_or_else(|| "/".into());
-            if !req_path.starts_with('/') {
-                req_path.insert(0, '/');
-            }
-            let method = text(r, "method")
-                .unwrap_or_else(|| "GET".into())
-                .to_uppercase();
-            let options = http_options(
-                r,
-                get_set(m, "requests_options"),
-                &format!("{path}/requests_options"),
-            );
-            Some(Check::Http {
-                port,
-                host: text(r, "host"),
-                path: req_path,
-                scheme: text(r, "scheme").unwrap_or_else(|| "http".into()),
-                method,
-                match_regex: text(r, "match_regex"),
-                max_wait: count(r, "max_wait", DEFAULT_HTTP_MAX_WAIT),
-                options: Box::new(options),
-            })
-        }
-        "exec" => {
-            r.unknown_keys(m, path, keys::CHECK_EXEC);
-            let command = command(r)?;
-            let envfrom = match get_set(m, "envfrom") {
-                None => EnvFrom::Env,
-                Some(n) => match n.as_str() {
-                    Some("env") => EnvFrom::Env,
-                    Some("stdin") => EnvFrom::Stdin,
-                    _ => {
-                        r.error(
-                            n,
-                            &format!("{path}/envfrom"),
-                            format!("unknown envfrom {}; expected env or stdin", show(n)),
-                        );
-                        return None;
-                    }
-                },
-            };
-            Some(Check::Exec {
-                command,
-                attempts: count(r, "attempts", DEFAULT_ATTEMPTS),
-                envfrom,
-            })
-        }
-        "healthy" => {
-            r.unknown_keys(m, path, keys::CHECK_HEALTHY);
-            Some(Check::Healthy {
-                max_wait: count(r, "max_wait", 300),
-            })
-        }
-        "rexec" => {
-            r.unknown_keys(m, path, keys::CHECK_REXEC);
-            let command = command(r)?;
-            Some(Check::Rexec {
-                command,
-                attempts: count(r, "attempts", DEFAULT_ATTEMPTS),
-            })
-        }
-        _ => {
-            r.unknown_keys(m, path, keys::CHECK_SLEEP);
-            let n = required(r, "wait", "seconds to wait")?;
-            Some(Check::Sleep {
-                wait: r.seconds(n, &format!("{path}/wait"))?,
-            })
-        }
     }
+
+    /// The required `command`.
+    fn command(&self, r: &mut Reader) -> Option<Vec<String>> {
+        let n = self.required(r, "command", "the command to run")?;
+        crate::reader::command(r, n, &format!("{}/command", self.path))
+    }
+
+    /// The string `key`, if given.
+    fn text(&self, r: &mut Reader, key: &str) -> Option<String> {
+        get_set(self.m, key).and_then(|n| r.string(n, &format!("{}/{key}", self.path)))
+    }
+}
+
+/// `tcp`: a named TCP port of the container.
+fn tcp_check(r: &mut Reader, given: &CheckKeys, c: &Container) -> Option<Check> {
+    let path = given.path;
+    r.unknown_keys(given.m, path, keys::CHECK_TCP);
+    let pn = given.required(r, "port", "the name of a TCP port of the instance")?;
+    let port = r.key(pn, &format!("{path}/port"))?;
+    match c.ports.get(&port) {
+        None => {
+            r.error(
+                pn,
+                &format!("{path}/port"),
+                format!(
+                    "port `{port}` is not defined by `{}`; expected one of its named ports",
+                    c.name
+                ),
+            );
+            return None;
+        }
+        Some(p) if p.external.protocol == Protocol::Udp => {
+            r.error(
+                pn,
+                &format!("{path}/port"),
+                format!(
+                    "port `{port}` of `{}` is udp; a tcp check needs a TCP port",
+                    c.name
+                ),
+            );
+            return None;
+        }
+        Some(_) => {}
+    }
+    Some(Check::Tcp {
+        port,
+        max_wait: given.count(r, "max_wait", DEFAULT_ATTEMPTS),
+    })
+}
+
+/// `http`: a request to a named TCP port of the container, or a port number.
+fn http_check(r: &mut Reader, given: &CheckKeys, c: &Container) -> Option<Check> {
+    let path = given.path;
+    r.unknown_keys(given.m, path, keys::CHECK_HTTP);
+    let pn = given.required(r, "port", "a named port or a port number")?;
+    let port = http_port(r, pn, path, c)?;
+    let mut req_path = given.text(r, "path").unwrap_or_else(|| "/".into());
+    if !req_path.starts_with('/') {
+        req_path.insert(0, '/');
+    }
+    let method = given
+        .text(r, "method")
+        .unwrap_or_else(|| "GET".into())
+        .to_uppercase();
+    let options = http_options(
+        r,
+        get_set(given.m, "requests_options"),
+        &format!("{path}/requests_options"),
+    );
+    Some(Check::Http {
+        port,
+        host: given.text(r, "host"),
+        path: req_path,
+        scheme: given.text(r, "scheme").unwrap_or_else(|| "http".into()),
+        method,
+        match_regex: given.text(r, "match_regex"),
+        max_wait: given.count(r, "max_wait", DEFAULT_HTTP_MAX_WAIT),
+        options: Box::new(options),
+    })
+}
+
+/// An `http` check's `port` (at `pn`): a named TCP port, or a number.
+fn http_port(r: &mut Reader, pn: &Node, path: &str, c: &Container) -> Option<HttpPort> {
+    let name = pyfmt::key_text(&pn.value);
+    match c.ports.get(&name) {
+        Some(p) if p.external.protocol == Protocol::Udp => {
+            r.error(
+                pn,
+                &format!("{path}/port"),
+                format!(
+                    "port `{name}` of `{}` is udp; an http check needs a TCP port",
+                    c.name
+                ),
+            );
+            None
+        }
+        Some(_) => Some(HttpPort::Named(name)),
+        None => match &pn.value {
+            Value::Int(n) if (1..=65535).contains(n) => Some(HttpPort::Number(*n as u16)),
+            _ => {
+                r.error(pn, &format!("{path}/port"), format!("port `{name}` is not defined by `{}`; expected one of its named ports or a port number", c.name));
+                None
+            }
+        },
+    }
+}
+
+/// `exec`: a command run in the container, its environment given as
+/// variables or on standard input.
+fn exec_check(r: &mut Reader, given: &CheckKeys) -> Option<Check> {
+    let path = given.path;
+    r.unknown_keys(given.m, path, keys::CHECK_EXEC);
+    let command = given.command(r)?;
+    let envfrom = match get_set(given.m, "envfrom") {
+        None => EnvFrom::Env,
+        Some(n) => match n.as_str() {
+            Some("env") => EnvFrom::Env,
+            Some("stdin") => EnvFrom::Stdin,
+            _ => {
+                r.error(
+                    n,
+                    &format!("{path}/envfrom"),
+                    format!("unknown envfrom {}; expected env or stdin", show(n)),
+                );
+                return None;
+            }
+        },
+    };
+    Some(Check::Exec {
+        command,
+        attempts: given.count(r, "attempts", DEFAULT_ATTEMPTS),
+        envfrom,
+    })
 }
 
 fn http_options(r: &mut Reader, node: Option<&Node>, path: &str) -> HttpOptions {

@@ -7,34 +7,61 @@ use crate::yaml::{Node, Value};
 
 const EXPECTED: &str = "expected a port like 8080, \"53/udp\", \"25:2525\" (exposed:external), \"1234-1236\" or {exposed: 25, external: 2525}";
 
+/// What is wrong with a port spec (the message goes on with [`EXPECTED`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    #[error("unknown protocol `{0}` (expected tcp or udp)")]
+    UnknownProtocol(String),
+    #[error("`{0}` is not a port number")]
+    NotANumber(String),
+    #[error("port {0} is out of range (1 to 65535)")]
+    OutOfRange(String),
+    #[error("range {0} runs backwards")]
+    Backwards(String),
+    /// A value that is neither a number nor a string, as shown in messages.
+    #[error("{0} is not a port")]
+    NotAPort(String),
+    #[error(
+        "protocols differ between {exposed} and {external}; both sides must be tcp or both udp"
+    )]
+    ProtocolsDiffer {
+        exposed: PortSpec,
+        external: PortSpec,
+    },
+    #[error("range {exposed} needs an external range of the same length, found {external}")]
+    RangeLengths {
+        exposed: PortSpec,
+        external: PortSpec,
+    },
+    #[error("{shown} has {parts} parts separated by `:`, at most 2 are allowed")]
+    TooManyParts { shown: String, parts: usize },
+    #[error("external address {0} is not an address")]
+    ExternalNotAddress(String),
+    #[error("external as a list must be [address, port]")]
+    ExternalList,
+    #[error("the mapping form needs both `exposed` and `external`")]
+    MappingNeedsBoth,
+    #[error("{0} is not a port spec")]
+    NotASpec(String),
+}
+
 /// Parses one side: `8080`, `8080/udp`, `1234-1236/tcp`.
-pub fn parse_side(text: &str) -> Result<PortSpec, String> {
+pub fn parse_side(text: &str) -> Result<PortSpec, PortError> {
     let (numbers, protocol) = match text.split_once('/') {
         Some((n, "tcp")) => (n, Protocol::Tcp),
         Some((n, "udp")) => (n, Protocol::Udp),
-        Some((_, other)) => {
-            return Err(format!("unknown protocol `{other}` (expected tcp or udp)"))
-        }
+        Some((_, other)) => return Err(PortError::UnknownProtocol(other.to_owned())),
         None => (text, Protocol::Tcp),
-    };
-    let number = |s: &str| -> Result<u16, String> {
-        if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
-            return Err(format!("`{s}` is not a port number"));
-        }
-        match s.parse::<u32>() {
-            Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),
-            _ => Err(format!("port {s} is out of range (1 to 65535)")),
-        }
     };
     let (first, last) = match numbers.split_once('-') {
         Some((a, b)) => {
-            let (a, b) = (number(a)?, number(b)?);
+            let (a, b) = (port_number(a)?, port_number(b)?);
             if b < a {
-                return Err(format!("range {numbers} runs backwards"));
+                return Err(PortError::Backwards(numbers.to_owned()));
             }
             (a, Some(b))
         }
-        None => (number(numbers)?, None),
+        None => (port_number(numbers)?, None),
     };
     Ok(PortSpec {
         first,
@@ -43,75 +70,48 @@ pub fn parse_side(text: &str) -> Result<PortSpec, String> {
     })
 }
 
-fn side_of(node: &Node) -> Result<PortSpec, String> {
-    match &node.value {
-        Value::Int(i) => parse_side(&i.to_string()),
-        Value::Str(s) => parse_side(s),
-        _ => Err(format!("{} is not a port", show(node))),
+/// One port number, 1 to 65535.
+fn port_number(s: &str) -> Result<u16, PortError> {
+    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(PortError::NotANumber(s.to_owned()));
+    }
+    match s.parse::<u32>() {
+        Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),
+        _ => Err(PortError::OutOfRange(s.to_owned())),
     }
 }
 
-fn check_pair(exposed: PortSpec, external: PortSpec) -> Result<(), String> {
+fn side_of(node: &Node) -> Result<PortSpec, PortError> {
+    match &node.value {
+        Value::Int(i) => parse_side(&i.to_string()),
+        Value::Str(s) => parse_side(s),
+        _ => Err(PortError::NotAPort(show(node))),
+    }
+}
+
+fn check_pair(exposed: PortSpec, external: PortSpec) -> Result<(), PortError> {
     if exposed.protocol != external.protocol {
-        return Err(format!(
-            "protocols differ between {exposed} and {external}; both sides must be tcp or both udp"
-        ));
+        return Err(PortError::ProtocolsDiffer { exposed, external });
     }
     let len = |p: PortSpec| p.last.map(|l| l - p.first + 1).unwrap_or(1);
     if exposed.last.is_some() && len(exposed) != len(external) {
-        return Err(format!(
-            "range {exposed} needs an external range of the same length, found {external}"
-        ));
+        return Err(PortError::RangeLengths { exposed, external });
     }
     Ok(())
 }
 
+/// The exposed side, the external address and the external side.
+type Sides = (PortSpec, String, PortSpec);
+
+const ANY_ADDRESS: &str = "0.0.0.0";
+
 /// Parses a named port of a container. `path` names it in messages.
 pub fn parse(r: &mut Reader, node: &Node, path: &str) -> Option<PortMapping> {
     let result = match &node.value {
-        Value::Int(_) => side_of(node).map(|p| (p, "0.0.0.0".to_string(), p)),
-        Value::Str(s) => {
-            let parts: Vec<&str> = s.split(':').collect();
-            match parts.as_slice() {
-                [one] => parse_side(one).map(|p| (p, "0.0.0.0".to_string(), p)),
-                [exposed, external] => parse_side(exposed).and_then(|e| {
-                    let x = parse_side(external)?;
-                    check_pair(e, x)?;
-                    Ok((e, "0.0.0.0".to_string(), x))
-                }),
-                _ => Err(format!(
-                    "{} has {} parts separated by `:`, at most 2 are allowed",
-                    show(node),
-                    parts.len()
-                )),
-            }
-        }
-        Value::Map(entries) => match (get(entries, "exposed"), get(entries, "external")) {
-            (Some(exposed), Some(external)) => side_of(exposed).and_then(|e| {
-                let (ip, x) = match &external.value {
-                    Value::Seq(items) if items.len() == 2 => {
-                        let ip = match &items[0].value {
-                            Value::Str(s) => s.clone(),
-                            _ => {
-                                return Err(format!(
-                                    "external address {} is not an address",
-                                    show(&items[0])
-                                ))
-                            }
-                        };
-                        (ip, side_of(&items[1])?)
-                    }
-                    Value::Seq(_) => {
-                        return Err("external as a list must be [address, port]".to_string());
-                    }
-                    _ => ("0.0.0.0".to_string(), side_of(external)?),
-                };
-                check_pair(e, x)?;
-                Ok((e, ip, x))
-            }),
-            _ => Err("the mapping form needs both `exposed` and `external`".to_string()),
-        },
-        _ => Err(format!("{} is not a port spec", show(node))),
+        Value::Int(_) => side_of(node).map(|p| (p, ANY_ADDRESS.to_string(), p)),
+        Value::Str(s) => string_form(node, s),
+        Value::Map(entries) => mapping_form(entries),
+        _ => Err(PortError::NotASpec(show(node))),
     };
     match result {
         Ok((exposed, external_ip, external)) => Some(PortMapping {
@@ -124,6 +124,45 @@ pub fn parse(r: &mut Reader, node: &Node, path: &str) -> Option<PortMapping> {
             None
         }
     }
+}
+
+/// `"8080"`, `"25:2525"` (exposed:external).
+fn string_form(node: &Node, s: &str) -> Result<Sides, PortError> {
+    let parts: Vec<&str> = s.split(':').collect();
+    match parts.as_slice() {
+        [one] => parse_side(one).map(|p| (p, ANY_ADDRESS.to_string(), p)),
+        [exposed, external] => parse_side(exposed).and_then(|e| {
+            let x = parse_side(external)?;
+            check_pair(e, x)?;
+            Ok((e, ANY_ADDRESS.to_string(), x))
+        }),
+        _ => Err(PortError::TooManyParts {
+            shown: show(node),
+            parts: parts.len(),
+        }),
+    }
+}
+
+/// `{exposed: 25, external: 2525}` or `{exposed: 25, external: [ip, 2525]}`.
+fn mapping_form(entries: &[(Node, Node)]) -> Result<Sides, PortError> {
+    let (Some(exposed), Some(external)) = (get(entries, "exposed"), get(entries, "external"))
+    else {
+        return Err(PortError::MappingNeedsBoth);
+    };
+    let e = side_of(exposed)?;
+    let (ip, x) = match &external.value {
+        Value::Seq(items) if items.len() == 2 => {
+            let ip = match &items[0].value {
+                Value::Str(s) => s.clone(),
+                _ => return Err(PortError::ExternalNotAddress(show(&items[0]))),
+            };
+            (ip, side_of(&items[1])?)
+        }
+        Value::Seq(_) => return Err(PortError::ExternalList),
+        _ => (ANY_ADDRESS.to_string(), side_of(external)?),
+    };
+    check_pair(e, x)?;
+    Ok((e, ip, x))
 }
 
 #[cfg(test)]

@@ -106,16 +106,13 @@ impl<'f> Reader<'f> {
         }
     }
 
-    /// A non-empty string.
+    /// A non-empty string (see [`name_text`]).
     pub fn name(&mut self, node: &Node, path: &str, what: &str) -> Option<String> {
-        match &node.value {
-            Value::Str(s) if !s.trim().is_empty() => Some(s.clone()),
-            Value::Int(_) => Some(pyfmt::str_of(&node.value)),
-            _ => {
-                self.expected(node, path, what);
-                None
-            }
+        let name = name_text(node);
+        if name.is_none() {
+            self.expected(node, path, what);
         }
+        name
     }
 
     pub fn boolean(&mut self, node: &Node, path: &str) -> Option<bool> {
@@ -191,6 +188,16 @@ impl<'f> Reader<'f> {
     }
 }
 
+/// A node as a name, when it is one: a non-empty string, or an integer as
+/// Python writes it.
+pub fn name_text(node: &Node) -> Option<String> {
+    match &node.value {
+        Value::Str(s) if !s.trim().is_empty() => Some(s.clone()),
+        Value::Int(_) => Some(pyfmt::str_of(&node.value)),
+        _ => None,
+    }
+}
+
 /// Looks a string key up in mapping entries.
 pub fn get<'n>(entries: &'n [(Node, Node)], key: &str) -> Option<&'n Node> {
     entries
@@ -224,8 +231,17 @@ pub(crate) fn command(r: &mut Reader, node: &Node, path: &str) -> Option<Vec<Str
         }
     }
 }
+/// Why a size is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SizeError {
+    #[error("`{0}` is too large")]
+    TooLarge(String),
+    #[error("`{0}` is not a size")]
+    NotASize(String),
+}
+
 /// `512m`, `2G`, `1024`: bytes.
-pub(crate) fn parse_bytes(text: &str) -> Result<i64, String> {
+pub(crate) fn parse_bytes(text: &str) -> Result<i64, SizeError> {
     let t = text.trim();
     let (digits, unit) = match t.chars().last().map(|c| c.to_ascii_lowercase()) {
         Some('k') => (&t[..t.len() - 1], 1024i64),
@@ -237,8 +253,8 @@ pub(crate) fn parse_bytes(text: &str) -> Result<i64, String> {
     match digits.trim().parse::<i64>() {
         Ok(n) if n >= 0 => n
             .checked_mul(unit)
-            .ok_or_else(|| format!("`{text}` is too large")),
-        _ => Err(format!("`{text}` is not a size")),
+            .ok_or_else(|| SizeError::TooLarge(text.to_owned())),
+        _ => Err(SizeError::NotASize(text.to_owned())),
     }
 }
 
@@ -284,5 +300,20 @@ pub(crate) fn unknown(what: &str, name: &str, known: &BTreeSet<&str>) -> String 
             "unknown {what} `{name}`; expected one of: {}{more}",
             list.join(", ")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("512m"), Ok(512 * 1024 * 1024));
+        assert_eq!(parse_bytes("2G"), Ok(2 * 1024 * 1024 * 1024));
+        assert_eq!(parse_bytes("1k"), Ok(1024));
+        assert_eq!(parse_bytes("100"), Ok(100));
+        assert!(parse_bytes("1.5g").is_err());
+        assert!(parse_bytes("12x").is_err());
     }
 }

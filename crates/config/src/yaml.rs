@@ -166,76 +166,13 @@ impl<'f> Composer<'f> {
             }
             Event::SequenceStart(anchor, tag) => {
                 self.check_collection_tag(tag.as_deref(), "seq", mark)?;
-                let mut items = Vec::new();
-                loop {
-                    let (ev, sp) = self.next(parser)?;
-                    if matches!(ev, Event::SequenceEnd) {
-                        break;
-                    }
-                    items.push(self.node(parser, ev, sp, depth + 1)?);
-                }
-                (
-                    Node {
-                        value: Value::Seq(items),
-                        mark,
-                    },
-                    anchor,
-                )
+                let value = self.sequence(parser, depth)?;
+                (Node { value, mark }, anchor)
             }
             Event::MappingStart(anchor, tag) => {
                 self.check_collection_tag(tag.as_deref(), "map", mark)?;
-                let mut explicit: Vec<(Node, Node)> = Vec::new();
-                let mut merged: Vec<(Node, Node)> = Vec::new();
-                let mut merge_key: Option<Mark> = None;
-                loop {
-                    let (ev, sp) = self.next(parser)?;
-                    if matches!(ev, Event::MappingEnd) {
-                        break;
-                    }
-                    let is_merge =
-                        matches!(&ev, Event::Scalar(t, ScalarStyle::Plain, _, None) if t == "<<");
-                    let key = self.node(parser, ev, sp, depth + 1)?;
-                    let (vev, vsp) = self.next(parser)?;
-                    let value = self.node(parser, vev, vsp, depth + 1)?;
-                    if is_merge {
-                        if let Some(first) = merge_key {
-                            return Err(self.duplicate("<<", first, key.mark));
-                        }
-                        merge_key = Some(key.mark);
-                        self.merge_into(&mut merged, value)?;
-                        continue;
-                    }
-                    if let Some((first, _)) = explicit
-                        .iter()
-                        .find(|(k, _)| same_key(&k.value, &key.value))
-                    {
-                        return Err(self.duplicate(
-                            &crate::pyfmt::key_text(&key.value),
-                            first.mark,
-                            key.mark,
-                        ));
-                    }
-                    explicit.push((key, value));
-                }
-                // Merged keys come first; explicit keys override them in place.
-                let mut entries = merged;
-                for (k, v) in explicit {
-                    if let Some(slot) = entries
-                        .iter_mut()
-                        .find(|(mk, _)| same_key(&mk.value, &k.value))
-                    {
-                        *slot = (k, v);
-                    } else {
-                        entries.push((k, v));
-                    }
-                }
-                (
-                    Node {
-                        value: Value::Map(entries),
-                        mark,
-                    },
-                    anchor,
-                )
+                let value = self.mapping(parser, depth)?;
+                (Node { value, mark }, anchor)
             }
             other => {
                 return Err(ConfigError::at(
@@ -249,6 +186,78 @@ impl<'f> Composer<'f> {
             self.anchors.insert(anchor, node.clone());
         }
         Ok(node)
+    }
+
+    /// The items of a sequence, up to its end.
+    fn sequence<'i>(
+        &mut self,
+        parser: &mut Parser<'i, saphyr_parser::StrInput<'i>>,
+        depth: usize,
+    ) -> Result<Value, ConfigError> {
+        let mut items = Vec::new();
+        loop {
+            let (ev, sp) = self.next(parser)?;
+            if matches!(ev, Event::SequenceEnd) {
+                break;
+            }
+            items.push(self.node(parser, ev, sp, depth + 1)?);
+        }
+        Ok(Value::Seq(items))
+    }
+
+    /// The entries of a mapping, up to its end: merged keys (`<<`) first,
+    /// explicit keys overriding them in place; a key twice is an error.
+    fn mapping<'i>(
+        &mut self,
+        parser: &mut Parser<'i, saphyr_parser::StrInput<'i>>,
+        depth: usize,
+    ) -> Result<Value, ConfigError> {
+        let mut explicit: Vec<(Node, Node)> = Vec::new();
+        let mut merged: Vec<(Node, Node)> = Vec::new();
+        let mut merge_key: Option<Mark> = None;
+        loop {
+            let (ev, sp) = self.next(parser)?;
+            if matches!(ev, Event::MappingEnd) {
+                break;
+            }
+            let is_merge =
+                matches!(&ev, Event::Scalar(t, ScalarStyle::Plain, _, None) if t == "<<");
+            let key = self.node(parser, ev, sp, depth + 1)?;
+            let (vev, vsp) = self.next(parser)?;
+            let value = self.node(parser, vev, vsp, depth + 1)?;
+            if is_merge {
+                if let Some(first) = merge_key {
+                    return Err(self.duplicate("<<", first, key.mark));
+                }
+                merge_key = Some(key.mark);
+                self.merge_into(&mut merged, value)?;
+                continue;
+            }
+            if let Some((first, _)) = explicit
+                .iter()
+                .find(|(k, _)| same_key(&k.value, &key.value))
+            {
+                return Err(self.duplicate(
+                    &crate::pyfmt::key_text(&key.value),
+                    first.mark,
+                    key.mark,
+                ));
+            }
+            explicit.push((key, value));
+        }
+        // Merged keys come first; explicit keys override them in place.
+        let mut entries = merged;
+        for (k, v) in explicit {
+            if let Some(slot) = entries
+                .iter_mut()
+                .find(|(mk, _)| same_key(&mk.value, &k.value))
+            {
+                *slot = (k, v);
+            } else {
+                entries.push((k, v));
+            }
+        }
+        Ok(Value::Map(entries))
     }
 
     fn duplicate(&self, key: &str, first: Mark, second: Mark) -> ConfigError {
@@ -578,10 +587,6 @@ fn resolve_float(text: &str) -> Option<f64> {
 /// datetime PyYAML builds (`2001-12-14 21:59:43.100000-05:00`).
 fn resolve_timestamp(text: &str) -> Option<String> {
     let b = text.as_bytes();
-    let digits = |s: &str, min: usize, max: usize| -> Option<u32> {
-        (s.len() >= min && s.len() <= max && s.bytes().all(|c| c.is_ascii_digit()))
-            .then(|| s.parse().ok())?
-    };
     let is_date_only = b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
@@ -613,6 +618,27 @@ fn resolve_timestamp(text: &str) -> Option<String> {
         .find(|c: char| !(c.is_ascii_digit() || c == ':' || c == '.'))
         .unwrap_or(rest.len());
     let (time, zone) = rest.split_at(time_end);
+    let (h, mi, sec, micros) = time_of_day(time)?;
+    let tz = zone_offset(zone.trim_start_matches([' ', '\t']))?;
+    let mut out = format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{sec:02}");
+    if let Some(us) = micros.filter(|us| *us > 0) {
+        out.push_str(&format!(".{us:06}"));
+    }
+    if let Some(tz) = tz {
+        out.push_str(&tz);
+    }
+    Some(out)
+}
+
+/// `s` as a number, when it is `min` to `max` ASCII digits.
+fn digits(s: &str, min: usize, max: usize) -> Option<u32> {
+    (s.len() >= min && s.len() <= max && s.bytes().all(|c| c.is_ascii_digit()))
+        .then(|| s.parse().ok())?
+}
+
+/// `H:MM:SS[.f]`: hours, minutes, seconds and microseconds (when a
+/// fraction is written).
+fn time_of_day(time: &str) -> Option<(u32, u32, u32, Option<u32>)> {
     let (hms, fraction) = match time.split_once('.') {
         Some((hms, f)) if f.bytes().all(|c| c.is_ascii_digit()) => (hms, Some(f)),
         Some(_) => return None,
@@ -634,10 +660,15 @@ fn resolve_timestamp(text: &str) -> Option<String> {
         }
         f.parse::<u32>().unwrap_or(0)
     });
-    let zone = zone.trim_start_matches([' ', '\t']);
-    let tz = match zone {
-        "" => None,
-        "Z" => Some("+00:00".to_string()),
+    Some((h, mi, sec, micros))
+}
+
+/// A time zone (`Z`, `±H[:MM]`) as Python prints its offset (`+05:00`);
+/// `Some(None)` for none written, `None` when it is not one.
+fn zone_offset(zone: &str) -> Option<Option<String>> {
+    match zone {
+        "" => Some(None),
+        "Z" => Some(Some("+00:00".to_string())),
         z => {
             let (sign, body) = z.split_at(1);
             if sign != "+" && sign != "-" {
@@ -648,17 +679,9 @@ fn resolve_timestamp(text: &str) -> Option<String> {
                 None => (digits(body, 1, 2)?, 0),
             };
             let sign = if (zh, zm) == (0, 0) { "+" } else { sign };
-            Some(format!("{sign}{zh:02}:{zm:02}"))
+            Some(Some(format!("{sign}{zh:02}:{zm:02}")))
         }
-    };
-    let mut out = format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{sec:02}");
-    if let Some(us) = micros.filter(|us| *us > 0) {
-        out.push_str(&format!(".{us:06}"));
     }
-    if let Some(tz) = tz {
-        out.push_str(&tz);
-    }
-    Some(out)
 }
 
 fn valid_date(y: u32, m: u32, d: u32) -> bool {

@@ -54,6 +54,19 @@ impl Rewritten {
         }
     }
 
+    /// `text` with `edits` (in order, not overlapping) made.
+    fn apply(text: &str, edits: Vec<Edit>) -> Rewritten {
+        let mut out = String::with_capacity(text.len() + edits.len() * LIST_OPEN.len());
+        let mut at = 0;
+        for e in &edits {
+            out.push_str(&text[at..e.start]);
+            out.push_str(e.with);
+            at = e.end;
+        }
+        out.push_str(&text[at..]);
+        Rewritten { text: out, edits }
+    }
+
     /// The byte offset in the text as written of `offset` in `self.text`; an
     /// offset inside inserted text maps to where it was inserted.
     pub(crate) fn original_offset(&self, offset: usize) -> usize {
@@ -96,28 +109,48 @@ pub(crate) fn scan(text: &str, name: &str) -> Scanned {
     if parsed.is_err() {
         return Scanned::Text(Rewritten::unchanged(text));
     }
-    let mut edits = Vec::new();
-    let mut groups: Vec<Group> = Vec::new();
-    // Whether the token before ends an operand (so `[` is a subscript).
-    let mut after_operand = false;
-    // Whether the token before is the name of a `{% … %}` tag.
-    let mut at_tag_name = false;
-    let mut tag_start = false;
-    // Whether the token before is a `.` (so a keyword is an attribute name).
-    let mut after_dot = false;
+    match literal_edits(text) {
+        Some(edits) if !edits.is_empty() => Scanned::Text(Rewritten::apply(text, edits)),
+        _ => Scanned::Text(Rewritten::unchanged(text)),
+    }
+}
+
+/// The edits that turn the literals of `text` into calls; `None` when it
+/// does not tokenize.
+fn literal_edits(text: &str) -> Option<Vec<Edit>> {
+    let mut scanner = Scanner::default();
     for token in tokenize(text, false, SyntaxConfig::default()) {
-        let Ok((token, span)) = token else {
-            return Scanned::Text(Rewritten::unchanged(text));
-        };
-        let (start, end) = (span.start_offset as usize, span.end_offset as usize);
-        let was_tag_start = std::mem::take(&mut tag_start);
-        let was_tag_name = std::mem::take(&mut at_tag_name);
-        let was_dot = std::mem::replace(&mut after_dot, matches!(token, Token::Dot));
+        let (token, span) = token.ok()?;
+        scanner.token(token, span.start_offset as usize, span.end_offset as usize);
+    }
+    Some(scanner.edits)
+}
+
+/// Where the scan of the tokens is, and the edits found so far.
+#[derive(Default)]
+struct Scanner {
+    edits: Vec<Edit>,
+    groups: Vec<Group>,
+    /// Whether the token before ends an operand (so `[` is a subscript).
+    after_operand: bool,
+    /// Whether the token before is the name of a `{% … %}` tag.
+    at_tag_name: bool,
+    tag_start: bool,
+    /// Whether the token before is a `.` (so a keyword is an attribute name).
+    after_dot: bool,
+}
+
+impl Scanner {
+    /// Takes the next token, at `start..end` of the text as written.
+    fn token(&mut self, token: Token, start: usize, end: usize) {
+        let was_tag_start = std::mem::take(&mut self.tag_start);
+        let was_tag_name = std::mem::take(&mut self.at_tag_name);
+        let was_dot = std::mem::replace(&mut self.after_dot, matches!(token, Token::Dot));
         let mut operand = false;
         match token {
-            Token::BlockStart => tag_start = true,
-            Token::VariableStart | Token::VariableEnd | Token::BlockEnd => groups.clear(),
-            Token::Ident(_) if was_tag_start => at_tag_name = true,
+            Token::BlockStart => self.tag_start = true,
+            Token::VariableStart | Token::VariableEnd | Token::BlockEnd => self.groups.clear(),
+            Token::Ident(_) if was_tag_start => self.at_tag_name = true,
             Token::Ident(id) => {
                 operand =
                     was_dot || !matches!(id, "and" | "or" | "not" | "in" | "is" | "if" | "else");
@@ -127,71 +160,45 @@ pub(crate) fn scan(text: &str, name: &str) -> Scanned {
             | Token::Int(_)
             | Token::Int128(_)
             | Token::Float(_) => operand = true,
-            Token::ParenOpen => groups.push(Group::Paren),
+            Token::ParenOpen => self.groups.push(Group::Paren),
             Token::ParenClose => {
-                groups.pop();
+                self.groups.pop();
                 operand = true;
             }
             Token::BracketOpen => {
-                let literal = was_tag_name || !after_operand;
+                let literal = was_tag_name || !self.after_operand;
                 if literal {
-                    edits.push(Edit {
-                        start,
-                        end,
-                        with: LIST_OPEN,
-                    });
+                    self.edit(start, end, LIST_OPEN);
                 }
-                groups.push(Group::Bracket(literal));
+                self.groups.push(Group::Bracket(literal));
             }
             Token::BracketClose => {
-                if let Some(Group::Bracket(true)) = groups.pop() {
-                    edits.push(Edit {
-                        start,
-                        end,
-                        with: "])",
-                    });
+                if let Some(Group::Bracket(true)) = self.groups.pop() {
+                    self.edit(start, end, "])");
                 }
                 operand = true;
             }
             Token::BraceOpen => {
-                edits.push(Edit {
-                    start,
-                    end,
-                    with: DICT_OPEN,
-                });
-                groups.push(Group::Brace);
+                self.edit(start, end, DICT_OPEN);
+                self.groups.push(Group::Brace);
             }
             Token::BraceClose => {
-                if let Some(Group::Brace) = groups.pop() {
-                    edits.push(Edit {
-                        start,
-                        end,
-                        with: "])",
-                    });
+                if let Some(Group::Brace) = self.groups.pop() {
+                    self.edit(start, end, "])");
                 }
                 operand = true;
             }
-            Token::Colon if matches!(groups.last(), Some(Group::Brace)) => edits.push(Edit {
-                start,
-                end,
-                with: ",",
-            }),
+            Token::Colon if matches!(self.groups.last(), Some(Group::Brace)) => {
+                self.edit(start, end, ",")
+            }
             _ => {}
         }
-        after_operand = operand;
+        self.after_operand = operand;
     }
-    if edits.is_empty() {
-        return Scanned::Text(Rewritten::unchanged(text));
+
+    fn edit(&mut self, start: usize, end: usize, with: &'static str) {
+        self.edits.push(Edit { start, end, with });
     }
-    let mut out = String::with_capacity(text.len() + edits.len() * LIST_OPEN.len());
-    let mut at = 0;
-    for e in &edits {
-        out.push_str(&text[at..e.start]);
-        out.push_str(e.with);
-        at = e.end;
-    }
-    out.push_str(&text[at..]);
-    Scanned::Text(Rewritten { text: out, edits })
 }
 
 /// The byte offset of the first `do` tag's name, if any.

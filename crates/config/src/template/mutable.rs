@@ -52,6 +52,7 @@ impl List {
         lock(&self.0).clone()
     }
 
+    /// Python's list methods.
     fn call(
         self: &Arc<Self>,
         state: &State<'_, '_>,
@@ -65,50 +66,10 @@ impl List {
                 lock(&self.0).push(item);
                 Ok(Value::from(()))
             }
-            "extend" => {
-                let (items,): (Value,) = from_args(args)?;
-                let mut new = Vec::new();
-                for item in items.try_iter()? {
-                    state.consume_fuel(1)?;
-                    self.refuse_cycle(&item)?;
-                    new.push(item);
-                }
-                lock(&self.0).extend(new);
-                Ok(Value::from(()))
-            }
-            "insert" => {
-                let (index, item): (i64, Value) = from_args(args)?;
-                self.refuse_cycle(&item)?;
-                let mut items = lock(&self.0);
-                // Python clamps the position to the list.
-                let at = normalise(index, items.len()).unwrap_or(0).min(items.len());
-                items.insert(at, item);
-                Ok(Value::from(()))
-            }
-            "pop" => {
-                let (index,): (Option<i64>,) = from_args(args)?;
-                let mut items = lock(&self.0);
-                if items.is_empty() {
-                    return Err(invalid("pop from empty list"));
-                }
-                let at = normalise(index.unwrap_or(-1), items.len())
-                    .filter(|&i| i < items.len())
-                    .ok_or_else(|| invalid("pop index out of range"))?;
-                Ok(items.remove(at))
-            }
-            "remove" => {
-                let (item,): (Value,) = from_args(args)?;
-                let at = self
-                    .items()
-                    .iter()
-                    .position(|v| *v == item)
-                    .ok_or_else(|| invalid(format!("list.remove(x): {item:?} is not in list")))?;
-                let mut items = lock(&self.0);
-                if at < items.len() {
-                    items.remove(at);
-                }
-                Ok(Value::from(()))
-            }
+            "extend" => self.extend(state, args),
+            "insert" => self.insert(args),
+            "pop" => self.pop(args),
+            "remove" => self.remove(args),
             "index" => {
                 let (item,): (Value,) = from_args(args)?;
                 self.items()
@@ -127,24 +88,79 @@ impl List {
                 lock(&self.0).reverse();
                 Ok(Value::from(()))
             }
-            "sort" => {
-                let (kwargs,): (Kwargs,) = from_args(args)?;
-                let reverse = kwargs.get::<Option<bool>>("reverse")?.unwrap_or(false);
-                kwargs.assert_all_used()?;
-                let mut items = self.items();
-                items.sort();
-                if reverse {
-                    items.reverse();
-                }
-                *lock(&self.0) = items;
-                Ok(Value::from(()))
-            }
+            "sort" => self.sort(args),
             "copy" => {
                 let () = from_args(args)?;
                 Ok(List::value(self.items()))
             }
             _ => Err(Error::from(ErrorKind::UnknownMethod)),
         }
+    }
+
+    /// `extend(items)`.
+    fn extend(self: &Arc<Self>, state: &State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+        let (items,): (Value,) = from_args(args)?;
+        let mut new = Vec::new();
+        for item in items.try_iter()? {
+            state.consume_fuel(1)?;
+            self.refuse_cycle(&item)?;
+            new.push(item);
+        }
+        lock(&self.0).extend(new);
+        Ok(Value::from(()))
+    }
+
+    /// `insert(index, item)`.
+    fn insert(self: &Arc<Self>, args: &[Value]) -> Result<Value, Error> {
+        let (index, item): (i64, Value) = from_args(args)?;
+        self.refuse_cycle(&item)?;
+        let mut items = lock(&self.0);
+        // Python clamps the position to the list.
+        let at = normalise(index, items.len()).unwrap_or(0).min(items.len());
+        items.insert(at, item);
+        Ok(Value::from(()))
+    }
+
+    /// `pop([index])`.
+    fn pop(&self, args: &[Value]) -> Result<Value, Error> {
+        let (index,): (Option<i64>,) = from_args(args)?;
+        let mut items = lock(&self.0);
+        if items.is_empty() {
+            return Err(invalid("pop from empty list"));
+        }
+        let at = normalise(index.unwrap_or(-1), items.len())
+            .filter(|&i| i < items.len())
+            .ok_or_else(|| invalid("pop index out of range"))?;
+        Ok(items.remove(at))
+    }
+
+    /// `remove(item)`: its first occurrence.
+    fn remove(&self, args: &[Value]) -> Result<Value, Error> {
+        let (item,): (Value,) = from_args(args)?;
+        let at = self
+            .items()
+            .iter()
+            .position(|v| *v == item)
+            .ok_or_else(|| invalid(format!("list.remove(x): {item:?} is not in list")))?;
+        let mut items = lock(&self.0);
+        if at < items.len() {
+            items.remove(at);
+        }
+        Ok(Value::from(()))
+    }
+
+    /// `sort(reverse=False)`.
+    fn sort(&self, args: &[Value]) -> Result<Value, Error> {
+        let (kwargs,): (Kwargs,) = from_args(args)?;
+        let reverse = kwargs.get::<Option<bool>>("reverse")?.unwrap_or(false);
+        kwargs.assert_all_used()?;
+        let mut items = self.items();
+        items.sort();
+        if reverse {
+            items.reverse();
+        }
+        *lock(&self.0) = items;
+        Ok(Value::from(()))
     }
 
     fn refuse_cycle(self: &Arc<Self>, item: &Value) -> Result<(), Error> {

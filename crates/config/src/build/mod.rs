@@ -1,0 +1,190 @@
+//! From the YAML tree to the validated [`Environment`]: a shape check per
+//! section (each error located and named by its path), then the cross-field
+//! checks (references, ships, cycles), then the computed environments.
+//! Pure: the files it needs were read beforehand by the load step
+//! ([`Reads`]). This module runs the sections in order; each section of the
+//! file is read by its own module.
+
+mod document;
+mod env;
+mod instances;
+mod links;
+mod network;
+mod references;
+mod registries;
+mod runtime;
+mod services;
+mod ships;
+mod volumes;
+
+use std::path::Path;
+
+use indexmap::IndexMap;
+
+use crate::model::*;
+use crate::reader::{get_set, Reader};
+use crate::reads::Reads;
+use crate::yaml::Node;
+
+/// What the services and their instances are read against: the sections
+/// read before them and the files the load step read.
+struct Context<'a> {
+    /// The environment's `name` (every container's `MAESTRO_ENVIRONMENT_NAME`).
+    env_name: &'a str,
+    ships: &'a IndexMap<String, Ship>,
+    networks: &'a IndexMap<String, Network>,
+    schema: u8,
+    reads: &'a Reads,
+}
+
+/// Builds the model from the parsed document, with the files `reads` holds.
+/// `environments`: whether each container's environment (its own variables
+/// and the link variables) is computed; commands that read none of it
+/// (`status`, `logs`, `lock`, `deptree`, `exec`) skip that work.
+pub fn build(
+    root: &Node,
+    file: &str,
+    base_dir: &Path,
+    reads: &Reads,
+    environments: bool,
+) -> Result<Environment, crate::LoadError> {
+    let mut r = Reader::new(file);
+    let env = build_in(&mut r, root, file, base_dir, reads, environments);
+    if !r.errors.is_empty() || env.is_none() {
+        r.errors.sort_by_key(|e| e.mark.map(|m| (m.line, m.column)));
+        r.errors.dedup();
+        return Err(crate::LoadError { errors: r.errors });
+    }
+    let mut env = env.expect("checked above");
+    env.warnings = r.warnings;
+    Ok(env)
+}
+
+/// The sections in the order they are read (which is the order of the
+/// warnings); `None` once an error stops the build.
+fn build_in(
+    r: &mut Reader,
+    root: &Node,
+    file: &str,
+    base_dir: &Path,
+    reads: &Reads,
+    environments: bool,
+) -> Option<Environment> {
+    let top = document::top_entries(r, root)?;
+    let schema = document::schema(r, top);
+    let name = document::name(r, root, top);
+    document::check_ship_provider(r, top);
+    document::obsolete_keys(r, top);
+    let registries = registries::registries(r, get_set(top, "registries"));
+    let ships = ships::ships(r, root, top, reads);
+    let networks = crate::objects::networks(r, get_set(top, "networks"));
+    let named_volumes = crate::objects::volumes(r, get_set(top, "volumes"));
+
+    let context = Context {
+        env_name: &name,
+        ships: &ships,
+        networks: &networks,
+        schema,
+        reads,
+    };
+    let (drafts, containers) = services::services(r, top, &context);
+    let dependencies = references::check(r, root, &drafts, &containers);
+    if !r.errors.is_empty() {
+        return None;
+    }
+
+    let members = links::members_by_service(&containers);
+    let link_vars = if environments {
+        links::link_vars(&drafts, &members, &ships)
+    } else {
+        Default::default()
+    };
+    let services = services::finish(&drafts, &members, &dependencies);
+    let containers =
+        links::finish_containers(r, containers, &link_vars, &dependencies, environments);
+    if !r.errors.is_empty() {
+        return None;
+    }
+
+    let audit = crate::audit::build(r, get_set(top, "audit"));
+
+    Some(Environment {
+        name,
+        schema,
+        source: file.to_string(),
+        base_dir: base_dir.to_path_buf(),
+        ships,
+        registries,
+        services,
+        containers,
+        audit,
+        graph: dependencies.graph,
+        networks,
+        volumes: named_volumes,
+        warnings: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Loads `text` as `t.yaml`, in the current directory.
+    pub(super) fn load(text: &str) -> Result<Environment, crate::LoadError> {
+        let source = crate::Source {
+            name: "t.yaml".into(),
+            base_dir: std::path::PathBuf::from("."),
+            text: text.into(),
+        };
+        crate::load(&source, &Default::default())
+    }
+
+    /// Without environments the model is the same but for the containers'
+    /// variables, and the same file errors are found.
+    #[test]
+    fn a_load_without_environments_skips_only_the_variables() {
+        let text = "name: t
+ships: {s1: {ip: 10.0.0.1}}
+services:
+  db: {image: pg, instances: {db-1: {ship: s1, ports: {pg: 5432}}}}
+  web:
+    image: nginx
+    requires: [db]
+    env: {A: b}
+    instances: {web-1: {ship: s1}}
+";
+        let source = |text: &str| crate::Source {
+            name: "t.yaml".into(),
+            base_dir: std::path::PathBuf::from("."),
+            text: text.into(),
+        };
+        let lean = crate::Needs {
+            environments: false,
+        };
+        let full = load(text).expect("valid");
+        let bare = crate::load_with(&source(text), &Default::default(), lean).expect("valid");
+        assert!(!full.containers["web-1"].env.resolved().is_empty());
+        for (name, c) in &bare.containers {
+            assert!(c.env.resolved().is_empty(), "{name}");
+            let mut with = full.containers[name].clone();
+            with.env = Default::default();
+            assert_eq!(*c, with, "{name}");
+        }
+        let broken = text.replace("requires: [db]", "requires: [dbb]");
+        let errors = |r: Result<Environment, crate::LoadError>| -> Vec<String> {
+            r.err()
+                .map(|e| e.errors.iter().map(ToString::to_string).collect())
+                .unwrap_or_default()
+        };
+        let full_errors = errors(load(&broken));
+        assert!(!full_errors.is_empty());
+        assert_eq!(
+            errors(crate::load_with(
+                &source(&broken),
+                &Default::default(),
+                lean
+            )),
+            full_errors
+        );
+    }
+}
