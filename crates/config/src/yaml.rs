@@ -670,10 +670,11 @@ fn zone_offset(zone: &str) -> Option<Option<String>> {
         "" => Some(None),
         "Z" => Some(Some("+00:00".to_string())),
         z => {
-            let (sign, body) = z.split_at(1);
-            if sign != "+" && sign != "-" {
-                return None;
-            }
+            // Not `split_at(1)`: the character after a time may be any (é).
+            let (sign, body) = match z.strip_prefix('+') {
+                Some(body) => ("+", body),
+                None => ("-", z.strip_prefix('-')?),
+            };
             let (zh, zm) = match body.split_once(':') {
                 Some((zh, zm)) => (digits(zh, 1, 2)?, digits(zm, 2, 2)?),
                 None => (digits(body, 1, 2)?, 0),
@@ -739,6 +740,18 @@ mod tests {
         assert_eq!(v("-.inf"), Value::Float(f64::NEG_INFINITY));
         assert_eq!(v("1:30.5"), Value::Float(90.5));
         assert_eq!(v("1.2.3"), Value::Str("1.2.3".into()));
+    }
+
+    #[test]
+    fn a_time_followed_by_a_non_ascii_character_is_a_string_not_a_panic() {
+        assert_eq!(
+            v("2001-12-14 21:59:43é"),
+            Value::Str("2001-12-14 21:59:43é".into())
+        );
+        assert_eq!(
+            v("2001-12-14 21:59:43-05"),
+            Value::Date("2001-12-14 21:59:43-05:00".into())
+        );
     }
 
     #[test]

@@ -264,7 +264,11 @@ pub(crate) async fn create(ctx: &Ctx<'_>, request: &CreateRequest) -> Result<(),
     (ctx.progress)("creating container");
     let name = &ctx.container.name;
     ctx.engine
-        .create_container_for(name, request.body.clone(), request.platform.as_deref())
+        .create_container_for(
+            name,
+            request.with_env(ctx.container),
+            request.platform.as_deref(),
+        )
         .await?;
     connect(ctx, &request.connect).await
 }

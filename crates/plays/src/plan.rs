@@ -134,7 +134,9 @@ pub struct ObjectRequest<R> {
 }
 
 /// Everything that creates one container: the request (labels and spec
-/// hash included), its platform, and the networks it joins after the first.
+/// hash included; its `Env`, rendered from the container's variables when
+/// it is sent, left out), its platform, and the networks it joins after the
+/// first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateRequest {
     pub body: ContainerCreateBody,

@@ -224,7 +224,10 @@ fn decide_up(
         };
     }
     match snapshot.inspected(c) {
-        Some(found) => drift::decide(&request.body, Some(found), image, &drift::contract(c)),
+        Some(found) => {
+            let body = request.with_env(c);
+            drift::decide(&body, Some(found), image, &drift::contract(c))
+        }
         // Not inspected (its ship failed meanwhile): say so plainly.
         None => Action::Recreate(vec!["its description could not be read".into()]),
     }

@@ -32,17 +32,29 @@ pub fn create_body(env: &Environment, container: &Container) -> ContainerCreateB
     body
 }
 
-/// Everything that creates `container`: the request, its platform, and
-/// the networks it joins after the first.
+/// Everything that creates `container`: the request (its spec hash taken
+/// from the whole request; its `Env` left to be rendered from the model
+/// when it is sent, so that a plan of thousands of creations does not
+/// hold thousands of environments), its platform, and the networks it
+/// joins after the first.
 pub fn create_request(env: &Environment, container: &Container) -> CreateRequest {
+    let mut body = create_body(env, container);
+    body.env = None;
     CreateRequest {
-        body: create_body(env, container),
+        body,
         platform: container.options.platform.clone(),
         connect: crate::objects::connects(env, container),
     }
 }
 
 impl CreateRequest {
+    /// The whole request, its `Env` rendered from `container`'s variables.
+    pub fn with_env(&self, container: &Container) -> ContainerCreateBody {
+        let mut body = self.body.clone();
+        body.env = Some(env_list(container));
+        body
+    }
+
     /// The spec hash in its labels.
     pub fn spec_hash(&self) -> Option<&str> {
         self.body
@@ -164,17 +176,22 @@ fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
     (!items.is_empty()).then_some(items)
 }
 
-/// The request from the model alone, without maestro's labels.
-fn bare_body(c: &Container) -> ContainerCreateBody {
-    let env: Vec<String> = c
-        .env
+/// The container's variables as the request's `Env` (`NAME=value`, or
+/// `NAME` alone to pass the engine's own).
+pub fn env_list(c: &Container) -> Vec<String> {
+    c.env
         .resolved()
         .into_iter()
         .map(|(k, v)| match v {
             Some(v) => format!("{k}={v}"),
             None => k.to_owned(),
         })
-        .collect();
+        .collect()
+}
+
+/// The request from the model alone, without maestro's labels.
+fn bare_body(c: &Container) -> ContainerCreateBody {
+    let env = env_list(c);
 
     let mut exposed: Vec<String> = Vec::new();
     let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
