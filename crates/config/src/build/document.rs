@@ -1,6 +1,7 @@
 //! The top of the file: its shape, `__maestro.schema`, the environment's
 //! `name`, `ship_provider`, and the keys MaestroNG took that mean nothing to
 //! today's engines (warned about wherever they are set).
+//! A leaf: imports no other module of the build.
 
 use crate::pyfmt;
 use crate::reader::{get, get_set, show, Reader};

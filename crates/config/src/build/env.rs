@@ -2,10 +2,11 @@
 //! instance's `envfile` (files, read by the load step, and inline mappings)
 //! and `env`, then the variables maestro seeds (names of the environment,
 //! service, container, its host address and image).
+//! Imports only `context`.
 
 use indexmap::IndexMap;
 
-use super::Context;
+use super::context::Context;
 use crate::model::image_tag;
 use crate::pyfmt;
 use crate::reader::{get_set, Reader};

@@ -1,29 +1,22 @@
 //! A service's `instances`: each one's ship, image and environment, and the
 //! sections of the container it describes (ports, volumes, links, network,
 //! how it runs), read into a draft for the cross-checks that follow.
+//! Imports the leaves and the sections an instance is made of (`env`,
+//! `volumes`, `links`, `network`, `runtime`), never `services` or later.
 
 use std::collections::BTreeSet;
 
 use indexmap::IndexMap;
 
-use super::env::{self, RawEnv};
-use super::services::{named_entries, overlay, ServiceDraft};
-use super::{links, network, runtime, volumes, Context};
+use super::context::Context;
+use super::drafts::{ContainerDraft, ServiceDraft};
+use super::entries::{named_entries, overlay};
+use super::{env, links, network, runtime, volumes};
 use crate::keys::INSTANCE as INSTANCE_KEYS;
 use crate::model::{Container, ContainerEnv, Lifecycle, PortMapping, Ship};
 use crate::ports;
 use crate::reader::{get_set, unknown, Reader};
 use crate::yaml::{Node, Value};
-
-/// An instance before cross-checks and environment computation.
-pub(super) struct ContainerDraft<'n> {
-    pub(super) container: Container,
-    pub(super) node: &'n Node,
-    pub(super) env: RawEnv,
-    pub(super) volumes_from_nodes: Vec<&'n Node>,
-    pub(super) link_nodes: Vec<(&'n Node, String)>,
-    pub(super) lifecycle_nodes: Vec<(&'n Node, String)>,
-}
 
 pub(super) fn instance<'n>(
     r: &mut Reader,

@@ -4,9 +4,24 @@
 //! Pure: the files it needs were read beforehand by the load step
 //! ([`Reads`]). This module runs the sections in order; each section of the
 //! file is read by its own module.
+//!
+//! The modules form layers, each importing only the ones before it:
+//! - leaves: `context` (what services are read against), `entries` (named
+//!   entries and their overlay), and the sections that need nothing of the
+//!   others: `document`, `registries`, `ships`, `volumes`, `links`;
+//! - `env` (a container's own variables), then `drafts` (a service's and an
+//!   instance's drafts);
+//! - `network` and `runtime`, then `instances`, then `services` (the
+//!   section readers, each making drafts);
+//! - `references` (the cross-checks of the drafts), then `finish` (the
+//!   model's services and containers).
 
+mod context;
 mod document;
+mod drafts;
+mod entries;
 mod env;
+mod finish;
 mod instances;
 mod links;
 mod network;
@@ -19,23 +34,11 @@ mod volumes;
 
 use std::path::Path;
 
-use indexmap::IndexMap;
-
+use self::context::Context;
 use crate::model::*;
 use crate::reader::{get_set, Reader};
 use crate::reads::Reads;
 use crate::yaml::Node;
-
-/// What the services and their instances are read against: the sections
-/// read before them and the files the load step read.
-struct Context<'a> {
-    /// The environment's `name` (every container's `MAESTRO_ENVIRONMENT_NAME`).
-    env_name: &'a str,
-    ships: &'a IndexMap<String, Ship>,
-    networks: &'a IndexMap<String, Network>,
-    schema: u8,
-    reads: &'a Reads,
-}
 
 /// Builds the model from the parsed document, with the files `reads` holds.
 /// `environments`: whether each container's environment (its own variables
@@ -93,15 +96,14 @@ fn build_in(
         return None;
     }
 
-    let members = links::members_by_service(&containers);
+    let members = finish::members_by_service(&containers);
     let link_vars = if environments {
-        links::link_vars(&drafts, &members, &ships)
+        finish::link_vars(&drafts, &members, &ships)
     } else {
         Default::default()
     };
-    let services = services::finish(&drafts, &members, &dependencies);
-    let containers =
-        links::finish_containers(r, containers, &link_vars, &dependencies, environments);
+    let services = finish::services(&drafts, &members, &dependencies);
+    let containers = finish::containers(r, containers, &link_vars, &dependencies, environments);
     if !r.errors.is_empty() {
         return None;
     }

@@ -1,12 +1,13 @@
 //! An instance's networking: the engine networks it joins (`networks`, its
 //! own or its service's), its network mode (`net`), its `extra_hosts` (an
 //! address, or a ship's) and its `dns` servers.
+//! Imports only `drafts` (the container it attaches to networks).
 
 use std::collections::BTreeSet;
 
 use indexmap::IndexMap;
 
-use super::instances::ContainerDraft;
+use super::drafts::ContainerDraft;
 use crate::model::{Network, Ship};
 use crate::pyfmt;
 use crate::reader::{get_set, show, unknown, Reader};

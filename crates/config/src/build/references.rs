@@ -3,11 +3,11 @@
 //! `volumes_from`, `links` and `net: container:NAME` name containers (on the
 //! same ship); and the dependencies, declared or implied by `volumes_from`,
 //! have no cycle.
+//! Imports only `drafts` and `volumes` (the targets a container mounts).
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::instances::ContainerDraft;
-use super::services::ServiceDraft;
+use super::drafts::{ContainerDraft, ServiceDraft};
 use super::volumes::volume_targets;
 use crate::graph::DependencyGraph;
 use crate::reader::{unknown, Reader};

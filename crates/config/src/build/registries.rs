@@ -1,5 +1,6 @@
 //! `registries`: where images are pulled from, with their credentials and
 //! how a failing pull is retried.
+//! A leaf: imports no other module of the build.
 
 use indexmap::IndexMap;
 

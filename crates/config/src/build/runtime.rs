@@ -1,10 +1,12 @@
 //! How an instance's container runs: its restart policy, stop timeout and
 //! the Compose-style options (see `crate::options`), resource `limits`,
 //! `ulimits`, logging, labels and `privileged`.
+//! Imports only `drafts` and `entries` (the service's limits it overlays).
 
 use indexmap::IndexMap;
 
-use super::services::{named_entries, overlay, ServiceDraft};
+use super::drafts::ServiceDraft;
+use super::entries::{named_entries, overlay};
 use crate::model::{ContainerOptions, Limits, LogConfig, RestartPolicy, Ulimit};
 use crate::pyfmt;
 use crate::reader::{get_set, labels, parse_bytes, show, Reader};

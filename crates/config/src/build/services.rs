@@ -1,34 +1,18 @@
 //! `services`: each service's image, environment, the ports, limits and
 //! lifecycle checks its instances share, what it requires, and its
-//! `instances` (each name unique across all services); at the end, the
-//! [`Service`] entries of the model.
+//! `instances` (each name unique across all services), read into drafts.
+//! Imports the leaves, `env`, `instances` and `network`; never
+//! `references` or `finish`, which come after it.
 
 use std::collections::HashMap;
 
-use indexmap::IndexMap;
-
-use super::env::{self, RawEnv};
-use super::instances::{self, ContainerDraft};
-use super::references::Dependencies;
-use super::Context;
+use super::context::Context;
+use super::drafts::{ContainerDraft, ServiceDraft};
+use super::entries::named_entries;
+use super::{env, instances, network};
 use crate::keys::SERVICE as SERVICE_KEYS;
-use crate::model::{Container, Service};
 use crate::reader::{get, get_set, Reader};
 use crate::yaml::{Node, Value};
-
-/// The parts of a service needed while its instances are built.
-pub(super) struct ServiceDraft<'n> {
-    pub(super) name: String,
-    pub(super) node: &'n Node,
-    pub(super) image: Option<String>,
-    pub(super) env: RawEnv,
-    pub(super) ports: Vec<(String, &'n Node)>,
-    pub(super) limits: Vec<(String, &'n Node)>,
-    pub(super) lifecycle: Option<&'n Node>,
-    pub(super) requires: Vec<(String, &'n Node)>,
-    pub(super) wants_info: Vec<(String, &'n Node)>,
-    pub(super) omit: bool,
-}
 
 /// Every service and every instance of the file, in file order.
 pub(super) fn services<'n>(
@@ -59,7 +43,7 @@ pub(super) fn services<'n>(
                 continue;
             }
             if let Some(mut c) = instances::instance(r, &draft, &iname, inode, cx) {
-                super::network::attach(r, &mut c, node, cx.networks);
+                network::attach(r, &mut c, node, cx.networks);
                 containers.push(c);
             }
         }
@@ -187,73 +171,4 @@ fn name_list<'n>(r: &mut Reader, node: Option<&'n Node>, path: &str) -> Vec<(Str
                 .map(|s| (s, n))
         })
         .collect()
-}
-
-/// Named entries of a mapping (ports, limits), keys as text.
-pub(super) fn named_entries<'n>(
-    r: &mut Reader,
-    node: Option<&'n Node>,
-    path: &str,
-) -> Vec<(String, &'n Node)> {
-    let Some(node) = node else { return Vec::new() };
-    r.map(node, path)
-        .unwrap_or(&[])
-        .iter()
-        .filter_map(|(k, v)| r.key(k, path).map(|name| (name, v)))
-        .collect()
-}
-
-/// Overlays `over` on `base` by name: same names replaced in place, new ones appended.
-pub(super) fn overlay<'n>(
-    base: &[(String, &'n Node)],
-    over: Vec<(String, &'n Node)>,
-) -> Vec<(String, &'n Node)> {
-    let mut out = base.to_vec();
-    for (name, node) in over {
-        match out.iter_mut().find(|(n, _)| *n == name) {
-            Some(slot) => slot.1 = node,
-            None => out.push((name, node)),
-        }
-    }
-    out
-}
-
-/// The model's services: each with its instances (by name), what it
-/// requires (declared or implied) and what it wants to know of.
-pub(super) fn finish(
-    drafts: &[ServiceDraft],
-    members: &HashMap<&str, Vec<&Container>>,
-    dependencies: &Dependencies,
-) -> IndexMap<String, Service> {
-    let mut services: IndexMap<String, Service> = IndexMap::new();
-    for d in drafts {
-        let instances: Vec<String> = members
-            .get(d.name.as_str())
-            .into_iter()
-            .flatten()
-            .map(|c| c.name.clone())
-            .collect();
-        let mut requires: Vec<String> = dependencies
-            .graph
-            .direct(&d.name)
-            .map(str::to_string)
-            .collect();
-        requires.sort();
-        services.insert(
-            d.name.clone(),
-            Service {
-                name: d.name.clone(),
-                image: d.image.clone().unwrap_or_default(),
-                requires,
-                wants_info: dependencies
-                    .wants
-                    .get(&d.name)
-                    .map(|w| w.iter().cloned().collect())
-                    .unwrap_or_default(),
-                omit: d.omit,
-                instances,
-            },
-        );
-    }
-    services
 }

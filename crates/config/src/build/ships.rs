@@ -2,6 +2,7 @@
 //! engine is reached (`endpoint`, `docker_port`, `socket_path`, TLS, an SSH
 //! tunnel) and its timeouts; or, for a file without `ships`, the one ship
 //! `local` that the Docker CLI's own choice of engine describes.
+//! A leaf: imports no other module of the build.
 
 use indexmap::IndexMap;
 

@@ -1,6 +1,7 @@
 //! An instance's storage: bind mounts (`volumes`, whose direction depends on
 //! the schema), container-only volumes (`container_volumes`) and the
 //! containers whose volumes it shares (`volumes_from`).
+//! A leaf: imports no other module of the build.
 
 use crate::model::{Container, VolumeBinding};
 use crate::reader::{get_set, Reader};

@@ -1,0 +1,19 @@
+//! The build context: what the services and their instances are read
+//! against (the sections read before them and the files the load step
+//! read). A leaf: imports no other module of the build.
+
+use indexmap::IndexMap;
+
+use crate::model::{Network, Ship};
+use crate::reads::Reads;
+
+/// What the services and their instances are read against: the sections
+/// read before them and the files the load step read.
+pub(super) struct Context<'a> {
+    /// The environment's `name` (every container's `MAESTRO_ENVIRONMENT_NAME`).
+    pub(super) env_name: &'a str,
+    pub(super) ships: &'a IndexMap<String, Ship>,
+    pub(super) networks: &'a IndexMap<String, Network>,
+    pub(super) schema: u8,
+    pub(super) reads: &'a Reads,
+}

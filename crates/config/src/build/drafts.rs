@@ -1,0 +1,31 @@
+//! The drafts the section readers make of each service and instance, which
+//! the cross-checks read and the finish turns into the model. Imports only
+//! `env` (a draft's raw variables).
+
+use super::env::RawEnv;
+use crate::model::Container;
+use crate::yaml::Node;
+
+/// The parts of a service needed while its instances are built.
+pub(super) struct ServiceDraft<'n> {
+    pub(super) name: String,
+    pub(super) node: &'n Node,
+    pub(super) image: Option<String>,
+    pub(super) env: RawEnv,
+    pub(super) ports: Vec<(String, &'n Node)>,
+    pub(super) limits: Vec<(String, &'n Node)>,
+    pub(super) lifecycle: Option<&'n Node>,
+    pub(super) requires: Vec<(String, &'n Node)>,
+    pub(super) wants_info: Vec<(String, &'n Node)>,
+    pub(super) omit: bool,
+}
+
+/// An instance before cross-checks and environment computation.
+pub(super) struct ContainerDraft<'n> {
+    pub(super) container: Container,
+    pub(super) node: &'n Node,
+    pub(super) env: RawEnv,
+    pub(super) volumes_from_nodes: Vec<&'n Node>,
+    pub(super) link_nodes: Vec<(&'n Node, String)>,
+    pub(super) lifecycle_nodes: Vec<(&'n Node, String)>,
+}

@@ -1,0 +1,190 @@
+//! The model's services and containers, made from the drafts once the
+//! references are checked: each service's instances and dependencies, each
+//! container's environment (its own variables, then the link variables: the
+//! host, ports and instances of its own service and of the services it
+//! requires or wants to know of) and its lifecycle checks. Imports the
+//! drafts, `env` and the dependencies `references` found.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+
+use super::drafts::{ContainerDraft, ServiceDraft};
+use super::env;
+use super::references::Dependencies;
+use crate::lifecycle;
+use crate::model::{Container, ContainerEnv, LinkVars, Service, Ship};
+use crate::naming;
+use crate::reader::Reader;
+
+/// The link variables of a service: with its internal ports, and without
+/// (what its dependents see).
+type ServiceLinkVars = (LinkVars, LinkVars);
+
+/// The containers of each service, by name.
+pub(super) fn members_by_service<'c>(
+    containers: &'c [ContainerDraft],
+) -> HashMap<&'c str, Vec<&'c Container>> {
+    let mut members_of: HashMap<&str, Vec<&Container>> = HashMap::new();
+    for c in containers {
+        members_of
+            .entry(c.container.service.as_str())
+            .or_default()
+            .push(&c.container);
+    }
+    for members in members_of.values_mut() {
+        members.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    members_of
+}
+
+/// The link variables of every service.
+pub(super) fn link_vars<'d>(
+    drafts: &'d [ServiceDraft],
+    members_of: &HashMap<&str, Vec<&Container>>,
+    ships: &IndexMap<String, Ship>,
+) -> HashMap<&'d str, ServiceLinkVars> {
+    let mut out = HashMap::new();
+    for d in drafts {
+        let members: &[&Container] = members_of
+            .get(d.name.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        out.insert(d.name.as_str(), service_link_vars(&d.name, members, ships));
+    }
+    out
+}
+
+/// The link variables of service `name`, whose containers are `members`.
+fn service_link_vars(
+    name: &str,
+    members: &[&Container],
+    ships: &IndexMap<String, Ship>,
+) -> ServiceLinkVars {
+    let mut with_internal = Vec::new();
+    let mut plain = Vec::new();
+    for c in members {
+        let ip = ships.get(&c.ship).map(|s| s.ip.clone()).unwrap_or_default();
+        let host = (naming::host_var(name, &c.name), ip);
+        with_internal.push(host.clone());
+        plain.push(host);
+        for (pname, p) in &c.ports {
+            let external = (naming::port_var(name, &c.name, pname), p.external.number());
+            with_internal.push(external.clone());
+            plain.push(external);
+            with_internal.push((
+                naming::internal_port_var(name, &c.name, pname),
+                p.exposed.number(),
+            ));
+        }
+    }
+    let instances = (
+        naming::instances_var(name),
+        members
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    with_internal.push(instances.clone());
+    plain.push(instances);
+    (Arc::new(with_internal), Arc::new(plain))
+}
+
+/// The model's services: each with its instances (by name), what it
+/// requires (declared or implied) and what it wants to know of.
+pub(super) fn services(
+    drafts: &[ServiceDraft],
+    members: &HashMap<&str, Vec<&Container>>,
+    dependencies: &Dependencies,
+) -> IndexMap<String, Service> {
+    let mut services: IndexMap<String, Service> = IndexMap::new();
+    for d in drafts {
+        let instances: Vec<String> = members
+            .get(d.name.as_str())
+            .into_iter()
+            .flatten()
+            .map(|c| c.name.clone())
+            .collect();
+        let mut requires: Vec<String> = dependencies
+            .graph
+            .direct(&d.name)
+            .map(str::to_string)
+            .collect();
+        requires.sort();
+        services.insert(
+            d.name.clone(),
+            Service {
+                name: d.name.clone(),
+                image: d.image.clone().unwrap_or_default(),
+                requires,
+                wants_info: dependencies
+                    .wants
+                    .get(&d.name)
+                    .map(|w| w.iter().cloned().collect())
+                    .unwrap_or_default(),
+                omit: d.omit,
+                instances,
+            },
+        );
+    }
+    services
+}
+
+/// The model's containers: each with its environment (when `environments`)
+/// and its lifecycle checks.
+pub(super) fn containers(
+    r: &mut Reader,
+    containers: Vec<ContainerDraft>,
+    link_vars: &HashMap<&str, ServiceLinkVars>,
+    dependencies: &Dependencies,
+    environments: bool,
+) -> IndexMap<String, Container> {
+    let mut out: IndexMap<String, Container> = IndexMap::new();
+    // The link variable sets of each service's containers.
+    let mut link_sets: HashMap<String, Vec<LinkVars>> = HashMap::new();
+    for c in containers {
+        let ContainerDraft {
+            mut container,
+            env: raw,
+            lifecycle_nodes,
+            ..
+        } = c;
+        if environments {
+            let links = link_sets
+                .entry(container.service.clone())
+                .or_insert_with(|| link_sets_of(&container.service, link_vars, dependencies))
+                .clone();
+            container.env = ContainerEnv {
+                own: env::own_values(&raw),
+                links,
+            };
+        }
+        container.lifecycle = lifecycle::build(r, &lifecycle_nodes, &container);
+        out.insert(container.name.clone(), container);
+    }
+    out
+}
+
+/// The link variable sets a container of `service` gets, in the order they
+/// apply: its own service's, then those of each service it requires or
+/// wants to know of.
+fn link_sets_of(
+    service: &str,
+    link_vars: &HashMap<&str, ServiceLinkVars>,
+    dependencies: &Dependencies,
+) -> Vec<LinkVars> {
+    let mut sets = vec![link_vars[service].0.clone()];
+    let mut deps = dependencies.graph.declared_requires(service);
+    deps.extend(
+        dependencies
+            .wants
+            .get(service)
+            .into_iter()
+            .flatten()
+            .cloned(),
+    );
+    sets.extend(deps.iter().map(|dep| link_vars[dep.as_str()].1.clone()));
+    sets
+}
