@@ -953,6 +953,7 @@ impl Drop for FaultProxy {
 mod tests {
     use super::*;
     use std::convert::Infallible;
+    use std::sync::atomic::AtomicUsize;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
@@ -1072,39 +1073,42 @@ mod tests {
 
     // ------------------------------------------------------ through the proxy
 
-    /// Requests to `/count` the stand-in engine received.
-    static COUNTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
     /// A stand-in engine: `/json` answers a JSON object, `/stream` a chunked
-    /// body of 20 chunks of 100 bytes.
-    async fn fake_engine() -> SocketAddr {
+    /// body of 20 chunks of 100 bytes; with the count of the requests to
+    /// `/count` it received (its own: tests run at the same time).
+    async fn fake_engine() -> (SocketAddr, Arc<AtomicUsize>) {
+        let counted = Arc::new(AtomicUsize::new(0));
+        let count = counted.clone();
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
         let addr = listener.local_addr().expect("address");
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
-                let service = service_fn(|req: Request<Incoming>| async move {
+                let count = count.clone();
+                let service = service_fn(move |req: Request<Incoming>| {
                     if req.uri().path() == "/count" {
-                        COUNTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     }
-                    let body: BoxBody<Bytes, Infallible> = if req.uri().path().ends_with("/stream")
-                    {
-                        let (mut tx, body) =
-                            http_body_util::channel::Channel::<Bytes, Infallible>::new(4);
-                        tokio::spawn(async move {
-                            for i in 0..20u8 {
-                                let chunk = Bytes::from(vec![b'a' + i % 26; 100]);
-                                if tx.send_data(chunk).await.is_err() {
-                                    return;
-                                }
-                            }
-                        });
-                        body.map_err(|never| match never {}).boxed()
-                    } else {
-                        Full::new(Bytes::from_static(br#"{"Id":"0123456789","Name":"/x"}"#))
-                            .map_err(|never| match never {})
-                            .boxed()
-                    };
-                    Ok::<_, Infallible>(Response::new(body))
+                    async move {
+                        let body: BoxBody<Bytes, Infallible> =
+                            if req.uri().path().ends_with("/stream") {
+                                let (mut tx, body) =
+                                    http_body_util::channel::Channel::<Bytes, Infallible>::new(4);
+                                tokio::spawn(async move {
+                                    for i in 0..20u8 {
+                                        let chunk = Bytes::from(vec![b'a' + i % 26; 100]);
+                                        if tx.send_data(chunk).await.is_err() {
+                                            return;
+                                        }
+                                    }
+                                });
+                                body.map_err(|never| match never {}).boxed()
+                            } else {
+                                Full::new(Bytes::from_static(br#"{"Id":"0123456789","Name":"/x"}"#))
+                                    .map_err(|never| match never {})
+                                    .boxed()
+                            };
+                        Ok::<_, Infallible>(Response::new(body))
+                    }
                 });
                 tokio::spawn(
                     hyper::server::conn::http1::Builder::new()
@@ -1112,7 +1116,7 @@ mod tests {
                 );
             }
         });
-        addr
+        (addr, counted)
     }
 
     /// Sends one raw request and reads until the proxy closes the connection.
@@ -1132,7 +1136,7 @@ mod tests {
 
     #[tokio::test]
     async fn each_fault_through_the_proxy() {
-        let engine = fake_engine().await;
+        let (engine, counted) = fake_engine().await;
         let cues = Cues::new();
         let proxy = spawn_fault_proxy(
             SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -1202,7 +1206,7 @@ mod tests {
         let conflict = exchange(addr, "POST", "/v1.41/count").await;
         assert!(conflict.starts_with("HTTP/1.1 409"), "{conflict}");
         assert!(conflict.contains(r#"{"message":"in use"}"#), "{conflict}");
-        assert_eq!(COUNTED.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(counted.load(std::sync::atomic::Ordering::SeqCst), 0);
 
         // Late: the client hangs up at once; the engine still gets the request.
         cues.set(Rule::new(Fault::Late(Duration::from_millis(300))).path("/count"));
@@ -1213,7 +1217,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         drop(tcp);
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while COUNTED.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        while counted.load(std::sync::atomic::Ordering::SeqCst) == 0 {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the late request never came"
@@ -1265,7 +1269,7 @@ mod tests {
 
     #[tokio::test]
     async fn rewrite_reply_and_stall_through_the_proxy() {
-        let engine = fake_engine().await;
+        let (engine, counted) = fake_engine().await;
         let cues = Cues::new();
         let proxy = spawn_fault_proxy(
             SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -1292,7 +1296,7 @@ mod tests {
         let replied = exchange(addr, "POST", "/count").await;
         assert!(replied.starts_with("HTTP/1.1 200"), "{replied}");
         assert!(replied.ends_with("\r\n\r\n[]"), "{replied}");
-        assert_eq!(COUNTED.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(counted.load(std::sync::atomic::Ordering::SeqCst), 0);
 
         // Stall: 250 bytes of the body, then silence on an open connection.
         cues.set(Rule::new(Fault::Stall { after_bytes: 250 }).path("/stream"));
@@ -1310,7 +1314,7 @@ mod tests {
 
     #[tokio::test]
     async fn each_fault_through_the_raw_proxy() {
-        let engine = fake_engine().await;
+        let (engine, _) = fake_engine().await;
         let cues = Cues::new();
         let proxy = spawn_raw_fault_proxy(
             SocketAddr::from(([127, 0, 0, 1], 0)),

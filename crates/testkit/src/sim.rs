@@ -12,10 +12,13 @@
 //! * [`clock`]: time as engines write it.
 //!
 //! The calls served: `/_ping`, `/version`, `/info`; containers: list (label,
-//! name, id, status filters), create, inspect, start, stop, kill, remove,
-//! wait, logs (with follow), exec create/start/inspect; images: inspect,
-//! list, pull (`/images/create`). Any API version from the minimum (1.24)
-//! to the newest (1.47) is accepted, unversioned paths too.
+//! name, id, status, network, volume filters), create, inspect, start, stop,
+//! kill, remove, wait, logs (with follow), exec create/start/inspect; images:
+//! inspect, list, pull (`/images/create`); networks: list (name, id, label,
+//! driver, scope, type, dangling filters), create, inspect, connect, remove;
+//! volumes: list (name, label, label!, driver, dangling filters), create,
+//! inspect, remove. Any API version from the minimum (1.24) to the newest
+//! (1.47) is accepted, unversioned paths too.
 //!
 //! # Known deviations from a real engine
 //!
@@ -29,9 +32,15 @@
 //! * restart policies are recorded, never applied (a container that exits
 //!   stays exited); health checks are never run;
 //! * `NetworkMode` defaults to `bridge` (Docker 20.10 wrote `default`);
-//!   every container gets a 172.17.x.y address on a single bridge; user
-//!   networks, volumes, `attach` and the events stream are not served (so
-//!   `docker run` without `-d` does not work against it);
+//!   every running container gets a 172.17.x.y address on the default
+//!   bridge (shown as well for `host` and `none`); on a user network it
+//!   gets the lowest free address of the network's subnet (or its fixed
+//!   one). Name filters (`^name$` and the like) are Go regular expressions
+//!   without groups, alternation or counted repetition: such a pattern
+//!   only matches a name equal to it. Network disconnect and prune, volume
+//!   prune, IPv6 addresses, anonymous volumes in the volume list, `attach`
+//!   and the events stream are not served (so `docker run` without `-d`
+//!   does not work against it);
 //! * a pull takes no time beyond the call's latency and succeeds for any
 //!   reference allowed by [`Pullable`] (every ship derives the same image id
 //!   from the reference); images have the configuration of a minimal image

@@ -170,6 +170,162 @@ fn each_call_takes_the_ships_latency() {
     assert_eq!(sim.stats().by_call.get("ping"), Some(&2));
 }
 
+/// Networks and volumes over HTTP, as maestro's client calls them: list by
+/// an anchored name, create, a container on one, connect, the refusals of
+/// a removal while in use, and the statistics by call.
+#[test]
+fn networks_and_volumes_are_served() {
+    let sim = SimFleet::start(SimConfig::default()).unwrap();
+    let addr = sim.addr(0).unwrap();
+    let none = call(
+        addr,
+        "GET",
+        "/v1.47/networks?filters=%7B%22name%22%3A%5B%22%5Efront%24%22%5D%7D",
+        None,
+    );
+    assert_eq!(none.status, 200);
+    assert_eq!(none.json(), json!([]));
+    let created = call(
+        addr,
+        "POST",
+        "/v1.47/networks/create",
+        Some(json!({"Name": "front", "Labels": {"env": "t"}, "CheckDuplicate": true})),
+    );
+    assert_eq!(created.status, 201);
+    let id = created.json()["Id"].as_str().unwrap().to_owned();
+    let twice = call(
+        addr,
+        "POST",
+        "/v1.47/networks/create",
+        Some(json!({"Name": "front"})),
+    );
+    assert_eq!(twice.status, 409);
+    assert_eq!(
+        twice.json()["message"],
+        "network with name front already exists"
+    );
+    let listed = call(
+        addr,
+        "GET",
+        "/v1.47/networks?filters=%7B%22name%22%3A%5B%22%5Efront%24%22%5D%7D",
+        None,
+    );
+    assert_eq!(listed.json()[0]["Id"], id.as_str());
+    assert_eq!(listed.json()[0]["Labels"], json!({"env": "t"}));
+
+    let container = call(
+        addr,
+        "POST",
+        "/v1.47/containers/create?name=web",
+        Some(
+            json!({"Image": "maestro-test/box:1", "Cmd": ["sh", "-c", "sleep 3600"],
+                    "HostConfig": {"NetworkMode": "front", "Binds": ["data:/data"]}}),
+        ),
+    );
+    assert_eq!(container.status, 201);
+    let connected = call(
+        addr,
+        "POST",
+        "/v1.47/networks/bridge/connect",
+        Some(json!({"Container": "web", "EndpointConfig": {"Aliases": ["w"]}})),
+    );
+    assert_eq!(connected.status, 200);
+    let missing = call(
+        addr,
+        "POST",
+        "/v1.47/networks/front/connect",
+        Some(json!({"Container": "nope"})),
+    );
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["message"], "No such container: nope");
+    assert_eq!(
+        call(addr, "POST", "/v1.47/containers/web/start", None).status,
+        204
+    );
+    let doc = call(addr, "GET", "/v1.47/containers/web/json", None).json();
+    assert_eq!(
+        doc["NetworkSettings"]["Networks"]["front"]["NetworkID"],
+        id.as_str()
+    );
+    assert_eq!(
+        doc["NetworkSettings"]["Networks"]["bridge"]["Aliases"],
+        json!(["w"])
+    );
+    let busy = call(addr, "DELETE", "/v1.47/networks/front", None);
+    assert_eq!(busy.status, 403);
+    let users = call(
+        addr,
+        "GET",
+        "/v1.47/containers/json?all=true&filters=%7B%22network%22%3A%5B%22front%22%5D%7D",
+        None,
+    );
+    assert_eq!(users.json()[0]["Names"], json!(["/web"]));
+
+    // The named volume was made with the container.
+    let volumes = call(
+        addr,
+        "GET",
+        "/v1.47/volumes?filters=%7B%22name%22%3A%5B%22data%22%5D%7D",
+        None,
+    );
+    assert_eq!(volumes.status, 200);
+    assert_eq!(volumes.json()["Volumes"][0]["Name"], "data");
+    let made = call(
+        addr,
+        "POST",
+        "/v1.47/volumes/create",
+        Some(json!({"Name": "spare", "Labels": {"env": "t"}})),
+    );
+    assert_eq!(made.status, 201);
+    assert_eq!(made.json()["Labels"], json!({"env": "t"}));
+    let in_use = call(addr, "DELETE", "/v1.47/volumes/data?force=false", None);
+    assert_eq!(in_use.status, 409);
+    assert!(in_use.json()["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("remove data: volume is in use - ["));
+    assert_eq!(
+        call(addr, "GET", "/v1.47/volumes/spare", None).json()["Name"],
+        "spare"
+    );
+    assert_eq!(
+        call(addr, "DELETE", "/v1.47/volumes/spare?force=false", None).status,
+        204
+    );
+    assert_eq!(
+        call(addr, "DELETE", "/v1.47/volumes/spare?force=false", None).status,
+        404
+    );
+    assert_eq!(
+        call(addr, "DELETE", "/v1.47/containers/web?force=true", None).status,
+        204
+    );
+    assert_eq!(
+        call(addr, "DELETE", "/v1.47/networks/front", None).status,
+        204
+    );
+    assert_eq!(call(addr, "GET", "/v1.47/networks/front", None).status, 404);
+    let bad = call(
+        addr,
+        "POST",
+        "/v1.47/networks/create",
+        Some(json!({"Name": ["x"]})),
+    );
+    assert_eq!(bad.status, 400);
+
+    let stats = sim.stats().by_call;
+    let count = |label: &str| stats.get(label).copied().unwrap_or(0);
+    assert_eq!(count("network list"), 2);
+    assert_eq!(count("network create"), 3);
+    assert_eq!(count("network connect"), 2);
+    assert_eq!(count("network remove"), 2);
+    assert_eq!(count("network inspect"), 1);
+    assert_eq!(count("volume list"), 1);
+    assert_eq!(count("volume create"), 1);
+    assert_eq!(count("volume inspect"), 1);
+    assert_eq!(count("volume remove"), 3);
+}
+
 #[test]
 fn versions_are_checked_like_a_real_engine() {
     let sim = SimFleet::start(SimConfig::default()).unwrap();

@@ -72,6 +72,31 @@ pub enum Call {
         from_image: String,
         tag: String,
     },
+    NetworkList {
+        filters: String,
+    },
+    NetworkCreate,
+    /// `id`: a network's id, name or id prefix.
+    NetworkInspect {
+        id: String,
+    },
+    NetworkConnect {
+        id: String,
+    },
+    NetworkRemove {
+        id: String,
+    },
+    VolumeList {
+        filters: String,
+    },
+    VolumeCreate,
+    VolumeInspect {
+        name: String,
+    },
+    VolumeRemove {
+        name: String,
+        force: bool,
+    },
     /// No such route: 404 `page not found`.
     NotFound,
     /// A route that exists, with a method it does not take: 405.
@@ -101,6 +126,15 @@ impl Call {
             Call::ImageInspect { .. } => "image inspect",
             Call::ImageList { .. } => "image list",
             Call::ImagePull { .. } => "image pull",
+            Call::NetworkList { .. } => "network list",
+            Call::NetworkCreate => "network create",
+            Call::NetworkInspect { .. } => "network inspect",
+            Call::NetworkConnect { .. } => "network connect",
+            Call::NetworkRemove { .. } => "network remove",
+            Call::VolumeList { .. } => "volume list",
+            Call::VolumeCreate => "volume create",
+            Call::VolumeInspect { .. } => "volume inspect",
+            Call::VolumeRemove { .. } => "volume remove",
             Call::NotFound => "not found",
             Call::BadMethod => "bad method",
         }
@@ -216,6 +250,9 @@ fn call_of(method: &str, path: &str, q: &Query, version: Option<&str>) -> Call {
         }
         _ => {}
     }
+    if let Some(call) = object_call(method, path, q) {
+        return call;
+    }
     if let Some(rest) = path.strip_prefix("/images/") {
         if let Some(name) = rest.strip_suffix("/json") {
             return expect(
@@ -302,6 +339,63 @@ fn call_of(method: &str, path: &str, q: &Query, version: Option<&str>) -> Call {
         };
     }
     Call::NotFound
+}
+
+/// The calls on networks and volumes (`None`: another path). As on a real
+/// engine, `GET /networks/create` inspects a network named `create`.
+fn object_call(method: &str, path: &str, q: &Query) -> Option<Call> {
+    let get = method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD");
+    let post = method.eq_ignore_ascii_case("POST");
+    let delete = method.eq_ignore_ascii_case("DELETE");
+    let filters = || q.get("filters").unwrap_or("").to_owned();
+    if path == "/networks" || path == "/networks/" {
+        return Some(if get {
+            Call::NetworkList { filters: filters() }
+        } else {
+            Call::BadMethod
+        });
+    }
+    if path == "/volumes" || path == "/volumes/" {
+        return Some(if get {
+            Call::VolumeList { filters: filters() }
+        } else {
+            Call::BadMethod
+        });
+    }
+    if let Some(rest) = path.strip_prefix("/networks/") {
+        let (id, action) = match rest.split_once('/') {
+            Some((id, action)) => (decode(id, false), Some(action)),
+            None => (decode(rest, false), None),
+        };
+        return Some(match action {
+            None if post && id == "create" => Call::NetworkCreate,
+            None if get => Call::NetworkInspect { id },
+            None if delete => Call::NetworkRemove { id },
+            None => Call::BadMethod,
+            Some("connect") if post => Call::NetworkConnect { id },
+            Some("connect") => Call::BadMethod,
+            Some(_) => Call::NotFound,
+        });
+    }
+    if let Some(rest) = path.strip_prefix("/volumes/") {
+        if rest.contains('/') {
+            return Some(Call::NotFound);
+        }
+        let name = decode(rest, false);
+        return Some(if post && name == "create" {
+            Call::VolumeCreate
+        } else if get {
+            Call::VolumeInspect { name }
+        } else if delete {
+            Call::VolumeRemove {
+                name,
+                force: q.flag("force"),
+            }
+        } else {
+            Call::BadMethod
+        });
+    }
+    None
 }
 
 /// A decoded query string.
@@ -556,6 +650,115 @@ mod tests {
         assert_eq!(
             call("GET", "/v1.47/containers/web-1/start"),
             Call::BadMethod
+        );
+    }
+
+    #[test]
+    fn routes_the_calls_on_networks_and_volumes() {
+        let filters = "%7B%22name%22%3A%5B%22%5Efront%24%22%5D%7D";
+        assert_eq!(
+            call("GET", &format!("/v1.47/networks?filters={filters}")),
+            Call::NetworkList {
+                filters: "{\"name\":[\"^front$\"]}".into()
+            }
+        );
+        assert_eq!(
+            call("GET", "/v1.41/networks"),
+            Call::NetworkList {
+                filters: String::new()
+            }
+        );
+        assert_eq!(call("POST", "/v1.47/networks/create"), Call::NetworkCreate);
+        assert_eq!(
+            call("POST", "/v1.47/networks/front/connect"),
+            Call::NetworkConnect { id: "front".into() }
+        );
+        assert_eq!(
+            call("DELETE", "/v1.47/networks/my%2Enet"),
+            Call::NetworkRemove {
+                id: "my.net".into()
+            }
+        );
+        assert_eq!(
+            call("GET", "/v1.47/networks/front"),
+            Call::NetworkInspect { id: "front".into() }
+        );
+        // A network may be named `create`.
+        assert_eq!(
+            call("GET", "/v1.47/networks/create"),
+            Call::NetworkInspect {
+                id: "create".into()
+            }
+        );
+        assert_eq!(
+            call(
+                "GET",
+                "/v1.47/volumes?filters=%7B%22name%22%3A%5B%22data%22%5D%7D"
+            ),
+            Call::VolumeList {
+                filters: "{\"name\":[\"data\"]}".into()
+            }
+        );
+        assert_eq!(call("POST", "/v1.47/volumes/create"), Call::VolumeCreate);
+        assert_eq!(
+            call("GET", "/v1.47/volumes/data"),
+            Call::VolumeInspect {
+                name: "data".into()
+            }
+        );
+        assert_eq!(
+            call("DELETE", "/v1.47/volumes/data?force=false"),
+            Call::VolumeRemove {
+                name: "data".into(),
+                force: false
+            }
+        );
+        assert_eq!(
+            call("DELETE", "/volumes/data?force=1"),
+            Call::VolumeRemove {
+                name: "data".into(),
+                force: true
+            }
+        );
+        assert_eq!(call("POST", "/v1.47/networks"), Call::BadMethod);
+        assert_eq!(call("PUT", "/v1.47/networks/front"), Call::BadMethod);
+        assert_eq!(
+            call("GET", "/v1.47/networks/front/connect"),
+            Call::BadMethod
+        );
+        assert_eq!(
+            call("POST", "/v1.47/networks/front/inspect"),
+            Call::NotFound
+        );
+        assert_eq!(call("DELETE", "/v1.47/volumes"), Call::BadMethod);
+        assert_eq!(call("GET", "/v1.47/volumes/a/b"), Call::NotFound);
+        let labels: Vec<&str> = [
+            call("GET", "/networks"),
+            call("POST", "/networks/create"),
+            call("POST", "/networks/n/connect"),
+            call("DELETE", "/networks/n"),
+            call("GET", "/networks/n"),
+            call("GET", "/volumes"),
+            call("POST", "/volumes/create"),
+            call("DELETE", "/volumes/v"),
+            call("GET", "/volumes/v"),
+        ]
+        .iter()
+        .map(Call::label)
+        .collect();
+        assert_eq!(
+            labels,
+            [
+                "network list",
+                "network create",
+                "network connect",
+                "network remove",
+                "network inspect",
+                "volume list",
+                "volume create",
+                "volume remove",
+                "volume inspect"
+            ]
         );
     }
 

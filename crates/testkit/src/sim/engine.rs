@@ -1,8 +1,9 @@
 //! One simulated engine's state and the rules of each call on it, without any
 //! I/O: images, containers (created → running → exited, removed), their
-//! output, execs, published ports. Every method takes the current time, so
-//! the rules are tested without waiting; the HTTP side ([`super::api`],
-//! [`super::server`]) only carries requests in and answers out.
+//! output, execs, published ports, networks and volumes (in `objects`).
+//! Every method takes the current time, so the rules are tested without
+//! waiting; the HTTP side ([`super::api`], [`super::server`]) only carries
+//! requests in and answers out.
 //!
 //! A container's main process follows its command ([`super::process`]): it
 //! may end on its own at a known time, which the engine applies when the
@@ -10,7 +11,7 @@
 //! and message a real engine (Docker 20.10 and later) gives for the same
 //! call; JSON documents carry the fields a real engine writes, in its shapes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime};
 
@@ -18,6 +19,10 @@ use serde_json::{json, Map, Value};
 
 use super::clock::{human_duration, rfc3339_nanos, rfc3339_or_zero, unix_seconds};
 use super::process::{self, Behaviour, OnTerm};
+
+mod objects;
+
+use objects::{filter_map, Endpoint, Network, Volume};
 
 /// A refusal, as the engine answers it: HTTP status and `{"message": …}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +133,8 @@ struct Container {
     published: Vec<Published>,
     ip: String,
     mounts: Vec<Value>,
+    /// Its networks, the network mode's first.
+    endpoints: Vec<Endpoint>,
     exec_ids: Vec<String>,
 }
 
@@ -150,6 +157,9 @@ impl Container {
         self.exits_at = None;
         self.published.clear();
         self.ip.clear();
+        for endpoint in &mut self.endpoints {
+            endpoint.ip = None;
+        }
     }
 }
 
@@ -228,6 +238,9 @@ pub struct Engine {
     /// Container name (without `/`) → id.
     names: HashMap<String, String>,
     execs: HashMap<String, Exec>,
+    /// The predefined networks first, then the others as created.
+    networks: Vec<Network>,
+    volumes: BTreeMap<String, Volume>,
     ids: IdSource,
     next_pid: u32,
     next_ip: u32,
@@ -248,6 +261,8 @@ impl Engine {
             containers: HashMap::new(),
             names: HashMap::new(),
             execs: HashMap::new(),
+            networks: objects::predefined_networks(now),
+            volumes: BTreeMap::new(),
             ids: IdSource::new(seed),
             next_pid: 1000,
             next_ip: 2,
@@ -603,6 +618,18 @@ impl Engine {
                 },
             );
         }
+        let mode = host_config["NetworkMode"]
+            .as_str()
+            .unwrap_or("bridge")
+            .to_owned();
+        let endpoints = self.endpoints_at_create(&mode, request.get("NetworkingConfig"))?;
+        let volumes = objects::named_volumes(&host_config);
+        for volume in volumes.iter().filter(|v| !self.volumes.contains_key(*v)) {
+            objects::check_volume_name(volume)?;
+        }
+        for volume in &volumes {
+            self.ensure_volume(volume, now)?;
+        }
         let mounts = mounts(&config, &host_config, &mut self.ids);
         let container = Container {
             id: id.clone(),
@@ -624,6 +651,7 @@ impl Engine {
             published: Vec::new(),
             ip: String::new(),
             mounts,
+            endpoints,
             exec_ids: Vec::new(),
         };
         self.containers.insert(id.clone(), container);
@@ -730,6 +758,15 @@ impl Engine {
                 self.changed();
                 return Err(ApiError::new(500, message));
             }
+        }
+        // Its networks must (still) exist; each user network gives it an address.
+        if let Err(error) = self.assign_addresses(&id) {
+            if let Some(c) = self.containers.get_mut(&id) {
+                c.exit_code = 128;
+                c.error = error.message.clone();
+            }
+            self.changed();
+            return Err(error);
         }
         for p in &mut wanted {
             if p.host_port == 0 {
@@ -1114,7 +1151,7 @@ impl Engine {
             "GraphDriver": {"Data": null, "Name": "overlay2"},
             "Mounts": c.mounts,
             "Config": c.config,
-            "NetworkSettings": network_settings(c),
+            "NetworkSettings": network_settings(self, c),
         }))
     }
 
@@ -1179,7 +1216,7 @@ impl Engine {
                         "State": c.status.as_str(),
                         "Status": status,
                         "HostConfig": {"NetworkMode": c.host_config["NetworkMode"]},
-                        "NetworkSettings": {"Networks": network_settings(c)["Networks"]},
+                        "NetworkSettings": {"Networks": network_settings(self, c)["Networks"]},
                         "Mounts": c.mounts,
                     })
                 })
@@ -1339,44 +1376,37 @@ impl Engine {
     }
 }
 
-/// Filters of a container list (`label`, `name`, `id`, `status`).
+/// Filters of a container list (`label`, `name`, `id`, `status`,
+/// `network`, `volume`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filters {
     pub labels: Vec<String>,
     pub names: Vec<String>,
     pub ids: Vec<String>,
     pub statuses: Vec<String>,
+    /// Network names or id prefixes.
+    pub networks: Vec<String>,
+    /// Volume names, bind sources or mount destinations.
+    pub volumes: Vec<String>,
 }
 
 impl Filters {
     /// From the `filters` query parameter: `{"label": ["a=b"]}` or the old
     /// `{"label": {"a=b": true}}`.
     pub fn parse(text: &str) -> Result<Filters, ApiError> {
-        if text.trim().is_empty() {
-            return Ok(Filters::default());
-        }
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| ApiError::new(400, json_error(&e)))?;
-        let Some(map) = value.as_object() else {
-            return Err(ApiError::new(400, "invalid filter"));
-        };
+        let map = filter_map(
+            text,
+            &["label", "name", "id", "status", "network", "volume"],
+        )?;
         let mut filters = Filters::default();
-        for (key, values) in map {
-            let list: Vec<String> = match values {
-                Value::Array(list) => list
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect(),
-                Value::Object(map) => map.keys().cloned().collect(),
-                _ => Vec::new(),
-            };
+        for (key, list) in map {
             match key.as_str() {
                 "label" => filters.labels = list,
                 "name" => filters.names = list,
                 "id" => filters.ids = list,
                 "status" => filters.statuses = list,
-                other => return Err(ApiError::new(400, format!("invalid filter '{other}'"))),
+                "network" => filters.networks = list,
+                _ => filters.volumes = list,
             }
         }
         Ok(filters)
@@ -1408,7 +1438,11 @@ impl Filters {
         let ids_ok = self.ids.is_empty() || self.ids.iter().any(|i| c.id.starts_with(i.as_str()));
         let status_ok =
             self.statuses.is_empty() || self.statuses.iter().any(|s| s == c.status.as_str());
-        labels_ok && names_ok && ids_ok && status_ok
+        let network_ok =
+            self.networks.is_empty() || self.networks.iter().any(|n| objects::on_network(c, n));
+        let volume_ok =
+            self.volumes.is_empty() || self.volumes.iter().any(|v| objects::mounts_volume(c, v));
+        labels_ok && names_ok && ids_ok && status_ok && network_ok && volume_ok
     }
 }
 
@@ -1597,7 +1631,8 @@ fn default_host_config() -> Value {
     })
 }
 
-/// `Mounts`: bind mounts from `Binds`, anonymous volumes from `Volumes`.
+/// `Mounts`: bind mounts and named volumes from `Binds` and `Mounts`,
+/// anonymous volumes from `Volumes`.
 fn mounts(config: &Value, host_config: &Value, ids: &mut IdSource) -> Vec<Value> {
     let mut out = Vec::new();
     let mut bound = Vec::new();
@@ -1628,6 +1663,43 @@ fn mounts(config: &Value, host_config: &Value, ids: &mut IdSource) -> Vec<Value>
         }
         out.push(mount);
     }
+    for mount in host_config["Mounts"].as_array().into_iter().flatten() {
+        let kind = mount["Type"].as_str().unwrap_or("");
+        let Some(destination) = mount["Target"].as_str().filter(|t| !t.is_empty()) else {
+            continue;
+        };
+        let source = mount["Source"].as_str().unwrap_or("");
+        let rw = mount["ReadOnly"].as_bool() != Some(true);
+        bound.push(destination.to_owned());
+        match kind {
+            "bind" => out.push(json!({
+                "Type": "bind",
+                "Source": source,
+                "Destination": destination,
+                "Mode": "",
+                "RW": rw,
+                "Propagation": "rprivate",
+            })),
+            "volume" => {
+                let name = if source.is_empty() {
+                    ids.hex64()
+                } else {
+                    source.to_owned()
+                };
+                out.push(json!({
+                    "Type": "volume",
+                    "Name": name,
+                    "Source": format!("/var/lib/docker/volumes/{name}/_data"),
+                    "Destination": destination,
+                    "Driver": "local",
+                    "Mode": "z",
+                    "RW": rw,
+                    "Propagation": "",
+                }));
+            }
+            _ => {}
+        }
+    }
     if let Some(volumes) = config["Volumes"].as_object() {
         for path in volumes.keys().filter(|p| !bound.contains(p)) {
             let name = ids.hex64();
@@ -1646,7 +1718,9 @@ fn mounts(config: &Value, host_config: &Value, ids: &mut IdSource) -> Vec<Value>
     out
 }
 
-fn network_settings(c: &Container) -> Value {
+/// A container's `NetworkSettings`: its published ports, the address of
+/// the default bridge at the top, and an entry per network.
+fn network_settings(engine: &Engine, c: &Container) -> Value {
     let running = c.running();
     let mut ports = Map::new();
     if running {
@@ -1678,23 +1752,22 @@ fn network_settings(c: &Container) -> Value {
             }
         }
     }
-    let (ip, gateway, prefix, mac) = if running {
-        let mac = {
-            let mut parts = c.ip.split('.').skip(2);
-            let a: u8 = parts.next().and_then(|x| x.parse().ok()).unwrap_or(0);
-            let b: u8 = parts.next().and_then(|x| x.parse().ok()).unwrap_or(0);
-            format!("02:42:ac:11:{a:02x}:{b:02x}")
-        };
-        (c.ip.clone(), "172.17.0.1".to_owned(), 16, mac)
-    } else {
+    // The top-level address is the default bridge's: none for a
+    // container whose network mode is a user network.
+    let on_user_network = c
+        .endpoints
+        .first()
+        .is_some_and(|e| engine.on_user_network(e).is_some());
+    let (ip, gateway, prefix, mac) = if on_user_network {
         (String::new(), String::new(), 0, String::new())
-    };
-    let network_mode = c.host_config["NetworkMode"].as_str().unwrap_or("bridge");
-    let network = if network_mode == "default" {
-        "bridge"
     } else {
-        network_mode
+        objects::legacy_address(c)
     };
+    let networks: Map<String, Value> = c
+        .endpoints
+        .iter()
+        .map(|e| (e.network.clone(), engine.endpoint_document(c, e)))
+        .collect();
     json!({
         "Bridge": "",
         "SandboxID": "",
@@ -1713,24 +1786,7 @@ fn network_settings(c: &Container) -> Value {
         "IPPrefixLen": prefix,
         "IPv6Gateway": "",
         "MacAddress": mac,
-        "Networks": {
-            network: {
-                "IPAMConfig": null,
-                "Links": null,
-                "Aliases": null,
-                "MacAddress": mac,
-                "NetworkID": stable_hex(&format!("network {network}")),
-                "EndpointID": "",
-                "Gateway": gateway,
-                "IPAddress": ip,
-                "IPPrefixLen": prefix,
-                "IPv6Gateway": "",
-                "GlobalIPv6Address": "",
-                "GlobalIPv6PrefixLen": 0,
-                "DriverOpts": null,
-                "DNSNames": null,
-            }
-        }
+        "Networks": networks,
     })
 }
 
@@ -1929,7 +1985,7 @@ mod tests {
     use super::*;
     use std::time::UNIX_EPOCH;
 
-    fn engine() -> Engine {
+    pub(super) fn engine() -> Engine {
         Engine::new(
             Identity {
                 engine_version: "27.3.1".into(),
@@ -1943,18 +1999,18 @@ mod tests {
         )
     }
 
-    fn t(ms: u64) -> SystemTime {
+    pub(super) fn t(ms: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(1_800_000_000) + Duration::from_millis(ms)
     }
 
-    fn create(e: &mut Engine, name: &str, body: Value) -> String {
+    pub(super) fn create(e: &mut Engine, name: &str, body: Value) -> String {
         let reply = e
             .create(Some(name), body.to_string().as_bytes(), t(0))
             .unwrap();
         reply["Id"].as_str().unwrap().to_owned()
     }
 
-    const IDLE: &str = "trap 'exit 0' TERM; sleep 3600 & wait";
+    pub(super) const IDLE: &str = "trap 'exit 0' TERM; sleep 3600 & wait";
 
     #[test]
     fn a_container_goes_through_its_lifecycle() {

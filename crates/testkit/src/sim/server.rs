@@ -742,6 +742,43 @@ async fn execute(ship: &Arc<Ship>, routed: Routed, req: Request<Incoming>) -> Re
                     .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 response
             }),
+        Call::NetworkList { filters } => ship
+            .with_engine(|e| e.network_list(&filters, SystemTime::now()))
+            .map(|list| json_response(200, &list)),
+        Call::NetworkCreate => match read_body(req.into_body()).await {
+            Ok(body) => ship
+                .with_engine(|e| e.network_create(&body, SystemTime::now()))
+                .map(|reply| json_response(201, &reply)),
+            Err(e) => Err(e),
+        },
+        Call::NetworkInspect { id } => ship
+            .with_engine(|e| e.network_inspect(&id, SystemTime::now()))
+            .map(|doc| json_response(200, &doc)),
+        Call::NetworkConnect { id } => match read_body(req.into_body()).await {
+            Ok(body) => ship
+                .with_engine(|e| e.network_connect(&id, &body, SystemTime::now()))
+                .map(|()| empty_response(200)),
+            Err(e) => Err(e),
+        },
+        Call::NetworkRemove { id } => ship
+            .with_engine(|e| e.network_remove(&id, SystemTime::now()))
+            .map(|()| empty_response(204)),
+        Call::VolumeList { filters } => ship
+            .with_engine(|e| e.volume_list(&filters, SystemTime::now()))
+            .map(|list| json_response(200, &list)),
+        Call::VolumeCreate => match read_body(req.into_body()).await {
+            Ok(body) => ship
+                .with_engine(|e| e.volume_create(&body, SystemTime::now()))
+                .map(|doc| json_response(201, &doc)),
+            Err(e) => Err(e),
+        },
+        Call::VolumeInspect { name } => ship
+            .engine()
+            .volume_inspect(&name)
+            .map(|doc| json_response(200, &doc)),
+        Call::VolumeRemove { name, force } => ship
+            .with_engine(|e| e.volume_remove(&name, force, SystemTime::now()))
+            .map(|()| empty_response(204)),
         Call::NotFound | Call::BadMethod => Err(ApiError::new(404, "page not found")),
     };
     result.unwrap_or_else(|error| error_response(&error))
