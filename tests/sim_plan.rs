@@ -194,3 +194,87 @@ fn stop_and_status_read_one_list_per_ship() {
     assert_eq!(calls.get("container inspect"), None, "{calls:#?}");
     assert_eq!(sim.census().exited, 9);
 }
+
+/// A closed port on this machine: bound, then let go.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").port()
+}
+
+#[test]
+fn up_performs_the_planned_networks_volumes_and_a_failed_checks_declared_follow_up() {
+    let sim = SimFleet::start(SimConfig::default()).expect("the simulator starts");
+    let dir = Dir::new();
+    let command = serde_json::json!(["sh", "-c", IDLE]);
+    let text = format!(
+        "name: planned-objects\nships:\n  s0: {{ip: 127.0.0.1, docker_port: {port}}}\n\
+         networks:\n  front: {{}}\nvolumes:\n  data: {{}}\nservices:\n\
+         \x20 db:\n    image: {IMAGE}\n    instances:\n      db-1: {{ship: s0, command: {command}, networks: [front], volumes: {{/data: data}}}}\n\
+         \x20 web:\n    image: {IMAGE}\n    requires: [db]\n    instances:\n      web-1:\n        ship: s0\n        command: {command}\n        networks: [front]\n        ports: {{http: {http}}}\n        lifecycle: {{running: [{{type: tcp, port: http, max_wait: 1}}]}}\n",
+        port = sim.addrs()[0].port(),
+        http = closed_port(),
+    );
+    let file = dir.write("maestro.yaml", text);
+
+    let planned = maestro(&file, &["plan", "--json"]);
+    assert_eq!(planned.code(), Some(3), "{}", planned.report());
+    let doc = json(&planned);
+    let ops = operations(&doc);
+    assert_eq!(
+        ops["db-1"],
+        [
+            "create network front",
+            "create volume data",
+            "create",
+            "start",
+            "confirm"
+        ],
+        "{doc:#}"
+    );
+    assert_eq!(
+        ops["web-1"],
+        [
+            "create network front",
+            "create",
+            "start",
+            "confirm",
+            "running checks"
+        ],
+        "{doc:#}"
+    );
+    // What follows a failure is declared in the plan.
+    let web = doc["containers"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["name"] == "web-1"))
+        .expect("web-1's row");
+    let checks = &web["operations"][4];
+    assert_eq!(checks["op"], "running checks", "{web:#}");
+    assert_eq!(checks["on_failure"][0]["op"], "stop if still up", "{web:#}");
+    assert_eq!(
+        web["operations"][3]["on_failure"][0]["op"], "stop if still up",
+        "confirm's follow-up: {web:#}"
+    );
+
+    sim.reset_stats();
+    let up = maestro(&file, &["up", "--json"]);
+    assert_eq!(up.code(), Some(1), "the tcp check fails:\n{}", up.report());
+    let performed = operations(&json(&up));
+    assert_eq!(performed["db-1"], ops["db-1"], "{}", up.report());
+    let mut expected = ops["web-1"].clone();
+    expected.push("stop if still up".into());
+    assert_eq!(performed["web-1"], expected, "{}", up.report());
+    let calls = sim.stats().by_call;
+    let served = |call: &str| calls.get(call).copied().unwrap_or(0);
+    // Both containers' `create network front` is one creation on the ship.
+    assert_eq!(served("network create"), 1, "{calls:#?}");
+    assert_eq!(served("volume create"), 1, "{calls:#?}");
+    assert_eq!(served("container create"), 2, "{calls:#?}");
+    assert_eq!(served("container stop"), 1, "{calls:#?}");
+    let census = sim.census();
+    assert_eq!((census.running, census.exited), (1, 1), "{census:?}");
+    assert!(
+        up.stdout().contains("stopped, so that the next start checks it again"),
+        "{}",
+        up.report()
+    );
+}

@@ -88,7 +88,7 @@ pub struct Rolling {
     /// them (e.g. 50%) at a time, each batch past its `running` checks
     /// before the next; services one after the other, in dependency order.
     #[arg(long = "batch", value_name = "N|N%")]
-    pub batch: Option<maestro_plays::rollout::BatchSize>,
+    pub batch: Option<maestro_plays::decide::rollout::BatchSize>,
     /// Take each service's containers one ship at a time (split by --batch
     /// when given too).
     #[arg(long = "per-ship")]
@@ -96,8 +96,8 @@ pub struct Rolling {
 }
 
 impl Rolling {
-    pub fn rollout(&self) -> maestro_plays::rollout::Rollout {
-        maestro_plays::rollout::Rollout {
+    pub fn rollout(&self) -> maestro_plays::decide::rollout::Rollout {
+        maestro_plays::decide::rollout::Rollout {
             batch: self.batch,
             per_ship: self.per_ship,
         }

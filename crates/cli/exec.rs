@@ -50,7 +50,7 @@ fn exec_single(env: &Environment, c: &Container, command: &[String]) -> Result<(
         } else {
             Box::pin(futures_util::stream::pending())
         };
-        maestro_plays::exec::exec_one(
+        maestro_plays::direct::exec::exec_one(
             &fleet,
             c,
             &request,
@@ -103,7 +103,7 @@ fn exec_many(
     let runtime = crate::runtime()?;
     let prefix = Prefixes::new(containers);
     let at_once = concurrency.map_or(1, |n| n.max(1) as usize);
-    let results = runtime.block_on(maestro_plays::exec::exec_each(
+    let results = runtime.block_on(maestro_plays::direct::exec::exec_each(
         &fleet,
         containers,
         command,

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use maestro_config::{Environment, Source};
-use maestro_plays::init::ShipLines;
+use maestro_plays::direct::init::ShipLines;
 use maestro_plays::Fleet;
 
 use crate::output::{self, Failure};
@@ -38,7 +38,7 @@ pub fn init(file: &Path, ask: &Init) -> Result<(), Failure> {
         None => default_name(&base_dir),
     };
     let text = if from.is_empty() {
-        maestro_plays::init::starter(&name)
+        maestro_plays::direct::init::starter(&name)
     } else {
         described(&name, from, only, &base_dir)?
     };
@@ -98,7 +98,7 @@ fn described(
     only: Option<&str>,
     base_dir: &Path,
 ) -> Result<String, Failure> {
-    let only = maestro_plays::selection::matcher("--only", &only.map(str::to_owned))
+    let only = maestro_plays::decide::selection::matcher("--only", &only.map(str::to_owned))
         .map_err(|e| Failure::Usage(e.to_string()))?;
     let mut ships: ShipLines = Vec::new();
     for spec in from.iter().filter(|s| *s != "local") {
@@ -122,9 +122,13 @@ fn described(
     let fleet = Fleet::new(&env);
     let runtime = crate::runtime()?;
     let found = runtime
-        .block_on(maestro_plays::init::observe(&fleet, &names, only.as_ref()))
+        .block_on(maestro_plays::direct::init::observe(
+            &fleet,
+            &names,
+            only.as_ref(),
+        ))
         .map_err(|e| Failure::Failed(e.to_string()))?;
-    Ok(maestro_plays::init::describe(name, &ships, &found))
+    Ok(maestro_plays::direct::init::describe(name, &ships, &found))
 }
 
 /// `(name, {ip, endpoint})` for an engine address.

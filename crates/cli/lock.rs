@@ -1,11 +1,11 @@
 //! `maestro lock status|acquire|release` (each lock and release told to the
 //! audit trail), and the lock every play that changes state takes before it
 //! begins and releases when it ends (in the debug trace: the auditors hear
-//! of the play itself, as before). The lock itself is `maestro_plays::lock`.
+//! of the play itself, as before). The lock itself is `maestro_plays::session::lock`.
 
 use maestro_config::{Container, Environment};
-use maestro_plays::audit::{self, Trail};
-use maestro_plays::lock::{self, Holder};
+use maestro_plays::session::audit::{self, Trail};
+use maestro_plays::session::lock::{self, Holder};
 use maestro_plays::Fleet;
 
 use crate::args::LockAction;

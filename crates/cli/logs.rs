@@ -44,7 +44,7 @@ pub fn logs_merged(
     };
     let mut errors: Vec<String> = Vec::new();
     if asked.follow {
-        runtime.block_on(maestro_plays::logs_merged::follow_merged(
+        runtime.block_on(maestro_plays::direct::logs_merged::follow_merged(
             &fleet,
             containers,
             from,
@@ -56,7 +56,7 @@ pub fn logs_merged(
             },
         ));
     } else {
-        let failed = runtime.block_on(maestro_plays::logs_merged::tail_merged(
+        let failed = runtime.block_on(maestro_plays::direct::logs_merged::tail_merged(
             &fleet, containers, from, print,
         ));
         errors.extend(failed.into_iter().map(|(_, e)| e.to_string()));

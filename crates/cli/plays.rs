@@ -6,10 +6,10 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use maestro_config::{Container, Environment};
-use maestro_plays::audit;
-use maestro_plays::converge::{OrphanFate, Verdict};
+use maestro_plays::observe::status::{ContainerState, StatusRow};
+use maestro_plays::session::audit;
+use maestro_plays::session::converge::{OrphanFate, Verdict};
 use maestro_plays::session::{self, AfterStep, SessionOptions, SessionReport};
-use maestro_plays::status::{ContainerState, StatusRow};
 use maestro_plays::{Fleet, Outcome, PlayKind, PlayOptions};
 
 use crate::output::Failure;
@@ -116,7 +116,7 @@ pub fn status(
     json: bool,
 ) -> Result<(), Failure> {
     let fleet = Fleet::new(env);
-    let rows: Vec<StatusRow> = runtime()?.block_on(maestro_plays::status::status(
+    let rows: Vec<StatusRow> = runtime()?.block_on(maestro_plays::observe::status::status(
         env,
         &fleet,
         containers,
@@ -308,7 +308,7 @@ pub fn play_session(
         // MaestroNG numbers a restart's rows as `status` does, though it
         // acts on dependents first; a stop's and a kill's in their order.
         let numbers = if matches!(kind, PlayKind::Restart | PlayKind::Rollback) {
-            maestro_plays::selection::forward_numbers(env, containers)
+            maestro_plays::decide::selection::forward_numbers(env, containers)
         } else {
             (1..=containers.len()).collect()
         };
@@ -365,7 +365,10 @@ fn render_after(report: &SessionReport, after: AfterStep, json: bool) -> After {
 }
 
 /// The orphans' rows for `--json`, each said on a line without it.
-fn orphan_rows(report: &maestro_plays::converge::OrphanReport, json: bool) -> serde_json::Value {
+fn orphan_rows(
+    report: &maestro_plays::session::converge::OrphanReport,
+    json: bool,
+) -> serde_json::Value {
     let mut rows = Vec::new();
     for (o, fate) in &report.orphans {
         let (action, error) = match fate {
@@ -394,7 +397,7 @@ fn orphan_rows(report: &maestro_plays::converge::OrphanReport, json: bool) -> se
 }
 
 /// The networks' and volumes' rows for `--json`, each said on a line without it.
-fn object_rows(done: &[maestro_plays::objects::Cleaned], json: bool) -> serde_json::Value {
+fn object_rows(done: &[maestro_plays::act::objects::Cleaned], json: bool) -> serde_json::Value {
     let mut rows = Vec::new();
     for c in done {
         let (text, error) = match &c.outcome {
@@ -460,9 +463,9 @@ pub fn logs(
     };
     let result = runtime()?.block_on(async {
         if follow {
-            maestro_plays::logs::follow(&fleet, container, lines, print).await
+            maestro_plays::direct::logs::follow(&fleet, container, lines, print).await
         } else {
-            maestro_plays::logs::tail(&fleet, container, lines, print).await
+            maestro_plays::direct::logs::tail(&fleet, container, lines, print).await
         }
     });
     result.map_err(|e| Failure::Failed(e.to_string()))
@@ -567,19 +570,19 @@ pub fn plan(
         concurrency,
         ..options
     };
-    let (snapshot, up_plan) = runtime.block_on(maestro_plays::converge::plan_up(
+    let (snapshot, up_plan) = runtime.block_on(maestro_plays::session::converge::plan_up(
         env, &fleet, containers, &options, whole,
     ));
-    let actions = maestro_plays::converge::planned(containers, &snapshot, &up_plan);
+    let actions = maestro_plays::session::converge::planned(containers, &snapshot, &up_plan);
     let (orphans, orphan_errors) = if whole {
-        maestro_plays::converge::orphans_in(env, &snapshot)
+        maestro_plays::session::converge::orphans_in(env, &snapshot)
     } else {
         (Vec::new(), Vec::new())
     };
     let summary =
-        maestro_plays::converge::summarize(containers, &actions, &orphans, &orphan_errors);
+        maestro_plays::session::converge::summarize(containers, &actions, &orphans, &orphan_errors);
     let changes = summary.changes;
-    let blast = maestro_plays::converge::recreates(env, containers, &actions);
+    let blast = maestro_plays::session::converge::recreates(env, containers, &actions);
     if json {
         let rows: Vec<serde_json::Value> = containers
             .iter()
@@ -588,7 +591,7 @@ pub fn plan(
             .map(|(i, (c, a))| {
                 let (action, state, reasons, error) = match a {
                     Ok(p) => match &p.action {
-                        maestro_plays::drift::Action::Recreate(r) => {
+                        maestro_plays::decide::drift::Action::Recreate(r) => {
                             ("recreate", Some(p.state), r.clone(), None)
                         }
                         other => (other.name(), Some(p.state), Vec::new(), None),
@@ -600,7 +603,7 @@ pub fn plan(
                     .map(|p| p.ops.as_slice())
                     .unwrap_or_default()
                     .iter()
-                    .map(maestro_plays::plan::Op::to_json)
+                    .map(maestro_plays::decide::plan::Op::to_json)
                     .collect();
                 serde_json::json!({
                     "name": c.name, "service": c.service, "ship": c.ship,
@@ -632,12 +635,12 @@ pub fn plan(
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{}", palette.bold(&table.header("ACTION")));
         let services: Vec<&str> = containers.iter().map(|c| c.service.as_str()).collect();
-        let places = maestro_plays::rollout::places(&up_plan.batches, &services);
+        let places = maestro_plays::decide::rollout::places(&up_plan.batches, &services);
         for (i, (c, a)) in containers.iter().zip(&actions).enumerate() {
             let text = match a.as_ref().map(|p| (&p.action, &p.ops)) {
-                Ok((maestro_plays::drift::Action::None, ops)) => match ops
+                Ok((maestro_plays::decide::drift::Action::None, ops)) => match ops
                     .iter()
-                    .find(|op| matches!(op.step, maestro_plays::plan::Step::Checks(_)))
+                    .find(|op| matches!(op.step, maestro_plays::decide::plan::Step::Checks(_)))
                 {
                     // Nothing changes, but its running checks run again.
                     Some(op) => format!("none; its running checks run again ({})", op.cause),

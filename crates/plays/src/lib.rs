@@ -1,48 +1,38 @@
-//! Plans and runs operations over the containers of an environment: which
-//! containers a command acts on (selection), the creation request of each
-//! (spec), lifecycle checks, and the plays over the ships' engines: one
-//! snapshot of what the engines have (snapshot), a pure decision that
-//! yields a plan of single operations (reconcile, plan), and one executor
-//! that runs any plan (execute, ops). Status and orphans read the same
-//! snapshot (status, converge).
+//! Plans and runs operations over the containers of an environment, in
+//! three steps that the folders show:
+//!
+//! - [`observe`]: one snapshot of what the engines have (a list per ship,
+//!   the inspects a decision needs, the networks and volumes);
+//! - [`decide`]: a pure reconcile of the file's model and the snapshot into
+//!   a plan of single engine operations, each with its cause and what it
+//!   waits for;
+//! - [`act`]: one executor that runs exactly that plan and reports each
+//!   container's outcome.
+//!
+//! [`session`] wraps a play in what a state-changing command needs (lock,
+//! auditors, after-steps); [`direct`] holds the commands that talk to one
+//! engine without a plan (`logs`, `exec`, `init --from`). The leaves below
+//! (labels, names of kept containers, the debug trace, time formats) are
+//! imported by all and import nothing of the crate. No group imports one
+//! after it in this order: leaves, observe, decide, act, direct, session
+//! (checked by `scripts/check-cycles`).
 
-pub mod audit;
-pub mod checks;
-pub mod clash;
-pub mod converge;
-pub mod drift;
-pub mod exec;
-pub mod execute;
-pub mod failure;
-pub mod fleet;
-pub mod init;
+pub mod act;
+pub mod decide;
+pub mod direct;
 pub mod labels;
-pub mod lock;
-pub mod logs;
-pub mod logs_merged;
-pub mod objects;
-mod ops;
-pub mod options;
-pub mod plan;
-pub mod play;
+pub mod observe;
 pub mod previous;
-pub mod reconcile;
-pub mod registry;
-pub mod rollout;
-pub mod run;
-pub mod selection;
 pub mod session;
-pub mod snapshot;
-pub mod spec;
-pub mod status;
 pub mod timefmt;
 pub mod trace;
 
-pub use execute::PlayReport;
-pub use fleet::Fleet;
-pub use play::{AbortReason, Finished, Observer, Outcome, PlayKind, PlayOptions};
-pub use run::{prepare, run_play};
-pub use selection::{select, Direction, SelectError, Selection};
+pub use act::execute::PlayReport;
+pub use act::outcome::{AbortReason, Observer, Outcome};
+pub use decide::play::{Finished, PlayKind, PlayOptions};
+pub use decide::selection::{select, Direction, SelectError, Selection};
+pub use observe::fleet::Fleet;
+pub use session::run::{prepare, run_play};
 
 /// At most `concurrency` at once (`None`: no bound).
 pub(crate) fn slots(concurrency: Option<usize>) -> tokio::sync::Semaphore {

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use maestro_engine::models::{ContainerInspectResponse, ImageInspect};
 use maestro_engine::EngineError;
 
-use crate::fleet::Fleet;
+use crate::observe::fleet::Fleet;
 
 /// A running container found on a ship, with its image's description.
 #[derive(Debug, Clone)]

@@ -16,7 +16,7 @@ use maestro_config::Environment;
 use maestro_engine::models::ContainerCreateBody;
 use maestro_engine::{Engine, EngineError};
 
-use crate::fleet::Fleet;
+use crate::observe::fleet::Fleet;
 
 /// The image the lock container is created from.
 // Fully qualified: Podman would look a bare name up under docker.io/library/.
@@ -54,7 +54,7 @@ impl Holder {
     pub fn me(command: &str, message: &str, pid: bool) -> Holder {
         let host = host_name();
         Holder {
-            who: format!("{}@{host}", crate::audit::local_user()),
+            who: format!("{}@{host}", crate::session::audit::local_user()),
             host,
             pid: pid.then(std::process::id),
             since: crate::timefmt::now().floor() as i64,
@@ -280,7 +280,7 @@ pub async fn acquire(fleet: &Fleet, env: &Environment, holder: &Holder) -> Resul
 
 /// This user on this machine, as holders are named.
 fn me_who() -> String {
-    format!("{}@{}", crate::audit::local_user(), host_name())
+    format!("{}@{}", crate::session::audit::local_user(), host_name())
 }
 
 /// The refusal naming whoever holds the lock now.

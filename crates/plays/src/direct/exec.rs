@@ -11,7 +11,7 @@ use maestro_config::Container;
 use maestro_engine::{EngineError, ExecOutput, ExecRequest, LogLine};
 use tokio::io::{AsyncRead, AsyncWriteExt};
 
-use crate::fleet::Fleet;
+use crate::observe::fleet::Fleet;
 
 /// Why a command could not be run (its own failure is an exit status).
 #[derive(Debug, Clone, PartialEq)]

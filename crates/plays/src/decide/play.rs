@@ -1,6 +1,6 @@
 //! What a play is (start, stop, kill, restart, clean, pull, up), its
 //! options, and how each container's part of it ended; the observer it
-//! reports to. [`crate::run`] runs a play; [`crate::execute`] reports it.
+//! reports to. [`crate::session::run`] runs a play; [`crate::act::execute`] reports it.
 
 use std::time::Duration;
 
@@ -78,21 +78,12 @@ pub struct PlayOptions {
     pub only_if_changed: bool,
     /// `restart` and `up`: batches one after the other (`--batch`,
     /// `--per-ship`).
-    pub rollout: crate::rollout::Rollout,
+    pub rollout: crate::decide::rollout::Rollout,
     /// `up`, `restart`: keep a replaced container as `NAME.previous` for a
     /// rollback (instead of removing it).
     pub keep_previous: bool,
     /// `clean`: also remove the kept previous containers.
     pub clean_previous: bool,
-}
-
-/// Why a container was never (fully) acted on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AbortReason {
-    /// Another container failed.
-    Failure,
-    /// The user interrupted the play.
-    Interrupted,
 }
 
 /// What was done to a container and the state it was left in.
@@ -115,32 +106,4 @@ impl Finished {
             text: text.into(),
         }
     }
-}
-
-/// How one container's part of the play ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// Done: what was done and the state it was left in.
-    Done(Finished),
-    /// It failed, and why (its text may have log lines after a newline).
-    Failed(crate::failure::Failure),
-    /// Not begun (or not finished) because the play was aborted; the text is
-    /// the state it was left in.
-    Aborted { reason: AbortReason, left: String },
-}
-
-impl Outcome {
-    pub fn is_ok(&self) -> bool {
-        matches!(self, Outcome::Done(_))
-    }
-}
-
-/// What a play reports as it goes; implemented by the command line.
-pub trait Observer: Send + Sync {
-    /// The container's turn has come.
-    fn begin(&self, index: usize);
-    /// What the container is doing now (`pulling image 40%`, `running checks`).
-    fn progress(&self, index: usize, text: &str);
-    /// The container is done with.
-    fn finish(&self, index: usize, outcome: &Outcome, elapsed: Duration);
 }

@@ -11,7 +11,7 @@ use maestro_engine::models::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::plan::CreateRequest;
+use crate::decide::plan::CreateRequest;
 
 pub use crate::labels::{
     LABEL_ENVIRONMENT, LABEL_INSTANCE, LABEL_SERVICE, LABEL_SPEC_HASH, MAESTRO_LABEL_PREFIX,
@@ -20,7 +20,7 @@ pub use crate::labels::{
 /// The creation request for `container`, labels and hash included.
 pub fn create_body(env: &Environment, container: &Container) -> ContainerCreateBody {
     let mut body = bare_body(container);
-    crate::objects::apply_networks(env, container, &mut body);
+    crate::decide::objects::apply_networks(env, container, &mut body);
     let labels = body.labels.get_or_insert_with(HashMap::new);
     labels.insert(LABEL_ENVIRONMENT.into(), env.name.clone());
     labels.insert(LABEL_SERVICE.into(), container.service.clone());
@@ -43,7 +43,7 @@ pub fn create_request(env: &Environment, container: &Container) -> CreateRequest
     CreateRequest {
         body,
         platform: container.options.platform.clone(),
-        connect: crate::objects::connects(env, container),
+        connect: crate::decide::objects::connects(env, container),
     }
 }
 
@@ -151,11 +151,11 @@ pub fn normalized(body: &ContainerCreateBody) -> BTreeMap<&'static str, serde_js
         ("ulimits", canonical(host["Ulimits"].clone())),
         ("log_config", canonical(host["LogConfig"].clone())),
     ];
-    fields.extend(crate::options::hashed(&json));
+    fields.extend(crate::decide::options::hashed(&json));
     fields.into_iter().filter(|(_, v)| !is_empty(v)).collect()
 }
 
-pub(crate) use crate::options::is_empty;
+pub(crate) use crate::decide::options::is_empty;
 
 /// Objects with sorted keys, recursively.
 fn canonical(value: serde_json::Value) -> serde_json::Value {
@@ -296,7 +296,7 @@ fn bare_body(c: &Container) -> ContainerCreateBody {
         host_config: Some(host_config),
         ..Default::default()
     };
-    crate::options::apply(&c.options, &mut body);
+    crate::decide::options::apply(&c.options, &mut body);
     body
 }
 

@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
-use crate::play::{Observer, Outcome};
+use crate::act::outcome::{Observer, Outcome};
 use crate::trace;
 
 /// Slack's API method for posting a message.

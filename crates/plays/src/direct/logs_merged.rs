@@ -15,8 +15,8 @@ use maestro_config::Container;
 use maestro_engine::{LogLine, LogsFrom, StampedLine};
 use tokio::sync::mpsc;
 
-use crate::fleet::Fleet;
-use crate::logs::LogsError;
+use crate::direct::logs::LogsError;
+use crate::observe::fleet::Fleet;
 
 /// How often a followed container that is not running is looked at again.
 const POLL: Duration = Duration::from_millis(500);

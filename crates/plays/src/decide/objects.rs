@@ -1,108 +1,20 @@
-//! Networks and named volumes, the objects an environment declares beside
-//! its containers: which ones a container needs, what each ship has of
-//! them (observed with the snapshot), the `create network` / `create
-//! volume` operations the plan puts before the containers that need them,
-//! running those (once per ship and object in a play), attaching a
-//! container to its networks, and `clean --networks` / `--volumes`, which
-//! remove only what this environment declared and maestro made (by label),
-//! never an external one, never one a container uses.
+//! The networks and named volumes of the plan, pure: the `create network`
+//! / `create volume` operations put before the containers that need them
+//! (with their requests, labelled as this environment's), and a container's
+//! networks in its creation request (the first) and after it (connects).
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 
-use futures_util::future::join_all;
 use maestro_config::{Container, Environment};
 use maestro_engine::models::{
     ContainerCreateBody, EndpointIpamConfig, EndpointSettings, Ipam, IpamConfig,
     NetworkCreateRequest, NetworkingConfig, VolumeCreateRequest,
 };
-use maestro_engine::{Engine, Labels};
-use tokio::sync::OnceCell;
 
-use crate::fleet::Fleet;
-use crate::labels::LABEL_ENVIRONMENT;
-pub use crate::labels::LABEL_NETWORKS;
-use crate::plan::{Entry, ObjectRequest, Op, Step};
-
-/// What one ship has of the objects the play needs: name → labels.
-#[derive(Debug, Clone, Default)]
-pub struct ShipObjects {
-    pub networks: HashMap<String, Labels>,
-    pub volumes: HashMap<String, Labels>,
-}
-
-/// Per ship: what it has, or why it could not be read.
-#[derive(Debug, Clone, Default)]
-pub struct Objects {
-    pub ships: HashMap<String, Result<ShipObjects, maestro_engine::EngineError>>,
-}
-
-/// The declared networks and volumes (by key) a container needs created:
-/// those it uses that are not external.
-pub fn needs<'e>(env: &'e Environment, c: &Container) -> (Vec<&'e str>, Vec<&'e str>) {
-    let networks = c
-        .options
-        .networks
-        .iter()
-        .filter_map(|a| env.networks.get_key_value(&a.network))
-        .filter(|(_, n)| !n.external)
-        .map(|(k, _)| k.as_str())
-        .collect();
-    let volumes = c
-        .volumes
-        .iter()
-        .filter_map(|b| env.volumes.get_key_value(&b.host))
-        .filter(|(_, v)| !v.external)
-        .map(|(k, _)| k.as_str())
-        .collect();
-    (networks, volumes)
-}
-
-/// Lists, on each ship, the networks and volumes `containers` need there.
-pub async fn observe(fleet: &Fleet, env: &Environment, containers: &[&Container]) -> Objects {
-    let mut wanted: HashMap<&str, (BTreeSet<&str>, BTreeSet<&str>)> = HashMap::new();
-    for c in containers {
-        let (networks, volumes) = needs(env, c);
-        if networks.is_empty() && volumes.is_empty() {
-            continue;
-        }
-        let entry = wanted.entry(c.ship.as_str()).or_default();
-        entry
-            .0
-            .extend(networks.iter().map(|k| env.networks[*k].name.as_str()));
-        entry
-            .1
-            .extend(volumes.iter().map(|k| env.volumes[*k].name.as_str()));
-    }
-    let found = join_all(
-        wanted
-            .into_iter()
-            .map(|(ship, (networks, volumes))| async move {
-                let seen = async {
-                    let engine = fleet.engine(ship).await?;
-                    let networks: Vec<&str> = networks.into_iter().collect();
-                    let volumes: Vec<&str> = volumes.into_iter().collect();
-                    Ok::<_, maestro_engine::EngineError>(ShipObjects {
-                        networks: if networks.is_empty() {
-                            HashMap::new()
-                        } else {
-                            engine.networks_named(&networks).await?
-                        },
-                        volumes: if volumes.is_empty() {
-                            HashMap::new()
-                        } else {
-                            engine.volumes_named(&volumes).await?
-                        },
-                    })
-                };
-                (ship.to_owned(), seen.await)
-            }),
-    )
-    .await;
-    Objects {
-        ships: found.into_iter().collect(),
-    }
-}
+use crate::decide::plan::{Entry, ObjectRequest, Op, Step};
+use crate::labels::{LABEL_ENVIRONMENT, LABEL_NETWORKS};
+use crate::observe::objects::{needs, Objects};
 
 /// Puts, before the part of each container's work that creates it, the
 /// creation of each network and volume it needs that its ship lacks.
@@ -114,7 +26,7 @@ pub fn prerequisites(
 ) {
     for (c, entry) in containers.iter().zip(entries.iter_mut()) {
         let Entry::Work(work) = entry else { continue };
-        if !crate::plan::creates(&work.ops) {
+        if !crate::decide::plan::creates(&work.ops) {
             continue;
         }
         let (networks, volumes) = needs(env, c);
@@ -238,42 +150,6 @@ pub(crate) fn connects(env: &Environment, c: &Container) -> Vec<(String, Endpoin
         .collect()
 }
 
-/// Connects a just-created container to the networks of `connect`.
-pub(crate) async fn connect_rest(
-    engine: &Engine,
-    name: &str,
-    connect: &[(String, EndpointSettings)],
-) -> Result<(), maestro_engine::EngineError> {
-    for (network, endpoint) in connect {
-        engine
-            .connect_network(network, name, endpoint.clone())
-            .await?;
-    }
-    Ok(())
-}
-
-/// The creations done so far in a play, so several containers of a ship
-/// make each object once (the first one's result is every one's).
-#[derive(Default)]
-pub(crate) struct Once {
-    cells: Mutex<HashMap<(String, String), Arc<Made>>>,
-}
-
-/// One creation of one object on one ship: its result, once done.
-type Made = OnceCell<Result<(), maestro_engine::EngineError>>;
-
-impl Once {
-    fn cell(&self, ship: &str, what: &str) -> Arc<Made> {
-        match self.cells.lock() {
-            Ok(mut cells) => cells
-                .entry((ship.to_owned(), what.to_owned()))
-                .or_default()
-                .clone(),
-            Err(_) => Arc::default(),
-        }
-    }
-}
-
 fn labels<'a>(
     env: &Environment,
     own: impl IntoIterator<Item = (&'a String, &'a String)>,
@@ -336,126 +212,13 @@ fn volume_request(env: &Environment, key: &str) -> ObjectRequest<VolumeCreateReq
     }
 }
 
-/// Creates a network (`network`) or volume on the engine's ship, once per
-/// ship and object in a play.
-pub(crate) async fn create_object(
-    engine: &Engine,
-    once: &Once,
-    request: ObjectCreate<'_>,
-) -> Result<(), maestro_engine::EngineError> {
-    let (kind, name) = match &request {
-        ObjectCreate::Network(r) => ("network", &r.name),
-        ObjectCreate::Volume(r) => ("volume", &r.name),
-    };
-    let cell = once.cell(engine.ship(), &format!("{kind} {name}"));
-    cell.get_or_init(|| async {
-        match request {
-            ObjectCreate::Network(r) => engine.create_network(r.request.clone()).await,
-            ObjectCreate::Volume(r) => engine.create_volume(r.request.clone()).await,
-        }
-    })
-    .await
-    .clone()
-}
-
-/// A network or volume to create.
-pub(crate) enum ObjectCreate<'a> {
-    Network(&'a ObjectRequest<NetworkCreateRequest>),
-    Volume(&'a ObjectRequest<VolumeCreateRequest>),
-}
-
-/// What `clean --networks` / `--volumes` did with one object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cleaned {
-    pub ship: String,
-    /// `network` or `volume`.
-    pub kind: &'static str,
-    pub name: String,
-    /// `removed`, `kept (in use by web-1)`, `kept (not made by this environment)`…
-    pub outcome: Result<String, String>,
-}
-
-/// Removes, on each ship with containers of `containers`, the declared,
-/// non-external networks (`networks`) and volumes (`volumes`) that carry
-/// this environment's label and that no container uses.
-pub async fn clean(
-    env: &Environment,
-    fleet: &Fleet,
-    containers: &[&Container],
-    networks: bool,
-    volumes: bool,
-) -> Vec<Cleaned> {
-    let ships: BTreeSet<&str> = containers.iter().map(|c| c.ship.as_str()).collect();
-    let mut jobs = Vec::new();
-    for ship in ships {
-        if networks {
-            for n in env.networks.values().filter(|n| !n.external) {
-                jobs.push((ship, "network", n.name.as_str()));
-            }
-        }
-        if volumes {
-            for v in env.volumes.values().filter(|v| !v.external) {
-                jobs.push((ship, "volume", v.name.as_str()));
-            }
-        }
-    }
-    join_all(jobs.into_iter().map(|(ship, kind, name)| async move {
-        let outcome = clean_one(env, fleet, ship, kind, name).await;
-        Cleaned {
-            ship: ship.to_owned(),
-            kind,
-            name: name.to_owned(),
-            outcome,
-        }
-    }))
-    .await
-    .into_iter()
-    .filter(|c| c.outcome.as_deref() != Ok("absent"))
-    .collect()
-}
-
-async fn clean_one(
-    env: &Environment,
-    fleet: &Fleet,
-    ship: &str,
-    kind: &str,
-    name: &str,
-) -> Result<String, String> {
-    let engine = fleet.engine(ship).await.map_err(|e| e.to_string())?;
-    let found = if kind == "network" {
-        engine.networks_named(&[name]).await
-    } else {
-        engine.volumes_named(&[name]).await
-    }
-    .map_err(|e| e.to_string())?;
-    let Some(labels) = found.get(name) else {
-        return Ok("absent".into());
-    };
-    if labels.get(LABEL_ENVIRONMENT) != Some(&env.name) {
-        return Ok("kept (not made by this environment)".into());
-    }
-    let users = engine
-        .users_of(kind, name)
-        .await
-        .map_err(|e| e.to_string())?;
-    if !users.is_empty() {
-        return Ok(format!("kept (in use by {})", users.join(", ")));
-    }
-    let removed = if kind == "network" {
-        engine.remove_network(name).await
-    } else {
-        engine.remove_volume(name).await
-    };
-    removed
-        .map(|()| "removed".into())
-        .map_err(|e| e.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::play::{PlayKind, PlayOptions};
-    use crate::snapshot::{ShipView, Snapshot};
+    use crate::decide::play::{PlayKind, PlayOptions};
+    use crate::observe::objects::ShipObjects;
+    use crate::observe::snapshot::{ShipView, Snapshot};
+    use maestro_engine::Labels;
 
     fn env() -> Environment {
         let source = maestro_config::Source {
@@ -493,7 +256,7 @@ services:
             },
         };
         let options = PlayOptions::default();
-        let plan = crate::reconcile::reconcile(
+        let plan = crate::decide::reconcile::reconcile(
             &env,
             &containers,
             PlayKind::Start,
@@ -536,7 +299,7 @@ services:
             },
         };
         let options = PlayOptions::default();
-        let plan = crate::reconcile::reconcile(
+        let plan = crate::decide::reconcile::reconcile(
             &env,
             &containers,
             PlayKind::Start,
@@ -550,7 +313,7 @@ services:
     #[test]
     fn the_first_network_is_the_mode_and_every_one_is_in_the_label() {
         let env = env();
-        let body = crate::spec::create_body(&env, &env.containers["web-1"]);
+        let body = crate::decide::spec::create_body(&env, &env.containers["web-1"]);
         let host = body.host_config.as_ref().expect("host config");
         assert_eq!(host.network_mode.as_deref(), Some("front"));
         let labels = body.labels.as_ref().expect("labels");

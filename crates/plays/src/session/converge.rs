@@ -7,11 +7,11 @@ use std::collections::BTreeSet;
 
 use maestro_config::{Container, Environment};
 
-use crate::drift::Action;
-use crate::fleet::Fleet;
-use crate::plan::{Entry, Op, Plan};
-use crate::play::{PlayKind, PlayOptions};
-use crate::snapshot::{Seen, Snapshot};
+use crate::decide::drift::Action;
+use crate::decide::plan::{Entry, Op, Plan};
+use crate::decide::play::{PlayKind, PlayOptions};
+use crate::observe::fleet::Fleet;
+use crate::observe::snapshot::{Seen, Snapshot};
 
 /// What `up` would do to one container, and the state it is in now.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,7 +37,7 @@ pub async fn plan_up<'e>(
     } else {
         containers.iter().map(|c| c.ship.clone()).collect()
     };
-    crate::run::prepare(env, fleet, containers, PlayKind::Up, options, Some(&ships)).await
+    crate::session::run::prepare(env, fleet, containers, PlayKind::Up, options, Some(&ships)).await
 }
 
 /// What `up` would do to each container (or why it could not tell), read
@@ -95,10 +95,11 @@ pub fn recreates(
     if count.is_empty() {
         return None;
     }
-    let services: Vec<(String, usize)> = crate::rollout::service_order(env, count.keys().copied())
-        .into_iter()
-        .map(|s| (s.to_owned(), count[s]))
-        .collect();
+    let services: Vec<(String, usize)> =
+        crate::decide::rollout::service_order(env, count.keys().copied())
+            .into_iter()
+            .map(|s| (s.to_owned(), count[s]))
+            .collect();
     Some(Recreates {
         containers: services.iter().map(|(_, n)| n).sum(),
         services,
@@ -118,11 +119,11 @@ pub struct Orphan {
 /// (listing each ship's containers once more: after a play).
 pub async fn orphans(env: &Environment, fleet: &Fleet) -> (Vec<Orphan>, Vec<String>) {
     let ships: BTreeSet<String> = env.ships.keys().cloned().collect();
-    let wants = crate::snapshot::Wants {
+    let wants = crate::observe::snapshot::Wants {
         everything: true,
         ..Default::default()
     };
-    let snapshot = crate::snapshot::observe(fleet, &ships, &[], &wants).await;
+    let snapshot = crate::observe::snapshot::observe(fleet, &ships, &[], &wants).await;
     orphans_in(env, &snapshot)
 }
 
@@ -300,9 +301,10 @@ pub fn summarize(
 ) -> PlanSummary {
     // Running checks run again on a container that stays as it is (it
     // started less than their window ago) change nothing.
-    let changes_ops = |ops: &[crate::plan::Op]| {
-        ops.iter()
-            .any(|op| op.step != crate::plan::Step::Checks(crate::plan::Stage::Running))
+    let changes_ops = |ops: &[crate::decide::plan::Op]| {
+        ops.iter().any(|op| {
+            op.step != crate::decide::plan::Step::Checks(crate::decide::plan::Stage::Running)
+        })
     };
     let known_changes = planned.iter().any(|a| {
         a.as_ref()
@@ -398,7 +400,7 @@ services:
     fn services_come_after_what_they_require() {
         let env = env();
         assert_eq!(
-            crate::rollout::service_order(&env, ["api", "worker", "web", "db"]),
+            crate::decide::rollout::service_order(&env, ["api", "worker", "web", "db"]),
             ["db", "web", "worker", "api"]
         );
     }

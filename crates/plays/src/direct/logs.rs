@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use maestro_config::Container;
 use maestro_engine::{Engine, EngineError, LogLine};
 
-use crate::fleet::Fleet;
+use crate::observe::fleet::Fleet;
 
 /// How often a followed container that is not running is looked at again.
 const POLL: Duration = Duration::from_millis(500);

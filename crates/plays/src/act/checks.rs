@@ -31,6 +31,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, timeout, Instant};
 
+use crate::decide::windows::{exec_window, seconds, EXEC_WINDOW_FLOOR, PACE};
+
 /// What checks need from the engine for one container.
 pub trait CheckTarget: Send + Sync {
     /// Runs `command` (no shell) inside the container through the engine's
@@ -84,12 +86,6 @@ fn failure(check: impl Into<String>, reason: impl Into<String>) -> CheckFailure 
     }
 }
 
-/// The pause between the starts of two attempts.
-const PACE: Duration = Duration::from_secs(1);
-/// The least time an `exec` or `rexec` check is given, whatever its
-/// `attempts`: a one-attempt check of a script that takes a few seconds
-/// must not be cut short (180 attempts, the default, give 180 s).
-pub const EXEC_WINDOW_FLOOR: Duration = Duration::from_secs(10);
 /// The bound on one tcp connection attempt.
 const TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// The bound on one http request when `requests_options` sets no `timeout`.
@@ -266,25 +262,6 @@ where
     Fut: Future<Output = Result<(), Attempt>>,
 {
     paced_within(attempts, None, attempt).await
-}
-
-/// The longest a list of checks may take, run one after the other: a
-/// container started less than this long ago may still be in them.
-pub fn window(list: &[Check]) -> Duration {
-    list.iter()
-        .map(|check| match check {
-            Check::Tcp { max_wait, .. }
-            | Check::Http { max_wait, .. }
-            | Check::Healthy { max_wait } => exec_window(*max_wait),
-            Check::Exec { attempts, .. } | Check::Rexec { attempts, .. } => exec_window(*attempts),
-            Check::Sleep { wait } => seconds(*wait).unwrap_or(Duration::ZERO),
-        })
-        .fold(Duration::ZERO, Duration::saturating_add)
-}
-
-/// How long an `exec` or `rexec` check of `attempts` attempts may take.
-fn exec_window(attempts: u32) -> Duration {
-    (PACE * attempts.max(1)).max(EXEC_WINDOW_FLOOR)
 }
 
 /// Like [`paced`], but no attempt runs past `deadline`: one still running
@@ -880,15 +857,6 @@ async fn rexec_check(
 }
 
 // ---------------------------------------------------------------- helpers
-
-/// A duration of `secs` seconds; `None` when negative or not a number, the
-/// longest duration when too long.
-fn seconds(secs: f64) -> Option<Duration> {
-    if secs.is_nan() || secs < 0.0 {
-        return None;
-    }
-    Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
-}
 
 /// A duration for messages, in whole seconds, rounded up: `10 s`.
 fn whole_secs_text(d: Duration) -> String {

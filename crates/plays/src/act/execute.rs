@@ -15,12 +15,13 @@ use futures_util::future::{join_all, BoxFuture};
 use maestro_config::Container;
 use tokio::sync::{watch, Semaphore, SemaphorePermit};
 
-use crate::failure::Failure;
-use crate::fleet::Fleet;
-use crate::objects::ObjectCreate;
-use crate::ops::{self, Ctx};
-use crate::plan::{Entry, Op, Plan, Step, Work};
-use crate::play::{AbortReason, Finished, Observer, Outcome, PlayKind};
+use crate::act::failure::Failure;
+use crate::act::objects::ObjectCreate;
+use crate::act::ops::{self, Ctx};
+use crate::act::outcome::{AbortReason, Observer, Outcome};
+use crate::decide::plan::{Entry, Op, Plan, Step, Work};
+use crate::decide::play::{Finished, PlayKind};
+use crate::observe::fleet::Fleet;
 
 /// Completion of one part of one container: `None` pending, then `Some(ok)`.
 type Gate = watch::Sender<Option<bool>>;

@@ -1,7 +1,7 @@
 //! A plan: for each container of a play, the single engine operations to run
 //! on it in order, each with its cause, in at most two parts (a restart's
 //! stop, then its start), and the containers each part waits for. Made by
-//! [`crate::reconcile`] from a snapshot, run by [`crate::execute`], printed
+//! [`crate::decide::reconcile`] from a snapshot, run by [`crate::act::execute`], printed
 //! by `plan`: the same value in all three.
 
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use maestro_engine::models::{
     ContainerCreateBody, EndpointSettings, NetworkCreateRequest, VolumeCreateRequest,
 };
 
-use crate::play::{Finished, PlayKind};
+use crate::decide::play::{Finished, PlayKind};
 
 /// What `up` does to one container.
 #[derive(Debug, Clone, PartialEq, Eq)]

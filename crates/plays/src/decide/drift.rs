@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use maestro_engine::models::{ContainerCreateBody, ContainerInspectResponse, ImageInspect};
 use serde_json::Value;
 
-use crate::spec::{is_empty, LABEL_SPEC_HASH, MAESTRO_LABEL_PREFIX, SPEC_HASH_VERSION};
+use crate::decide::spec::{is_empty, LABEL_SPEC_HASH, MAESTRO_LABEL_PREFIX, SPEC_HASH_VERSION};
 
-pub use crate::plan::Action;
+pub use crate::decide::plan::Action;
 
 /// Decides what to do with a container, given the request maestro would
 /// send (`desired`, labels included), what the engine has under that name
@@ -377,7 +377,7 @@ pub fn differences(
             reasons.push(format!("{what} changed"));
         }
     }
-    if crate::options::security_differs(want_host, have_host) {
+    if crate::decide::options::security_differs(want_host, have_host) {
         reasons.push("security options changed".into());
     }
     // Swap left unset is the engine's to choose (twice the memory).
@@ -413,7 +413,7 @@ pub fn differences(
     {
         reasons.push("logging changed".into());
     }
-    reasons.extend(crate::options::differences(&want, &have));
+    reasons.extend(crate::decide::options::differences(&want, &have));
     reasons
 }
 
@@ -504,7 +504,7 @@ services:
     fn a_container_made_by_hand_is_not_drifted_for_what_maestro_adds() {
         let e = env(ENV);
         let c = &e.containers["web-1"];
-        let body = crate::spec::create_body(&e, c);
+        let body = crate::decide::spec::create_body(&e, c);
         let contract = contract(c);
         let mut by_hand = relabelled(as_created(&body, true), None);
         by_hand.id = Some("0123456789abcdef".into());
@@ -544,7 +544,7 @@ services:
     #[test]
     fn containers_made_by_maestrong_or_an_older_maestro_are_adopted() {
         let e = env(ENV);
-        let body = crate::spec::create_body(&e, &e.containers["web-1"]);
+        let body = crate::decide::spec::create_body(&e, &e.containers["web-1"]);
         let current = Some(image("sha256:one"));
         let foreign = relabelled(as_created(&body, true), None);
         assert_eq!(
@@ -585,7 +585,7 @@ services:
     #[test]
     fn absent_running_and_stopped_containers() {
         let e = env(ENV);
-        let body = crate::spec::create_body(&e, &e.containers["web-1"]);
+        let body = crate::decide::spec::create_body(&e, &e.containers["web-1"]);
         assert_eq!(decide(&body, None, None, &BTreeSet::new()), Action::Create);
         let running = as_created(&body, true);
         assert_eq!(
@@ -612,7 +612,7 @@ services:
     #[test]
     fn what_podman_adds_to_a_container_is_not_a_reason() {
         let before = env(ENV);
-        let old = crate::spec::create_body(&before, &before.containers["web-1"]);
+        let old = crate::decide::spec::create_body(&before, &before.containers["web-1"]);
         let mut running = as_created(&old, true);
         if let Some(config) = running.config.as_mut() {
             config.image = Some("docker.io/box:1".into());
@@ -635,7 +635,7 @@ services:
             }]);
         }
         let after = env(&ENV.replace("hello", "bonjour"));
-        let new = crate::spec::create_body(&after, &after.containers["web-1"]);
+        let new = crate::decide::spec::create_body(&after, &after.containers["web-1"]);
         assert_eq!(
             decide(
                 &new,
@@ -673,10 +673,10 @@ services:
     #[test]
     fn a_changed_variable_is_named() {
         let before = env(ENV);
-        let old = crate::spec::create_body(&before, &before.containers["web-1"]);
+        let old = crate::decide::spec::create_body(&before, &before.containers["web-1"]);
         let running = as_created(&old, true);
         let after = env(&ENV.replace("hello", "bonjour"));
-        let new = crate::spec::create_body(&after, &after.containers["web-1"]);
+        let new = crate::decide::spec::create_body(&after, &after.containers["web-1"]);
         assert_eq!(
             decide(
                 &new,
@@ -691,13 +691,13 @@ services:
     #[test]
     fn ports_command_and_restart_changes_are_named() {
         let before = env(ENV);
-        let old = crate::spec::create_body(&before, &before.containers["web-1"]);
+        let old = crate::decide::spec::create_body(&before, &before.containers["web-1"]);
         let running = as_created(&old, true);
         let after = env(&ENV
             .replace("'80:8080'", "'80:9090'")
             .replace("sleep 100", "sleep 200")
             .replace("restart: always", "restart: no"));
-        let new = crate::spec::create_body(&after, &after.containers["web-1"]);
+        let new = crate::decide::spec::create_body(&after, &after.containers["web-1"]);
         let Action::Recreate(reasons) = decide(
             &new,
             Some(&running),
@@ -721,7 +721,7 @@ services:
     #[test]
     fn a_rebuilt_image_under_the_same_tag_is_an_update() {
         let e = env(ENV);
-        let body = crate::spec::create_body(&e, &e.containers["web-1"]);
+        let body = crate::decide::spec::create_body(&e, &e.containers["web-1"]);
         let running = as_created(&body, true);
         assert_eq!(
             decide(

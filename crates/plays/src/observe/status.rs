@@ -10,8 +10,8 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use maestro_config::{Container, Environment, Protocol};
 
-use crate::fleet::Fleet;
-use crate::snapshot::{self, Seen, SeenState, Snapshot, Wants};
+use crate::observe::fleet::Fleet;
+use crate::observe::snapshot::{self, Seen, SeenState, Snapshot, Wants};
 
 /// A container's state as its engine reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]

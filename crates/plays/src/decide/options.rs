@@ -315,8 +315,11 @@ mod tests {
             ),
         };
         let env = maestro_config::load(&source, &Default::default()).expect("valid");
-        serde_json::to_value(crate::spec::create_body(&env, &env.containers["s-1"]))
-            .unwrap_or_default()
+        serde_json::to_value(crate::decide::spec::create_body(
+            &env,
+            &env.containers["s-1"],
+        ))
+        .unwrap_or_default()
     }
 
     /// What an engine reports for a container made from `body`.

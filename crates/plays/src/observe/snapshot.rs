@@ -14,8 +14,8 @@ use maestro_config::Container;
 use maestro_engine::models::{ContainerInspectResponse, ContainerSummary, ImageInspect};
 use maestro_engine::{Engine, EngineError};
 
-use crate::fleet::Fleet;
-use crate::spec::{LABEL_ENVIRONMENT, LABEL_SPEC_HASH};
+use crate::labels::{LABEL_ENVIRONMENT, LABEL_SPEC_HASH};
+use crate::observe::fleet::Fleet;
 
 /// A container's state as the engine's list gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,7 +208,7 @@ pub struct ShipView {
 pub struct Snapshot {
     pub ships: HashMap<String, Result<ShipView, EngineError>>,
     /// The networks and volumes the play's containers need, per ship.
-    pub objects: crate::objects::Objects,
+    pub objects: crate::observe::objects::Objects,
 }
 
 /// What to observe beyond the play's own containers.

@@ -5,13 +5,14 @@ use std::collections::BTreeSet;
 
 use maestro_config::{Container, Environment};
 
-use crate::execute;
-use crate::execute::PlayReport;
-use crate::fleet::Fleet;
-use crate::plan::Plan;
-use crate::play::{Observer, PlayKind, PlayOptions};
-use crate::reconcile;
-use crate::snapshot::{self, Snapshot};
+use crate::act::execute;
+use crate::act::execute::PlayReport;
+use crate::act::outcome::Observer;
+use crate::decide::plan::Plan;
+use crate::decide::play::{PlayKind, PlayOptions};
+use crate::decide::reconcile;
+use crate::observe::fleet::Fleet;
+use crate::observe::snapshot::{self, Snapshot};
 
 /// Observes what the play needs of the fleet (one list per ship, the
 /// images, and only the inspects a decision needs), then decides, without
@@ -40,7 +41,7 @@ pub async fn prepare<'e>(
     };
     let mut snapshot = snapshot::observe(fleet, ships, containers, &wants).await;
     if kind.creates() {
-        snapshot.objects = crate::objects::observe(fleet, env, containers).await;
+        snapshot.objects = crate::observe::objects::observe(fleet, env, containers).await;
     }
     let requests = reconcile::requests(env, containers, kind);
     let more = reconcile::needs_inspect(containers, &snapshot, &requests);

@@ -17,10 +17,10 @@ use maestro_engine::{Engine, EngineError, PullProgress};
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
-use crate::checks::{self, CheckTarget};
-use crate::failure::Failure;
-use crate::plan::{CreateRequest, ObjectRequest, Stage};
-use crate::registry::{self, PullFailure};
+use crate::act::checks::{self, CheckTarget};
+use crate::act::failure::Failure;
+use crate::act::registry::{self, PullFailure};
+use crate::decide::plan::{CreateRequest, ObjectRequest, Stage};
 use crate::trace;
 
 /// What the operations of one play share: the pulls and logins done so
@@ -36,7 +36,7 @@ pub(crate) struct Shared {
     /// registries run at once; one registry's helper runs once).
     credentials: registry::CredentialCache,
     /// Networks and volumes made so far, by ship.
-    objects: crate::objects::Once,
+    objects: crate::act::objects::Once,
 }
 
 /// One pull of one image on one ship: its result, once it is done.
@@ -275,7 +275,7 @@ pub(crate) async fn create(ctx: &Ctx<'_>, request: &CreateRequest) -> Result<(),
 
 /// Joins the container to `networks` (name and endpoint).
 async fn connect(ctx: &Ctx<'_>, networks: &[(String, EndpointSettings)]) -> Result<(), Failure> {
-    crate::objects::connect_rest(&ctx.engine, &ctx.container.name, networks).await?;
+    crate::act::objects::connect_rest(&ctx.engine, &ctx.container.name, networks).await?;
     Ok(())
 }
 
@@ -283,14 +283,14 @@ async fn connect(ctx: &Ctx<'_>, networks: &[(String, EndpointSettings)]) -> Resu
 /// object in a play).
 pub(crate) async fn create_object(
     ctx: &Ctx<'_>,
-    request: crate::objects::ObjectCreate<'_>,
+    request: crate::act::objects::ObjectCreate<'_>,
 ) -> Result<(), Failure> {
     let key = match &request {
-        crate::objects::ObjectCreate::Network(r) => network_key(r),
-        crate::objects::ObjectCreate::Volume(r) => format!("volume {}", r.key),
+        crate::act::objects::ObjectCreate::Network(r) => network_key(r),
+        crate::act::objects::ObjectCreate::Volume(r) => format!("volume {}", r.key),
     };
     (ctx.progress)(&format!("creating {key}"));
-    crate::objects::create_object(&ctx.engine, &ctx.shared.objects, request).await?;
+    crate::act::objects::create_object(&ctx.engine, &ctx.shared.objects, request).await?;
     Ok(())
 }
 

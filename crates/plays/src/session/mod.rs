@@ -1,19 +1,27 @@
 //! A play session, the whole of a state-changing command: the port clash
 //! check, the deploy lock, the auditors told it begins, the play itself
-//! (its steps relayed to the `debug` auditors), the after-step (orphans for
-//! `up`, networks and volumes for `clean`), the auditors told how it ended,
-//! the lock released, and the verdict — one function returning a typed
-//! report; a front end renders it.
+//! (observe → decide → act, in run), the after-step (orphans for `up`,
+//! networks and volumes for `clean`), the auditors told how it ended, the
+//! lock released — one function returning a typed report; a front end
+//! renders it.
+//!
+//! May import: everything in the crate.
+
+pub mod audit;
+pub mod converge;
+pub mod lock;
+pub mod run;
 
 use maestro_config::{Container, Environment};
 
-use crate::audit::{self, AuditError, Trail};
-use crate::converge::OrphanReport;
-use crate::execute::PlayReport;
-use crate::fleet::Fleet;
-use crate::lock::{self, Holder, LockError};
-use crate::objects::Cleaned;
-use crate::play::{Observer, PlayKind, PlayOptions};
+use crate::act::execute::PlayReport;
+use crate::act::objects::Cleaned;
+use crate::act::outcome::Observer;
+use crate::decide::play::{PlayKind, PlayOptions};
+use crate::observe::fleet::Fleet;
+use crate::session::audit::{AuditError, Trail};
+use crate::session::converge::OrphanReport;
+use crate::session::lock::{Holder, LockError};
 
 /// What runs after the play itself, unless it was interrupted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -44,7 +52,7 @@ pub struct SessionOptions {
 pub enum SessionError {
     /// Two containers of the play would publish one host port on one ship.
     #[error("{0}")]
-    Clash(crate::clash::PortClash),
+    Clash(crate::decide::clash::PortClash),
     /// The deploy lock could not be taken.
     #[error("{0}")]
     Lock(#[from] LockError),
@@ -94,7 +102,7 @@ pub async fn run_session(
 ) -> Result<SessionReport, SessionError> {
     let kind = options.kind;
     if kind.creates() {
-        if let Some(clash) = crate::clash::port_clash(containers) {
+        if let Some(clash) = crate::decide::clash::port_clash(containers) {
             return Err(SessionError::Clash(clash));
         }
     }
@@ -187,12 +195,12 @@ async fn after_step(
     match after {
         AfterStep::Nothing => {}
         AfterStep::Orphans { remove } => {
-            let orphans = crate::converge::settle_orphans(env, fleet, remove).await;
+            let orphans = crate::session::converge::settle_orphans(env, fleet, remove).await;
             report.after_error = orphans.failure.clone();
             report.orphans = Some(orphans);
         }
         AfterStep::Objects { networks, volumes } => {
-            let done = crate::objects::clean(env, fleet, containers, networks, volumes).await;
+            let done = crate::act::objects::clean(env, fleet, containers, networks, volumes).await;
             let errors: Vec<String> = done
                 .iter()
                 .filter_map(|c| {

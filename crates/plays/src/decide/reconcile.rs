@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use maestro_config::{Container, Environment};
 
-use crate::drift::{self, Action};
-use crate::plan::{CreateRequest, Entry, Op, Pacing, Plan, Stage, Step, Work};
-use crate::play::{Finished, PlayKind, PlayOptions};
-use crate::snapshot::{Seen, Snapshot, Wants};
+use crate::decide::drift::{self, Action};
+use crate::decide::plan::{CreateRequest, Entry, Op, Pacing, Plan, Stage, Step, Work};
+use crate::decide::play::{Finished, PlayKind, PlayOptions};
+use crate::observe::snapshot::{Seen, Snapshot, Wants};
 
 /// What a play needs observed.
 pub fn wants(kind: PlayKind, options: &PlayOptions) -> Wants {
@@ -32,7 +32,9 @@ pub fn requests(
 ) -> Vec<Option<Arc<CreateRequest>>> {
     containers
         .iter()
-        .map(|c| (kind == PlayKind::Up).then(|| Arc::new(crate::spec::create_request(env, c))))
+        .map(|c| {
+            (kind == PlayKind::Up).then(|| Arc::new(crate::decide::spec::create_request(env, c)))
+        })
         .collect()
 }
 
@@ -79,17 +81,18 @@ pub fn reconcile<'e>(
                     .ok()
                     .flatten()
                     .and_then(|s| s.image_id.clone());
-                if crate::plan::creates(&work.ops) {
-                    work.request = Some(
-                        request.unwrap_or_else(|| Arc::new(crate::spec::create_request(env, c))),
-                    );
+                if crate::decide::plan::creates(&work.ops) {
+                    work.request =
+                        Some(request.unwrap_or_else(|| {
+                            Arc::new(crate::decide::spec::create_request(env, c))
+                        }));
                 }
             }
             actions.push(action);
             entry
         })
         .collect();
-    crate::objects::prerequisites(env, containers, &snapshot.objects, &mut entries);
+    crate::decide::objects::prerequisites(env, containers, &snapshot.objects, &mut entries);
     let (before_start, before_stop) = if options.ignore_dependencies {
         let none = vec![Vec::new(); containers.len()];
         (none.clone(), none)
@@ -111,8 +114,8 @@ pub fn reconcile<'e>(
     }
     let rolls = options.rollout.rolls() && matches!(kind, PlayKind::Restart | PlayKind::Up);
     let (batch_waits, batches) = if rolls {
-        let batches = crate::rollout::batches(env, containers, &options.rollout);
-        crate::rollout::waits(&batches, containers.len())
+        let batches = crate::decide::rollout::batches(env, containers, &options.rollout);
+        crate::decide::rollout::waits(&batches, containers.len())
     } else {
         (
             vec![Vec::new(); containers.len()],
@@ -164,7 +167,7 @@ fn entry(
     let look = Look {
         c,
         seen,
-        image_present: image.is_some() || !crate::reconcile::wants(kind, options).images,
+        image_present: image.is_some() || !crate::decide::reconcile::wants(kind, options).images,
         image_id,
         previous: snapshot.previous(c).ok().flatten(),
         options,
@@ -317,7 +320,7 @@ impl Look<'_> {
         if list.is_empty() {
             return None;
         }
-        let window = crate::checks::window(list);
+        let window = crate::decide::windows::window(list);
         match seen.up_for_at_least() {
             Some(up) if up >= window => None,
             Some(up) => Some(format!(
@@ -785,7 +788,8 @@ fn dependency_waits(
 /// that recreates many services' containers (a new instance changing
 /// `<SVC>_INSTANCES` of all dependents) never takes them all down at once.
 fn serialize_services(env: &Environment, containers: &[&Container], waits: &mut [Vec<usize>]) {
-    let order = crate::rollout::service_order(env, containers.iter().map(|c| c.service.as_str()));
+    let order =
+        crate::decide::rollout::service_order(env, containers.iter().map(|c| c.service.as_str()));
     let position: HashMap<&str, usize> = order.iter().enumerate().map(|(i, s)| (*s, i)).collect();
     let mut by_position: Vec<Vec<usize>> = vec![Vec::new(); order.len()];
     for (i, c) in containers.iter().enumerate() {
@@ -812,7 +816,7 @@ mod tests {
     use maestro_engine::models::ImageInspect;
 
     use super::*;
-    use crate::snapshot::{SeenState, ShipView};
+    use crate::observe::snapshot::{SeenState, ShipView};
 
     const FILE: &str = "
 name: t
@@ -1199,7 +1203,7 @@ services:
 
     #[test]
     fn a_rolling_restart_or_up_takes_one_batch_at_a_time_dependencies_first() {
-        use crate::rollout::{BatchSize, Rollout};
+        use crate::decide::rollout::{BatchSize, Rollout};
         let snap = snapshot(
             Some("sha256:one"),
             &[

@@ -16,7 +16,7 @@ pub enum Failure {
     #[error("{stage} check failed: {failure}")]
     Check {
         stage: &'static str,
-        failure: crate::checks::CheckFailure,
+        failure: crate::act::checks::CheckFailure,
     },
     /// It exited right after its start.
     #[error("{name} exited with status {status} right after starting")]
@@ -52,7 +52,7 @@ pub enum Failure {
     NoRequest(String),
     /// A login or pull failed.
     #[error("{0}")]
-    Pull(#[from] crate::registry::PullFailure),
+    Pull(#[from] crate::act::registry::PullFailure),
     /// After `failure`, the container was stopped (`so_that`: why).
     #[error("{failure} (stopped, so that {so_that})")]
     Stopped {

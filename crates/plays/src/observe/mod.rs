@@ -1,0 +1,13 @@
+//! Observe: what the engines have, read once per play — each ship's engine
+//! (its client, connected on first use), one list of containers per ship
+//! and the inspects a decision needs (the snapshot), the networks and
+//! volumes the play needs, and the `status` rows read off the snapshot.
+//!
+//! May import: the crate's leaves (labels, previous, trace, timefmt). Never
+//! decide, act, direct or session: what is seen does not depend on what
+//! will be done with it.
+
+pub mod fleet;
+pub mod objects;
+pub mod snapshot;
+pub mod status;
