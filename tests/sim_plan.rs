@@ -273,7 +273,8 @@ fn up_performs_the_planned_networks_volumes_and_a_failed_checks_declared_follow_
     let census = sim.census();
     assert_eq!((census.running, census.exited), (1, 1), "{census:?}");
     assert!(
-        up.stdout().contains("stopped, so that the next start checks it again"),
+        up.stdout()
+            .contains("stopped, so that the next start checks it again"),
         "{}",
         up.report()
     );

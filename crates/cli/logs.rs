@@ -27,7 +27,7 @@ pub fn logs_merged(
     let since = match asked.since {
         Some(text) => Some(
             maestro_plays::timefmt::parse_since(text, maestro_plays::timefmt::now())
-                .map_err(Failure::Usage)?,
+                .map_err(|e| Failure::Usage(e.to_string()))?,
         ),
         None => None,
     };

@@ -373,7 +373,7 @@ fn orphan_rows(
     for (o, fate) in &report.orphans {
         let (action, error) = match fate {
             OrphanFate::Removed => ("removed", None),
-            OrphanFate::Failed(e) => ("failed", Some(e.clone())),
+            OrphanFate::Failed(e) => ("failed", Some(e.to_string())),
             OrphanFate::Left => ("none", None),
         };
         if !json {
@@ -401,8 +401,8 @@ fn object_rows(done: &[maestro_plays::act::objects::Cleaned], json: bool) -> ser
     let mut rows = Vec::new();
     for c in done {
         let (text, error) = match &c.outcome {
-            Ok(text) => (text.clone(), None),
-            Err(e) => ("failed".to_owned(), Some(e.clone())),
+            Ok(fate) => (fate.to_string(), None),
+            Err(e) => ("failed".to_owned(), Some(e.to_string())),
         };
         if !json {
             println!("  {} {} on ship {}: {text}", c.kind, c.name, c.ship);
@@ -596,7 +596,7 @@ pub fn plan(
                         }
                         other => (other.name(), Some(p.state), Vec::new(), None),
                     },
-                    Err(e) => ("unknown", None, Vec::new(), Some(e.clone())),
+                    Err(e) => ("unknown", None, Vec::new(), Some(e.to_string())),
                 };
                 let operations: Vec<serde_json::Value> = a
                     .as_ref()

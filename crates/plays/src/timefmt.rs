@@ -70,16 +70,23 @@ pub fn since(text: &str) -> Option<String> {
     parse_docker_time(text).map(|t| short_duration(now() - t))
 }
 
+/// A `--since` value that is none of the accepted forms; `Display` says
+/// what is accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`--since {text}` is neither a duration (90s, 10m, 1h30m, 2d), a time (2026-12-03T17:00:00Z) nor seconds since the epoch")]
+pub struct BadSince {
+    /// The value as given (trimmed).
+    pub text: String,
+}
+
 /// The start of `logs --since TEXT`, in seconds since the epoch: a duration
 /// back from `now` (`90s`, `10m`, `1h30m`, `2d`), an RFC 3339 time
 /// (`2026-12-03T17:00:00Z`) or seconds since the epoch (`1764781200`).
 /// The error says what is accepted.
-pub fn parse_since(text: &str, now: f64) -> Result<i64, String> {
+pub fn parse_since(text: &str, now: f64) -> Result<i64, BadSince> {
     let text = text.trim();
-    let bad = || {
-        format!(
-            "`--since {text}` is neither a duration (90s, 10m, 1h30m, 2d), a time (2026-12-03T17:00:00Z) nor seconds since the epoch"
-        )
+    let bad = || BadSince {
+        text: text.to_owned(),
     };
     if let Ok(seconds) = text.parse::<i64>() {
         return if seconds >= 0 {

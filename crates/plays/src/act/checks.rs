@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use maestro_config::{Check, Container, EnvFrom, HttpOptions, HttpPort, Protocol, Ship};
+use maestro_engine::EngineError;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -36,19 +37,75 @@ use crate::decide::windows::{exec_window, seconds, EXEC_WINDOW_FLOOR, PACE};
 /// What checks need from the engine for one container.
 pub trait CheckTarget: Send + Sync {
     /// Runs `command` (no shell) inside the container through the engine's
-    /// exec API and returns its exit code; `Err` with a readable sentence when
-    /// the engine cannot run it.
+    /// exec API and returns its exit code; `Err` when the engine cannot run it.
     fn exec_in_container<'a>(
         &'a self,
         command: &'a [String],
-    ) -> Pin<Box<dyn Future<Output = Result<i64, String>> + Send + 'a>>;
+    ) -> Pin<Box<dyn Future<Output = Result<i64, TargetError>> + Send + 'a>>;
 
     /// The container's Docker health: `None` when its image has no
     /// HEALTHCHECK; else the status (`starting`, `healthy`, `unhealthy`) and
     /// the output of its latest probes.
-    fn health(&self) -> Pin<Box<dyn Future<Output = Result<Option<Health>, String>> + Send + '_>> {
-        Box::pin(async { Err("this engine does not report container health".to_owned()) })
+    fn health(
+        &self,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<Health>, TargetError>> + Send + '_>> {
+        Box::pin(async { Err(TargetError::NoHealth) })
     }
+}
+
+/// Why a [`CheckTarget`] could not run a command or tell the container's
+/// health; `Display` is a readable sentence fragment (a check's last error).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TargetError {
+    /// The engine's error, said without the leading `ship X: `.
+    #[error("{}", .0.detail())]
+    Engine(#[from] EngineError),
+    /// The container is gone.
+    #[error("{0} no longer exists")]
+    Gone(String),
+    /// The target cannot report health.
+    #[error("this engine does not report container health")]
+    NoHealth,
+}
+
+/// Why a URL does not parse (the `url` crate's error, which reqwest does
+/// not re-export by name).
+type UrlError = <reqwest::Url as std::str::FromStr>::Err;
+
+/// Why a check could not even begin (a port or option that cannot be used);
+/// `Display` is the check failure's reason.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+enum Unusable {
+    #[error("`{container}` has no port named `{port}`")]
+    NoPort { container: String, port: String },
+    #[error("port `{port}` of `{container}` is {protocol}, not tcp")]
+    NotTcp {
+        port: String,
+        container: String,
+        protocol: &'static str,
+    },
+    #[error("invalid URL: {0}")]
+    Url(UrlError),
+    #[error("unsupported scheme `{0}`; expected http or https")]
+    Scheme(String),
+    #[error("invalid HTTP method `{0}`")]
+    Method(String),
+    #[error("invalid header name `{0}`")]
+    HeaderName(String),
+    #[error("invalid value for header `{0}`")]
+    HeaderValue(String),
+    #[error("invalid match_regex `{pattern}`: {error}")]
+    Regex {
+        pattern: String,
+        error: regex::Error,
+    },
+    #[error("cannot set up TLS: {0}")]
+    Tls(rustls::Error),
+    #[error("cannot set up TLS certificate verification: {0}")]
+    Verifier(rustls::Error),
+    /// The HTTP client's error, readable.
+    #[error("cannot set up an HTTP client: {0}")]
+    Client(String),
 }
 
 /// A container's health as its engine reports it.
@@ -348,7 +405,8 @@ async fn tcp_check(
     ship: &Ship,
 ) -> Result<(), CheckFailure> {
     let plain = format!("tcp check on port {port_name}");
-    let port = tcp_port(container, port_name).map_err(|reason| failure(&plain, reason))?;
+    let port =
+        tcp_port(container, port_name).map_err(|reason| failure(&plain, reason.to_string()))?;
     let address = host_port(&ship.ip, port);
     let host = ship.ip.as_str();
     paced(max_wait, || async move {
@@ -373,14 +431,17 @@ async fn tcp_check(
 }
 
 /// The external (first) port of the container's TCP port `name`.
-fn tcp_port(container: &Container, name: &str) -> Result<u16, String> {
+fn tcp_port(container: &Container, name: &str) -> Result<u16, Unusable> {
     match container.ports.get(name) {
-        None => Err(format!("`{}` has no port named `{name}`", container.name)),
-        Some(p) if p.external.protocol != Protocol::Tcp => Err(format!(
-            "port `{name}` of `{}` is {}, not tcp",
-            container.name,
-            p.external.protocol.as_str()
-        )),
+        None => Err(Unusable::NoPort {
+            container: container.name.clone(),
+            port: name.to_owned(),
+        }),
+        Some(p) if p.external.protocol != Protocol::Tcp => Err(Unusable::NotTcp {
+            port: name.to_owned(),
+            container: container.name.clone(),
+            protocol: p.external.protocol.as_str(),
+        }),
         Some(p) => Ok(p.external.first),
     }
 }
@@ -419,14 +480,15 @@ async fn http_check(
     );
     let port = match c.port {
         HttpPort::Named(name) => {
-            tcp_port(container, name).map_err(|reason| failure(&plain, reason))?
+            tcp_port(container, name).map_err(|reason| failure(&plain, reason.to_string()))?
         }
         HttpPort::Number(n) => *n,
     };
     let host = c.host.unwrap_or(&ship.ip);
     let url_text = format!("{}://{}{}", c.scheme, host_port(host, port), c.path);
     let check = format!("http check {} {url_text}", c.method);
-    let prepared = prepare_http(&c, &url_text).map_err(|reason| failure(&check, reason))?;
+    let prepared =
+        prepare_http(&c, &url_text).map_err(|reason| failure(&check, reason.to_string()))?;
 
     let deadline = Instant::now() + Duration::from_secs(u64::from(c.max_wait.max(1)));
     let per_request = c
@@ -472,22 +534,19 @@ struct PreparedHttp {
     regex_text: String,
 }
 
-fn prepare_http(c: &HttpCheck<'_>, url_text: &str) -> Result<PreparedHttp, String> {
-    let url = reqwest::Url::parse(url_text).map_err(|e| format!("invalid URL: {e}"))?;
+fn prepare_http(c: &HttpCheck<'_>, url_text: &str) -> Result<PreparedHttp, Unusable> {
+    let url = reqwest::Url::parse(url_text).map_err(Unusable::Url)?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!(
-            "unsupported scheme `{}`; expected http or https",
-            c.scheme
-        ));
+        return Err(Unusable::Scheme(c.scheme.to_owned()));
     }
     let method = reqwest::Method::from_bytes(c.method.as_bytes())
-        .map_err(|_| format!("invalid HTTP method `{}`", c.method))?;
+        .map_err(|_| Unusable::Method(c.method.to_owned()))?;
     let mut headers = HeaderMap::new();
     for (name, value) in &c.options.headers {
         let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("invalid header name `{name}`"))?;
-        let value = HeaderValue::from_str(value)
-            .map_err(|_| format!("invalid value for header `{name}`"))?;
+            .map_err(|_| Unusable::HeaderName(name.clone()))?;
+        let value =
+            HeaderValue::from_str(value).map_err(|_| Unusable::HeaderValue(name.to_string()))?;
         headers.append(name, value);
     }
     let regex = c
@@ -496,13 +555,16 @@ fn prepare_http(c: &HttpCheck<'_>, url_text: &str) -> Result<PreparedHttp, Strin
             regex::RegexBuilder::new(pattern)
                 .dot_matches_new_line(true)
                 .build()
-                .map_err(|e| format!("invalid match_regex `{pattern}`: {e}"))
+                .map_err(|error| Unusable::Regex {
+                    pattern: pattern.to_owned(),
+                    error,
+                })
         })
         .transpose()?;
     let client = reqwest::Client::builder()
         .tls_backend_preconfigured(tls_config(c.options.verify)?)
         .build()
-        .map_err(|e| format!("cannot set up an HTTP client: {}", error_chain_reason(&e)))?;
+        .map_err(|e| Unusable::Client(error_chain_reason(&e)))?;
     Ok(PreparedHttp {
         client,
         method,
@@ -563,14 +625,14 @@ fn status_text(status: reqwest::StatusCode) -> String {
 
 /// A rustls client configuration on the ring provider: the platform's
 /// certificate verifier, or none at all with `verify: false`.
-fn tls_config(verify: bool) -> Result<rustls::ClientConfig, String> {
+fn tls_config(verify: bool) -> Result<rustls::ClientConfig, Unusable> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("cannot set up TLS: {e}"))?;
+        .map_err(Unusable::Tls)?;
     let config = if verify {
-        let verifier = rustls_platform_verifier::Verifier::new(provider)
-            .map_err(|e| format!("cannot set up TLS certificate verification: {e}"))?;
+        let verifier =
+            rustls_platform_verifier::Verifier::new(provider).map_err(Unusable::Verifier)?;
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier))
@@ -849,7 +911,7 @@ async fn rexec_check(
         match target.exec_in_container(command).await {
             Ok(0) => Ok(()),
             Ok(code) => Err(Attempt::Unsuccessful(format!("exit code {code}"))),
-            Err(e) => Err(Attempt::Error(e)),
+            Err(e) => Err(Attempt::Error(e.to_string())),
         }
     })
     .await
@@ -1018,15 +1080,23 @@ mod tests {
         container(&[], &[("CONTAINER_NAME", Some("web-1")), ("EMPTY", None)])
     }
 
+    /// An engine error that says `message` (after the ship).
+    fn engine_error(message: &str) -> TargetError {
+        TargetError::Engine(EngineError::Config {
+            ship: "local".into(),
+            message: message.into(),
+        })
+    }
+
     /// A target whose execs return the queued results, then exit code 1.
     #[derive(Default)]
     struct FakeTarget {
-        results: Mutex<VecDeque<Result<i64, String>>>,
+        results: Mutex<VecDeque<Result<i64, TargetError>>>,
         calls: Mutex<Vec<Vec<String>>>,
     }
 
     impl FakeTarget {
-        fn with(results: Vec<Result<i64, String>>) -> Self {
+        fn with(results: Vec<Result<i64, TargetError>>) -> Self {
             FakeTarget {
                 results: Mutex::new(results.into()),
                 calls: Mutex::default(),
@@ -1041,7 +1111,7 @@ mod tests {
         fn exec_in_container<'a>(
             &'a self,
             command: &'a [String],
-        ) -> Pin<Box<dyn Future<Output = Result<i64, String>> + Send + 'a>> {
+        ) -> Pin<Box<dyn Future<Output = Result<i64, TargetError>> + Send + 'a>> {
             self.calls.lock().unwrap().push(command.to_vec());
             let result = self.results.lock().unwrap().pop_front().unwrap_or(Ok(1));
             Box::pin(async move { result })
@@ -1616,7 +1686,7 @@ mod tests {
 
     #[tokio::test]
     async fn rexec_passes_on_the_second_attempt() {
-        let target = FakeTarget::with(vec![Err("engine hiccup".into()), Ok(0)]);
+        let target = FakeTarget::with(vec![Err(engine_error("engine hiccup")), Ok(0)]);
         let check = Check::Rexec {
             command: argv(&["pg_isready"]),
             attempts: 3,
@@ -1632,7 +1702,7 @@ mod tests {
 
     #[tokio::test]
     async fn rexec_fails_after_its_attempts() {
-        let target = FakeTarget::with(vec![Err("engine hiccup".into()), Ok(2)]);
+        let target = FakeTarget::with(vec![Err(engine_error("engine hiccup")), Ok(2)]);
         let check = Check::Rexec {
             command: argv(&["pg_isready", "-q"]),
             attempts: 2,
@@ -1646,7 +1716,7 @@ mod tests {
         );
         assert_eq!(target.calls().len(), 2);
 
-        let target = FakeTarget::with(vec![Err("no such container".into())]);
+        let target = FakeTarget::with(vec![Err(engine_error("no such container"))]);
         let check = Check::Rexec {
             command: argv(&["true"]),
             attempts: 1,
@@ -1670,7 +1740,7 @@ mod tests {
         fn exec_in_container<'a>(
             &'a self,
             _command: &'a [String],
-        ) -> Pin<Box<dyn Future<Output = Result<i64, String>> + Send + 'a>> {
+        ) -> Pin<Box<dyn Future<Output = Result<i64, TargetError>> + Send + 'a>> {
             *self.calls.lock().unwrap() += 1;
             let each = self.each;
             Box::pin(async move {

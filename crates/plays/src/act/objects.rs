@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::future::join_all;
 use maestro_config::{Container, Environment};
 use maestro_engine::models::{EndpointSettings, NetworkCreateRequest, VolumeCreateRequest};
-use maestro_engine::Engine;
+use maestro_engine::{Engine, EngineError};
 use tokio::sync::OnceCell;
 
 use crate::decide::plan::ObjectRequest;
@@ -82,14 +82,38 @@ pub(crate) enum ObjectCreate<'a> {
 }
 
 /// What `clean --networks` / `--volumes` did with one object.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Cleaned {
     pub ship: String,
     /// `network` or `volume`.
     pub kind: &'static str,
     pub name: String,
-    /// `removed`, `kept (in use by web-1)`, `kept (not made by this environment)`…
-    pub outcome: Result<String, String>,
+    /// What became of it, or why the engine could not tell or remove it.
+    pub outcome: Result<ObjectFate, EngineError>,
+}
+
+/// What became of one network or volume: `Display` gives `removed`,
+/// `absent`, `kept (not made by this environment)`, `kept (in use by web-1)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectFate {
+    Removed,
+    /// There is none of that name on the ship.
+    Absent,
+    /// It does not carry this environment's label.
+    KeptForeign,
+    /// These containers use it.
+    KeptInUse(Vec<String>),
+}
+
+impl std::fmt::Display for ObjectFate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ObjectFate::Removed => f.write_str("removed"),
+            ObjectFate::Absent => f.write_str("absent"),
+            ObjectFate::KeptForeign => f.write_str("kept (not made by this environment)"),
+            ObjectFate::KeptInUse(users) => write!(f, "kept (in use by {})", users.join(", ")),
+        }
+    }
 }
 
 /// Removes, on each ship with containers of `containers`, the declared,
@@ -127,7 +151,7 @@ pub async fn clean(
     }))
     .await
     .into_iter()
-    .filter(|c| c.outcome.as_deref() != Ok("absent"))
+    .filter(|c| c.outcome != Ok(ObjectFate::Absent))
     .collect()
 }
 
@@ -137,33 +161,27 @@ async fn clean_one(
     ship: &str,
     kind: &str,
     name: &str,
-) -> Result<String, String> {
-    let engine = fleet.engine(ship).await.map_err(|e| e.to_string())?;
+) -> Result<ObjectFate, EngineError> {
+    let engine = fleet.engine(ship).await?;
     let found = if kind == "network" {
         engine.networks_named(&[name]).await
     } else {
         engine.volumes_named(&[name]).await
-    }
-    .map_err(|e| e.to_string())?;
+    }?;
     let Some(labels) = found.get(name) else {
-        return Ok("absent".into());
+        return Ok(ObjectFate::Absent);
     };
     if labels.get(LABEL_ENVIRONMENT) != Some(&env.name) {
-        return Ok("kept (not made by this environment)".into());
+        return Ok(ObjectFate::KeptForeign);
     }
-    let users = engine
-        .users_of(kind, name)
-        .await
-        .map_err(|e| e.to_string())?;
+    let users = engine.users_of(kind, name).await?;
     if !users.is_empty() {
-        return Ok(format!("kept (in use by {})", users.join(", ")));
+        return Ok(ObjectFate::KeptInUse(users));
     }
-    let removed = if kind == "network" {
-        engine.remove_network(name).await
+    if kind == "network" {
+        engine.remove_network(name).await?;
     } else {
-        engine.remove_volume(name).await
-    };
-    removed
-        .map(|()| "removed".into())
-        .map_err(|e| e.to_string())
+        engine.remove_volume(name).await?;
+    }
+    Ok(ObjectFate::Removed)
 }

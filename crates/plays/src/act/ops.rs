@@ -17,7 +17,7 @@ use maestro_engine::{Engine, EngineError, PullProgress};
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
-use crate::act::checks::{self, CheckTarget};
+use crate::act::checks::{self, CheckTarget, TargetError};
 use crate::act::failure::Failure;
 use crate::act::registry::{self, PullFailure};
 use crate::decide::plan::{CreateRequest, ObjectRequest, Stage};
@@ -125,14 +125,14 @@ struct EngineTarget {
 impl CheckTarget for EngineTarget {
     fn health(
         &self,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<checks::Health>, String>> + Send + '_>> {
+    ) -> Pin<Box<dyn Future<Output = Result<Option<checks::Health>, TargetError>> + Send + '_>>
+    {
         Box::pin(async move {
             let found = self
                 .engine
                 .inspect_container(&self.name)
-                .await
-                .map_err(|e| e.detail())?
-                .ok_or_else(|| format!("{} no longer exists", self.name))?;
+                .await?
+                .ok_or_else(|| TargetError::Gone(self.name.clone()))?;
             let Some(health) = found.state.and_then(|s| s.health) else {
                 return Ok(None);
             };
@@ -154,13 +154,10 @@ impl CheckTarget for EngineTarget {
     fn exec_in_container<'a>(
         &'a self,
         command: &'a [String],
-    ) -> Pin<Box<dyn Future<Output = Result<i64, String>> + Send + 'a>> {
+    ) -> Pin<Box<dyn Future<Output = Result<i64, TargetError>> + Send + 'a>> {
         Box::pin(async move {
-            self.engine
-                .exec(&self.name, command)
-                .await
-                .map(|o| o.exit_code)
-                .map_err(|e| e.detail())
+            let output = self.engine.exec(&self.name, command).await?;
+            Ok(output.exit_code)
         })
     }
 }

@@ -346,11 +346,89 @@ fn text_field(map: &serde_json::Map<String, Value>, key: &str) -> Option<String>
         .map(str::to_owned)
 }
 
+/// Why a Docker client configuration file (`config.json`, `.dockercfg`)
+/// cannot be used; `Display` is the clause after `FILE was skipped: `.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConfigFileError {
+    /// Reading it failed (other than its absence).
+    #[error("cannot be read: {0}")]
+    Unreadable(Arc<std::io::Error>),
+    #[error("it is not valid JSON (line {line}, column {column})")]
+    NotJson { line: usize, column: usize },
+    #[error("it is not a JSON object")]
+    NotObject,
+    #[error("its `auths` is not an object")]
+    AuthsNotObject,
+    #[error("its `credHelpers` is not an object")]
+    HelpersNotObject,
+    /// The `credHelpers` entry for this host.
+    #[error("its `credHelpers` entry for `{0}` is not a string")]
+    HelperNotText(String),
+    /// The `auths` entry under this key.
+    #[error("the entry for `{0}` is not an object")]
+    EntryNotObject(String),
+    /// The `auth` of the entry under this key.
+    #[error("the `auth` of `{0}` is not base64 of `user:password`")]
+    BadAuth(String),
+    /// A `credHelpers` or `credsStore` name that cannot be part of a program name.
+    #[error(
+        "the credential helper name `{0}` is not a plain name (letters, digits, `-`, `_`, `.`)"
+    )]
+    BadHelperName(String),
+}
+
+impl ConfigFileError {
+    fn json(e: &serde_json::Error) -> ConfigFileError {
+        ConfigFileError::NotJson {
+            line: e.line(),
+            column: e.column(),
+        }
+    }
+}
+
+/// Why a credential helper (`docker-credential-<name> get`) gave no
+/// credentials; `Display` names the program. A helper that has none for
+/// the server is not an error.
+#[derive(Debug, thiserror::Error)]
+pub enum HelperError {
+    #[error("the credential helper {program} is not installed (not on PATH)")]
+    NotInstalled { program: String },
+    #[error("the credential helper {program} cannot be run: {error}")]
+    CannotRun {
+        program: String,
+        error: std::io::Error,
+    },
+    /// Waiting for it failed.
+    #[error("the credential helper {program} failed: {error}")]
+    Wait {
+        program: String,
+        error: std::io::Error,
+    },
+    #[error("the credential helper {program} did not answer within {seconds} s")]
+    Timeout { program: String, seconds: u64 },
+    /// It exited unsuccessfully; `said`: the first line of its output
+    /// (secrets scrubbed), if any.
+    #[error("the credential helper {program} failed ({status}){}", said_text(.said))]
+    Failed {
+        program: String,
+        status: std::process::ExitStatus,
+        said: Option<String>,
+    },
+    /// Its reply is not a JSON object (never quoted: it may hold the secret).
+    #[error("{program} answered something other than a JSON object")]
+    BadReply { program: String },
+}
+
+/// `: what it said`, or nothing.
+fn said_text(said: &Option<String>) -> String {
+    said.as_ref().map(|s| format!(": {s}")).unwrap_or_default()
+}
+
 /// One `auths` entry: `auth` (base64 of `user:password`) or
 /// `username`/`password`, and `identitytoken`.
-fn auth_entry(key: &str, value: &Value) -> Result<AuthEntry, String> {
+fn auth_entry(key: &str, value: &Value) -> Result<AuthEntry, ConfigFileError> {
     let Some(map) = value.as_object() else {
-        return Err(format!("the entry for `{key}` is not an object"));
+        return Err(ConfigFileError::EntryNotObject(key.to_owned()));
     };
     let mut entry = AuthEntry {
         username: text_field(map, "username"),
@@ -363,17 +441,19 @@ fn auth_entry(key: &str, value: &Value) -> Result<AuthEntry, String> {
             .decode(auth.trim())
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or_else(|| format!("the `auth` of `{key}` is not base64 of `user:password`"))?;
+            .ok_or_else(|| ConfigFileError::BadAuth(key.to_owned()))?;
         let (user, password) = decoded
             .split_once(':')
-            .ok_or_else(|| format!("the `auth` of `{key}` is not base64 of `user:password`"))?;
+            .ok_or_else(|| ConfigFileError::BadAuth(key.to_owned()))?;
         entry.username = Some(user.to_owned());
         entry.password = Some(Secret::new(password.trim_end_matches('\0').to_owned()));
     }
     Ok(entry)
 }
 
-fn auths(object: &serde_json::Map<String, Value>) -> Result<Vec<(String, AuthEntry)>, String> {
+fn auths(
+    object: &serde_json::Map<String, Value>,
+) -> Result<Vec<(String, AuthEntry)>, ConfigFileError> {
     object
         .iter()
         .map(|(key, value)| Ok((key.clone(), auth_entry(key, value)?)))
@@ -381,50 +461,38 @@ fn auths(object: &serde_json::Map<String, Value>) -> Result<Vec<(String, AuthEnt
 }
 
 /// Parses a `config.json` (`auths`, `credsStore`, `credHelpers`).
-pub fn parse_config_json(text: &str) -> Result<ClientConfig, String> {
-    let root: Value = serde_json::from_str(text).map_err(|e| {
-        format!(
-            "it is not valid JSON (line {}, column {})",
-            e.line(),
-            e.column()
-        )
-    })?;
+pub fn parse_config_json(text: &str) -> Result<ClientConfig, ConfigFileError> {
+    let root: Value = serde_json::from_str(text).map_err(|e| ConfigFileError::json(&e))?;
     let Some(root) = root.as_object() else {
-        return Err("it is not a JSON object".into());
+        return Err(ConfigFileError::NotObject);
     };
     let mut config = ClientConfig::default();
     match root.get("auths") {
         None | Some(Value::Null) => {}
         Some(Value::Object(map)) => config.auths = auths(map)?,
-        Some(_) => return Err("its `auths` is not an object".into()),
+        Some(_) => return Err(ConfigFileError::AuthsNotObject),
     }
     config.creds_store = text_field(root, "credsStore");
     match root.get("credHelpers") {
         None | Some(Value::Null) => {}
         Some(Value::Object(map)) => {
             for (host, helper) in map {
-                let helper = helper.as_str().ok_or_else(|| {
-                    format!("its `credHelpers` entry for `{host}` is not a string")
-                })?;
+                let helper = helper
+                    .as_str()
+                    .ok_or_else(|| ConfigFileError::HelperNotText(host.clone()))?;
                 config.cred_helpers.push((host.clone(), helper.to_owned()));
             }
         }
-        Some(_) => return Err("its `credHelpers` is not an object".into()),
+        Some(_) => return Err(ConfigFileError::HelpersNotObject),
     }
     Ok(config)
 }
 
 /// Parses the older `~/.dockercfg`: server → `{auth, email}` at the top level.
-pub fn parse_dockercfg(text: &str) -> Result<ClientConfig, String> {
-    let root: Value = serde_json::from_str(text).map_err(|e| {
-        format!(
-            "it is not valid JSON (line {}, column {})",
-            e.line(),
-            e.column()
-        )
-    })?;
+pub fn parse_dockercfg(text: &str) -> Result<ClientConfig, ConfigFileError> {
+    let root: Value = serde_json::from_str(text).map_err(|e| ConfigFileError::json(&e))?;
     let Some(root) = root.as_object() else {
-        return Err("it is not a JSON object".into());
+        return Err(ConfigFileError::NotObject);
     };
     Ok(ClientConfig {
         auths: auths(root)?,
@@ -450,7 +518,7 @@ pub enum Plan {
 }
 
 /// A helper name must be a plain word: it becomes part of a program name.
-fn helper_program(name: &str) -> Result<String, String> {
+fn helper_program(name: &str) -> Result<String, ConfigFileError> {
     if !name.is_empty()
         && name
             .chars()
@@ -459,9 +527,7 @@ fn helper_program(name: &str) -> Result<String, String> {
     {
         Ok(format!("docker-credential-{name}"))
     } else {
-        Err(format!(
-            "the credential helper name `{name}` is not a plain name (letters, digits, `-`, `_`, `.`)"
-        ))
+        Err(ConfigFileError::BadHelperName(name.to_owned()))
     }
 }
 
@@ -476,7 +542,7 @@ impl ClientConfig {
     /// `index.docker.io`, `https://index.docker.io/v1` for Docker Hub), after
     /// the exact key; and when the helper has nothing, a usable `auths` entry
     /// is the fallback. `source` is where `auths` entries come from.
-    pub fn plan(&self, registry: &str, source: &Source) -> Result<Plan, String> {
+    pub fn plan(&self, registry: &str, source: &Source) -> Result<Plan, ConfigFileError> {
         let registry = normalize(registry);
         let server = server_address(registry);
         let names_it = |key: &str| normalize(key_host(key)) == registry;
@@ -510,14 +576,14 @@ pub fn parse_helper_reply(
     reply: &str,
     host: &str,
     program: &str,
-) -> Result<Option<Credentials>, String> {
+) -> Result<Option<Credentials>, HelperError> {
     // The reply holds the secret: never quote it in a message.
-    let value: Value = serde_json::from_str(reply.trim())
-        .map_err(|_| format!("{program} answered something other than a JSON object"))?;
+    let bad_reply = || HelperError::BadReply {
+        program: program.to_owned(),
+    };
+    let value: Value = serde_json::from_str(reply.trim()).map_err(|_| bad_reply())?;
     let Some(map) = value.as_object() else {
-        return Err(format!(
-            "{program} answered something other than a JSON object"
-        ));
+        return Err(bad_reply());
     };
     let username = text_field(map, "Username");
     let Some(secret) = text_field(map, "Secret") else {
@@ -548,8 +614,8 @@ pub fn parse_helper_reply(
 /// path with its text, or why it could not be read. A missing file is `None`.
 #[derive(Debug, Clone, Default)]
 pub struct ClientFiles {
-    pub config: Option<(PathBuf, Result<String, String>)>,
-    pub dockercfg: Option<(PathBuf, Result<String, String>)>,
+    pub config: Option<(PathBuf, Result<String, ConfigFileError>)>,
+    pub dockercfg: Option<(PathBuf, Result<String, ConfigFileError>)>,
 }
 
 /// `config.json` in `$DOCKER_CONFIG`, else in `~/.docker`; `~/.dockercfg`.
@@ -565,12 +631,12 @@ pub fn client_paths(
     (config, home.map(|h| h.join(".dockercfg")))
 }
 
-fn read_optional(path: Option<PathBuf>) -> Option<(PathBuf, Result<String, String>)> {
+fn read_optional(path: Option<PathBuf>) -> Option<(PathBuf, Result<String, ConfigFileError>)> {
     let path = path?;
     match std::fs::read_to_string(&path) {
         Ok(text) => Some((path, Ok(text))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => Some((path, Err(format!("cannot be read: {e}")))),
+        Err(e) => Some((path, Err(ConfigFileError::Unreadable(Arc::new(e))))),
     }
 }
 
@@ -719,31 +785,30 @@ fn from_environment(env: &Environment, image: &str) -> Option<Credentials> {
 pub fn plan_from_files(files: &ClientFiles, registry: &str) -> (Plan, Vec<String>, Vec<String>) {
     let mut looked = Vec::new();
     let mut problems = Vec::new();
-    let mut consider =
-        |entry: &Option<(PathBuf, Result<String, String>)>, legacy: bool| -> Option<Plan> {
-            let (path, text) = entry.as_ref()?;
-            looked.push(path.display().to_string());
-            let parsed = text.clone().and_then(|t| {
-                if legacy {
-                    parse_dockercfg(&t)
-                } else {
-                    parse_config_json(&t)
-                }
-            });
-            let source = if legacy {
-                Source::DockerCfg { file: path.clone() }
-            } else {
-                Source::Auths { file: path.clone() }
-            };
-            match parsed.and_then(|config| config.plan(registry, &source)) {
-                Ok(Plan::Nothing) => None,
-                Ok(plan) => Some(plan),
-                Err(e) => {
-                    problems.push(format!("{} was skipped: {e}", path.display()));
-                    None
-                }
-            }
+    let mut consider = |entry: &Option<(PathBuf, Result<String, ConfigFileError>)>,
+                        legacy: bool|
+     -> Option<Plan> {
+        let (path, text) = entry.as_ref()?;
+        looked.push(path.display().to_string());
+        let parsed = match text {
+            Ok(t) if legacy => parse_dockercfg(t),
+            Ok(t) => parse_config_json(t),
+            Err(e) => Err(e.clone()),
         };
+        let source = if legacy {
+            Source::DockerCfg { file: path.clone() }
+        } else {
+            Source::Auths { file: path.clone() }
+        };
+        match parsed.and_then(|config| config.plan(registry, &source)) {
+            Ok(Plan::Nothing) => None,
+            Ok(plan) => Some(plan),
+            Err(e) => {
+                problems.push(format!("{} was skipped: {e}", path.display()));
+                None
+            }
+        }
+    };
     let plan = consider(&files.config, false)
         .or_else(|| consider(&files.dockercfg, true))
         .unwrap_or(Plan::Nothing);
@@ -753,7 +818,7 @@ pub fn plan_from_files(files: &ClientFiles, registry: &str) -> (Plan, Vec<String
 /// Runs `program get` with `server` on its stdin (a registry's
 /// [`server_address`]); its credentials, or `None` when it has none for
 /// the server.
-pub async fn run_helper(program: &str, server: &str) -> Result<Option<Credentials>, String> {
+pub async fn run_helper(program: &str, server: &str) -> Result<Option<Credentials>, HelperError> {
     run_helper_on(program, server, None).await
 }
 
@@ -762,7 +827,7 @@ async fn run_helper_on(
     program: &str,
     server: &str,
     path: Option<&OsStr>,
-) -> Result<Option<Credentials>, String> {
+) -> Result<Option<Credentials>, HelperError> {
     use tokio::io::AsyncWriteExt;
     let mut command = tokio::process::Command::new(program);
     if let Some(path) = path {
@@ -776,11 +841,14 @@ async fn run_helper_on(
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                format!("the credential helper {program} is not installed (not on PATH)")
-            }
-            _ => format!("the credential helper {program} cannot be run: {e}"),
+        .map_err(|error| match error.kind() {
+            std::io::ErrorKind::NotFound => HelperError::NotInstalled {
+                program: program.to_owned(),
+            },
+            _ => HelperError::CannotRun {
+                program: program.to_owned(),
+                error,
+            },
         })?;
     if let Some(mut stdin) = child.stdin.take() {
         // A helper that exits without reading is judged by its reply below.
@@ -789,12 +857,17 @@ async fn run_helper_on(
     }
     let output = match tokio::time::timeout(HELPER_TIMEOUT, child.wait_with_output()).await {
         Ok(Ok(output)) => output,
-        Ok(Err(e)) => return Err(format!("the credential helper {program} failed: {e}")),
+        Ok(Err(error)) => {
+            return Err(HelperError::Wait {
+                program: program.to_owned(),
+                error,
+            })
+        }
         Err(_) => {
-            return Err(format!(
-                "the credential helper {program} did not answer within {} s",
-                HELPER_TIMEOUT.as_secs()
-            ))
+            return Err(HelperError::Timeout {
+                program: program.to_owned(),
+                seconds: HELPER_TIMEOUT.as_secs(),
+            })
         }
     };
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -812,12 +885,12 @@ async fn run_helper_on(
             .chain(stdout.lines())
             .map(str::trim)
             .find(|l| !l.is_empty())
-            .map(|l| format!(": {}", trace::scrub(l)))
-            .unwrap_or_default();
-        return Err(format!(
-            "the credential helper {program} failed ({}){said}",
-            output.status
-        ));
+            .map(trace::scrub);
+        return Err(HelperError::Failed {
+            program: program.to_owned(),
+            status: output.status,
+            said,
+        });
     }
     parse_helper_reply(&stdout, server, program)
 }
@@ -932,7 +1005,7 @@ async fn resolve_uncached(
                 Ok(Some(found)) => Some(found),
                 Ok(None) => fallback,
                 Err(e) => {
-                    problems.push(e);
+                    problems.push(e.to_string());
                     fallback
                 }
             }
@@ -1118,17 +1191,22 @@ mod tests {
     fn broken_configurations_are_sentences() {
         assert!(parse_config_json("{")
             .unwrap_err()
+            .to_string()
             .contains("not valid JSON"));
         assert!(parse_config_json("[]")
             .unwrap_err()
+            .to_string()
             .contains("not a JSON object"));
-        let e = parse_config_json(r#"{"auths": {"h": {"auth": "!!"}}}"#).unwrap_err();
+        let e = parse_config_json(r#"{"auths": {"h": {"auth": "!!"}}}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not base64"), "{e}");
         let e = parse_config_json(&format!(
             r#"{{"auths": {{"h": {{"auth": "{}"}}}}}}"#,
             b64("nocolon")
         ))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("user:password"), "{e}");
     }
 
@@ -1170,7 +1248,9 @@ mod tests {
         .unwrap();
         assert_eq!(token.docker().identitytoken.as_deref(), Some("t"));
         assert_eq!(token.docker().username, None);
-        let e = parse_helper_reply("secret-in-garbage", "h", "docker-credential-x").unwrap_err();
+        let e = parse_helper_reply("secret-in-garbage", "h", "docker-credential-x")
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("secret-in-garbage"), "{e}");
     }
 

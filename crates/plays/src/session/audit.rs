@@ -79,6 +79,74 @@ impl std::fmt::Display for AuditError {
     }
 }
 
+/// Why one auditor could not be told; `Display` is the sentence fragment
+/// an [`AuditError`] carries (scrubbed there).
+#[derive(Debug, thiserror::Error)]
+enum AuditFailure {
+    /// The HTTP client the `http` and `slack` auditors share.
+    #[error("{0}")]
+    Client(#[from] ClientError),
+    #[error("cannot open the log file {file}: {error}")]
+    LogOpen { file: String, error: std::io::Error },
+    #[error("cannot write to the log file {file}: {error}")]
+    LogWrite { file: String, error: std::io::Error },
+    #[error("invalid HTTP method `{0}`")]
+    BadMethod(String),
+    /// `at`: the endpoint as [`shown`]; `reason`: the HTTP client's error, readable.
+    #[error("{method} {at}: {reason}")]
+    HttpSend {
+        method: reqwest::Method,
+        at: String,
+        reason: String,
+    },
+    #[error("{method} {at} answered {}", status_text(*.status))]
+    HttpStatus {
+        method: reqwest::Method,
+        at: String,
+        status: reqwest::StatusCode,
+    },
+    #[error("cannot post to Slack at {at}: {reason}")]
+    SlackSend { at: String, reason: String },
+    #[error("Slack at {at} answered {}", status_text(*.status))]
+    SlackStatus {
+        at: String,
+        status: reqwest::StatusCode,
+    },
+    /// Slack answered `ok: false`, with its `error`.
+    #[error("Slack refused the message to {channel}: {why}")]
+    SlackRefused { channel: String, why: String },
+    #[error("cannot run {script}: {error}")]
+    ScriptSpawn {
+        script: String,
+        error: std::io::Error,
+    },
+    #[error("{script} ended with {status}")]
+    ScriptStatus {
+        script: String,
+        status: std::process::ExitStatus,
+    },
+    #[error("waiting for {script} failed: {error}")]
+    ScriptWait {
+        script: String,
+        error: std::io::Error,
+    },
+    #[error("{script} did not finish within {seconds} s")]
+    ScriptTimeout { script: String, seconds: u64 },
+}
+
+/// Why the auditors' HTTP client could not be made (kept for the play:
+/// every later auditor that needs it fails the same way).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+enum ClientError {
+    #[error("cannot set up TLS certificate verification: {0}")]
+    Verifier(rustls::Error),
+    #[error("cannot set up TLS: {0}")]
+    Tls(rustls::Error),
+    /// The HTTP client's error, readable.
+    #[error("cannot set up an HTTP client: {0}")]
+    Build(String),
+}
+
 /// The type name of an auditor.
 pub fn kind_name(kind: &AuditKind) -> &'static str {
     match kind {
@@ -294,25 +362,20 @@ fn http_reason(e: &reqwest::Error) -> String {
     }
 }
 
-fn http_client() -> Result<reqwest::Client, String> {
+fn http_client() -> Result<reqwest::Client, ClientError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
-        .map_err(|e| format!("cannot set up TLS certificate verification: {e}"))?;
+    let verifier =
+        rustls_platform_verifier::Verifier::new(provider.clone()).map_err(ClientError::Verifier)?;
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("cannot set up TLS: {e}"))?
+        .map_err(ClientError::Tls)?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .build()
-        .map_err(|e| {
-            format!(
-                "cannot set up an HTTP client: {}",
-                http_reason(&e.without_url())
-            )
-        })
+        .map_err(|e| ClientError::Build(http_reason(&e.without_url())))
 }
 
 /// An endpoint as messages show it: scheme, host and port only, since the
@@ -339,7 +402,7 @@ fn status_text(status: reqwest::StatusCode) -> String {
 pub struct Trail<'e> {
     env: &'e Environment,
     who: String,
-    client: OnceLock<Result<reqwest::Client, String>>,
+    client: OnceLock<Result<reqwest::Client, ClientError>>,
 }
 
 impl<'e> Trail<'e> {
@@ -421,7 +484,7 @@ impl<'e> Trail<'e> {
                     let error = AuditError {
                         index,
                         kind,
-                        reason: trace::scrub(&reason),
+                        reason: trace::scrub(&reason.to_string()),
                         ignored: auditor.ignore_errors,
                     };
                     trace::debug(format!("{error}"));
@@ -432,7 +495,7 @@ impl<'e> Trail<'e> {
         errors
     }
 
-    fn client(&self) -> Result<&reqwest::Client, String> {
+    fn client(&self) -> Result<&reqwest::Client, ClientError> {
         self.client
             .get_or_init(http_client)
             .as_ref()
@@ -448,7 +511,7 @@ impl<'e> Trail<'e> {
         what: &[&Container],
         action: &str,
         event: &Event,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, AuditFailure> {
         let full = names(what);
         match &auditor.kind {
             AuditKind::Log { file } => {
@@ -463,9 +526,15 @@ impl<'e> Trail<'e> {
                     .create(true)
                     .append(true)
                     .open(file)
-                    .map_err(|e| format!("cannot open the log file {file}: {e}"))?;
+                    .map_err(|error| AuditFailure::LogOpen {
+                        file: file.clone(),
+                        error,
+                    })?;
                 out.write_all(line.as_bytes())
-                    .map_err(|e| format!("cannot write to the log file {file}: {e}"))?;
+                    .map_err(|error| AuditFailure::LogWrite {
+                        file: file.clone(),
+                        error,
+                    })?;
                 Ok(Some(format!("wrote to {file}: {text}")))
             }
             AuditKind::Http {
@@ -487,7 +556,7 @@ impl<'e> Trail<'e> {
                 ];
                 let body = render_payload(payload, &values);
                 let method = reqwest::Method::from_bytes(method.as_bytes())
-                    .map_err(|_| format!("invalid HTTP method `{method}`"))?;
+                    .map_err(|_| AuditFailure::BadMethod(method.clone()))?;
                 let mut request = self
                     .client()?
                     .request(method.clone(), endpoint.as_str())
@@ -505,20 +574,18 @@ impl<'e> Trail<'e> {
                     .body(body.to_string())
                     .send()
                     .await
-                    .map_err(|e| {
-                        format!(
-                            "{method} {}: {}",
-                            shown(endpoint),
-                            http_reason(&e.without_url())
-                        )
+                    .map_err(|e| AuditFailure::HttpSend {
+                        method: method.clone(),
+                        at: shown(endpoint),
+                        reason: http_reason(&e.without_url()),
                     })?;
                 let status = response.status();
                 if !status.is_success() {
-                    return Err(format!(
-                        "{method} {} answered {}",
-                        shown(endpoint),
-                        status_text(status)
-                    ));
+                    return Err(AuditFailure::HttpStatus {
+                        method,
+                        at: shown(endpoint),
+                        status,
+                    });
                 }
                 Ok(Some(format!(
                     "{method} {}: {}",
@@ -578,20 +645,16 @@ impl<'e> Trail<'e> {
                     .body(body.to_string())
                     .send()
                     .await
-                    .map_err(|e| {
-                        format!(
-                            "cannot post to Slack at {}: {}",
-                            shown(url),
-                            http_reason(&e.without_url())
-                        )
+                    .map_err(|e| AuditFailure::SlackSend {
+                        at: shown(url),
+                        reason: http_reason(&e.without_url()),
                     })?;
                 let status = response.status();
                 if !status.is_success() {
-                    return Err(format!(
-                        "Slack at {} answered {}",
-                        shown(url),
-                        status_text(status)
-                    ));
+                    return Err(AuditFailure::SlackStatus {
+                        at: shown(url),
+                        status,
+                    });
                 }
                 let reply: Value = match response.text().await {
                     Ok(text) => serde_json::from_str(&text).unwrap_or(Value::Null),
@@ -602,7 +665,10 @@ impl<'e> Trail<'e> {
                         .get("error")
                         .and_then(Value::as_str)
                         .unwrap_or("no reason given");
-                    return Err(format!("Slack refused the message to {channel}: {why}"));
+                    return Err(AuditFailure::SlackRefused {
+                        channel: channel.clone(),
+                        why: why.to_owned(),
+                    });
                 }
                 Ok(Some(format!("posted to {channel}: {text}")))
             }
@@ -613,7 +679,7 @@ impl<'e> Trail<'e> {
 
 /// Runs an `exec` auditor's script with `input` on its stdin; its output
 /// goes to stderr (stdout holds maestro's own output).
-async fn run_script(script: &str, args: &[String], input: &str) -> Result<(), String> {
+async fn run_script(script: &str, args: &[String], input: &str) -> Result<(), AuditFailure> {
     let mut child = tokio::process::Command::new(script)
         .args(args)
         .stdin(std::process::Stdio::piped())
@@ -621,7 +687,10 @@ async fn run_script(script: &str, args: &[String], input: &str) -> Result<(), St
         .stderr(std::process::Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("cannot run {script}: {e}"))?;
+        .map_err(|error| AuditFailure::ScriptSpawn {
+            script: script.to_owned(),
+            error,
+        })?;
     if let Some(mut stdin) = child.stdin.take() {
         // A script that does not read its input is not an error.
         let _ = stdin.write_all(input.as_bytes()).await;
@@ -629,12 +698,18 @@ async fn run_script(script: &str, args: &[String], input: &str) -> Result<(), St
     }
     match tokio::time::timeout(SCRIPT_TIMEOUT, child.wait()).await {
         Ok(Ok(status)) if status.success() => Ok(()),
-        Ok(Ok(status)) => Err(format!("{script} ended with {status}")),
-        Ok(Err(e)) => Err(format!("waiting for {script} failed: {e}")),
-        Err(_) => Err(format!(
-            "{script} did not finish within {} s",
-            SCRIPT_TIMEOUT.as_secs()
-        )),
+        Ok(Ok(status)) => Err(AuditFailure::ScriptStatus {
+            script: script.to_owned(),
+            status,
+        }),
+        Ok(Err(error)) => Err(AuditFailure::ScriptWait {
+            script: script.to_owned(),
+            error,
+        }),
+        Err(_) => Err(AuditFailure::ScriptTimeout {
+            script: script.to_owned(),
+            seconds: SCRIPT_TIMEOUT.as_secs(),
+        }),
     }
 }
 

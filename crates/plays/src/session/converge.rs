@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use maestro_config::{Container, Environment};
+use maestro_engine::EngineError;
 
 use crate::decide::drift::Action;
 use crate::decide::plan::{Entry, Op, Plan};
@@ -21,6 +22,17 @@ pub struct Planned {
     pub state: &'static str,
     /// The operations `up` runs on it, with their causes.
     pub ops: Vec<Op>,
+}
+
+/// Why what `up` would do to a container cannot be told.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Unplanned {
+    /// Its ship could not be observed.
+    #[error("{0}")]
+    Engine(#[from] EngineError),
+    /// The plan was not made for `up`.
+    #[error("not a plan of `up`")]
+    NotUp,
 }
 
 /// The plan of `up` over `containers`, and the snapshot it was made from
@@ -46,12 +58,12 @@ pub fn planned(
     containers: &[&Container],
     snapshot: &Snapshot,
     plan: &Plan<'_>,
-) -> Vec<Result<Planned, String>> {
+) -> Vec<Result<Planned, Unplanned>> {
     containers
         .iter()
         .zip(plan.entries.iter().zip(&plan.actions))
         .map(|(c, (entry, action))| match (entry, action) {
-            (Entry::Unknown(why), _) => Err(why.to_string()),
+            (Entry::Unknown(why), _) => Err(Unplanned::Engine(why.clone())),
             (Entry::Work(work), Some(action)) => Ok(Planned {
                 action: action.clone(),
                 state: match snapshot.seen(c) {
@@ -61,7 +73,7 @@ pub fn planned(
                 },
                 ops: work.ops.clone(),
             }),
-            (Entry::Work(_), None) => Err("not a plan of `up`".into()),
+            (Entry::Work(_), None) => Err(Unplanned::NotUp),
         })
         .collect()
 }
@@ -80,7 +92,7 @@ pub struct Recreates {
 pub fn recreates(
     env: &Environment,
     containers: &[&Container],
-    actions: &[Result<Planned, String>],
+    actions: &[Result<Planned, Unplanned>],
 ) -> Option<Recreates> {
     let mut count: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for (c, a) in containers.iter().zip(actions) {
@@ -194,30 +206,21 @@ pub fn orphans_in(env: &Environment, snapshot: &Snapshot) -> (Vec<Orphan>, Vec<S
 }
 
 /// Stops (10 s grace) and removes an orphan, keeping its volumes.
-pub async fn remove_orphan(fleet: &Fleet, orphan: &Orphan) -> Result<(), String> {
-    let engine = fleet
-        .engine(&orphan.ship)
-        .await
-        .map_err(|e| e.to_string())?;
+pub async fn remove_orphan(fleet: &Fleet, orphan: &Orphan) -> Result<(), EngineError> {
+    let engine = fleet.engine(&orphan.ship).await?;
     if orphan.running {
-        engine
-            .stop_container(&orphan.name, 10)
-            .await
-            .map_err(|e| e.to_string())?;
+        engine.stop_container(&orphan.name, 10).await?;
     }
-    engine
-        .remove_container(&orphan.name, false, false)
-        .await
-        .map_err(|e| e.to_string())
+    engine.remove_container(&orphan.name, false, false).await
 }
 
 /// What became of an orphan after `up`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum OrphanFate {
     /// Left as it is (plain `up` only mentions it).
     Left,
     Removed,
-    Failed(String),
+    Failed(EngineError),
 }
 
 /// The orphans after `up`: each with what became of it, the ships where
@@ -295,7 +298,7 @@ pub struct PlanSummary {
 /// and the ships whose orphans could not be looked for.
 pub fn summarize(
     containers: &[&Container],
-    planned: &[Result<Planned, String>],
+    planned: &[Result<Planned, Unplanned>],
     orphans: &[Orphan],
     orphan_errors: &[String],
 ) -> PlanSummary {
@@ -445,7 +448,7 @@ services:
             none.clone(),
             none.clone(),
             none.clone(),
-            Err("x".into()),
+            Err(Unplanned::NotUp),
         ];
         assert_eq!(recreates(&env, &containers, &quiet), None);
     }
