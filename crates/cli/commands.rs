@@ -70,17 +70,22 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             .map_err(|e| Failure::Failed(format!("cannot write JSON: {e}")))?;
         eprintln!("{text}\n");
     }
-    // Commands that read no container's variables skip computing them.
-    let needs = maestro_config::Needs {
-        environments: !matches!(
-            cli.command,
-            Command::Status { .. }
-                | Command::Logs { .. }
-                | Command::Lock { .. }
-                | Command::Deptree { .. }
-                | Command::Exec { .. }
-        ),
+    // Commands that read no container's variables skip computing them;
+    // plays that create nothing compute only those their `exec` checks pass.
+    let environments = match cli.command {
+        Command::Status { .. }
+        | Command::Logs { .. }
+        | Command::Lock { .. }
+        | Command::Deptree { .. }
+        | Command::Exec { .. } => maestro_config::Environments::None,
+        Command::Stop { .. }
+        | Command::Kill { .. }
+        | Command::Clean { .. }
+        | Command::Pull { .. }
+        | Command::Rollback { .. } => maestro_config::Environments::ExecChecks,
+        _ => maestro_config::Environments::All,
     };
+    let needs = maestro_config::Needs { environments };
     let env = load(&source, needs)?;
     maestro_plays::trace::protect_environment(&env);
     maestro_plays::trace::debug(format!(

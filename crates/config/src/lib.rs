@@ -182,15 +182,30 @@ pub fn load(source: &Source, env: &BTreeMap<String, String>) -> Result<Environme
 /// What a command needs of the environment beyond its model.
 #[derive(Debug, Clone, Copy)]
 pub struct Needs {
-    /// Each container's environment: its variables and the link variables
-    /// (the creation requests, checks, `dump`). Without, `Container::env`
-    /// is empty; everything else is loaded and checked the same.
-    pub environments: bool,
+    /// Which containers' environments (their variables and the link
+    /// variables) are computed; the others' `Container::env` is empty,
+    /// everything else is loaded and checked the same.
+    pub environments: Environments,
+}
+
+/// Whose environments a command reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Environments {
+    /// Every container's (creation requests, `dump`).
+    #[default]
+    All,
+    /// Only those of containers with an `exec` check, which passes the
+    /// container's variables (plays that create nothing: stop, kill…).
+    ExecChecks,
+    /// None (`status`, `logs`, `deptree`…).
+    None,
 }
 
 impl Default for Needs {
     fn default() -> Needs {
-        Needs { environments: true }
+        Needs {
+            environments: Environments::All,
+        }
     }
 }
 

@@ -310,6 +310,14 @@ pub struct Lifecycle {
 }
 
 impl Lifecycle {
+    /// Whether any of its checks is an `exec` check (which passes the
+    /// container's variables to its command).
+    pub fn has_exec_check(&self) -> bool {
+        self.states()
+            .iter()
+            .any(|(_, list)| list.iter().any(|c| matches!(c, Check::Exec { .. })))
+    }
+
     /// The states in order, with their YAML names.
     pub fn states(&self) -> [(&'static str, &[Check]); 4] {
         [

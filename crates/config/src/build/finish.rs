@@ -14,7 +14,7 @@ use super::drafts::{ContainerDraft, ServiceDraft};
 use super::env;
 use super::references::Dependencies;
 use crate::lifecycle;
-use crate::model::{Container, ContainerEnv, LinkVars, Service, Ship};
+use crate::model::{Container, ContainerEnv, Lifecycle, LinkVars, Service, Ship};
 use crate::naming;
 use crate::reader::Reader;
 
@@ -132,36 +132,54 @@ pub(super) fn services(
     services
 }
 
-/// The model's containers: each with its environment (when `environments`)
-/// and its lifecycle checks.
+/// The model's containers: each with its lifecycle checks and, as
+/// `environments` says, its environment.
 pub(super) fn containers(
     r: &mut Reader,
     containers: Vec<ContainerDraft>,
-    link_vars: &HashMap<&str, ServiceLinkVars>,
+    (drafts, ships): (&[ServiceDraft], &IndexMap<String, Ship>),
     dependencies: &Dependencies,
-    environments: bool,
+    environments: crate::Environments,
 ) -> IndexMap<String, Container> {
+    let lifecycles: Vec<Lifecycle> = containers
+        .iter()
+        .map(|c| lifecycle::build(r, &c.lifecycle_nodes, &c.container))
+        .collect();
+    let wanted: Vec<bool> = lifecycles
+        .iter()
+        .map(|l| match environments {
+            crate::Environments::All => true,
+            crate::Environments::ExecChecks => l.has_exec_check(),
+            crate::Environments::None => false,
+        })
+        .collect();
+    // The services' link variables, only when an environment reads them.
+    let link_vars = if wanted.contains(&true) {
+        let members = members_by_service(&containers);
+        link_vars(drafts, &members, ships)
+    } else {
+        HashMap::new()
+    };
     let mut out: IndexMap<String, Container> = IndexMap::new();
     // The link variable sets of each service's containers.
     let mut link_sets: HashMap<String, Vec<LinkVars>> = HashMap::new();
-    for c in containers {
+    for ((c, lifecycle), wanted) in containers.into_iter().zip(lifecycles).zip(wanted) {
         let ContainerDraft {
             mut container,
             env: raw,
-            lifecycle_nodes,
             ..
         } = c;
-        if environments {
+        container.lifecycle = lifecycle;
+        if wanted {
             let links = link_sets
                 .entry(container.service.clone())
-                .or_insert_with(|| link_sets_of(&container.service, link_vars, dependencies))
+                .or_insert_with(|| link_sets_of(&container.service, &link_vars, dependencies))
                 .clone();
             container.env = ContainerEnv {
                 own: env::own_values(&raw),
                 links,
             };
         }
-        container.lifecycle = lifecycle::build(r, &lifecycle_nodes, &container);
         out.insert(container.name.clone(), container);
     }
     out

@@ -41,15 +41,16 @@ use crate::reads::Reads;
 use crate::yaml::Node;
 
 /// Builds the model from the parsed document, with the files `reads` holds.
-/// `environments`: whether each container's environment (its own variables
-/// and the link variables) is computed; commands that read none of it
-/// (`status`, `logs`, `lock`, `deptree`, `exec`) skip that work.
+/// `environments`: whose environments (own variables and link variables)
+/// are computed; commands that read none of them (`status`, `logs`,
+/// `lock`, `deptree`, `exec`), or only those its `exec` checks pass
+/// (`stop`, `kill`, `clean`, `pull`, `rollback`), skip that work.
 pub fn build(
     root: &Node,
     file: &str,
     base_dir: &Path,
     reads: &Reads,
-    environments: bool,
+    environments: crate::Environments,
 ) -> Result<Environment, crate::LoadError> {
     let mut r = Reader::new(file);
     let env = build_in(&mut r, root, file, base_dir, reads, environments);
@@ -71,7 +72,7 @@ fn build_in(
     file: &str,
     base_dir: &Path,
     reads: &Reads,
-    environments: bool,
+    environments: crate::Environments,
 ) -> Option<Environment> {
     let top = document::top_entries(r, root)?;
     let schema = document::schema(r, top);
@@ -97,13 +98,14 @@ fn build_in(
     }
 
     let members = finish::members_by_service(&containers);
-    let link_vars = if environments {
-        finish::link_vars(&drafts, &members, &ships)
-    } else {
-        Default::default()
-    };
     let services = finish::services(&drafts, &members, &dependencies);
-    let containers = finish::containers(r, containers, &link_vars, &dependencies, environments);
+    let containers = finish::containers(
+        r,
+        containers,
+        (&drafts, &ships),
+        &dependencies,
+        environments,
+    );
     if !r.errors.is_empty() {
         return None;
     }
@@ -141,6 +143,44 @@ mod tests {
         crate::load(&source, &Default::default())
     }
 
+    /// For plays that create nothing, only the containers with an `exec`
+    /// check (which passes the variables to its command) get theirs.
+    #[test]
+    fn a_load_for_exec_checks_computes_only_their_containers_environments() {
+        let text = "name: t
+ships: {s1: {ip: 10.0.0.1}}
+services:
+  db: {image: pg, instances: {db-1: {ship: s1, ports: {pg: 5432}}}}
+  web:
+    image: nginx
+    requires: [db]
+    env: {A: b}
+    instances:
+      web-1: {ship: s1, lifecycle: {stopped: [{type: exec, command: 'true'}]}}
+      web-2: {ship: s1}
+";
+        let source = crate::Source {
+            name: "t.yaml".into(),
+            base_dir: std::path::PathBuf::from("."),
+            text: text.into(),
+        };
+        let needs = crate::Needs {
+            environments: crate::Environments::ExecChecks,
+        };
+        let full = load(text).expect("valid");
+        let some = crate::load_with(&source, &Default::default(), needs).expect("valid");
+        assert_eq!(
+            some.containers["web-1"].env, full.containers["web-1"].env,
+            "the exec check's container has all its variables, links included"
+        );
+        assert!(some.containers["web-1"]
+            .env
+            .resolved()
+            .contains_key("DB_INSTANCES"));
+        assert!(some.containers["web-2"].env.resolved().is_empty());
+        assert!(some.containers["db-1"].env.resolved().is_empty());
+    }
+
     /// Without environments the model is the same but for the containers'
     /// variables, and the same file errors are found.
     #[test]
@@ -161,7 +201,7 @@ services:
             text: text.into(),
         };
         let lean = crate::Needs {
-            environments: false,
+            environments: crate::Environments::None,
         };
         let full = load(text).expect("valid");
         let bare = crate::load_with(&source(text), &Default::default(), lean).expect("valid");
