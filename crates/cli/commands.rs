@@ -1,4 +1,7 @@
-//! One short function per command.
+//! Running a command: the environment loaded (unless the command needs
+//! none), then the command sent by family (reports, plays in dependency
+//! order, plays in reverse, the commands that run no play) to the short
+//! function that does it.
 
 use std::io::Read;
 use std::path::Path;
@@ -103,11 +106,34 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     result
 }
 
+/// Runs `command` on `env`, by family: reports, plays taken in dependency
+/// order, plays taken in reverse, and the commands that run no play.
 fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Deptree { .. }
+        | Command::Dump { .. }
+        | Command::Complete { .. }
+        | Command::Status { .. } => report(env, command),
+        Command::Pull { .. }
+        | Command::Start { .. }
+        | Command::Plan { .. }
+        | Command::Up { .. }
+        | Command::Clean { .. } => forward_play(env, command),
+        Command::Rollback { .. }
+        | Command::Stop { .. }
+        | Command::Kill { .. }
+        | Command::Restart { .. } => reverse_play(env, command),
+        Command::Logs { .. } | Command::Lock { .. } | Command::Exec { .. } => tools(env, command),
+        // Run before the environment is loaded.
+        Command::Completions { .. } | Command::Manpage { .. } | Command::Init { .. } => Ok(()),
+    }
+}
+
+/// `deptree`, `dump` and `status`: what the file says, or what runs.
+fn report(env: &Environment, command: Command) -> Result<(), Failure> {
     match command {
         Command::Deptree { things, recursive } => deptree(env, &things.things, recursive),
         Command::Dump { things, config: _ } => dump(env, &things.things),
-        Command::Complete { .. } => Ok(()),
         Command::Status {
             things,
             play,
@@ -124,6 +150,16 @@ fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
                 play.json,
             )
         }
+        // `complete` is answered before the environment is loaded; the
+        // others are not reports.
+        _ => Ok(()),
+    }
+}
+
+/// `pull`, `start`, `plan`, `up` and `clean`: plays over the selection in
+/// dependency order.
+fn forward_play(env: &Environment, command: Command) -> Result<(), Failure> {
+    match command {
         Command::Pull { things, play } => {
             let containers = selection(env, "pull", &things, &play, None, Direction::Forward)?;
             plays::play(env, &containers, PlayKind::Pull, options(&play), play.json)
@@ -175,7 +211,6 @@ fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
             let whole = things.things.is_empty();
             plays::up(env, &containers, whole, opts, remove_orphans, play.json)
         }
-        Command::Completions { .. } | Command::Manpage { .. } | Command::Init { .. } => Ok(()),
         Command::Clean {
             things,
             play,
@@ -192,6 +227,15 @@ fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
             }
             plays::play(env, &containers, PlayKind::Clean, opts, play.json)
         }
+        // Not a forward play: `dispatch` sends it elsewhere.
+        _ => Ok(()),
+    }
+}
+
+/// `rollback`, `stop`, `kill` and `restart`: plays over the selection in
+/// reverse dependency order (dependents first).
+fn reverse_play(env: &Environment, command: Command) -> Result<(), Failure> {
+    match command {
         Command::Rollback { things, play } => {
             let containers = selection(env, "rollback", &things, &play, None, Direction::Reverse)?;
             plays::play(
@@ -261,6 +305,14 @@ fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
             opts.keep_previous = !keeping.no_keep;
             plays::play(env, &containers, PlayKind::Restart, opts, play.json)
         }
+        // Not a reverse play: `dispatch` sends it elsewhere.
+        _ => Ok(()),
+    }
+}
+
+/// `logs`, `lock` and `exec`: the commands that run no play.
+fn tools(env: &Environment, command: Command) -> Result<(), Failure> {
+    match command {
         Command::Logs {
             things,
             follow,
@@ -292,6 +344,8 @@ fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
             let containers = named(env, std::slice::from_ref(&thing))?;
             crate::exec::exec(env, &containers, &command, concurrency)
         }
+        // Runs a play: `dispatch` sends it elsewhere.
+        _ => Ok(()),
     }
 }
 

@@ -1,14 +1,19 @@
-//! The engine commands: `status`, `start`, `stop`, `kill`, `restart`,
-//! `clean`, `pull` and `logs`, run on a small async runtime; the work is in
-//! `maestro-plays`, this module only renders.
+//! The engine commands: `status`, `plan`, `up`, `start`, `stop`, `kill`,
+//! `restart`, `rollback`, `clean`, `pull` and `logs`, run on a small async
+//! runtime; the work is in `maestro-plays`, this module only renders.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use maestro_config::{Container, Environment};
+use maestro_plays::decide::drift::Action;
+use maestro_plays::decide::plan::Op;
+use maestro_plays::decide::rollout::BatchPlace;
 use maestro_plays::observe::status::{ContainerState, StatusRow};
 use maestro_plays::session::audit;
-use maestro_plays::session::converge::{OrphanFate, Verdict};
+use maestro_plays::session::converge::{
+    self, Orphan, OrphanFate, Planned, Recreates, Unplanned, Verdict,
+};
 use maestro_plays::session::{self, AfterStep, SessionOptions, SessionReport};
 use maestro_plays::{Fleet, Outcome, PlayKind, PlayOptions};
 
@@ -126,6 +131,20 @@ pub fn status(
     if json {
         return status_json(env, containers, &rows);
     }
+    status_table(env, containers, &rows, full, show_hosts);
+    warn_hosts_down(&rows);
+    untrusted(&rows)
+}
+
+/// `status`'s table: a line per container (its ship by name, or by address
+/// with `show_hosts`), with its image and ports under it when `full`.
+fn status_table(
+    env: &Environment,
+    containers: &[&Container],
+    rows: &[StatusRow],
+    full: bool,
+    show_hosts: bool,
+) {
     let ship_label = |c: &Container| {
         if show_hosts {
             env.ships
@@ -138,9 +157,6 @@ pub fn status(
     };
     let table = Table::new(containers, ship_label);
     let palette = Palette::for_stdout();
-    // `TAG:ID` as MaestroNG writes it: the image's tag, then the
-    // container's id cut to 7 characters.
-    let tag_id = |c: &Container, id: &str| format!("{}:{}", c.image_tag(), short_id(id));
     let id_width = 7
         + 1
         + containers
@@ -154,47 +170,8 @@ pub fn status(
         "{}",
         palette.bold(&table.header(&format!("{:<id_width$}  STATUS", "CONTAINER")))
     );
-    let mut host_down = false;
-    for (i, (c, row)) in containers.iter().zip(&rows).enumerate() {
-        let (id, state) = match &row.state {
-            ContainerState::Running { id, since } => (
-                tag_id(c, id),
-                palette.green(&match since {
-                    Some(s) => format!("running for {s}"),
-                    None => "running".into(),
-                }),
-            ),
-            ContainerState::Stopped {
-                id,
-                since,
-                exit_code,
-                never_started,
-            } => (
-                tag_id(c, id),
-                palette.red(&match (since, never_started) {
-                    (_, true) => "down (created, never started)".to_owned(),
-                    (Some(s), false) => format!("down for {s} (exit status {exit_code})"),
-                    (None, false) => format!("down (exit status {exit_code})"),
-                }),
-            ),
-            ContainerState::Restarting {
-                id,
-                exit_code,
-                restarts,
-            } => (
-                tag_id(c, id),
-                palette.red(&format!(
-                    "restarting (exit status {exit_code}; {restarts} restarts so far)"
-                )),
-            ),
-            ContainerState::Absent => ("-".into(), palette.blue("down")),
-            ContainerState::HostDown(_) => {
-                host_down = true;
-                ("-".into(), palette.red("host down"))
-            }
-            ContainerState::Error(e) => ("-".into(), palette.red(&format!("error: {e}"))),
-            ContainerState::Untrusted(_) => ("-".into(), palette.red("host key refused")),
-        };
+    for (i, (c, row)) in containers.iter().zip(rows).enumerate() {
+        let (id, state) = state_cells(c, &row.state, palette);
         let _ = writeln!(
             out,
             "{}",
@@ -206,35 +183,84 @@ pub fn status(
             )
         );
         if full {
-            if let Some(image) = &row.image {
-                let _ = writeln!(
-                    out,
-                    "        image: {image} ({})",
-                    row.image_id.as_deref().unwrap_or("?")
-                );
-            }
-            for port in &row.ports {
-                let state = match port.open {
-                    Some(true) => palette.green("open"),
-                    Some(false) => palette.red("closed"),
-                    None => "not checked".into(),
-                };
-                let _ = writeln!(out, "        port {}: {} {state}", port.name, port.external);
-            }
+            full_lines(&mut out, row, palette);
         }
     }
-    drop(out);
-    // Why each unreachable ship is down, once per ship.
+}
+
+/// A container's CONTAINER and STATUS cells: `TAG:ID` as MaestroNG writes
+/// it (the image's tag, then the container's id cut to 7 characters), or
+/// `-`; and its state, coloured.
+fn state_cells(c: &Container, state: &ContainerState, palette: Palette) -> (String, String) {
+    let tag_id = |id: &str| format!("{}:{}", c.image_tag(), short_id(id));
+    match state {
+        ContainerState::Running { id, since } => (
+            tag_id(id),
+            palette.green(&match since {
+                Some(s) => format!("running for {s}"),
+                None => "running".into(),
+            }),
+        ),
+        ContainerState::Stopped {
+            id,
+            since,
+            exit_code,
+            never_started,
+        } => (
+            tag_id(id),
+            palette.red(&match (since, never_started) {
+                (_, true) => "down (created, never started)".to_owned(),
+                (Some(s), false) => format!("down for {s} (exit status {exit_code})"),
+                (None, false) => format!("down (exit status {exit_code})"),
+            }),
+        ),
+        ContainerState::Restarting {
+            id,
+            exit_code,
+            restarts,
+        } => (
+            tag_id(id),
+            palette.red(&format!(
+                "restarting (exit status {exit_code}; {restarts} restarts so far)"
+            )),
+        ),
+        ContainerState::Absent => ("-".into(), palette.blue("down")),
+        ContainerState::HostDown(_) => ("-".into(), palette.red("host down")),
+        ContainerState::Error(e) => ("-".into(), palette.red(&format!("error: {e}"))),
+        ContainerState::Untrusted(_) => ("-".into(), palette.red("host key refused")),
+    }
+}
+
+/// `status --full`'s lines under a container: its image, and each port with
+/// whether it is open.
+fn full_lines(out: &mut impl Write, row: &StatusRow, palette: Palette) {
+    if let Some(image) = &row.image {
+        let _ = writeln!(
+            out,
+            "        image: {image} ({})",
+            row.image_id.as_deref().unwrap_or("?")
+        );
+    }
+    for port in &row.ports {
+        let state = match port.open {
+            Some(true) => palette.green("open"),
+            Some(false) => palette.red("closed"),
+            None => "not checked".into(),
+        };
+        let _ = writeln!(out, "        port {}: {} {state}", port.name, port.external);
+    }
+}
+
+/// Why each unreachable ship is down, once per ship, on stderr.
+fn warn_hosts_down(rows: &[StatusRow]) {
     let mut said = std::collections::BTreeSet::new();
-    for row in &rows {
+    for row in rows {
         if let ContainerState::HostDown(reason) = &row.state {
             if said.insert(reason.clone()) {
                 eprintln!("WARNING: {reason}");
             }
         }
     }
-    let _ = host_down;
-    untrusted(&rows)
 }
 
 /// A ship whose SSH host key was refused fails the command (exit 1), with
@@ -365,10 +391,7 @@ fn render_after(report: &SessionReport, after: AfterStep, json: bool) -> After {
 }
 
 /// The orphans' rows for `--json`, each said on a line without it.
-fn orphan_rows(
-    report: &maestro_plays::session::converge::OrphanReport,
-    json: bool,
-) -> serde_json::Value {
+fn orphan_rows(report: &converge::OrphanReport, json: bool) -> serde_json::Value {
     let mut rows = Vec::new();
     for (o, fate) in &report.orphans {
         let (action, error) = match fate {
@@ -570,127 +593,27 @@ pub fn plan(
         concurrency,
         ..options
     };
-    let (snapshot, up_plan) = runtime.block_on(maestro_plays::session::converge::plan_up(
-        env, &fleet, containers, &options, whole,
-    ));
-    let actions = maestro_plays::session::converge::planned(containers, &snapshot, &up_plan);
+    let (snapshot, up_plan) =
+        runtime.block_on(converge::plan_up(env, &fleet, containers, &options, whole));
+    let actions = converge::planned(containers, &snapshot, &up_plan);
     let (orphans, orphan_errors) = if whole {
-        maestro_plays::session::converge::orphans_in(env, &snapshot)
+        converge::orphans_in(env, &snapshot)
     } else {
         (Vec::new(), Vec::new())
     };
-    let summary =
-        maestro_plays::session::converge::summarize(containers, &actions, &orphans, &orphan_errors);
-    let changes = summary.changes;
-    let blast = maestro_plays::session::converge::recreates(env, containers, &actions);
+    let summary = converge::summarize(containers, &actions, &orphans, &orphan_errors);
+    let found = PlanFound {
+        containers,
+        blast: converge::recreates(env, containers, &actions),
+        actions,
+        batches: up_plan.batches,
+        orphans,
+        orphan_errors,
+    };
     if json {
-        let rows: Vec<serde_json::Value> = containers
-            .iter()
-            .zip(&actions)
-            .enumerate()
-            .map(|(i, (c, a))| {
-                let (action, state, reasons, error) = match a {
-                    Ok(p) => match &p.action {
-                        maestro_plays::decide::drift::Action::Recreate(r) => {
-                            ("recreate", Some(p.state), r.clone(), None)
-                        }
-                        other => (other.name(), Some(p.state), Vec::new(), None),
-                    },
-                    Err(e) => ("unknown", None, Vec::new(), Some(e.to_string())),
-                };
-                let operations: Vec<serde_json::Value> = a
-                    .as_ref()
-                    .map(|p| p.ops.as_slice())
-                    .unwrap_or_default()
-                    .iter()
-                    .map(maestro_plays::decide::plan::Op::to_json)
-                    .collect();
-                serde_json::json!({
-                    "name": c.name, "service": c.service, "ship": c.ship,
-                    "state": state, "action": action, "reasons": reasons, "error": error,
-                    "operations": operations, "batch": up_plan.batches.get(i).copied().flatten(),
-                })
-            })
-            .collect();
-        let orphan_rows: Vec<serde_json::Value> = orphans
-            .iter()
-            .map(|o| serde_json::json!({"name": o.name, "ship": o.ship, "running": o.running}))
-            .collect();
-        print_json(&serde_json::json!({
-            "command": "plan",
-            "environment": env.name,
-            "changes": changes,
-            "containers": rows,
-            "orphans": orphan_rows,
-            "recreates": blast.as_ref().map(|b| serde_json::json!({
-                "containers": b.containers,
-                "services": b.services.iter()
-                    .map(|(s, n)| serde_json::json!({"service": s, "containers": n}))
-                    .collect::<Vec<_>>(),
-            })),
-        }))?;
+        plan_json(env, &found, summary.changes)?;
     } else {
-        let table = Table::new(containers, |c| c.ship.clone());
-        let palette = Palette::for_stdout();
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", palette.bold(&table.header("ACTION")));
-        let services: Vec<&str> = containers.iter().map(|c| c.service.as_str()).collect();
-        let places = maestro_plays::decide::rollout::places(&up_plan.batches, &services);
-        for (i, (c, a)) in containers.iter().zip(&actions).enumerate() {
-            let text = match a.as_ref().map(|p| (&p.action, &p.ops)) {
-                Ok((maestro_plays::decide::drift::Action::None, ops)) => match ops
-                    .iter()
-                    .find(|op| matches!(op.step, maestro_plays::decide::plan::Step::Checks(_)))
-                {
-                    // Nothing changes, but its running checks run again.
-                    Some(op) => format!("none; its running checks run again ({})", op.cause),
-                    None => "none".to_owned(),
-                },
-                Ok((other, _)) => match places.get(i).copied().flatten() {
-                    Some(p) => palette.yellow(&format!(
-                        "{} (batch {} of {}; {}'s {} of {})",
-                        other.describe(),
-                        p.number,
-                        p.of,
-                        c.service,
-                        p.in_service,
-                        p.of_service
-                    )),
-                    None => palette.yellow(&other.describe()),
-                },
-                Err(e) => palette.red(&format!("unknown: {e}")),
-            };
-            let _ = writeln!(out, "{}", table.row(i + 1, c, &c.ship, &text));
-        }
-        for o in &orphans {
-            let _ = writeln!(
-                out,
-                "  orphan: {} on ship {} ({}; not in the file: `up --remove-orphans` removes it)",
-                o.name,
-                o.ship,
-                if o.running { "running" } else { "stopped" }
-            );
-        }
-        for e in &orphan_errors {
-            let _ = writeln!(out, "  orphans: {}", palette.red(&format!("unknown: {e}")));
-        }
-        // The blast radius, where there is more than the one line to see.
-        if let Some(b) = blast.as_ref().filter(|b| b.containers > 1) {
-            let by_service: Vec<String> = b
-                .services
-                .iter()
-                .map(|(s, n)| format!("{s}: {n}"))
-                .collect();
-            let _ = writeln!(
-                out,
-                "  recreates: {} containers of {} service{} ({}); `up` takes one service at a time, in that order",
-                b.containers,
-                b.services.len(),
-                if b.services.len() == 1 { "" } else { "s" },
-                by_service.join(", ")
-            );
-        }
-        let _ = writeln!(out, "{}", summary.line);
+        plan_table(&found, &summary.line);
     }
     match summary.verdict {
         Verdict::NothingToDo => Ok(()),
@@ -699,11 +622,154 @@ pub fn plan(
     }
 }
 
-/// `up` (and `start --converge`): the play, then the orphans. When the
-/// orphans cannot be looked for on a ship, `up --remove-orphans` fails (it
-/// could not do what it was asked); plain `up`, which only mentions them,
-/// warns.
-/// `clean --networks` / `--volumes`: the clean play, then the objects; each
+/// What `plan` found, for its JSON document or its table.
+struct PlanFound<'a> {
+    containers: &'a [&'a Container],
+    /// What `up` would do to each container, in `containers` order.
+    actions: Vec<Result<Planned, Unplanned>>,
+    /// The rollout batch of each container, when `up` rolls.
+    batches: Vec<Option<usize>>,
+    orphans: Vec<Orphan>,
+    /// The ships where the orphans could not be looked for, and why.
+    orphan_errors: Vec<String>,
+    /// What `up` would recreate, service by service.
+    blast: Option<Recreates>,
+}
+
+/// `plan --json`: a row per container, the orphans, and what `up` would
+/// recreate.
+fn plan_json(env: &Environment, found: &PlanFound, changes: bool) -> Result<(), Failure> {
+    let rows: Vec<serde_json::Value> = found
+        .containers
+        .iter()
+        .zip(&found.actions)
+        .enumerate()
+        .map(|(i, (c, a))| {
+            let (action, state, reasons, error) = match a {
+                Ok(p) => match &p.action {
+                    Action::Recreate(r) => ("recreate", Some(p.state), r.clone(), None),
+                    other => (other.name(), Some(p.state), Vec::new(), None),
+                },
+                Err(e) => ("unknown", None, Vec::new(), Some(e.to_string())),
+            };
+            let operations: Vec<serde_json::Value> = a
+                .as_ref()
+                .map(|p| p.ops.as_slice())
+                .unwrap_or_default()
+                .iter()
+                .map(Op::to_json)
+                .collect();
+            serde_json::json!({
+                "name": c.name, "service": c.service, "ship": c.ship,
+                "state": state, "action": action, "reasons": reasons, "error": error,
+                "operations": operations, "batch": found.batches.get(i).copied().flatten(),
+            })
+        })
+        .collect();
+    let orphan_rows: Vec<serde_json::Value> = found
+        .orphans
+        .iter()
+        .map(|o| serde_json::json!({"name": o.name, "ship": o.ship, "running": o.running}))
+        .collect();
+    print_json(&serde_json::json!({
+        "command": "plan",
+        "environment": env.name,
+        "changes": changes,
+        "containers": rows,
+        "orphans": orphan_rows,
+        "recreates": found.blast.as_ref().map(|b| serde_json::json!({
+            "containers": b.containers,
+            "services": b.services.iter()
+                .map(|(s, n)| serde_json::json!({"service": s, "containers": n}))
+                .collect::<Vec<_>>(),
+        })),
+    }))
+}
+
+/// `plan`'s table: a line per container with what `up` would do to it, then
+/// the orphans, what `up` would recreate (where there is more than the one
+/// line to see), and the `summary` line.
+fn plan_table(found: &PlanFound, summary: &str) {
+    let table = Table::new(found.containers, |c| c.ship.clone());
+    let palette = Palette::for_stdout();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", palette.bold(&table.header("ACTION")));
+    let services: Vec<&str> = found
+        .containers
+        .iter()
+        .map(|c| c.service.as_str())
+        .collect();
+    let places = maestro_plays::decide::rollout::places(&found.batches, &services);
+    for (i, (c, a)) in found.containers.iter().zip(&found.actions).enumerate() {
+        let place = places.get(i).copied().flatten();
+        let text = action_cell(c, a, place, palette);
+        let _ = writeln!(out, "{}", table.row(i + 1, c, &c.ship, &text));
+    }
+    for o in &found.orphans {
+        let _ = writeln!(
+            out,
+            "  orphan: {} on ship {} ({}; not in the file: `up --remove-orphans` removes it)",
+            o.name,
+            o.ship,
+            if o.running { "running" } else { "stopped" }
+        );
+    }
+    for e in &found.orphan_errors {
+        let _ = writeln!(out, "  orphans: {}", palette.red(&format!("unknown: {e}")));
+    }
+    // The blast radius, where there is more than the one line to see.
+    if let Some(b) = found.blast.as_ref().filter(|b| b.containers > 1) {
+        let by_service: Vec<String> = b
+            .services
+            .iter()
+            .map(|(s, n)| format!("{s}: {n}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  recreates: {} containers of {} service{} ({}); `up` takes one service at a time, in that order",
+            b.containers,
+            b.services.len(),
+            if b.services.len() == 1 { "" } else { "s" },
+            by_service.join(", ")
+        );
+    }
+    let _ = writeln!(out, "{summary}");
+}
+
+/// The ACTION cell of a container: `none` (and whether its running checks
+/// run again), what `up` would do (and in which rollout batch), or why that
+/// cannot be told.
+fn action_cell(
+    c: &Container,
+    planned: &Result<Planned, Unplanned>,
+    place: Option<BatchPlace>,
+    palette: Palette,
+) -> String {
+    match planned.as_ref().map(|p| (&p.action, &p.ops)) {
+        Ok((Action::None, ops)) => match ops
+            .iter()
+            .find(|op| matches!(op.step, maestro_plays::decide::plan::Step::Checks(_)))
+        {
+            // Nothing changes, but its running checks run again.
+            Some(op) => format!("none; its running checks run again ({})", op.cause),
+            None => "none".to_owned(),
+        },
+        Ok((other, _)) => match place {
+            Some(p) => palette.yellow(&format!(
+                "{} (batch {} of {}; {}'s {} of {})",
+                other.describe(),
+                p.number,
+                p.of,
+                c.service,
+                p.in_service,
+                p.of_service
+            )),
+            None => palette.yellow(&other.describe()),
+        },
+        Err(e) => palette.red(&format!("unknown: {e}")),
+    }
+}
+
 /// `clean --networks` / `--volumes`: the clean play, then the objects; each
 /// said on a line (in `--json`, as `objects`), a failure failing the command.
 pub fn clean_objects(

@@ -13,9 +13,6 @@ use crate::decide::spec::{is_empty, LABEL_SPEC_HASH, MAESTRO_LABEL_PREFIX, SPEC_
 
 pub use crate::decide::plan::Action;
 
-/// Decides what to do with a container, given the request maestro would
-/// send (`desired`, labels included), what the engine has under that name
-/// (`observed`), and the ship's current image for the container's image name.
 /// The variables maestro gives `c` itself rather than the file: its name,
 /// environment, service, ship address and image, and the link variables.
 pub fn contract(c: &maestro_config::Container) -> BTreeSet<&str> {
@@ -34,6 +31,9 @@ pub fn contract(c: &maestro_config::Container) -> BTreeSet<&str> {
     out
 }
 
+/// Decides what to do with a container, given the request maestro would
+/// send (`desired`, labels included), what the engine has under that name
+/// (`observed`), and the ship's current image for the container's image name.
 /// `contract`: the variables maestro gives the container itself (its name,
 /// its ship's address, the link variables), not the file's: a container made
 /// by hand (`docker run`, taken over with `maestro init --from`) lacks them,
@@ -175,7 +175,6 @@ fn same_logging(want: &Value, have: &Value) -> bool {
         .all(|(k, v)| have["Config"].get(k) == Some(v))
 }
 
-/// The readable differences between the desired request and the container.
 /// What Podman adds to every container's `Config.Env`.
 const PODMAN_ENV: &[&str] = &["container", "HOME", "HOSTNAME", "TERM"];
 
@@ -192,63 +191,132 @@ fn image_ref(name: &str) -> String {
     }
 }
 
+/// The readable differences between the desired request and the container,
+/// by group of settings, in this order: image, environment, command and
+/// simple settings, labels, ports, volumes, links, the rest of the host
+/// configuration, then the options with Compose's names.
 pub fn differences(
     desired: &ContainerCreateBody,
     observed: &ContainerInspectResponse,
     image: Option<&ImageInspect>,
     contract: &BTreeSet<&str>,
 ) -> Vec<String> {
-    let want = json(desired);
-    let have = json(observed);
-    let have_config = &have["Config"];
-    let have_host = &have["HostConfig"];
-    let want_host = &want["HostConfig"];
-    let image_config = image.map(json).unwrap_or(Value::Null);
-    let image_config = &image_config["Config"];
+    let sides = Sides::new(desired, observed, image);
     let mut reasons = Vec::new();
+    image_name(&sides, &mut reasons);
+    environment(&sides, contract, &mut reasons);
+    command_and_settings(&sides, observed, &mut reasons);
+    labels(&sides, &mut reasons);
+    if port_set(&sides.want_host()["PortBindings"]) != port_set(&sides.have_host()["PortBindings"])
+    {
+        reasons.push("ports changed".into());
+    }
+    volumes(&sides, &mut reasons);
+    links(&sides, &mut reasons);
+    resources_and_privileges(&sides, &mut reasons);
+    restart_network_and_logging(&sides, &mut reasons);
+    reasons.extend(crate::decide::options::differences(
+        &sides.want,
+        &sides.have,
+    ));
+    reasons
+}
 
-    // Image name (Podman reports `maestro-test/box:1` as
-    // `docker.io/maestro-test/box:1`).
-    if let (Some(w), Some(h)) = (want["Image"].as_str(), have_config["Image"].as_str()) {
+/// The two sides compared, as JSON, with the image's own configuration and
+/// what kind of container the observed one is.
+struct Sides {
+    /// The creation request.
+    want: Value,
+    /// The container's inspection.
+    have: Value,
+    /// The `Config` of the image's inspection (`Null` without one).
+    image: Value,
+    /// Run by Podman, which marks its containers with `container=podman`
+    /// and adds variables and settings of its own: not the file's to name.
+    podman: bool,
+    /// Made by neither maestro (its labels) nor MaestroNG (its variables).
+    by_hand: bool,
+}
+
+impl Sides {
+    fn new(
+        desired: &ContainerCreateBody,
+        observed: &ContainerInspectResponse,
+        image: Option<&ImageInspect>,
+    ) -> Sides {
+        let have = json(observed);
+        let image = image.map(json).unwrap_or(Value::Null)["Config"].clone();
+        let have_env = env_map(&have["Config"]["Env"]);
+        let podman = have_env.get("container").map(String::as_str) == Some("podman");
+        let by_hand = !have_env.contains_key("MAESTRO_ENVIRONMENT_NAME")
+            && !have["Config"]["Labels"]
+                .as_object()
+                .is_some_and(|l| l.keys().any(|k| k.starts_with(MAESTRO_LABEL_PREFIX)));
+        Sides {
+            want: json(desired),
+            have,
+            image,
+            podman,
+            by_hand,
+        }
+    }
+
+    fn have_config(&self) -> &Value {
+        &self.have["Config"]
+    }
+
+    fn want_host(&self) -> &Value {
+        &self.want["HostConfig"]
+    }
+
+    fn have_host(&self) -> &Value {
+        &self.have["HostConfig"]
+    }
+}
+
+/// The image name (Podman reports `maestro-test/box:1` as
+/// `docker.io/maestro-test/box:1`).
+fn image_name(s: &Sides, reasons: &mut Vec<String>) {
+    if let (Some(w), Some(h)) = (s.want["Image"].as_str(), s.have_config()["Image"].as_str()) {
         if image_ref(w) != image_ref(h) {
             reasons.push(format!("image changed ({h} → {w})"));
         }
     }
+}
 
-    // Environment, variable by variable.
-    let want_env = env_map(&want["Env"]);
-    let have_env = env_map(&have_config["Env"]);
-    let image_env = env_map(&image_config["Env"]);
-    // Podman marks its containers with `container=podman` and adds variables
-    // of its own to every container's configuration: not the file's to name.
-    let podman = have_env.get("container").map(String::as_str) == Some("podman");
-    // Made by neither maestro (its labels) nor MaestroNG (its variables).
-    let by_hand = !have_env.contains_key("MAESTRO_ENVIRONMENT_NAME")
-        && !have_config["Labels"]
-            .as_object()
-            .is_some_and(|l| l.keys().any(|k| k.starts_with(MAESTRO_LABEL_PREFIX)));
+/// The environment, variable by variable: the image's own variables, those
+/// Podman adds, and (on a container made by hand) those of the `contract`
+/// aside.
+fn environment(s: &Sides, contract: &BTreeSet<&str>, reasons: &mut Vec<String>) {
+    let want_env = env_map(&s.want["Env"]);
+    let have_env = env_map(&s.have_config()["Env"]);
+    let image_env = env_map(&s.image["Env"]);
     for (k, v) in &want_env {
         match have_env.get(k) {
             Some(h) if h == v => {}
             Some(_) => reasons.push(format!("env {k} changed")),
-            None if by_hand && contract.contains(k.as_str()) => {}
+            None if s.by_hand && contract.contains(k.as_str()) => {}
             None => reasons.push(format!("env {k} added")),
         }
     }
     for (k, v) in &have_env {
         if !want_env.contains_key(k)
             && image_env.get(k) != Some(v)
-            && !(podman && PODMAN_ENV.contains(&k.as_str()))
+            && !(s.podman && PODMAN_ENV.contains(&k.as_str()))
         {
             reasons.push(format!("env {k} removed"));
         }
     }
+}
 
-    // Command and simple settings, only when the file sets them.
-    // A container made by hand has the engine's default host name (its
-    // short id) where maestro's default is its name.
-    let default_hostname = by_hand
-        && want["Hostname"].as_str() == observed.name.as_deref().map(|n| n.trim_start_matches('/'))
+/// The command and simple settings, only when the file sets them. A
+/// container made by hand has the engine's default host name (its short
+/// id) where maestro's default is its name.
+fn command_and_settings(s: &Sides, observed: &ContainerInspectResponse, reasons: &mut Vec<String>) {
+    let have_config = s.have_config();
+    let default_hostname = s.by_hand
+        && s.want["Hostname"].as_str()
+            == observed.name.as_deref().map(|n| n.trim_start_matches('/'))
         && have_config["Hostname"].as_str().is_some_and(|h| {
             observed
                 .id
@@ -264,13 +332,15 @@ pub fn differences(
         if key == "Hostname" && default_hostname {
             continue;
         }
-        if !want[key].is_null() && !same(&want[key], &have_config[key]) {
+        if !s.want[key].is_null() && !same(&s.want[key], &have_config[key]) {
             reasons.push(format!("{what} changed"));
         }
     }
+}
 
-    // Labels, maestro's own aside (a container MaestroNG made has none of
-    // them), the image's own aside.
+/// The labels, maestro's own aside (a container MaestroNG made has none of
+/// them), the image's own aside.
+fn labels(s: &Sides, reasons: &mut Vec<String>) {
     // MaestroNG made a list label `key=value` a label named so, with no
     // value; maestro makes it `key: value`: the same label, both ways.
     let labels = |v: &Value| -> BTreeMap<String, String> {
@@ -287,22 +357,20 @@ pub fn differences(
             })
             .collect()
     };
-    let image_labels = labels(&image_config["Labels"]);
-    let mut have_labels = labels(&have_config["Labels"]);
+    let image_labels = labels(&s.image["Labels"]);
+    let mut have_labels = labels(&s.have_config()["Labels"]);
     have_labels.retain(|k, v| image_labels.get(k) != Some(v));
-    let mut want_labels = labels(&want["Labels"]);
+    let mut want_labels = labels(&s.want["Labels"]);
     want_labels.retain(|k, v| image_labels.get(k) != Some(v));
     if want_labels != have_labels {
         reasons.push("labels changed".into());
     }
+}
 
-    // Ports.
-    if port_set(&want_host["PortBindings"]) != port_set(&have_host["PortBindings"]) {
-        reasons.push("ports changed".into());
-    }
-
-    // Volumes: bind mounts and anonymous volumes (the image's own aside).
-    let image_volumes: BTreeSet<String> = image_config["Volumes"]
+/// The volumes: bind mounts and anonymous volumes (the image's own aside).
+fn volumes(s: &Sides, reasons: &mut Vec<String>) {
+    let (want_host, have_host) = (s.want_host(), s.have_host());
+    let image_volumes: BTreeSet<String> = s.image["Volumes"]
         .as_object()
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
@@ -322,14 +390,14 @@ pub fn differences(
         let mut list: Vec<String> = sorted_strings(v)
             .into_iter()
             .map(|b| match b.strip_suffix(":rw") {
-                Some(plain) if by_hand => plain.to_owned(),
+                Some(plain) if s.by_hand => plain.to_owned(),
                 _ => b,
             })
             .collect();
         list.sort();
         list
     };
-    let bind_targets: BTreeSet<String> = if by_hand {
+    let bind_targets: BTreeSet<String> = if s.by_hand {
         sorted_strings(&want_host["Binds"])
             .iter()
             .filter_map(|b| b.split(':').nth(1).map(str::to_owned))
@@ -344,22 +412,28 @@ pub fn differences(
             .collect()
     };
     if binds(&want_host["Binds"]) != binds(&have_host["Binds"])
-        || volumes(&want["Volumes"]) != volumes(&have_config["Volumes"])
+        || volumes(&s.want["Volumes"]) != volumes(&s.have_config()["Volumes"])
     {
         reasons.push("volumes changed".into());
     }
+}
 
-    // Links, as engines rewrite them.
+/// The links, as engines rewrite them.
+fn links(s: &Sides, reasons: &mut Vec<String>) {
     let links = |v: &Value| -> Vec<String> {
         let mut l: Vec<String> = sorted_strings(v).iter().map(|s| link(s)).collect();
         l.sort();
         l
     };
-    if links(&want_host["Links"]) != links(&have_host["Links"]) {
+    if links(&s.want_host()["Links"]) != links(&s.have_host()["Links"]) {
         reasons.push("links changed".into());
     }
+}
 
-    // The rest of the host configuration.
+/// Limits, ulimits, name resolution, capabilities and security options,
+/// and shared volumes.
+fn resources_and_privileges(s: &Sides, reasons: &mut Vec<String>) {
+    let (want_host, have_host) = (s.want_host(), s.have_host());
     for (keys, what) in [
         (&["Memory", "CpuShares"][..], "limits"),
         (&["Ulimits"][..], "ulimits"),
@@ -370,7 +444,7 @@ pub fn differences(
         (&["VolumesFrom"][..], "volumes_from"),
     ] {
         // Podman gives every container its default ulimits.
-        if podman && what == "ulimits" && is_empty(&want_host["Ulimits"]) {
+        if s.podman && what == "ulimits" && is_empty(&want_host["Ulimits"]) {
             continue;
         }
         if keys.iter().any(|k| !same(&want_host[k], &have_host[k])) {
@@ -386,6 +460,11 @@ pub fn differences(
     {
         reasons.push("limits changed".into());
     }
+}
+
+/// The restart policy, the network mode and the logging.
+fn restart_network_and_logging(s: &Sides, reasons: &mut Vec<String>) {
+    let (want_host, have_host) = (s.want_host(), s.have_host());
     let restart = |v: &Value| {
         let name = v["Name"].as_str().unwrap_or("");
         let name = if name.is_empty() { "no" } else { name };
@@ -413,8 +492,6 @@ pub fn differences(
     {
         reasons.push("logging changed".into());
     }
-    reasons.extend(crate::decide::options::differences(&want, &have));
-    reasons
 }
 
 #[cfg(test)]

@@ -152,84 +152,73 @@ fn without_empty(v: &Value) -> Value {
 }
 
 /// The options that differ between the request (`want`) and the inspected
-/// container (`have`), by their names in the file. Settings an image or a
-/// daemon fills in by default (entrypoint, stop signal, shm size, ipc
+/// container (`have`), by their names in the file: those of the container's
+/// configuration, then those of its host configuration. Settings an image
+/// or a daemon fills in by default (entrypoint, stop signal, shm size, ipc
 /// mode, healthcheck) count only when the file sets them.
 pub(crate) fn differences(want: &Value, have: &Value) -> Vec<String> {
+    config_differences(want, have)
+        .into_iter()
+        .chain(host_differences(want, have))
+        .filter(|(_, differs)| *differs)
+        .map(|(name, _)| format!("{name} changed"))
+        .collect()
+}
+
+/// Set in the request and not the same in the container.
+fn set_and_differs(w: &Value, h: &Value) -> bool {
+    !w.is_null() && !same(w, h)
+}
+
+/// Each option of the container's configuration (the process, its
+/// healthcheck, platform, MAC address and networks), with whether it differs.
+fn config_differences(want: &Value, have: &Value) -> [(&'static str, bool); 7] {
     let (wc, hc) = (want, &have["Config"]);
-    let (wh, hh) = (&want["HostConfig"], &have["HostConfig"]);
-    let mut reasons = Vec::new();
-    let mut check = |name: &str, differs: bool| {
-        if differs {
-            reasons.push(format!("{name} changed"));
-        }
-    };
-    let set_and_differs = |w: &Value, h: &Value| !w.is_null() && !same(w, h);
-    check(
-        "entrypoint",
-        set_and_differs(&wc["Entrypoint"], &hc["Entrypoint"]),
-    );
-    check(
-        "stop_signal",
-        set_and_differs(&wc["StopSignal"], &hc["StopSignal"]),
-    );
-    check(
-        "stop_grace_period",
-        set_and_differs(&wc["StopTimeout"], &hc["StopTimeout"]),
-    );
     // The engine fills in what the file leaves out from the image's check.
     let health_differs = without_empty(&wc["Healthcheck"])
         .as_object()
         .into_iter()
         .flatten()
         .any(|(k, v)| hc["Healthcheck"][k] != *v);
-    check("healthcheck", health_differs);
-    let platform = |v: &Value| {
-        v["Labels"][LABEL_PLATFORM]
-            .as_str()
-            .unwrap_or("")
-            .to_owned()
-    };
-    check("platform", platform(wc) != platform(hc));
-    check(
-        "mac_address",
-        wanted_mac(want).is_some_and(|mac| !has_mac(have, &mac)),
-    );
-    let networks = |v: &Value| {
-        v["Labels"][crate::labels::LABEL_NETWORKS]
-            .as_str()
-            .unwrap_or("")
-            .to_owned()
-    };
-    check("networks", networks(wc) != networks(hc));
-    check("tmpfs", !same(&wh["Tmpfs"], &hh["Tmpfs"]));
-    check(
-        "read_only",
-        !same(&wh["ReadonlyRootfs"], &hh["ReadonlyRootfs"]),
-    );
-    check("init", !same(&wh["Init"], &hh["Init"]));
-    check("shm_size", set_and_differs(&wh["ShmSize"], &hh["ShmSize"]));
-    check("sysctls", !same(&wh["Sysctls"], &hh["Sysctls"]));
-    check("devices", !same(&wh["Devices"], &hh["Devices"]));
-    check(
-        "gpus",
-        without_empty(&wh["DeviceRequests"]) != without_empty(&hh["DeviceRequests"])
-            && !(is_empty(&wh["DeviceRequests"]) && is_empty(&hh["DeviceRequests"])),
-    );
+    let label = |v: &Value, name: &str| v["Labels"][name].as_str().unwrap_or("").to_owned();
+    [
+        (
+            "entrypoint",
+            set_and_differs(&wc["Entrypoint"], &hc["Entrypoint"]),
+        ),
+        (
+            "stop_signal",
+            set_and_differs(&wc["StopSignal"], &hc["StopSignal"]),
+        ),
+        (
+            "stop_grace_period",
+            set_and_differs(&wc["StopTimeout"], &hc["StopTimeout"]),
+        ),
+        ("healthcheck", health_differs),
+        (
+            "platform",
+            label(wc, LABEL_PLATFORM) != label(hc, LABEL_PLATFORM),
+        ),
+        (
+            "mac_address",
+            wanted_mac(want).is_some_and(|mac| !has_mac(have, &mac)),
+        ),
+        (
+            "networks",
+            label(wc, crate::labels::LABEL_NETWORKS) != label(hc, crate::labels::LABEL_NETWORKS),
+        ),
+    ]
+}
+
+/// Each option of the host configuration (mounts, kernel settings, devices,
+/// namespaces, groups and limits), with whether it differs.
+fn host_differences(want: &Value, have: &Value) -> [(&'static str, bool); 12] {
+    let (wh, hh) = (&want["HostConfig"], &have["HostConfig"]);
     // Podman says `private` for the default namespace, Docker nothing.
     let pid_mode = |v: &Value| match v.as_str() {
         Some("private") | None => Value::Null,
         Some(_) => v.clone(),
     };
-    check(
-        "pid",
-        !same(&pid_mode(&wh["PidMode"]), &pid_mode(&hh["PidMode"])),
-    );
-    check("ipc", set_and_differs(&wh["IpcMode"], &hh["IpcMode"]));
-    check(
-        "group_add",
-        sorted(&wh["GroupAdd"]) != sorted(&hh["GroupAdd"]),
-    );
     let pids = |v: &Value| v.as_i64().filter(|n| *n > 0).unwrap_or(0);
     // Podman gives every container its default limit (2,048) when none is
     // asked for: only a limit the file sets counts there.
@@ -237,12 +226,36 @@ pub(crate) fn differences(want: &Value, have: &Value) -> Vec<String> {
         .as_array()
         .is_some_and(|env| env.iter().any(|v| v.as_str() == Some("container=podman")));
     let unset_on_podman = podman && pids(&wh["PidsLimit"]) == 0;
-    check(
-        "pids_limit",
-        !unset_on_podman && pids(&wh["PidsLimit"]) != pids(&hh["PidsLimit"]),
-    );
-    check("cpuset", !same(&wh["CpusetCpus"], &hh["CpusetCpus"]));
-    reasons
+    [
+        ("tmpfs", !same(&wh["Tmpfs"], &hh["Tmpfs"])),
+        (
+            "read_only",
+            !same(&wh["ReadonlyRootfs"], &hh["ReadonlyRootfs"]),
+        ),
+        ("init", !same(&wh["Init"], &hh["Init"])),
+        ("shm_size", set_and_differs(&wh["ShmSize"], &hh["ShmSize"])),
+        ("sysctls", !same(&wh["Sysctls"], &hh["Sysctls"])),
+        ("devices", !same(&wh["Devices"], &hh["Devices"])),
+        (
+            "gpus",
+            without_empty(&wh["DeviceRequests"]) != without_empty(&hh["DeviceRequests"])
+                && !(is_empty(&wh["DeviceRequests"]) && is_empty(&hh["DeviceRequests"])),
+        ),
+        (
+            "pid",
+            !same(&pid_mode(&wh["PidMode"]), &pid_mode(&hh["PidMode"])),
+        ),
+        ("ipc", set_and_differs(&wh["IpcMode"], &hh["IpcMode"])),
+        (
+            "group_add",
+            sorted(&wh["GroupAdd"]) != sorted(&hh["GroupAdd"]),
+        ),
+        (
+            "pids_limit",
+            !unset_on_podman && pids(&wh["PidsLimit"]) != pids(&hh["PidsLimit"]),
+        ),
+        ("cpuset", !same(&wh["CpusetCpus"], &hh["CpusetCpus"])),
+    ]
 }
 
 /// Whether the security options differ, beyond the `label=disable` an

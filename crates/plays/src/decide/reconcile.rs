@@ -69,8 +69,65 @@ pub fn reconcile<'e>(
     snapshot: &Snapshot,
     requests: Vec<Option<Arc<CreateRequest>>>,
 ) -> Plan<'e> {
+    let (mut entries, actions) = entries(env, containers, kind, options, snapshot, requests);
+    crate::decide::objects::prerequisites(env, containers, &snapshot.objects, &mut entries);
+    let (before_start, before_stop) = if options.ignore_dependencies {
+        let none = vec![Vec::new(); containers.len()];
+        (none.clone(), none)
+    } else {
+        dependency_waits(env, containers)
+    };
+    if kind == PlayKind::Rollback {
+        restart_dependents(containers, options, snapshot, &before_start, &mut entries);
+    }
+    let rolls = options.rollout.rolls() && matches!(kind, PlayKind::Restart | PlayKind::Up);
+    let (first_waits, second_waits) = phase_waits(
+        env,
+        containers,
+        kind,
+        options,
+        rolls,
+        (before_start, before_stop),
+    );
+    let (batch_waits, batches) = if rolls {
+        let batches = crate::decide::rollout::batches(env, containers, &options.rollout);
+        crate::decide::rollout::waits(&batches, containers.len())
+    } else {
+        (
+            vec![Vec::new(); containers.len()],
+            vec![None; containers.len()],
+        )
+    };
+    Plan {
+        kind,
+        env,
+        containers: containers.to_vec(),
+        pacing: Pacing {
+            concurrency: options.concurrency,
+            step_delay: options.step_delay,
+        },
+        entries,
+        first_waits,
+        second_waits,
+        batch_waits,
+        batches,
+        actions,
+    }
+}
+
+/// Each container's entry, with the image it runs and (when its operations
+/// create it) its creation request, made here when `requests` lacks it; and
+/// what `up` decided for it.
+fn entries(
+    env: &Environment,
+    containers: &[&Container],
+    kind: PlayKind,
+    options: &PlayOptions,
+    snapshot: &Snapshot,
+    requests: Vec<Option<Arc<CreateRequest>>>,
+) -> (Vec<Entry>, Vec<Option<Action>>) {
     let mut actions = Vec::with_capacity(containers.len());
-    let mut entries: Vec<Entry> = containers
+    let entries = containers
         .iter()
         .zip(requests)
         .map(|(c, request)| {
@@ -92,16 +149,23 @@ pub fn reconcile<'e>(
             entry
         })
         .collect();
-    crate::decide::objects::prerequisites(env, containers, &snapshot.objects, &mut entries);
-    let (before_start, before_stop) = if options.ignore_dependencies {
-        let none = vec![Vec::new(); containers.len()];
-        (none.clone(), none)
-    } else {
-        dependency_waits(env, containers)
-    };
-    if kind == PlayKind::Rollback {
-        restart_dependents(containers, options, snapshot, &before_start, &mut entries);
-    }
+    (entries, actions)
+}
+
+/// Whom each container waits for in the play's first part (the stops) and
+/// its second (the starts), from the waits of the dependency order
+/// (`before_start`, `before_stop`): a restart or a rollback stops
+/// dependents first and starts dependencies first; other plays have one
+/// part, in their direction; `up` also takes a service's instances one at
+/// a time.
+fn phase_waits(
+    env: &Environment,
+    containers: &[&Container],
+    kind: PlayKind,
+    options: &PlayOptions,
+    rolls: bool,
+    (before_start, before_stop): (Vec<Vec<usize>>, Vec<Vec<usize>>),
+) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
     let (first_waits, mut second_waits) = match kind {
         PlayKind::Restart | PlayKind::Rollback => (before_stop, before_start),
         _ if kind.direction() == crate::Direction::Reverse => {
@@ -112,16 +176,6 @@ pub fn reconcile<'e>(
     if kind == PlayKind::Up && !options.ignore_dependencies {
         serialize_services(env, containers, &mut second_waits);
     }
-    let rolls = options.rollout.rolls() && matches!(kind, PlayKind::Restart | PlayKind::Up);
-    let (batch_waits, batches) = if rolls {
-        let batches = crate::decide::rollout::batches(env, containers, &options.rollout);
-        crate::decide::rollout::waits(&batches, containers.len())
-    } else {
-        (
-            vec![Vec::new(); containers.len()],
-            vec![None; containers.len()],
-        )
-    };
     // A rollout takes the services one batch at a time in dependency
     // order, dependencies first: a restart no longer stops a service's
     // dependents before it (they stay up while it rolls), or its first
@@ -131,21 +185,7 @@ pub fn reconcile<'e>(
     } else {
         first_waits
     };
-    Plan {
-        kind,
-        env,
-        containers: containers.to_vec(),
-        pacing: Pacing {
-            concurrency: options.concurrency,
-            step_delay: options.step_delay,
-        },
-        entries,
-        first_waits,
-        second_waits,
-        batch_waits,
-        batches,
-        actions,
-    }
+    (first_waits, second_waits)
 }
 
 fn entry(

@@ -5,7 +5,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use maestro_engine::models::{ContainerInspectResponse, ImageInspect};
+use maestro_engine::models::{
+    ContainerConfig, ContainerInspectResponse, HostConfig, ImageConfig, ImageInspect,
+};
 use maestro_engine::EngineError;
 
 use crate::observe::fleet::Fleet;
@@ -207,14 +209,15 @@ fn user_networks(f: &Found) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn host_config(f: &Found) -> maestro_engine::models::HostConfig {
+fn host_config(f: &Found) -> HostConfig {
     f.container.host_config.clone().unwrap_or_default()
 }
 
-/// One instance's lines.
+/// One instance's lines: its settings that are neither the engine's nor its
+/// image's defaults, in the file's usual order.
 fn instance(f: &Found, with_ship: bool) -> String {
     let config = f.container.config.clone().unwrap_or_default();
-    let image_config = f
+    let image = f
         .image
         .as_ref()
         .and_then(|i| i.config.clone())
@@ -224,73 +227,20 @@ fn instance(f: &Found, with_ship: bool) -> String {
     if with_ship {
         lines.push(format!("ship: {}", yaml_str(&f.ship)));
     }
-    if config.entrypoint.is_some() && config.entrypoint != image_config.entrypoint {
-        lines.push(format!(
-            "entrypoint: {}",
-            flow_list(config.entrypoint.as_deref())
-        ));
-    }
-    if config.cmd.is_some() && config.cmd != image_config.cmd {
-        lines.push(format!("command: {}", flow_list(config.cmd.as_deref())));
-    }
-    let image_env: BTreeSet<&String> = image_config.env.iter().flatten().collect();
-    let env: Vec<(&str, &str)> = config
-        .env
-        .iter()
-        .flatten()
-        .filter(|e| !image_env.contains(e))
-        .filter_map(|e| e.split_once('='))
-        .collect();
-    if !env.is_empty() {
-        lines.push("env:".into());
-        for (k, v) in env {
-            lines.push(format!("  {}: {}", yaml_str(k), yaml_str(v)));
-        }
-    }
+    lines.extend(entrypoint_and_command(&config, &image));
+    lines.extend(env(&config, &image));
     lines.extend(ports(&host));
     lines.extend(volumes(&host));
-    if let Some(dir) = config.working_dir.as_deref() {
-        if !dir.is_empty() && Some(dir) != image_config.working_dir.as_deref() {
-            lines.push(format!("workdir: {}", yaml_str(dir)));
-        }
-    }
-    if let Some(user) = config.user.as_deref() {
-        if !user.is_empty() && Some(user) != image_config.user.as_deref() {
-            lines.push(format!("username: {}", yaml_str(user)));
-        }
-    }
-    if let Some(policy) = host.restart_policy.as_ref() {
-        let name = policy.name.map(|n| n.to_string()).unwrap_or_default();
-        match (name.as_str(), policy.maximum_retry_count.unwrap_or(0)) {
-            ("" | "no", _) => {}
-            ("on-failure", n) if n > 0 => lines.push(format!("restart: \"on-failure:{n}\"")),
-            (name, _) => lines.push(format!("restart: {name}")),
-        }
-    }
-    let image_labels = image_config.labels.clone().unwrap_or_default();
-    let labels: Vec<(String, String)> = config
-        .labels
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|(k, v)| image_labels.get(k) != Some(v))
-        .collect();
-    if !labels.is_empty() {
-        lines.push("labels:".into());
-        for (k, v) in labels {
-            lines.push(format!("  {}: {}", yaml_str(&k), yaml_str(&v)));
-        }
-    }
-    let mode = host.network_mode.clone().unwrap_or_default();
-    if matches!(mode.as_str(), "host" | "none") {
-        lines.push(format!("net: {mode}"));
-    }
-    let networks = user_networks(f);
-    if !networks.is_empty() {
-        let names: Vec<String> = networks.iter().map(|n| yaml_str(n)).collect();
-        lines.push(format!("networks: [{}]", names.join(", ")));
-    }
-    let mut out = format!("      {}:", yaml_str(&name_of(f)));
+    lines.extend(workdir_and_user(&config, &image));
+    lines.extend(restart(&host));
+    lines.extend(labels(&config, &image));
+    lines.extend(networking(f, &host));
+    block(&name_of(f), lines)
+}
+
+/// The instance `name` with its `lines` under it (`{}` without any).
+fn block(name: &str, lines: Vec<String>) -> String {
+    let mut out = format!("      {}:", yaml_str(name));
     if lines.is_empty() {
         out.push_str(" {}\n");
         return out;
@@ -304,9 +254,107 @@ fn instance(f: &Found, with_ship: bool) -> String {
     out
 }
 
+/// `entrypoint:` and `command:`, where they are not the image's.
+fn entrypoint_and_command(config: &ContainerConfig, image: &ImageConfig) -> Vec<String> {
+    let mut lines = Vec::new();
+    if config.entrypoint.is_some() && config.entrypoint != image.entrypoint {
+        lines.push(format!(
+            "entrypoint: {}",
+            flow_list(config.entrypoint.as_deref())
+        ));
+    }
+    if config.cmd.is_some() && config.cmd != image.cmd {
+        lines.push(format!("command: {}", flow_list(config.cmd.as_deref())));
+    }
+    lines
+}
+
+/// `env:`, the variables the image does not set (to the same value).
+fn env(config: &ContainerConfig, image: &ImageConfig) -> Vec<String> {
+    let image_env: BTreeSet<&String> = image.env.iter().flatten().collect();
+    let env: Vec<(&str, &str)> = config
+        .env
+        .iter()
+        .flatten()
+        .filter(|e| !image_env.contains(e))
+        .filter_map(|e| e.split_once('='))
+        .collect();
+    if env.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = vec!["env:".to_owned()];
+    for (k, v) in env {
+        lines.push(format!("  {}: {}", yaml_str(k), yaml_str(v)));
+    }
+    lines
+}
+
+/// `workdir:` and `username:`, where they are set and not the image's.
+fn workdir_and_user(config: &ContainerConfig, image: &ImageConfig) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(dir) = config.working_dir.as_deref() {
+        if !dir.is_empty() && Some(dir) != image.working_dir.as_deref() {
+            lines.push(format!("workdir: {}", yaml_str(dir)));
+        }
+    }
+    if let Some(user) = config.user.as_deref() {
+        if !user.is_empty() && Some(user) != image.user.as_deref() {
+            lines.push(format!("username: {}", yaml_str(user)));
+        }
+    }
+    lines
+}
+
+/// `restart:`, unless the policy is `no`.
+fn restart(host: &HostConfig) -> Option<String> {
+    let policy = host.restart_policy.as_ref()?;
+    let name = policy.name.map(|n| n.to_string()).unwrap_or_default();
+    match (name.as_str(), policy.maximum_retry_count.unwrap_or(0)) {
+        ("" | "no", _) => None,
+        ("on-failure", n) if n > 0 => Some(format!("restart: \"on-failure:{n}\"")),
+        (name, _) => Some(format!("restart: {name}")),
+    }
+}
+
+/// `labels:`, those the image does not set (to the same value).
+fn labels(config: &ContainerConfig, image: &ImageConfig) -> Vec<String> {
+    let image_labels = image.labels.clone().unwrap_or_default();
+    let labels: Vec<(String, String)> = config
+        .labels
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, v)| image_labels.get(k) != Some(v))
+        .collect();
+    if labels.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = vec!["labels:".to_owned()];
+    for (k, v) in labels {
+        lines.push(format!("  {}: {}", yaml_str(&k), yaml_str(&v)));
+    }
+    lines
+}
+
+/// `net:` for the host's network or none, and `networks:` for those the
+/// container joined.
+fn networking(f: &Found, host: &HostConfig) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mode = host.network_mode.clone().unwrap_or_default();
+    if matches!(mode.as_str(), "host" | "none") {
+        lines.push(format!("net: {mode}"));
+    }
+    let networks = user_networks(f);
+    if !networks.is_empty() {
+        let names: Vec<String> = networks.iter().map(|n| yaml_str(n)).collect();
+        lines.push(format!("networks: [{}]", names.join(", ")));
+    }
+    lines
+}
+
 /// `ports:` from the published ports: each named after its container port
 /// (`p80`, `p53-udp`).
-fn ports(host: &maestro_engine::models::HostConfig) -> Vec<String> {
+fn ports(host: &HostConfig) -> Vec<String> {
     let mut lines = Vec::new();
     let Some(bindings) = host.port_bindings.as_ref() else {
         return lines;
@@ -351,7 +399,7 @@ fn ports(host: &maestro_engine::models::HostConfig) -> Vec<String> {
 
 /// `volumes:` (schema 2: source → target, or → `{target, mode}`) from the
 /// bind mounts and named volumes.
-fn volumes(host: &maestro_engine::models::HostConfig) -> Vec<String> {
+fn volumes(host: &HostConfig) -> Vec<String> {
     let mut lines = Vec::new();
     for bind in host.binds.iter().flatten() {
         let parts: Vec<&str> = bind.splitn(3, ':').collect();

@@ -25,7 +25,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use maestro_config::{AuditKind, AuditLevel, Auditor, Container, Environment};
+use maestro_config::{AuditKind, AuditLevel, Auditor, Container, Environment, Secret};
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
@@ -477,7 +477,13 @@ impl<'e> Trail<'e> {
                 continue;
             }
             let kind = kind_name(&auditor.kind);
-            match self.one(auditor, level, what, action, event).await {
+            let told = Told {
+                level,
+                what,
+                action,
+                event,
+            };
+            match self.one(auditor, told).await {
                 Ok(Some(done)) => trace::debug(format!("audit[{index}] ({kind}): {done}")),
                 Ok(None) => {}
                 Err(reason) => {
@@ -504,39 +510,9 @@ impl<'e> Trail<'e> {
 
     /// Tells one auditor; what it did (for the trace), `None` when the event
     /// is not for it.
-    async fn one(
-        &self,
-        auditor: &Auditor,
-        level: AuditLevel,
-        what: &[&Container],
-        action: &str,
-        event: &Event,
-    ) -> Result<Option<String>, AuditFailure> {
-        let full = names(what);
+    async fn one(&self, auditor: &Auditor, told: Told<'_>) -> Result<Option<String>, AuditFailure> {
         match &auditor.kind {
-            AuditKind::Log { file } => {
-                let text = trace::scrub(&sentence(event, &self.who, &full, action));
-                let tag = match (event, level) {
-                    (Event::Error(_), _) => "ERROR",
-                    (_, AuditLevel::Debug) => "DEBUG",
-                    (_, AuditLevel::Info) => "INFO",
-                };
-                let line = format!("{} {tag}: {text}\n", timestamp());
-                let mut out = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(file)
-                    .map_err(|error| AuditFailure::LogOpen {
-                        file: file.clone(),
-                        error,
-                    })?;
-                out.write_all(line.as_bytes())
-                    .map_err(|error| AuditFailure::LogWrite {
-                        file: file.clone(),
-                        error,
-                    })?;
-                Ok(Some(format!("wrote to {file}: {text}")))
-            }
+            AuditKind::Log { file } => self.log(file, told).map(Some),
             AuditKind::Http {
                 endpoint,
                 method,
@@ -544,74 +520,19 @@ impl<'e> Trail<'e> {
                 timeout,
                 payload,
             } => {
-                if *event != Event::Action {
+                if *told.event != Event::Action {
                     return Ok(None);
                 }
-                let message = sentence(event, &self.who, &full, action);
-                let values = [
-                    ("what", full.as_str()),
-                    ("action", action),
-                    ("who", self.who.as_str()),
-                    ("message", message.as_str()),
-                ];
-                let body = render_payload(payload, &values);
-                let method = reqwest::Method::from_bytes(method.as_bytes())
-                    .map_err(|_| AuditFailure::BadMethod(method.clone()))?;
-                let mut request = self
-                    .client()?
-                    .request(method.clone(), endpoint.as_str())
-                    .header("Content-Type", "application/json; charset=utf-8");
-                for (name, value) in headers {
-                    request = request.header(name.as_str(), value.as_str());
-                }
-                let seconds = if timeout.is_finite() && *timeout > 0.0 {
-                    timeout.min(3600.0)
-                } else {
-                    3.0
-                };
-                let response = request
-                    .timeout(Duration::from_secs_f64(seconds))
-                    .body(body.to_string())
-                    .send()
+                self.http(told, endpoint, method, headers, *timeout, payload)
                     .await
-                    .map_err(|e| AuditFailure::HttpSend {
-                        method: method.clone(),
-                        at: shown(endpoint),
-                        reason: http_reason(&e.without_url()),
-                    })?;
-                let status = response.status();
-                if !status.is_success() {
-                    return Err(AuditFailure::HttpStatus {
-                        method,
-                        at: shown(endpoint),
-                        status,
-                    });
-                }
-                Ok(Some(format!(
-                    "{method} {}: {}",
-                    shown(endpoint),
-                    status_text(status)
-                )))
+                    .map(Some)
             }
             AuditKind::Exec { script, args } => {
                 // Only a whole play's success runs the script.
-                if *event != Event::Success || level != AuditLevel::Info {
+                if *told.event != Event::Success || told.level != AuditLevel::Info {
                     return Ok(None);
                 }
-                let joined = what
-                    .iter()
-                    .map(|c| c.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",");
-                let values = [
-                    ("action", action),
-                    ("what", joined.as_str()),
-                    ("who", self.who.as_str()),
-                ];
-                let args: Vec<String> = args.iter().map(|a| format_template(a, &values)).collect();
-                let input = exec_input(self.env, what).to_string();
-                run_script(script, &args, &input).await?;
-                Ok(Some(format!("ran {script}")))
+                self.exec(told, script, args).await.map(Some)
             }
             AuditKind::Slack {
                 channel,
@@ -620,61 +541,208 @@ impl<'e> Trail<'e> {
                 icon,
                 endpoint,
             } => {
-                let text = trace::scrub(&sentence(event, &self.who, &compact(what), action));
-                let (color, error) = match event {
-                    Event::Action => ("#1dc7d3", None),
-                    Event::Success => ("good", None),
-                    Event::Error(message) => ("danger", Some(message.as_str())),
-                };
-                let body = slack_message(
+                let to = SlackTo {
                     channel,
-                    name.as_deref(),
-                    icon.as_deref(),
-                    &text,
-                    error,
-                    what,
-                    color,
-                );
-                let url = endpoint.as_deref().unwrap_or(SLACK_ENDPOINT);
-                let response = self
-                    .client()?
-                    .post(url)
-                    .header("Content-Type", "application/json; charset=utf-8")
-                    .bearer_auth(token.expose())
-                    .timeout(SLACK_TIMEOUT)
-                    .body(body.to_string())
-                    .send()
-                    .await
-                    .map_err(|e| AuditFailure::SlackSend {
-                        at: shown(url),
-                        reason: http_reason(&e.without_url()),
-                    })?;
-                let status = response.status();
-                if !status.is_success() {
-                    return Err(AuditFailure::SlackStatus {
-                        at: shown(url),
-                        status,
-                    });
-                }
-                let reply: Value = match response.text().await {
-                    Ok(text) => serde_json::from_str(&text).unwrap_or(Value::Null),
-                    Err(_) => Value::Null,
+                    token,
+                    name: name.as_deref(),
+                    icon: icon.as_deref(),
+                    endpoint: endpoint.as_deref(),
                 };
-                if reply.get("ok") == Some(&Value::Bool(false)) {
-                    let why = reply
-                        .get("error")
-                        .and_then(Value::as_str)
-                        .unwrap_or("no reason given");
-                    return Err(AuditFailure::SlackRefused {
-                        channel: channel.clone(),
-                        why: why.to_owned(),
-                    });
-                }
-                Ok(Some(format!("posted to {channel}: {text}")))
+                self.slack(told, &to).await.map(Some)
             }
             AuditKind::Hipchat { .. } => Ok(None),
         }
     }
+
+    /// A `log` auditor: appends `TIMESTAMP LEVEL: message` to its file.
+    fn log(&self, file: &str, told: Told<'_>) -> Result<String, AuditFailure> {
+        let text = trace::scrub(&sentence(
+            told.event,
+            &self.who,
+            &names(told.what),
+            told.action,
+        ));
+        let tag = match (told.event, told.level) {
+            (Event::Error(_), _) => "ERROR",
+            (_, AuditLevel::Debug) => "DEBUG",
+            (_, AuditLevel::Info) => "INFO",
+        };
+        let line = format!("{} {tag}: {text}\n", timestamp());
+        let mut out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+            .map_err(|error| AuditFailure::LogOpen {
+                file: file.to_owned(),
+                error,
+            })?;
+        out.write_all(line.as_bytes())
+            .map_err(|error| AuditFailure::LogWrite {
+                file: file.to_owned(),
+                error,
+            })?;
+        Ok(format!("wrote to {file}: {text}"))
+    }
+
+    /// An `http` auditor: sends its payload, its placeholders filled in.
+    async fn http(
+        &self,
+        told: Told<'_>,
+        endpoint: &str,
+        method: &str,
+        headers: impl IntoIterator<Item = (&String, &String)>,
+        timeout: f64,
+        payload: &Value,
+    ) -> Result<String, AuditFailure> {
+        let full = names(told.what);
+        let message = sentence(told.event, &self.who, &full, told.action);
+        let values = [
+            ("what", full.as_str()),
+            ("action", told.action),
+            ("who", self.who.as_str()),
+            ("message", message.as_str()),
+        ];
+        let body = render_payload(payload, &values);
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| AuditFailure::BadMethod(method.to_owned()))?;
+        let mut request = self
+            .client()?
+            .request(method.clone(), endpoint)
+            .header("Content-Type", "application/json; charset=utf-8");
+        for (name, value) in headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let seconds = if timeout.is_finite() && timeout > 0.0 {
+            timeout.min(3600.0)
+        } else {
+            3.0
+        };
+        let response = request
+            .timeout(Duration::from_secs_f64(seconds))
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| AuditFailure::HttpSend {
+                method: method.clone(),
+                at: shown(endpoint),
+                reason: http_reason(&e.without_url()),
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(AuditFailure::HttpStatus {
+                method,
+                at: shown(endpoint),
+                status,
+            });
+        }
+        Ok(format!(
+            "{method} {}: {}",
+            shown(endpoint),
+            status_text(status)
+        ))
+    }
+
+    /// An `exec` auditor: runs its script, its arguments' placeholders
+    /// filled in, with the containers' map on its stdin.
+    async fn exec(
+        &self,
+        told: Told<'_>,
+        script: &str,
+        args: &[String],
+    ) -> Result<String, AuditFailure> {
+        let joined = told
+            .what
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let values = [
+            ("action", told.action),
+            ("what", joined.as_str()),
+            ("who", self.who.as_str()),
+        ];
+        let args: Vec<String> = args.iter().map(|a| format_template(a, &values)).collect();
+        let input = exec_input(self.env, told.what).to_string();
+        run_script(script, &args, &input).await?;
+        Ok(format!("ran {script}"))
+    }
+
+    /// A `slack` auditor: posts the message to its channel.
+    async fn slack(&self, told: Told<'_>, to: &SlackTo<'_>) -> Result<String, AuditFailure> {
+        let text = trace::scrub(&sentence(
+            told.event,
+            &self.who,
+            &compact(told.what),
+            told.action,
+        ));
+        let (color, error) = match told.event {
+            Event::Action => ("#1dc7d3", None),
+            Event::Success => ("good", None),
+            Event::Error(message) => ("danger", Some(message.as_str())),
+        };
+        let body = slack_message(to.channel, to.name, to.icon, &text, error, told.what, color);
+        let url = to.endpoint.unwrap_or(SLACK_ENDPOINT);
+        let response = self
+            .client()?
+            .post(url)
+            .header("Content-Type", "application/json; charset=utf-8")
+            .bearer_auth(to.token.expose())
+            .timeout(SLACK_TIMEOUT)
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| AuditFailure::SlackSend {
+                at: shown(url),
+                reason: http_reason(&e.without_url()),
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(AuditFailure::SlackStatus {
+                at: shown(url),
+                status,
+            });
+        }
+        slack_accepted(response, to.channel).await?;
+        Ok(format!("posted to {}: {text}", to.channel))
+    }
+}
+
+/// What an auditor is told: an `event` of `action` on `what`, at `level`.
+#[derive(Clone, Copy)]
+struct Told<'a> {
+    level: AuditLevel,
+    what: &'a [&'a Container],
+    action: &'a str,
+    event: &'a Event,
+}
+
+/// Where and as whom a `slack` auditor posts.
+struct SlackTo<'a> {
+    channel: &'a str,
+    token: &'a Secret,
+    name: Option<&'a str>,
+    icon: Option<&'a str>,
+    endpoint: Option<&'a str>,
+}
+
+/// Slack answers a refused message with success and `"ok": false`, and the
+/// reason in `error`; an answer that is not JSON is taken as accepted.
+async fn slack_accepted(response: reqwest::Response, channel: &str) -> Result<(), AuditFailure> {
+    let reply: Value = match response.text().await {
+        Ok(text) => serde_json::from_str(&text).unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    };
+    if reply.get("ok") == Some(&Value::Bool(false)) {
+        let why = reply
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("no reason given");
+        return Err(AuditFailure::SlackRefused {
+            channel: channel.to_owned(),
+            why: why.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// Runs an `exec` auditor's script with `input` on its stdin; its output
