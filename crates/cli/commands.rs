@@ -21,6 +21,25 @@ impl From<LoadError> for Failure {
     }
 }
 
+/// Whose variables a command reads: none for those that read no
+/// container's (they skip computing them), those its `exec` checks pass
+/// for plays that create nothing, every one's otherwise.
+fn environments_read_by(command: &Command) -> maestro_config::Environments {
+    match command {
+        Command::Status { .. }
+        | Command::Logs { .. }
+        | Command::Lock { .. }
+        | Command::Deptree { .. }
+        | Command::Exec { .. } => maestro_config::Environments::None,
+        Command::Stop { .. }
+        | Command::Kill { .. }
+        | Command::Clean { .. }
+        | Command::Pull { .. }
+        | Command::Rollback { .. } => maestro_config::Environments::ExecChecks,
+        _ => maestro_config::Environments::All,
+    }
+}
+
 pub fn run(cli: Cli) -> Result<(), Failure> {
     match &cli.command {
         Command::Completions { shell } => {
@@ -73,22 +92,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             .map_err(|e| Failure::Failed(format!("cannot write JSON: {e}")))?;
         eprintln!("{text}\n");
     }
-    // Commands that read no container's variables skip computing them;
-    // plays that create nothing compute only those their `exec` checks pass.
-    let environments = match cli.command {
-        Command::Status { .. }
-        | Command::Logs { .. }
-        | Command::Lock { .. }
-        | Command::Deptree { .. }
-        | Command::Exec { .. } => maestro_config::Environments::None,
-        Command::Stop { .. }
-        | Command::Kill { .. }
-        | Command::Clean { .. }
-        | Command::Pull { .. }
-        | Command::Rollback { .. } => maestro_config::Environments::ExecChecks,
-        _ => maestro_config::Environments::All,
+    let needs = maestro_config::Needs {
+        environments: environments_read_by(&cli.command),
     };
-    let needs = maestro_config::Needs { environments };
     let env = load(&source, needs)?;
     maestro_plays::trace::protect_environment(&env);
     maestro_plays::trace::debug(format!(

@@ -191,8 +191,34 @@ pub fn env_list(c: &Container) -> Vec<String> {
 
 /// The request from the model alone, without maestro's labels.
 fn bare_body(c: &Container) -> ContainerCreateBody {
-    let env = env_list(c);
+    let (exposed, bindings) = published(c);
+    let mut volumes: Vec<String> = c.container_volumes.clone();
+    for binding in &c.volumes {
+        if !volumes.contains(&binding.target) {
+            volumes.push(binding.target.clone());
+        }
+    }
+    let mut body = ContainerCreateBody {
+        image: Some(c.image.clone()),
+        hostname: c.hostname.clone(),
+        user: c.username.clone(),
+        env: Some(env_list(c)),
+        cmd: c.command.clone(),
+        working_dir: c.workdir.clone(),
+        exposed_ports: non_empty(exposed),
+        volumes: non_empty(volumes),
+        labels: Some(c.labels.clone().into_iter().collect()),
+        host_config: Some(host_config(c, bindings)),
+        ..Default::default()
+    };
+    crate::decide::options::apply(&c.options, &mut body);
+    body
+}
 
+/// The container ports it exposes, and the host ports each is published on.
+type Published = (Vec<String>, HashMap<String, Option<Vec<PortBinding>>>);
+
+fn published(c: &Container) -> Published {
     let mut exposed: Vec<String> = Vec::new();
     let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
     for port in c.ports.values() {
@@ -210,52 +236,32 @@ fn bare_body(c: &Container) -> ContainerCreateBody {
                 });
         }
     }
+    (exposed, bindings)
+}
 
-    let mut volumes: Vec<String> = c.container_volumes.clone();
-    for binding in &c.volumes {
-        if !volumes.contains(&binding.target) {
-            volumes.push(binding.target.clone());
-        }
-    }
+/// The request's host settings: binds, published ports, links, privileges,
+/// network, restart policy, resources and logging.
+fn host_config(c: &Container, bindings: HashMap<String, Option<Vec<PortBinding>>>) -> HostConfig {
     let binds: Vec<String> = c
         .volumes
         .iter()
         .map(|b| format!("{}:{}:{}", b.host, b.target, b.mode))
         .collect();
-
-    let restart_name = match c.restart.name.as_str() {
-        "always" => RestartPolicyNameEnum::ALWAYS,
-        "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
-        "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
-        _ => RestartPolicyNameEnum::NO,
-    };
-    let restart_policy = RestartPolicy {
-        name: Some(restart_name),
-        maximum_retry_count: Some(i64::from(c.restart.retries)),
-    };
-
-    let host_config = HostConfig {
+    fn pairs<'a>(list: impl IntoIterator<Item = (&'a String, &'a String)>) -> Vec<String> {
+        list.into_iter().map(|(a, b)| format!("{a}:{b}")).collect()
+    }
+    HostConfig {
         binds: non_empty(binds),
         port_bindings: (!bindings.is_empty()).then_some(bindings),
-        links: non_empty(
-            c.links
-                .iter()
-                .map(|(name, alias)| format!("{name}:{alias}"))
-                .collect(),
-        ),
+        links: non_empty(pairs(&c.links)),
         privileged: Some(c.privileged),
         cap_add: non_empty(c.cap_add.clone()),
         cap_drop: non_empty(c.cap_drop.clone()),
         security_opt: non_empty(c.security_opt.clone()),
-        extra_hosts: non_empty(
-            c.extra_hosts
-                .iter()
-                .map(|(host, ip)| format!("{host}:{ip}"))
-                .collect(),
-        ),
+        extra_hosts: non_empty(pairs(&c.extra_hosts)),
         network_mode: c.network_mode.clone(),
         dns: non_empty(c.dns.clone()),
-        restart_policy: Some(restart_policy),
+        restart_policy: Some(restart_policy(c)),
         volumes_from: non_empty(c.volumes_from.clone()),
         memory: c
             .limits
@@ -281,23 +287,20 @@ fn bare_body(c: &Container) -> ContainerCreateBody {
             config: Some(l.options.clone().into_iter().collect()),
         }),
         ..Default::default()
-    };
+    }
+}
 
-    let mut body = ContainerCreateBody {
-        image: Some(c.image.clone()),
-        hostname: c.hostname.clone(),
-        user: c.username.clone(),
-        env: Some(env),
-        cmd: c.command.clone(),
-        working_dir: c.workdir.clone(),
-        exposed_ports: non_empty(exposed),
-        volumes: non_empty(volumes),
-        labels: Some(c.labels.clone().into_iter().collect()),
-        host_config: Some(host_config),
-        ..Default::default()
+fn restart_policy(c: &Container) -> RestartPolicy {
+    let name = match c.restart.name.as_str() {
+        "always" => RestartPolicyNameEnum::ALWAYS,
+        "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+        "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+        _ => RestartPolicyNameEnum::NO,
     };
-    crate::decide::options::apply(&c.options, &mut body);
-    body
+    RestartPolicy {
+        name: Some(name),
+        maximum_retry_count: Some(i64::from(c.restart.retries)),
+    }
 }
 
 /// Container ports and the host port each is published on. A range maps one
