@@ -19,12 +19,7 @@ pub use crate::labels::{
 
 /// The creation request for `container`, labels and hash included.
 pub fn create_body(env: &Environment, container: &Container) -> ContainerCreateBody {
-    let mut body = bare_body(container);
-    crate::decide::objects::apply_networks(env, container, &mut body);
-    let labels = body.labels.get_or_insert_with(HashMap::new);
-    labels.insert(LABEL_ENVIRONMENT.into(), env.name.clone());
-    labels.insert(LABEL_SERVICE.into(), container.service.clone());
-    labels.insert(LABEL_INSTANCE.into(), container.name.clone());
+    let mut body = labelled_body(env, container, Some(env_list(container)));
     let hash = spec_hash(&body);
     if let Some(labels) = body.labels.as_mut() {
         labels.insert(LABEL_SPEC_HASH.into(), hash);
@@ -32,14 +27,32 @@ pub fn create_body(env: &Environment, container: &Container) -> ContainerCreateB
     body
 }
 
-/// Everything that creates `container`: the request (its spec hash taken
-/// from the whole request; its `Env` left to be rendered from the model
-/// when it is sent, so that a plan of thousands of creations does not
-/// hold thousands of environments), its platform, and the networks it
-/// joins after the first.
+/// The request with maestro's labels but its spec hash, with `env`.
+fn labelled_body(
+    env: &Environment,
+    container: &Container,
+    variables: Option<Vec<String>>,
+) -> ContainerCreateBody {
+    let mut body = bare_body(container, variables);
+    crate::decide::objects::apply_networks(env, container, &mut body);
+    let labels = body.labels.get_or_insert_with(HashMap::new);
+    labels.insert(LABEL_ENVIRONMENT.into(), env.name.clone());
+    labels.insert(LABEL_SERVICE.into(), container.service.clone());
+    labels.insert(LABEL_INSTANCE.into(), container.name.clone());
+    body
+}
+
+/// Everything that creates `container`: the request (its spec hash the
+/// one [`create_body`] gives, taken without rendering its variables; its
+/// `Env` left to be rendered from the model when it is sent, so that a plan
+/// of thousands of creations does not hold thousands of environments), its
+/// platform, and the networks it joins after the first.
 pub fn create_request(env: &Environment, container: &Container) -> CreateRequest {
-    let mut body = create_body(env, container);
-    body.env = None;
+    let mut body = labelled_body(env, container, None);
+    let hash = spec_hash_with_env(&body, container);
+    if let Some(labels) = body.labels.as_mut() {
+        labels.insert(LABEL_SPEC_HASH.into(), hash);
+    }
     CreateRequest {
         body,
         platform: container.options.platform.clone(),
@@ -76,9 +89,83 @@ pub const SPEC_HASH_VERSION: &str = "2";
 /// sends) leaves every hash as it was.
 pub fn spec_hash(body: &ContainerCreateBody) -> String {
     let text = serde_json::to_string(&normalized(body)).unwrap_or_default();
-    let digest = Sha256::digest(text.as_bytes());
+    hash_text(text.as_bytes())
+}
+
+fn hash_text(text: &[u8]) -> String {
+    let digest = Sha256::digest(text);
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("{SPEC_HASH_VERSION}:{hex}")
+}
+
+/// [`spec_hash`] of `body` (which has no `Env`) with `container`'s
+/// variables as its `Env`: the same text hashed, the variables written into
+/// it in the order of their `NAME=value` strings, without making those.
+fn spec_hash_with_env(body: &ContainerCreateBody, container: &Container) -> String {
+    let mut fields = normalized(body);
+    fields.remove("env");
+    // By name, the last definition of each (no map built), then as strings.
+    let mut vars = container.env.sorted();
+    vars.sort_by(|a, b| env_string(*a).cmp(env_string(*b)));
+    let mut text: Vec<u8> = Vec::with_capacity(4096);
+    text.push(b'{');
+    let mut first = true;
+    let mut env_written = vars.is_empty();
+    for (key, value) in &fields {
+        if !env_written && "env" < *key {
+            write_env_field(&mut text, &vars, &mut first);
+            env_written = true;
+        }
+        write_field(&mut text, key, value, &mut first);
+    }
+    if !env_written {
+        write_env_field(&mut text, &vars, &mut first);
+    }
+    text.push(b'}');
+    hash_text(&text)
+}
+
+/// The bytes of `NAME=value` (or `NAME`), for ordering without making it.
+fn env_string<'a>((name, value): (&'a str, Option<&'a str>)) -> impl Iterator<Item = u8> + 'a {
+    let eq: Option<u8> = value.map(|_| b'=');
+    name.bytes()
+        .chain(eq)
+        .chain(value.unwrap_or_default().bytes())
+}
+
+fn write_field(text: &mut Vec<u8>, key: &str, value: &serde_json::Value, first: &mut bool) {
+    if !std::mem::take(first) {
+        text.push(b',');
+    }
+    // Writing JSON into a vector cannot fail.
+    let _ = serde_json::to_writer(&mut *text, key);
+    text.push(b':');
+    let _ = serde_json::to_writer(&mut *text, value);
+}
+
+fn write_env_field(text: &mut Vec<u8>, vars: &[(&str, Option<&str>)], first: &mut bool) {
+    if !std::mem::take(first) {
+        text.push(b',');
+    }
+    text.extend_from_slice(b"\"env\":[");
+    let mut scratch: Vec<u8> = Vec::new();
+    for (i, (name, value)) in vars.iter().enumerate() {
+        if i > 0 {
+            text.push(b',');
+        }
+        // `"NAME=value"`: NAME written as a JSON string without its closing
+        // quote, then `=`, then the value's string without its opening one
+        // (each escaped by serde_json, as the whole string would be).
+        let _ = serde_json::to_writer(&mut *text, name);
+        if let Some(value) = value {
+            text.pop();
+            text.push(b'=');
+            scratch.clear();
+            let _ = serde_json::to_writer(&mut scratch, value);
+            text.extend_from_slice(scratch.get(1..).unwrap_or_default());
+        }
+    }
+    text.push(b']');
 }
 
 /// The settings of a request that maestro sets, under maestro's own names.
@@ -190,7 +277,7 @@ pub fn env_list(c: &Container) -> Vec<String> {
 }
 
 /// The request from the model alone, without maestro's labels.
-fn bare_body(c: &Container) -> ContainerCreateBody {
+fn bare_body(c: &Container, env: Option<Vec<String>>) -> ContainerCreateBody {
     let (exposed, bindings) = published(c);
     let mut volumes: Vec<String> = c.container_volumes.clone();
     for binding in &c.volumes {
@@ -202,7 +289,7 @@ fn bare_body(c: &Container) -> ContainerCreateBody {
         image: Some(c.image.clone()),
         hostname: c.hostname.clone(),
         user: c.username.clone(),
-        env: Some(env_list(c)),
+        env,
         cmd: c.command.clone(),
         working_dir: c.workdir.clone(),
         exposed_ports: non_empty(exposed),
@@ -335,6 +422,47 @@ mod tests {
         match maestro_config::load(&source, &Default::default()) {
             Ok(env) => env,
             Err(errors) => panic!("{errors:?}"),
+        }
+    }
+
+    /// A plan's request carries the hash the whole request has, though it
+    /// never renders its variables for it: names that are prefixes of
+    /// others, characters JSON escapes, names without a value.
+    #[test]
+    fn a_plans_request_has_the_whole_requests_hash() {
+        let env = load(ENV);
+        for c in env.containers.values() {
+            let whole = create_body(&env, c);
+            let request = create_request(&env, c);
+            assert_eq!(
+                request.spec_hash(),
+                whole
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(LABEL_SPEC_HASH))
+                    .map(String::as_str)
+            );
+            assert_eq!(request.with_env(c), whole, "{}", c.name);
+        }
+        let tricky = load(
+            r#"
+name: t
+ships: {vm1: {ip: 10.0.0.1}}
+services:
+  web:
+    image: box:1
+    env: {A: 1, A-B: 2, A_B: 3, AB: "q\"u\\o\nte", "Z": "é ✓ \t", EMPTY: ""}
+    instances: {web-1: {ship: vm1}}
+  bare:
+    image: box:1
+    instances: {bare-1: {ship: vm1}}
+"#,
+        );
+        for c in tricky.containers.values() {
+            let whole = create_body(&tricky, c);
+            let request = create_request(&tricky, c);
+            let hash = whole.labels.as_ref().and_then(|l| l.get(LABEL_SPEC_HASH));
+            assert_eq!(request.spec_hash(), hash.map(String::as_str), "{}", c.name);
         }
     }
 
