@@ -270,7 +270,13 @@ pub fn env_list(c: &Container) -> Vec<String> {
         .resolved()
         .into_iter()
         .map(|(k, v)| match v {
-            Some(v) => format!("{k}={v}"),
+            Some(v) => {
+                let mut text = String::with_capacity(k.len() + 1 + v.len());
+                text.push_str(k);
+                text.push('=');
+                text.push_str(v);
+                text
+            }
             None => k.to_owned(),
         })
         .collect()
