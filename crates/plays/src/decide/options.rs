@@ -116,7 +116,8 @@ fn canonical(value: &Value) -> Value {
     }
 }
 
-fn sorted(v: &Value) -> Value {
+/// A list that is a set, its items as strings, sorted.
+pub(crate) fn sorted(v: &Value) -> Value {
     let mut items: Vec<String> = v
         .as_array()
         .into_iter()

@@ -173,20 +173,7 @@ pub fn normalized(body: &ContainerCreateBody) -> BTreeMap<&'static str, serde_js
     use serde_json::Value;
     let json = serde_json::to_value(body).unwrap_or(Value::Null);
     let host = &json["HostConfig"];
-    let sorted = |v: &Value| -> Value {
-        let mut items: Vec<String> = v
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|x| {
-                x.as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| x.to_string())
-            })
-            .collect();
-        items.sort();
-        Value::from(items)
-    };
+    let sorted = crate::decide::options::sorted;
     let keys = |v: &Value| -> Value {
         let mut items: Vec<String> = match v {
             Value::Object(m) => m.keys().cloned().collect(),
