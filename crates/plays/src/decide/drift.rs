@@ -455,10 +455,12 @@ fn resources_and_privileges(s: &Sides, reasons: &mut Vec<String>) {
         reasons.push("security options changed".into());
     }
     // Swap left unset is the engine's to choose (twice the memory).
+    let limits = "limits changed";
     if !is_empty(&want_host["MemorySwap"])
         && !same(&want_host["MemorySwap"], &have_host["MemorySwap"])
+        && !reasons.iter().any(|r| r == limits)
     {
-        reasons.push("limits changed".into());
+        reasons.push(limits.into());
     }
 }
 
@@ -616,6 +618,32 @@ services:
             decide(&body, Some(&by_hand), current.as_ref(), &contract),
             Action::Recreate(vec!["env GREETING added".into()])
         );
+    }
+
+    /// Memory and swap changed together are one reason, not two.
+    #[test]
+    fn limits_changed_is_said_once() {
+        let e = env(ENV);
+        let body = crate::decide::spec::create_body(&e, &e.containers["web-1"]);
+        let mut want = body.clone();
+        if let Some(host) = want.host_config.as_mut() {
+            host.memory = Some(256 * 1024 * 1024);
+            host.memory_swap = Some(512 * 1024 * 1024);
+        }
+        if let Some(labels) = want.labels.as_mut() {
+            labels.insert(LABEL_SPEC_HASH.into(), "2:changed".into());
+        }
+        let running = as_created(&body, true);
+        let Action::Recreate(reasons) = decide(
+            &want,
+            Some(&running),
+            Some(&image("sha256:one")),
+            &BTreeSet::new(),
+        ) else {
+            panic!("a recreate")
+        };
+        let limits = reasons.iter().filter(|r| *r == "limits changed").count();
+        assert_eq!(limits, 1, "{reasons:?}");
     }
 
     #[test]
