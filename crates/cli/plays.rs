@@ -10,7 +10,6 @@ use maestro_plays::decide::drift::Action;
 use maestro_plays::decide::plan::Op;
 use maestro_plays::decide::rollout::BatchPlace;
 use maestro_plays::observe::status::{ContainerState, StatusRow};
-use maestro_plays::session::audit;
 use maestro_plays::session::converge::{
     self, Orphan, OrphanFate, Planned, Recreates, Unplanned, Verdict,
 };
@@ -343,7 +342,7 @@ pub fn play_session(
         drop(view);
         (report, None)
     };
-    warn_audit(&report.audit_errors);
+    crate::lock::warn_audit(&report.audit_errors);
     if let Some(e) = &report.release_error {
         eprintln!("WARNING: could not release the deploy lock: {e}");
     }
@@ -464,11 +463,6 @@ fn run_tracked(
             interrupted(in_flight),
         ))
         .map_err(|e| Failure::Failed(e.to_string()))
-}
-
-/// One warning per failing auditor (those with `ignore_errors` only in the trace).
-fn warn_audit(errors: &[audit::AuditError]) {
-    crate::lock::warn_audit(errors)
 }
 
 pub fn logs(

@@ -256,7 +256,7 @@ impl<'a> Executor<'a> {
                 return untouched(AbortReason::Failure);
             }
             if !first.is_empty() {
-                match self.part(i, first, work.left_between, &mut progress).await {
+                match self.part(i, work, first, &mut progress).await {
                     Ok(None) => {}
                     Ok(Some(done)) => return Outcome::Done(done),
                     Err(outcome) => return outcome,
@@ -285,7 +285,7 @@ impl<'a> Executor<'a> {
             }
             return Outcome::Done(work.done.clone());
         }
-        match self.part(i, second, work.left_between, &mut progress).await {
+        match self.part(i, work, second, &mut progress).await {
             Ok(None) => Outcome::Done(work.done.clone()),
             Ok(Some(done)) => Outcome::Done(done),
             Err(outcome) => outcome,
@@ -298,10 +298,11 @@ impl<'a> Executor<'a> {
     async fn part<'p>(
         &'p self,
         i: usize,
+        work: &'a Work,
         ops: &'a [Op],
-        left_between: &'static str,
         progress: &mut Progress<'p>,
     ) -> Result<Option<Finished>, Outcome> {
+        let left_between = work.left_between;
         if progress.permit.is_none() {
             let permit = self.slot().await;
             if permit.is_none() || self.aborted().is_some() {
@@ -326,10 +327,6 @@ impl<'a> Executor<'a> {
             shared: &self.shared,
             engine,
             progress: Box::new(move |text: &str| self.observer.progress(i, text)),
-        };
-        let work = match &self.plan.entries[i] {
-            Entry::Work(work) => work,
-            Entry::Unknown(e) => return Err(self.failed(Failure::Engine(e.clone()))),
         };
         match self.run_ops(&ctx, i, work, ops, &mut progress.sent).await {
             Ok(end) => {

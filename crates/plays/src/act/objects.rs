@@ -60,10 +60,7 @@ pub(crate) async fn create_object(
     once: &Once,
     request: ObjectCreate<'_>,
 ) -> Result<(), maestro_engine::EngineError> {
-    let (kind, name) = match &request {
-        ObjectCreate::Network(r) => ("network", &r.name),
-        ObjectCreate::Volume(r) => ("volume", &r.name),
-    };
+    let (kind, _, name) = request.names();
     let cell = once.cell(engine.ship(), &format!("{kind} {name}"));
     cell.get_or_init(|| async {
         match request {
@@ -79,6 +76,16 @@ pub(crate) async fn create_object(
 pub(crate) enum ObjectCreate<'a> {
     Network(&'a ObjectRequest<NetworkCreateRequest>),
     Volume(&'a ObjectRequest<VolumeCreateRequest>),
+}
+
+impl ObjectCreate<'_> {
+    /// `network` or `volume`, its key in the file, its name on the ship.
+    pub(crate) fn names(&self) -> (&'static str, &str, &str) {
+        match self {
+            ObjectCreate::Network(r) => ("network", &r.key, &r.name),
+            ObjectCreate::Volume(r) => ("volume", &r.key, &r.name),
+        }
+    }
 }
 
 /// What `clean --networks` / `--volumes` did with one object.

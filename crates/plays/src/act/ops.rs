@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use maestro_config::{Check, Container, Environment, Retry, Ship};
 use maestro_engine::models::ContainerInspectResponse;
-use maestro_engine::models::EndpointSettings;
 use maestro_engine::{Engine, EngineError, PullProgress};
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
@@ -20,7 +19,7 @@ use tokio::time::Instant;
 use crate::act::checks::{self, CheckTarget, TargetError};
 use crate::act::failure::Failure;
 use crate::act::registry::{self, PullFailure};
-use crate::decide::plan::{CreateRequest, ObjectRequest, Stage};
+use crate::decide::plan::{CreateRequest, Stage};
 use crate::trace;
 
 /// What the operations of one play share: the pulls and logins done so
@@ -267,12 +266,7 @@ pub(crate) async fn create(ctx: &Ctx<'_>, request: &CreateRequest) -> Result<(),
             request.platform.as_deref(),
         )
         .await?;
-    connect(ctx, &request.connect).await
-}
-
-/// Joins the container to `networks` (name and endpoint).
-async fn connect(ctx: &Ctx<'_>, networks: &[(String, EndpointSettings)]) -> Result<(), Failure> {
-    crate::act::objects::connect_rest(&ctx.engine, &ctx.container.name, networks).await?;
+    crate::act::objects::connect_rest(&ctx.engine, name, &request.connect).await?;
     Ok(())
 }
 
@@ -282,17 +276,10 @@ pub(crate) async fn create_object(
     ctx: &Ctx<'_>,
     request: crate::act::objects::ObjectCreate<'_>,
 ) -> Result<(), Failure> {
-    let key = match &request {
-        crate::act::objects::ObjectCreate::Network(r) => network_key(r),
-        crate::act::objects::ObjectCreate::Volume(r) => format!("volume {}", r.key),
-    };
-    (ctx.progress)(&format!("creating {key}"));
+    let (kind, key, _) = request.names();
+    (ctx.progress)(&format!("creating {kind} {key}"));
     crate::act::objects::create_object(&ctx.engine, &ctx.shared.objects, request).await?;
     Ok(())
-}
-
-fn network_key<R>(r: &ObjectRequest<R>) -> String {
-    format!("network {}", r.key)
 }
 
 /// Starts the container; when the start call was sent.

@@ -133,11 +133,6 @@ fn entries(
         .map(|(c, request)| {
             let (mut entry, action) = entry(c, kind, options, snapshot, request.as_deref());
             if let Entry::Work(work) = &mut entry {
-                work.runs = snapshot
-                    .seen(c)
-                    .ok()
-                    .flatten()
-                    .and_then(|s| s.image_id.clone());
                 if crate::decide::plan::creates(&work.ops) {
                     work.request =
                         Some(request.unwrap_or_else(|| {
@@ -212,29 +207,26 @@ fn entry(
         previous: snapshot.previous(c).ok().flatten(),
         options,
     };
-    let work = match kind {
-        PlayKind::Start => look.start(),
-        PlayKind::Stop => look.halt(false),
-        PlayKind::Kill => look.halt(true),
-        PlayKind::Clean => look.clean(),
+    let (mut work, action) = match kind {
+        PlayKind::Start => (look.start(), None),
+        PlayKind::Stop => (look.halt(false), None),
+        PlayKind::Kill => (look.halt(true), None),
+        PlayKind::Clean => (look.clean(), None),
         // Decided with the others' (its dependencies rolled back or not).
-        PlayKind::Rollback => look.rollback(),
-        PlayKind::Pull => Work {
-            request: None,
-            runs: None,
-            ops: vec![Op::new(Step::Pull, "pull")],
-            split: 0,
-            done: Finished::new("pulled", "unchanged", "pulled"),
-            left_between: "untouched",
-        },
-        PlayKind::Restart => look.restart(),
+        PlayKind::Rollback => (look.rollback(), None),
+        PlayKind::Pull => {
+            let pulled = Finished::new("pulled", "unchanged", "pulled");
+            (Work::of(vec![Op::new(Step::Pull, "pull")], pulled), None)
+        }
+        PlayKind::Restart => (look.restart(), None),
         PlayKind::Up => {
             let action = decide_up(c, seen, snapshot, request);
-            let work = look.up(&action);
-            return (Entry::Work(work), Some(action));
+            (look.up(&action), Some(action))
         }
     };
-    (Entry::Work(work), None)
+    // What `if image changed` compares with.
+    work.runs = seen.and_then(|s| s.image_id.clone());
+    (Entry::Work(work), action)
 }
 
 /// What `up` does to a container: by its spec hash when it matches (the
@@ -300,11 +292,10 @@ impl Look<'_> {
             Stage::Stopped => &self.c.lifecycle.stopped,
         };
         if !list.is_empty() {
-            let op = Op::new(Step::Checks(stage), cause);
             ops.push(if stage == Stage::Running {
-                op.on_failure(vec![stop_if_up("its running checks failed")])
+                running_checks(cause)
             } else {
-                op
+                Op::new(Step::Checks(stage), cause)
             });
         }
     }
@@ -375,15 +366,10 @@ impl Look<'_> {
     /// A running container's checks run again ([`Look::recheck`]), or nothing.
     fn up_already(&self, text: String) -> Work {
         match self.recheck() {
-            Some(why) => Work {
-                request: None,
-                runs: None,
-                ops: vec![Op::new(Step::Checks(Stage::Running), &why)
-                    .on_failure(vec![stop_if_up("its running checks failed")])],
-                split: 0,
-                done: Finished::new("checked", "running", format!("{text}, checked again")),
-                left_between: "untouched",
-            },
+            Some(why) => Work::of(
+                vec![running_checks(&why)],
+                Finished::new("checked", "running", format!("{text}, checked again")),
+            ),
             None => Work::nothing(Finished::new("none", "running", text)),
         }
     }
@@ -401,14 +387,7 @@ impl Look<'_> {
         let why = if exists { "stopped" } else { "missing" };
         let mut ops = Vec::new();
         self.start_ops(&mut ops, exists, reuse, false, why, removed());
-        Work {
-            request: None,
-            runs: None,
-            ops,
-            split: 0,
-            done: Finished::new("started", "running", "started"),
-            left_between: "untouched",
-        }
+        Work::of(ops, Finished::new("started", "running", "started"))
     }
 
     fn stop_ops(&self, ops: &mut Vec<Op>, kill: bool, why: &str) {
@@ -435,14 +414,7 @@ impl Look<'_> {
                 } else {
                     Finished::new("stopped", "stopped", "stopped")
                 };
-                Work {
-                    request: None,
-                    runs: None,
-                    ops,
-                    split: 0,
-                    done,
-                    left_between: "untouched",
-                }
+                Work::of(ops, done)
             }
         }
     }
@@ -453,14 +425,10 @@ impl Look<'_> {
             Some(seen) if seen.running() => {
                 Work::nothing(Finished::new("skipped", "running", "skipped (running)"))
             }
-            Some(_) => Work {
-                request: None,
-                runs: None,
-                ops: vec![Op::new(Step::Remove { volumes: true }, "stopped")],
-                split: 0,
-                done: Finished::new("removed", "absent", "removed"),
-                left_between: "untouched",
-            },
+            Some(_) => Work::of(
+                vec![Op::new(Step::Remove { volumes: true }, "stopped")],
+                Finished::new("removed", "absent", "removed"),
+            ),
         };
         // `--previous`: its kept previous container too (never running
         // unless started by hand: then the engine refuses, nothing lost).
@@ -530,12 +498,9 @@ impl Look<'_> {
             replaced,
         );
         Work {
-            request: None,
-            runs: None,
-            ops,
             split,
-            done: Finished::new("restarted", "running", "restarted"),
             left_between: "stopped, not started again",
+            ..Work::of(ops, Finished::new("restarted", "running", "restarted"))
         }
     }
 
@@ -593,12 +558,9 @@ impl Look<'_> {
         ops.push(confirm());
         self.checks(Stage::Running, &mut ops, "started");
         Work {
-            request: None,
-            runs: None,
-            ops,
             split,
-            done: Finished::new("rolled back", "running", "rolled back"),
             left_between: "stopped, not started again",
+            ..Work::of(ops, Finished::new("rolled back", "running", "rolled back"))
         }
     }
 
@@ -615,12 +577,9 @@ impl Look<'_> {
         ops.push(confirm());
         self.checks(Stage::Running, &mut ops, "started");
         Work {
-            request: None,
-            runs: None,
-            ops,
             split,
-            done: Finished::new("restarted", "running", "restarted"),
             left_between: "stopped, not started again",
+            ..Work::of(ops, Finished::new("restarted", "running", "restarted"))
         }
     }
 
@@ -640,7 +599,7 @@ impl Look<'_> {
         match action {
             Action::Create => {
                 self.start_ops(&mut ops, false, false, false, "missing", removed());
-                return self.up_work(ops, done("created", "created".into()));
+                return Work::of(ops, done("created", "created".into()));
             }
             Action::Recreate(reasons) => {
                 let pulled = self.pull(&mut ops);
@@ -650,7 +609,7 @@ impl Look<'_> {
                 }
                 self.start_ops(&mut ops, true, false, pulled, &why, self.retired(false));
                 let text = format!("recreated ({why})");
-                return self.up_work(ops, done("recreated", text));
+                return Work::of(ops, done("recreated", text));
             }
             Action::None | Action::Start => {}
         }
@@ -672,18 +631,15 @@ impl Look<'_> {
             ops.push(Op::new(Step::Start, "stopped"));
             ops.push(confirm());
             self.checks(Stage::Running, &mut ops, "started");
-            return self.up_work(ops, done("started", "started".into()));
+            return Work::of(ops, done("started", "started".into()));
         }
         let up_to_date = done("none", "up to date".into());
         if !pulled {
             if let Some(why) = self.recheck() {
-                ops.push(
-                    Op::new(Step::Checks(Stage::Running), &why)
-                        .on_failure(vec![stop_if_up("its running checks failed")]),
-                );
-                return self.up_work(ops, done("checked", "up to date, checked again".into()));
+                ops.push(running_checks(&why));
+                return Work::of(ops, done("checked", "up to date, checked again".into()));
             }
-            return self.up_work(ops, up_to_date);
+            return Work::of(ops, up_to_date);
         }
         // After the pull: recreated if the image changed, else left alone.
         ops.push(Op::new(
@@ -705,18 +661,7 @@ impl Look<'_> {
             "image updated",
             self.retired(false),
         );
-        self.up_work(ops, done("recreated", "recreated (image updated)".into()))
-    }
-
-    fn up_work(&self, ops: Vec<Op>, done: Finished) -> Work {
-        Work {
-            request: None,
-            runs: None,
-            ops,
-            split: 0,
-            done,
-            left_between: "untouched",
-        }
+        Work::of(ops, done("recreated", "recreated (image updated)".into()))
     }
 }
 
@@ -764,6 +709,12 @@ fn restart_dependents(
 /// Confirming a start, and stopping the container if it keeps exiting.
 fn confirm() -> Op {
     Op::new(Step::Confirm, "started").on_failure(vec![stop_if_up("it keeps exiting")])
+}
+
+/// The `running` checks, and stopping the container if they fail.
+fn running_checks(cause: &str) -> Op {
+    Op::new(Step::Checks(Stage::Running), cause)
+        .on_failure(vec![stop_if_up("its running checks failed")])
 }
 
 /// The follow-up of a failed start: the container stopped if still up.

@@ -102,8 +102,8 @@ fn hash_text(text: &[u8]) -> String {
 /// variables as its `Env`: the same text hashed, the variables written into
 /// it in the order of their `NAME=value` strings, without making those.
 fn spec_hash_with_env(body: &ContainerCreateBody, container: &Container) -> String {
-    let mut fields = normalized(body);
-    fields.remove("env");
+    // Without an `Env`, the body's normalized settings have no `env`.
+    let fields = normalized(body);
     // By name, the last definition of each (no map built), then as strings.
     let mut vars = container.env.sorted();
     vars.sort_by(|a, b| env_string(*a).cmp(env_string(*b)));
