@@ -57,6 +57,9 @@ pub struct Environment {
     pub networks: IndexMap<String, Network>,
     /// Top-level `volumes:`, by their key in the file.
     pub volumes: IndexMap<String, NamedVolume>,
+    /// Top-level `secrets:`, by name: where each value comes from (never
+    /// the value, which is read by the plays that create containers).
+    pub secrets: IndexMap<String, SecretDef>,
     /// Things that load but deserve a word (unknown keys, ignored values).
     pub warnings: Vec<crate::ConfigError>,
 }
@@ -152,6 +155,65 @@ pub struct Service {
     pub omit: bool,
     /// Instance names, sorted.
     pub instances: Vec<String>,
+    /// Commands run as one-off containers around `up`'s replacement of
+    /// the service's containers.
+    pub hooks: Hooks,
+}
+
+/// A service's deploy hooks (`hooks:`), each command a one-off container
+/// of the new image with the service's configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hooks {
+    /// Before the first of the service's containers is replaced.
+    pub pre_deploy: Vec<Vec<String>>,
+    /// After the last of them passed its checks.
+    pub post_deploy: Vec<Vec<String>>,
+}
+
+impl Hooks {
+    pub fn is_empty(&self) -> bool {
+        self.pre_deploy.is_empty() && self.post_deploy.is_empty()
+    }
+}
+
+/// A secret of the environment (top-level `secrets:`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretDef {
+    pub name: String,
+    pub from: SecretFrom,
+}
+
+/// Where a secret's value comes from, on the operator's machine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SecretFrom {
+    /// A file's contents (`file:`, relative to the environment file).
+    File(PathBuf),
+    /// A variable of the process running maestro (`environment:`).
+    Environment(String),
+    /// A command's standard output (`command:`; a string runs through
+    /// `sh -c`), bounded in time.
+    Command {
+        argv: Vec<String>,
+        /// Seconds it may take (`timeout:`, 30 by default).
+        timeout: f64,
+    },
+}
+
+/// A secret a container receives (a service's or instance's `secrets:`):
+/// as a file, or with `as_env` as an environment variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretMount {
+    /// The name of the top-level secret.
+    pub source: String,
+    /// The absolute path of the file in the container (`/run/secrets/NAME`
+    /// by default; a relative `target` is under `/run/secrets`).
+    pub target: String,
+    /// The file's owner and mode (0444 by default).
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+    /// Delivered as this environment variable instead of a file.
+    pub as_env: Option<String>,
 }
 
 /// Transport protocol of a port.
@@ -533,6 +595,8 @@ pub struct ContainerOptions {
     pub platform: Option<String>,
     /// User-defined networks, in file order (`networks`).
     pub networks: Vec<NetworkAttachment>,
+    /// The secrets it receives (`secrets`), in file order.
+    pub secrets: Vec<SecretMount>,
 }
 
 impl Container {

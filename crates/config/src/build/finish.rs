@@ -126,6 +126,7 @@ pub(super) fn services(
                     .unwrap_or_default(),
                 omit: d.omit,
                 instances,
+                hooks: crate::model::Hooks::default(),
             },
         );
     }

@@ -125,6 +125,7 @@ fn build_in(
         graph: dependencies.graph,
         networks,
         volumes: named_volumes,
+        secrets: indexmap::IndexMap::new(),
         warnings: Vec::new(),
     })
 }
