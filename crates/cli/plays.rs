@@ -587,8 +587,9 @@ pub fn plan(
         concurrency,
         ..options
     };
-    let (snapshot, up_plan) =
-        runtime.block_on(converge::plan_up(env, &fleet, containers, &options, whole));
+    let (snapshot, up_plan) = runtime
+        .block_on(converge::plan_up(env, &fleet, containers, &options, whole))
+        .map_err(|e| Failure::Failed(e.to_string()))?;
     let actions = converge::planned(containers, &snapshot, &up_plan);
     let (orphans, orphan_errors) = if whole {
         converge::orphans_in(env, &snapshot)

@@ -179,6 +179,31 @@ impl Engine {
         Ok(created.id)
     }
 
+    /// Writes `files` into container `name` (created, not yet started:
+    /// its root filesystem is writable then), each with its owner and mode,
+    /// their directories made as needed. Only the engine's archive call
+    /// carries the contents: no file on the ship's disk, nothing in the
+    /// container's configuration.
+    pub async fn put_files(&self, name: &str, files: &[FileToPut<'_>]) -> Result<(), EngineError> {
+        let action = format!("write files into container {name}");
+        let path = self.segment(&action, name)?;
+        let archive = tar_of(files).map_err(|e| EngineError::Config {
+            ship: self.ship.clone(),
+            message: format!("cannot {action}: {e}"),
+        })?;
+        let options = bollard::query_parameters::UploadToContainerOptions {
+            path: "/".into(),
+            ..Default::default()
+        };
+        let body = bollard::body_full(archive.into());
+        self.bounded(
+            &action,
+            self.docker.upload_to_container(&path, Some(options), body),
+            self.timeout,
+        )
+        .await
+    }
+
     pub async fn start_container(&self, name: &str) -> Result<(), EngineError> {
         let action = format!("start container {name}");
         let path = self.segment(&action, name)?;
@@ -659,6 +684,31 @@ pub(crate) fn split_image(image: &str) -> (&str, Option<&str>) {
         Some((repo, tag)) if !tag.contains('/') && !tag.is_empty() => (repo, Some(tag)),
         _ => (image, Some("latest")),
     }
+}
+
+/// A file [`Engine::put_files`] writes into a container.
+pub struct FileToPut<'a> {
+    /// Its absolute path in the container.
+    pub path: &'a str,
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+    pub contents: &'a [u8],
+}
+
+/// A tar archive of `files`, their paths relative to `/`.
+fn tar_of(files: &[FileToPut<'_>]) -> std::io::Result<Vec<u8>> {
+    let mut archive = tar::Builder::new(Vec::new());
+    for f in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(f.contents.len() as u64);
+        header.set_mode(f.mode);
+        header.set_uid(u64::from(f.uid));
+        header.set_gid(u64::from(f.gid));
+        header.set_entry_type(tar::EntryType::Regular);
+        archive.append_data(&mut header, f.path.trim_start_matches('/'), f.contents)?;
+    }
+    archive.into_inner()
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use maestro_config::{ApiVersion, Ship};
 
 pub use bollard::auth::DockerCredentials;
 pub use bollard::models;
-pub use calls::{ExecOutcome, LogLine, PullProgress};
+pub use calls::{ExecOutcome, FileToPut, LogLine, PullProgress};
 pub use error::EngineError;
 pub use exec::{ExecOutput, ExecRequest, ExecSession, ExecStream};
 pub use logs_from::{parse_rfc3339, LogsFrom, StampedLine};

@@ -12,6 +12,9 @@ pub const LABEL_SERVICE: &str = "io.maestro.service";
 pub const LABEL_INSTANCE: &str = "io.maestro.instance";
 /// The SHA-256 of the creation request (without this label).
 pub const LABEL_SPEC_HASH: &str = "io.maestro.spec-hash";
+/// The secrets a container receives: each one's name, where it goes and
+/// the digest of its value (never the value), as JSON.
+pub const LABEL_SECRETS: &str = "io.maestro.secrets";
 /// The networks a container joins, in order (the first is its mode).
 pub const LABEL_NETWORKS: &str = "io.maestro.networks";
 /// The platform the container was created for (`platform:`).

@@ -50,6 +50,12 @@ pub enum Failure {
     /// A create without a request in the plan (a plan not made by reconcile).
     #[error("{0}: the plan has no creation request for it")]
     NoRequest(String),
+    /// A secret the container receives was not read for the play.
+    #[error("{name}: its secret {secret} was not read; nothing was created")]
+    SecretUnread { name: String, secret: String },
+    /// Its secret files could not be written into it (it was removed).
+    #[error("{name}: cannot write its secret files ({error}); the container was removed")]
+    SecretsNotWritten { name: String, error: EngineError },
     /// A login or pull failed.
     #[error("{0}")]
     Pull(#[from] crate::act::registry::PullFailure),

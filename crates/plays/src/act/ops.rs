@@ -12,14 +12,14 @@ use std::time::Duration;
 
 use maestro_config::{Check, Container, Environment, Retry, Ship};
 use maestro_engine::models::ContainerInspectResponse;
-use maestro_engine::{Engine, EngineError, PullProgress};
+use maestro_engine::{Engine, EngineError, FileToPut, PullProgress};
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use crate::act::checks::{self, CheckTarget, TargetError};
 use crate::act::failure::Failure;
 use crate::act::registry::{self, PullFailure};
-use crate::decide::plan::{CreateRequest, Stage};
+use crate::decide::plan::{CreateRequest, DeliverTo, Stage};
 use crate::trace;
 
 /// What the operations of one play share: the pulls and logins done so
@@ -259,6 +259,12 @@ pub(crate) async fn remove_previous(ctx: &Ctx<'_>) -> Result<(), Failure> {
 pub(crate) async fn create(ctx: &Ctx<'_>, request: &CreateRequest) -> Result<(), Failure> {
     (ctx.progress)("creating container");
     let name = &ctx.container.name;
+    if let Some(unread) = request.secrets.iter().find(|d| d.value.is_none()) {
+        return Err(Failure::SecretUnread {
+            name: name.clone(),
+            secret: unread.source.clone(),
+        });
+    }
     ctx.engine
         .create_container_for(
             name,
@@ -266,7 +272,52 @@ pub(crate) async fn create(ctx: &Ctx<'_>, request: &CreateRequest) -> Result<(),
             request.platform.as_deref(),
         )
         .await?;
+    put_secret_files(&ctx.engine, name, request).await?;
     crate::act::objects::connect_rest(&ctx.engine, name, &request.connect).await?;
+    Ok(())
+}
+
+/// Writes the secrets `request` delivers as files into the container just
+/// created as `name`; when that fails, the container is removed, so that
+/// no container stays that would start without them.
+pub(crate) async fn put_secret_files(
+    engine: &Engine,
+    name: &str,
+    request: &CreateRequest,
+) -> Result<(), Failure> {
+    let files: Vec<FileToPut> = request
+        .secrets
+        .iter()
+        .filter_map(|d| match (&d.to, &d.value) {
+            (
+                DeliverTo::File {
+                    target,
+                    uid,
+                    gid,
+                    mode,
+                },
+                Some(value),
+            ) => Some(FileToPut {
+                path: target,
+                uid: *uid,
+                gid: *gid,
+                mode: *mode,
+                contents: value.expose(),
+            }),
+            _ => None,
+        })
+        .collect();
+    if files.is_empty() {
+        return Ok(());
+    }
+    if let Err(error) = engine.put_files(name, &files).await {
+        // Best effort: the failure says what matters either way.
+        let _ = engine.remove_container(name, true, true).await;
+        return Err(Failure::SecretsNotWritten {
+            name: name.to_owned(),
+            error,
+        });
+    }
     Ok(())
 }
 

@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use maestro_engine::models::{ContainerCreateBody, ContainerInspectResponse, ImageInspect};
 use serde_json::Value;
 
-use crate::decide::spec::{is_empty, LABEL_SPEC_HASH, MAESTRO_LABEL_PREFIX, SPEC_HASH_VERSION};
+use crate::decide::spec::{
+    is_empty, LABEL_SECRETS, LABEL_SPEC_HASH, MAESTRO_LABEL_PREFIX, SPEC_HASH_VERSION,
+};
 
 pub use crate::decide::plan::Action;
 
@@ -205,6 +207,7 @@ pub fn differences(
     let mut reasons = Vec::new();
     image_name(&sides, &mut reasons);
     environment(&sides, contract, &mut reasons);
+    secrets(&sides, &mut reasons);
     command_and_settings(&sides, observed, &mut reasons);
     labels(&sides, &mut reasons);
     if port_set(&sides.want_host()["PortBindings"]) != port_set(&sides.have_host()["PortBindings"])
@@ -288,8 +291,16 @@ fn image_name(s: &Sides, reasons: &mut Vec<String>) {
 /// Podman adds, and (on a container made by hand) those of the `contract`
 /// aside.
 fn environment(s: &Sides, contract: &BTreeSet<&str>, reasons: &mut Vec<String>) {
-    let want_env = env_map(&s.want["Env"]);
-    let have_env = env_map(&s.have_config()["Env"]);
+    // Secrets given as variables are compared by their digests (`secrets`).
+    let secret_vars: BTreeSet<String> = secret_items(&s.want["Labels"])
+        .into_iter()
+        .chain(secret_items(&s.have_config()["Labels"]))
+        .filter_map(|item| item["env"].as_str().map(str::to_owned))
+        .collect();
+    let mut want_env = env_map(&s.want["Env"]);
+    let mut have_env = env_map(&s.have_config()["Env"]);
+    want_env.retain(|k, _| !secret_vars.contains(k));
+    have_env.retain(|k, _| !secret_vars.contains(k));
     let image_env = env_map(&s.image["Env"]);
     for (k, v) in &want_env {
         match have_env.get(k) {
@@ -306,6 +317,40 @@ fn environment(s: &Sides, contract: &BTreeSet<&str>, reasons: &mut Vec<String>) 
         {
             reasons.push(format!("env {k} removed"));
         }
+    }
+}
+
+/// The items of a secrets label (see `spec::create_request`) in `labels`.
+fn secret_items(labels: &Value) -> Vec<Value> {
+    labels[LABEL_SECRETS]
+        .as_str()
+        .and_then(|text| serde_json::from_str::<Vec<Value>>(text).ok())
+        .unwrap_or_default()
+}
+
+/// The secrets, by name: added, removed, changed (another digest: its value
+/// was rotated) or delivered elsewhere. Nothing of a value is in a label.
+fn secrets(s: &Sides, reasons: &mut Vec<String>) {
+    let by_name = |labels: &Value| -> BTreeMap<String, Value> {
+        secret_items(labels)
+            .into_iter()
+            .filter_map(|item| Some((item["secret"].as_str()?.to_owned(), item)))
+            .collect()
+    };
+    let want = by_name(&s.want["Labels"]);
+    let have = by_name(&s.have_config()["Labels"]);
+    for (name, item) in &want {
+        match have.get(name) {
+            None => reasons.push(format!("secret {name} added")),
+            Some(old) if old["digest"] != item["digest"] => {
+                reasons.push(format!("secret {name} changed"))
+            }
+            Some(old) if old != item => reasons.push(format!("secret {name} moved")),
+            Some(_) => {}
+        }
+    }
+    for name in have.keys().filter(|n| !want.contains_key(*n)) {
+        reasons.push(format!("secret {name} removed"));
     }
 }
 
@@ -843,5 +888,72 @@ services:
     fn engine_rewritten_links_compare_equal() {
         assert_eq!(link("/db-1:/web-1/db"), "db-1:db");
         assert_eq!(link("db-1:db"), "db-1:db");
+    }
+
+    /// A secret's digest in the label, never its value: a rotated value
+    /// recreates for `secret NAME changed`, a variable secret is not also
+    /// an `env` difference, and the value is in no reason nor label.
+    #[test]
+    fn a_rotated_secret_recreates_by_its_digest_alone() {
+        use crate::observe::secrets::{digest, Resolved, SecretValue, SecretValues};
+        use maestro_config::SecretMount;
+        let e = env(ENV);
+        let mut c = e.containers["web-1"].clone();
+        let mount = |source: &str, as_env: Option<&str>| SecretMount {
+            source: source.into(),
+            target: format!("/run/secrets/{source}"),
+            uid: 0,
+            gid: 0,
+            mode: 0o444,
+            as_env: as_env.map(str::to_owned),
+        };
+        c.options.secrets = vec![mount("db_pw", None), mount("api_key", Some("API_KEY"))];
+        let values = |pw: &str, key: &str| {
+            let one = |name: &str, v: &str| {
+                let resolved = Resolved {
+                    value: SecretValue::new(v.as_bytes().to_vec()),
+                    digest: digest(&e.name, name, v.as_bytes()),
+                };
+                (name.to_owned(), resolved)
+            };
+            SecretValues {
+                by_name: [one("db_pw", pw), one("api_key", key)].into_iter().collect(),
+            }
+        };
+        let old = crate::decide::spec::create_request(&e, &c, &values("hunter2", "k-one"));
+        let same = crate::decide::spec::create_request(&e, &c, &values("hunter2", "k-one"));
+        let new = crate::decide::spec::create_request(&e, &c, &values("hunter3", "k-one"));
+        let label = old.body.labels.as_ref().map(|l| l[LABEL_SECRETS].clone());
+        let label = label.unwrap_or_default();
+        assert!(label.contains("/run/secrets/db_pw") && !label.contains("hunter2"), "{label}");
+        assert_eq!(old.spec_hash(), same.spec_hash());
+        assert_ne!(old.spec_hash(), new.spec_hash(), "a rotated value changes the hash");
+        let old_body = old.with_env(&c);
+        assert!(old_body.env.iter().flatten().any(|v| v == "API_KEY=k-one"));
+        let running = as_created(&old_body, true);
+        let contract = contract(&e.containers["web-1"]);
+        let img = image("sha256:one");
+        let want = new.with_env(&c);
+        assert_eq!(
+            decide(&want, Some(&running), Some(&img), &contract),
+            Action::Recreate(vec!["secret db_pw changed".into()])
+        );
+        let rotated_key = crate::decide::spec::create_request(&e, &c, &values("hunter2", "k-two"));
+        let reasons = match decide(&rotated_key.with_env(&c), Some(&running), Some(&img), &contract) {
+            Action::Recreate(r) => r,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(reasons, vec!["secret api_key changed".to_owned()]);
+        assert_eq!(
+            decide(&same.with_env(&c), Some(&running), Some(&img), &contract),
+            Action::None
+        );
+        c.options.secrets.pop();
+        let fewer = crate::decide::spec::create_request(&e, &c, &values("hunter2", "k-one"));
+        let reasons = match decide(&fewer.with_env(&c), Some(&running), Some(&img), &contract) {
+            Action::Recreate(r) => r,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(reasons, vec!["secret api_key removed".to_owned()]);
     }
 }

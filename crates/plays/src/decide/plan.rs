@@ -144,6 +144,33 @@ pub struct CreateRequest {
     /// Network name and endpoint, for each network after the first (the
     /// first is in the request).
     pub connect: Vec<(String, EndpointSettings)>,
+    /// The secrets it receives, in file order.
+    pub secrets: Vec<Delivery>,
+}
+
+/// How a container receives one secret. The value travels only here,
+/// from the play's resolved secrets to the engine; its `Debug` is `***`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// The secret's name.
+    pub source: String,
+    pub to: DeliverTo,
+    /// Its value (`None`: it was not read, and the container is not made).
+    pub value: Option<crate::observe::secrets::SecretValue>,
+}
+
+/// Where a secret goes in a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliverTo {
+    /// A file written into the container before it starts.
+    File {
+        target: String,
+        uid: u32,
+        gid: u32,
+        mode: u32,
+    },
+    /// An environment variable.
+    Env(String),
 }
 
 impl Step {

@@ -59,7 +59,7 @@ impl PlayKind {
     }
 }
 
-/// Options of a play, from the command line.
+/// Options of a play, from the command line, and the secrets read for it.
 #[derive(Debug, Clone, Default)]
 pub struct PlayOptions {
     /// At most this many containers acted on at once (`None`: unbounded).
@@ -84,6 +84,9 @@ pub struct PlayOptions {
     pub keep_previous: bool,
     /// `clean`: also remove the kept previous containers.
     pub clean_previous: bool,
+    /// The values of the secrets the containers receive, read before the
+    /// play (plays that create or compare containers need them).
+    pub secrets: std::sync::Arc<crate::observe::secrets::SecretValues>,
 }
 
 /// What was done to a container and the state it was left in.

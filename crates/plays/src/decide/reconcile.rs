@@ -29,11 +29,18 @@ pub fn requests(
     env: &Environment,
     containers: &[&Container],
     kind: PlayKind,
+    options: &PlayOptions,
 ) -> Vec<Option<Arc<CreateRequest>>> {
     containers
         .iter()
         .map(|c| {
-            (kind == PlayKind::Up).then(|| Arc::new(crate::decide::spec::create_request(env, c)))
+            (kind == PlayKind::Up).then(|| {
+                Arc::new(crate::decide::spec::create_request(
+                    env,
+                    c,
+                    &options.secrets,
+                ))
+            })
         })
         .collect()
 }
@@ -136,7 +143,11 @@ fn entries(
                 if crate::decide::plan::creates(&work.ops) {
                     work.request =
                         Some(request.unwrap_or_else(|| {
-                            Arc::new(crate::decide::spec::create_request(env, c))
+                            Arc::new(crate::decide::spec::create_request(
+                                env,
+                                c,
+                                &options.secrets,
+                            ))
                         }));
                 }
             }
@@ -918,7 +929,7 @@ services:
         // The plan borrows the environment, as long as the test runs.
         let env: &'static Environment = Box::leak(Box::new(env()));
         let containers = all(env);
-        let requests = requests(env, &containers, kind);
+        let requests = requests(env, &containers, kind, options);
         reconcile(env, &containers, kind, options, snap, requests)
     }
 
@@ -1284,7 +1295,7 @@ services:
     fn up_leaves_matching_containers_and_recreates_changed_ones_service_by_service() {
         let env = env();
         let containers = all(&env);
-        let desired = requests(&env, &containers, PlayKind::Up);
+        let desired = requests(&env, &containers, PlayKind::Up, &Default::default());
         let hash = |i: usize| desired[i].as_ref().and_then(|r| r.spec_hash());
         let snap = snapshot(
             Some("sha256:one"),
@@ -1334,7 +1345,7 @@ services:
     fn up_inspects_only_containers_whose_hash_differs() {
         let env = env();
         let containers = all(&env);
-        let desired = requests(&env, &containers, PlayKind::Up);
+        let desired = requests(&env, &containers, PlayKind::Up, &Default::default());
         let snap = snapshot(
             Some("sha256:one"),
             &[
@@ -1365,7 +1376,7 @@ services:
     fn up_with_refresh_pulls_then_recreates_only_if_the_image_changed() {
         let env = env();
         let containers = all(&env);
-        let desired = requests(&env, &containers, PlayKind::Up);
+        let desired = requests(&env, &containers, PlayKind::Up, &Default::default());
         let snap = snapshot(
             Some("sha256:one"),
             &[

@@ -11,10 +11,12 @@ use maestro_engine::models::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::decide::plan::CreateRequest;
+use crate::decide::plan::{CreateRequest, DeliverTo, Delivery};
+use crate::observe::secrets::SecretValues;
 
 pub use crate::labels::{
-    LABEL_ENVIRONMENT, LABEL_INSTANCE, LABEL_SERVICE, LABEL_SPEC_HASH, MAESTRO_LABEL_PREFIX,
+    LABEL_ENVIRONMENT, LABEL_INSTANCE, LABEL_SECRETS, LABEL_SERVICE, LABEL_SPEC_HASH,
+    MAESTRO_LABEL_PREFIX,
 };
 
 /// The creation request for `container`, labels and hash included.
@@ -47,8 +49,20 @@ fn labelled_body(
 /// `Env` left to be rendered from the model when it is sent, so that a plan
 /// of thousands of creations does not hold thousands of environments), its
 /// platform, and the networks it joins after the first.
-pub fn create_request(env: &Environment, container: &Container) -> CreateRequest {
+/// `secrets`: the play's resolved secrets, of which the container's are
+/// delivered (their digests labelled, and so in the spec hash).
+pub fn create_request(
+    env: &Environment,
+    container: &Container,
+    secrets: &SecretValues,
+) -> CreateRequest {
     let mut body = labelled_body(env, container, None);
+    let deliveries = deliveries(container, secrets);
+    if !deliveries.is_empty() {
+        if let Some(labels) = body.labels.as_mut() {
+            labels.insert(LABEL_SECRETS.into(), secrets_label(&deliveries, secrets));
+        }
+    }
     let hash = spec_hash_with_env(&body, container);
     if let Some(labels) = body.labels.as_mut() {
         labels.insert(LABEL_SPEC_HASH.into(), hash);
@@ -57,14 +71,72 @@ pub fn create_request(env: &Environment, container: &Container) -> CreateRequest
         body,
         platform: container.options.platform.clone(),
         connect: crate::decide::objects::connects(env, container),
+        secrets: deliveries,
     }
 }
 
+/// How `container` receives each of its secrets, with the values read.
+fn deliveries(container: &Container, secrets: &SecretValues) -> Vec<Delivery> {
+    container
+        .options
+        .secrets
+        .iter()
+        .map(|m| Delivery {
+            source: m.source.clone(),
+            to: match &m.as_env {
+                Some(var) => DeliverTo::Env(var.clone()),
+                None => DeliverTo::File {
+                    target: m.target.clone(),
+                    uid: m.uid,
+                    gid: m.gid,
+                    mode: m.mode,
+                },
+            },
+            value: secrets.get(&m.source).map(|r| r.value.clone()),
+        })
+        .collect()
+}
+
+/// The [`LABEL_SECRETS`] label: for each delivery, the secret's name, where
+/// it goes and its value's digest (`unread` when it was not read).
+fn secrets_label(deliveries: &[Delivery], secrets: &SecretValues) -> String {
+    let items: Vec<serde_json::Value> = deliveries
+        .iter()
+        .map(|d| {
+            let digest = secrets.get(&d.source).map_or("unread", |r| r.digest.as_str());
+            let mut item = serde_json::json!({"secret": d.source, "digest": digest});
+            match &d.to {
+                DeliverTo::Env(var) => item["env"] = var.as_str().into(),
+                DeliverTo::File {
+                    target,
+                    uid,
+                    gid,
+                    mode,
+                } => {
+                    item["target"] = target.as_str().into();
+                    item["mode"] = format!("{mode:04o}").into();
+                    item["owner"] = format!("{uid}:{gid}").into();
+                }
+            }
+            item
+        })
+        .collect();
+    serde_json::Value::Array(items).to_string()
+}
+
 impl CreateRequest {
-    /// The whole request, its `Env` rendered from `container`'s variables.
+    /// The whole request, its `Env` rendered from `container`'s variables
+    /// (and the secrets it receives as variables).
     pub fn with_env(&self, container: &Container) -> ContainerCreateBody {
         let mut body = self.body.clone();
-        body.env = Some(env_list(container));
+        let mut vars = env_list(container);
+        for d in &self.secrets {
+            if let (DeliverTo::Env(var), Some(value)) = (&d.to, &d.value) {
+                vars.retain(|v| v.split('=').next() != Some(var.as_str()));
+                vars.push(format!("{var}={}", String::from_utf8_lossy(value.expose())));
+            }
+        }
+        body.env = Some(vars);
         body
     }
 
@@ -226,6 +298,9 @@ pub fn normalized(body: &ContainerCreateBody) -> BTreeMap<&'static str, serde_js
         ("log_config", canonical(host["LogConfig"].clone())),
     ];
     fields.extend(crate::decide::options::hashed(&json));
+    // What the secrets' label says (names, places, digests): maestro's own
+    // label, but a rotated secret must change the hash.
+    fields.push(("secrets", json["Labels"][LABEL_SECRETS].clone()));
     fields.into_iter().filter(|(_, v)| !is_empty(v)).collect()
 }
 
@@ -426,7 +501,7 @@ mod tests {
         let env = load(ENV);
         for c in env.containers.values() {
             let whole = create_body(&env, c);
-            let request = create_request(&env, c);
+            let request = create_request(&env, c, &Default::default());
             assert_eq!(
                 request.spec_hash(),
                 whole
@@ -453,7 +528,7 @@ services:
         );
         for c in tricky.containers.values() {
             let whole = create_body(&tricky, c);
-            let request = create_request(&tricky, c);
+            let request = create_request(&tricky, c, &Default::default());
             let hash = whole.labels.as_ref().and_then(|l| l.get(LABEL_SPEC_HASH));
             assert_eq!(request.spec_hash(), hash.map(String::as_str), "{}", c.name);
         }

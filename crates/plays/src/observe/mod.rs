@@ -1,7 +1,9 @@
 //! Observe: what the engines have, read once per play — each ship's engine
 //! (its client, connected on first use), one list of containers per ship
 //! and the inspects a decision needs (the snapshot), the networks and
-//! volumes the play needs, and the `status` rows read off the snapshot.
+//! volumes the play needs, and the `status` rows read off the snapshot;
+//! and, on the operator's side, the values of the secrets a play's
+//! containers receive.
 //!
 //! May import: the crate's leaves (labels, previous, trace, timefmt). Never
 //! decide, act, direct or session: what is seen does not depend on what
@@ -9,5 +11,6 @@
 
 pub mod fleet;
 pub mod objects;
+pub mod secrets;
 pub mod snapshot;
 pub mod status;

@@ -36,20 +36,35 @@ pub enum Unplanned {
 }
 
 /// The plan of `up` over `containers`, and the snapshot it was made from
-/// (every ship of the environment observed when `whole`, for the orphans).
+/// (every ship of the environment observed when `whole`, for the orphans);
+/// the secrets the containers receive are read for it (their digests
+/// compared), and a secret that cannot be read is the error.
 pub async fn plan_up<'e>(
     env: &'e Environment,
     fleet: &Fleet,
     containers: &[&'e Container],
     options: &PlayOptions,
     whole: bool,
-) -> (Snapshot, Plan<'e>) {
+) -> Result<(Snapshot, Plan<'e>), crate::observe::secrets::SecretError> {
     let ships: BTreeSet<String> = if whole {
         env.ships.keys().cloned().collect()
     } else {
         containers.iter().map(|c| c.ship.clone()).collect()
     };
-    crate::session::run::prepare(env, fleet, containers, PlayKind::Up, options, Some(&ships)).await
+    let values = crate::observe::secrets::resolve(env, containers).await?;
+    let options = PlayOptions {
+        secrets: std::sync::Arc::new(values),
+        ..options.clone()
+    };
+    Ok(crate::session::run::prepare(
+        env,
+        fleet,
+        containers,
+        PlayKind::Up,
+        &options,
+        Some(&ships),
+    )
+    .await)
 }
 
 /// What `up` would do to each container (or why it could not tell), read

@@ -59,6 +59,10 @@ pub enum SessionError {
     /// An auditor without `ignore_errors` refused the announcement.
     #[error("{0}")]
     Refused(audit::Refused),
+    /// A secret the containers receive could not be read (nothing was
+    /// done, the lock not taken).
+    #[error("{0}")]
+    Secret(#[from] crate::observe::secrets::SecretError),
 }
 
 /// What a session did.
@@ -106,6 +110,7 @@ pub async fn run_session(
             return Err(SessionError::Clash(clash));
         }
     }
+    let play_options = with_secrets(env, containers, options).await?;
     let trail = Trail::new(env);
     let holder = take_lock(env, fleet, options).await?;
     if let Err(refused) = audit::announce(&trail, containers, kind.name()).await {
@@ -117,7 +122,7 @@ pub async fn run_session(
         fleet,
         containers,
         kind,
-        &options.play,
+        &play_options,
         observer,
         &trail,
         interrupt,
@@ -148,6 +153,21 @@ pub async fn run_session(
     report.audit_errors = audit_errors;
     report.release_error = give_back(env, fleet, holder).await;
     Ok(report)
+}
+
+/// The play's options with the values of the secrets its containers
+/// receive, when it creates containers (the others read none).
+async fn with_secrets(
+    env: &Environment,
+    containers: &[&Container],
+    options: &SessionOptions,
+) -> Result<PlayOptions, crate::observe::secrets::SecretError> {
+    let mut play = options.play.clone();
+    if options.kind.creates() {
+        let values = crate::observe::secrets::resolve(env, containers).await?;
+        play.secrets = std::sync::Arc::new(values);
+    }
+    Ok(play)
 }
 
 /// Whether a play of `kind` takes the deploy lock: one that changes

@@ -43,7 +43,7 @@ pub async fn prepare<'e>(
     if kind.creates() {
         snapshot.objects = crate::observe::objects::observe(fleet, env, containers).await;
     }
-    let requests = reconcile::requests(env, containers, kind);
+    let requests = reconcile::requests(env, containers, kind, options);
     let more = reconcile::needs_inspect(containers, &snapshot, &requests);
     if !more.is_empty() {
         snapshot::inspect_more(fleet, &mut snapshot, &more).await;
