@@ -917,7 +917,9 @@ services:
                 (name.to_owned(), resolved)
             };
             SecretValues {
-                by_name: [one("db_pw", pw), one("api_key", key)].into_iter().collect(),
+                by_name: [one("db_pw", pw), one("api_key", key)]
+                    .into_iter()
+                    .collect(),
             }
         };
         let old = crate::decide::spec::create_request(&e, &c, &values("hunter2", "k-one"));
@@ -925,9 +927,16 @@ services:
         let new = crate::decide::spec::create_request(&e, &c, &values("hunter3", "k-one"));
         let label = old.body.labels.as_ref().map(|l| l[LABEL_SECRETS].clone());
         let label = label.unwrap_or_default();
-        assert!(label.contains("/run/secrets/db_pw") && !label.contains("hunter2"), "{label}");
+        assert!(
+            label.contains("/run/secrets/db_pw") && !label.contains("hunter2"),
+            "{label}"
+        );
         assert_eq!(old.spec_hash(), same.spec_hash());
-        assert_ne!(old.spec_hash(), new.spec_hash(), "a rotated value changes the hash");
+        assert_ne!(
+            old.spec_hash(),
+            new.spec_hash(),
+            "a rotated value changes the hash"
+        );
         let old_body = old.with_env(&c);
         assert!(old_body.env.iter().flatten().any(|v| v == "API_KEY=k-one"));
         let running = as_created(&old_body, true);
@@ -939,7 +948,12 @@ services:
             Action::Recreate(vec!["secret db_pw changed".into()])
         );
         let rotated_key = crate::decide::spec::create_request(&e, &c, &values("hunter2", "k-two"));
-        let reasons = match decide(&rotated_key.with_env(&c), Some(&running), Some(&img), &contract) {
+        let reasons = match decide(
+            &rotated_key.with_env(&c),
+            Some(&running),
+            Some(&img),
+            &contract,
+        ) {
             Action::Recreate(r) => r,
             other => panic!("{other:?}"),
         };

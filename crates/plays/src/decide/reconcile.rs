@@ -141,14 +141,13 @@ fn entries(
             let (mut entry, action) = entry(c, kind, options, snapshot, request.as_deref());
             if let Entry::Work(work) = &mut entry {
                 if crate::decide::plan::creates(&work.ops) {
-                    work.request =
-                        Some(request.unwrap_or_else(|| {
-                            Arc::new(crate::decide::spec::create_request(
-                                env,
-                                c,
-                                &options.secrets,
-                            ))
-                        }));
+                    work.request = Some(request.unwrap_or_else(|| {
+                        Arc::new(crate::decide::spec::create_request(
+                            env,
+                            c,
+                            &options.secrets,
+                        ))
+                    }));
                 }
             }
             actions.push(action);

@@ -103,7 +103,9 @@ fn secrets_label(deliveries: &[Delivery], secrets: &SecretValues) -> String {
     let items: Vec<serde_json::Value> = deliveries
         .iter()
         .map(|d| {
-            let digest = secrets.get(&d.source).map_or("unread", |r| r.digest.as_str());
+            let digest = secrets
+                .get(&d.source)
+                .map_or("unread", |r| r.digest.as_str());
             let mut item = serde_json::json!({"secret": d.source, "digest": digest});
             match &d.to {
                 DeliverTo::Env(var) => item["env"] = var.as_str().into(),

@@ -154,13 +154,11 @@ async fn read(def: &SecretDef) -> Result<SecretValue, SecretError> {
     match &def.from {
         SecretFrom::File(path) => {
             let shown = path.display().to_string();
-            let bytes = tokio::fs::read(path)
-                .await
-                .map_err(|e| SecretError::File {
-                    name: name.clone(),
-                    path: shown.clone(),
-                    reason: e.to_string(),
-                })?;
+            let bytes = tokio::fs::read(path).await.map_err(|e| SecretError::File {
+                name: name.clone(),
+                path: shown.clone(),
+                reason: e.to_string(),
+            })?;
             if bytes.len() > MAX_SECRET_BYTES {
                 return Err(SecretError::FileTooLarge { name, path: shown });
             }
@@ -342,7 +340,10 @@ mod tests {
         let text = e.to_string();
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("bad token ***"), "{text}");
-        assert!(text.starts_with("secret pw: its command failed (exit status: 4)"), "{text}");
+        assert!(
+            text.starts_with("secret pw: its command failed (exit status: 4)"),
+            "{text}"
+        );
     }
 
     #[tokio::test]
@@ -354,7 +355,10 @@ mod tests {
         let e = read(&def(slow)).await.expect_err("too slow");
         assert!(matches!(e, SecretError::Timeout { .. }), "{e}");
         let big = read(&def(command("head -c 1100000 /dev/zero"))).await;
-        assert!(matches!(big, Err(SecretError::OutputTooLarge { .. })), "{big:?}");
+        assert!(
+            matches!(big, Err(SecretError::OutputTooLarge { .. })),
+            "{big:?}"
+        );
         let none = read(&def(command("true"))).await;
         assert!(matches!(none, Err(SecretError::Empty { .. })), "{none:?}");
     }
@@ -365,7 +369,9 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let file = dir.join("pw.txt");
         std::fs::write(&file, b"from-file\n").expect("write");
-        let v = read(&def(SecretFrom::File(file.clone()))).await.expect("read");
+        let v = read(&def(SecretFrom::File(file.clone())))
+            .await
+            .expect("read");
         assert_eq!(v.expose(), b"from-file\n", "a file is taken as it is");
         let missing = read(&def(SecretFrom::File(dir.join("nope")))).await;
         let text = missing.expect_err("missing").to_string();

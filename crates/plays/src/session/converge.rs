@@ -56,15 +56,10 @@ pub async fn plan_up<'e>(
         secrets: std::sync::Arc::new(values),
         ..options.clone()
     };
-    Ok(crate::session::run::prepare(
-        env,
-        fleet,
-        containers,
-        PlayKind::Up,
-        &options,
-        Some(&ships),
+    Ok(
+        crate::session::run::prepare(env, fleet, containers, PlayKind::Up, &options, Some(&ships))
+            .await,
     )
-    .await)
 }
 
 /// What `up` would do to each container (or why it could not tell), read
