@@ -28,6 +28,7 @@ mod lock;
 mod logs_merged;
 mod many_containers;
 mod nothing_lost;
+mod proxy_cutover;
 mod registry;
 mod registry_hub;
 mod secrets;

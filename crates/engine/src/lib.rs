@@ -16,6 +16,7 @@ mod objects;
 mod path;
 mod ssh;
 mod tls;
+mod upload;
 
 use std::future::Future;
 use std::sync::Arc;
