@@ -16,7 +16,6 @@ mod objects;
 mod path;
 mod ssh;
 mod tls;
-mod upload;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -82,9 +82,14 @@ impl<'e> Admin<'e> {
             what: "the config to send".into(),
             reason: e.to_string(),
         })?;
-        self.engine
-            .put_file(&self.container, CONFIG_PATH, &text, 0o600)
-            .await?;
+        let file = maestro_engine::FileToPut {
+            path: CONFIG_PATH,
+            uid: 0,
+            gid: 0,
+            mode: 0o600,
+            contents: &text,
+        };
+        self.engine.put_files(&self.container, &[file]).await?;
         let command = [
             "caddy",
             "reload",
