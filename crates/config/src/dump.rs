@@ -297,13 +297,16 @@ impl serde::Serialize for Document<'_> {
             &env.services
                 .iter()
                 .map(|(k, s)| {
-                    (
-                        k.clone(),
-                        json!({
-                            "image": s.image, "requires": s.requires, "wants_info": s.wants_info,
-                            "omit": s.omit, "instances": s.instances,
-                        }),
-                    )
+                    let mut v = json!({
+                        "image": s.image, "requires": s.requires, "wants_info": s.wants_info,
+                        "omit": s.omit, "instances": s.instances,
+                    });
+                    if let (Some(map), Some(hooks)) =
+                        (v.as_object_mut(), crate::dump_extras::hooks(&s.hooks))
+                    {
+                        map.insert("hooks".into(), hooks);
+                    }
+                    (k.clone(), v)
                 })
                 .collect::<Map<String, Value>>(),
         )?;
@@ -312,6 +315,9 @@ impl serde::Serialize for Document<'_> {
         }
         if let Some(volumes) = crate::dump_extras::volumes(env) {
             map.serialize_entry("volumes", &volumes)?;
+        }
+        if let Some(secrets) = crate::dump_extras::secrets(env) {
+            map.serialize_entry("secrets", &secrets)?;
         }
         map.serialize_entry("containers", &Containers(self.containers))?;
         map.serialize_entry("audit", &env.audit.iter().map(auditor).collect::<Vec<_>>())?;

@@ -1,10 +1,12 @@
 //! The `dump` of maestro's additions to the file: a container's options
-//! with Compose's names, and the declared networks and volumes. Each is
-//! written only when the file uses it, so a MaestroNG file dumps as before.
+//! with Compose's names (its secrets among them), a service's hooks, and
+//! the declared networks, volumes and secrets (where each value comes
+//! from, never a value). Each is written only when the file uses it, so a
+//! MaestroNG file dumps as before.
 
 use serde_json::{json, Value};
 
-use crate::model::{ContainerOptions, Environment};
+use crate::model::{ContainerOptions, Environment, Hooks, SecretFrom, SecretMount};
 
 /// A container's options, by their keys in the file (unset ones left out).
 pub(crate) fn options(o: &ContainerOptions) -> Option<Value> {
@@ -29,6 +31,7 @@ pub(crate) fn options(o: &ContainerOptions) -> Option<Value> {
         "networks": o.networks.iter().map(|a| json!({
             "network": a.network, "aliases": a.aliases, "ipv4_address": a.ipv4_address,
         })).collect::<Vec<_>>(),
+        "secrets": o.secrets.iter().map(secret_mount).collect::<Vec<_>>(),
     });
     let kept = all
         .as_object()
@@ -74,6 +77,43 @@ pub(crate) fn volumes(env: &Environment) -> Option<Value> {
                     "name": v.name, "driver": v.driver, "driver_opts": v.driver_opts,
                     "labels": v.labels, "external": v.external,
                 });
+                (k.clone(), v)
+            })
+            .collect()
+    })
+}
+
+/// A secret a container receives: as a file (its path, owner and mode), or
+/// as a variable.
+fn secret_mount(m: &SecretMount) -> Value {
+    match &m.as_env {
+        Some(var) => json!({"source": m.source, "as_env": var}),
+        None => json!({
+            "source": m.source, "target": m.target, "uid": m.uid, "gid": m.gid,
+            "mode": format!("{:04o}", m.mode),
+        }),
+    }
+}
+
+/// A service's hooks, when it has any.
+pub(crate) fn hooks(h: &Hooks) -> Option<Value> {
+    (!h.is_empty()).then(|| json!({"pre_deploy": h.pre_deploy, "post_deploy": h.post_deploy}))
+}
+
+/// The top-level `secrets`, when there are any: where each value comes
+/// from (the file's path, the variable's name, the command), never a value.
+pub(crate) fn secrets(env: &Environment) -> Option<Value> {
+    (!env.secrets.is_empty()).then(|| {
+        env.secrets
+            .iter()
+            .map(|(k, s)| {
+                let v = match &s.from {
+                    SecretFrom::File(path) => json!({"file": path.display().to_string()}),
+                    SecretFrom::Environment(var) => json!({"environment": var}),
+                    SecretFrom::Command { argv, timeout } => {
+                        json!({"command": argv, "timeout": timeout})
+                    }
+                };
                 (k.clone(), v)
             })
             .collect()

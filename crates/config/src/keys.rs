@@ -13,6 +13,7 @@ pub const TOP: &[&str] = &[
     "audit",
     "networks",
     "volumes",
+    "secrets",
 ];
 /// A ship (and `ship_defaults`).
 pub const SHIP: &[&str] = &[
@@ -50,7 +51,10 @@ pub const SERVICE: &[&str] = &[
     "lifecycle",
     "limits",
     "ports",
+    "hooks",
 ];
+/// A service's `hooks`.
+pub const HOOKS: &[&str] = &["pre_deploy", "post_deploy"];
 /// An instance (besides the container options and `networks`).
 pub const INSTANCE: &[&str] = &[
     "ship",
@@ -107,6 +111,7 @@ pub const OPTIONS: &[&str] = &[
     "cpuset",
     "mac_address",
     "platform",
+    "secrets",
 ];
 /// One device request of `gpus`.
 pub const GPU: &[&str] = &["driver", "count", "device_ids", "capabilities", "options"];
@@ -140,6 +145,24 @@ pub const IPAM: &[&str] = &["config", "driver"];
 pub const IPAM_CONFIG: &[&str] = &["subnet", "gateway", "ip_range"];
 /// A top-level named volume.
 pub const VOLUME: &[&str] = &["name", "driver", "driver_opts", "labels", "external"];
+/// A top-level secret (Compose's `file` and `environment`, maestro's
+/// `command` and `timeout`, which may also be under `x-maestro`).
+pub const SECRET: &[&str] = &["file", "environment", "command", "timeout", "x-maestro"];
+/// A top-level secret's `x-maestro`.
+pub const SECRET_X_MAESTRO: &[&str] = &["command", "timeout"];
+/// One secret of a container's `secrets` in the long form (maestro's
+/// `as_env` may also be under `x-maestro`).
+pub const SECRET_MOUNT: &[&str] = &[
+    "source",
+    "target",
+    "uid",
+    "gid",
+    "mode",
+    "as_env",
+    "x-maestro",
+];
+/// The `x-maestro` of one secret of a container's `secrets`.
+pub const SECRET_MOUNT_X_MAESTRO: &[&str] = &["as_env"];
 /// Lifecycle checks by type.
 pub const CHECK_TCP: &[&str] = &["type", "port", "max_wait"];
 pub const CHECK_HTTP: &[&str] = &[
@@ -176,6 +199,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
     ("registries", REGISTRY),
     ("registry retry", RETRY),
     ("services", SERVICE),
+    ("hooks", HOOKS),
     ("instances", INSTANCE),
     ("restart", RESTART),
     ("limits", LIMITS),
@@ -188,6 +212,10 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
     ("ipam", IPAM),
     ("ipam config", IPAM_CONFIG),
     ("volumes", VOLUME),
+    ("secrets", SECRET),
+    ("secret x-maestro", SECRET_X_MAESTRO),
+    ("container secrets", SECRET_MOUNT),
+    ("container secret x-maestro", SECRET_MOUNT_X_MAESTRO),
     ("tcp check", CHECK_TCP),
     ("http check", CHECK_HTTP),
     ("exec check", CHECK_EXEC),

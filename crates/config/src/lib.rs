@@ -24,6 +24,7 @@ mod ports;
 pub mod pyfmt;
 mod reader;
 mod reads;
+pub mod secrets;
 pub mod suggest;
 pub mod template;
 pub mod value;
@@ -168,9 +169,19 @@ pub fn parse_document(
     source: &Source,
     env: &BTreeMap<String, String>,
 ) -> Result<yaml::Node, LoadError> {
-    check_text(source)?;
-    let rendered = template::render(&source.text, &source.name, &source.base_dir, env)?;
+    let rendered = render(source, env)?;
     Ok(yaml::parse(&rendered, &source.name)?)
+}
+
+/// The description's text once rendered: what the YAML is read from.
+fn render(source: &Source, env: &BTreeMap<String, String>) -> Result<String, LoadError> {
+    check_text(source)?;
+    Ok(template::render(
+        &source.text,
+        &source.name,
+        &source.base_dir,
+        env,
+    )?)
 }
 
 /// Renders, parses and builds the environment. `env` is the process
@@ -215,10 +226,11 @@ pub fn load_with(
     env: &BTreeMap<String, String>,
     needs: Needs,
 ) -> Result<Environment, LoadError> {
-    let root = parse_document(source, env)?;
+    let rendered = render(source, env)?;
+    let root = yaml::parse(&rendered, &source.name)?;
     let reads = reads::Reads::load(&root, &source.base_dir);
     build::build(
-        &root,
+        (&root, &rendered),
         &source.name,
         &source.base_dir,
         &reads,

@@ -6,6 +6,7 @@ use indexmap::IndexMap;
 
 use crate::model::{Network, Ship};
 use crate::reads::Reads;
+use crate::secrets::Against;
 
 /// What the services and their instances are read against: the sections
 /// read before them and the files the load step read.
@@ -14,6 +15,9 @@ pub(super) struct Context<'a> {
     pub(super) env_name: &'a str,
     pub(super) ships: &'a IndexMap<String, Ship>,
     pub(super) networks: &'a IndexMap<String, Network>,
+    /// The top-level `secrets` (and the document's text) that containers'
+    /// `secrets` are read against.
+    pub(super) secrets: Against<'a>,
     pub(super) schema: u8,
     pub(super) reads: &'a Reads,
 }

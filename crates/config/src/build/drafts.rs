@@ -3,7 +3,8 @@
 //! `env` (a draft's raw variables).
 
 use super::env::RawEnv;
-use crate::model::Container;
+use crate::model::{Container, Hooks};
+use crate::secrets::Mount;
 use crate::yaml::Node;
 
 /// The parts of a service needed while its instances are built.
@@ -18,6 +19,9 @@ pub(super) struct ServiceDraft<'n> {
     pub(super) requires: Vec<(String, &'n Node)>,
     pub(super) wants_info: Vec<(String, &'n Node)>,
     pub(super) omit: bool,
+    pub(super) hooks: Hooks,
+    /// The service's `secrets`, when set (an instance's replace them).
+    pub(super) secrets: Option<Vec<Mount<'n>>>,
 }
 
 /// An instance before cross-checks and environment computation.

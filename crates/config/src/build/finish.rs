@@ -126,7 +126,7 @@ pub(super) fn services(
                     .unwrap_or_default(),
                 omit: d.omit,
                 instances,
-                hooks: crate::model::Hooks::default(),
+                hooks: d.hooks.clone(),
             },
         );
     }

@@ -2,7 +2,8 @@
 //! sections of the container it describes (ports, volumes, links, network,
 //! how it runs), read into a draft for the cross-checks that follow.
 //! Imports the leaves and the sections an instance is made of (`env`,
-//! `volumes`, `links`, `network`, `runtime`), never `services` or later.
+//! `volumes`, `links`, `network`, `runtime`, `hooks` to refuse an
+//! instance's), never `services` or later.
 
 use std::collections::BTreeSet;
 
@@ -11,9 +12,9 @@ use indexmap::IndexMap;
 use super::context::Context;
 use super::drafts::{ContainerDraft, ServiceDraft};
 use super::entries::{named_entries, overlay};
-use super::{env, links, network, runtime, volumes};
+use super::{env, hooks, links, network, runtime, volumes};
 use crate::keys::INSTANCE as INSTANCE_KEYS;
-use crate::model::{Container, ContainerEnv, Lifecycle, PortMapping, Ship};
+use crate::model::{Container, ContainerEnv, Lifecycle, PortMapping, SecretMount, Ship};
 use crate::ports;
 use crate::reader::{get_set, unknown, Reader};
 use crate::yaml::{Node, Value};
@@ -51,7 +52,10 @@ pub(super) fn instance<'n>(
         Some(_) => None,
         None => Some(name.to_string()),
     };
-    let run = runtime::run_settings(r, service, entries, &path);
+    let mut run = runtime::run_settings(r, service, entries, &path);
+    hooks::refuse_on_instance(r, entries, &path, &service.name);
+    let read_only = run.options.read_only;
+    run.options.secrets = secrets(r, service, (entries, &path), cx, (name, &env, read_only));
     let lifecycle_nodes = lifecycle_nodes(service, entries, &path);
     let container = Container {
         name: name.to_string(),
@@ -92,6 +96,26 @@ pub(super) fn instance<'n>(
         link_nodes,
         lifecycle_nodes,
     })
+}
+
+/// The secrets the container `name` receives: the instance's `secrets`,
+/// else its service's, checked against its own variables (`env`) and its
+/// `read_only`.
+fn secrets(
+    r: &mut Reader,
+    service: &ServiceDraft,
+    (entries, path): (&[(Node, Node)], &str),
+    cx: &Context,
+    (name, env, read_only): (&str, &env::RawEnv, bool),
+) -> Vec<SecretMount> {
+    let own = get_set(entries, "secrets")
+        .map(|n| crate::secrets::mounts(r, n, &format!("{path}/secrets"), &cx.secrets));
+    let Some(mounts) = own.as_ref().or(service.secrets.as_ref()) else {
+        return Vec::new();
+    };
+    let is_set = |var: &str| env.contains_key(var);
+    crate::secrets::check_container(r, mounts, name, is_set, read_only);
+    mounts.iter().map(|m| m.mount.clone()).collect()
 }
 
 /// The ship that a file without `ships` puts instances on by default.

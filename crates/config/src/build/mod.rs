@@ -8,7 +8,8 @@
 //! The modules form layers, each importing only the ones before it:
 //! - leaves: `context` (what services are read against), `entries` (named
 //!   entries and their overlay), and the sections that need nothing of the
-//!   others: `document`, `registries`, `ships`, `volumes`, `links`;
+//!   others: `document`, `registries`, `ships`, `volumes`, `links`,
+//!   `hooks` (a service's deploy hooks);
 //! - `env` (a container's own variables), then `drafts` (a service's and an
 //!   instance's drafts);
 //! - `network` and `runtime`, then `instances`, then `services` (the
@@ -22,6 +23,7 @@ mod drafts;
 mod entries;
 mod env;
 mod finish;
+mod hooks;
 mod instances;
 mod links;
 mod network;
@@ -45,15 +47,16 @@ use crate::yaml::Node;
 /// are computed; commands that read none of them (`status`, `logs`,
 /// `lock`, `deptree`, `exec`), or only those its `exec` checks pass
 /// (`stop`, `kill`, `clean`, `pull`, `rollback`), skip that work.
+/// `document`: the parsed tree and the text it was read from.
 pub fn build(
-    root: &Node,
+    document: (&Node, &str),
     file: &str,
     base_dir: &Path,
     reads: &Reads,
     environments: crate::Environments,
 ) -> Result<Environment, crate::LoadError> {
     let mut r = Reader::new(file);
-    let env = build_in(&mut r, root, file, base_dir, reads, environments);
+    let env = build_in(&mut r, document, file, base_dir, reads, environments);
     if !r.errors.is_empty() || env.is_none() {
         r.errors.sort_by_key(|e| e.mark.map(|m| (m.line, m.column)));
         r.errors.dedup();
@@ -68,7 +71,7 @@ pub fn build(
 /// warnings); `None` once an error stops the build.
 fn build_in(
     r: &mut Reader,
-    root: &Node,
+    (root, text): (&Node, &str),
     file: &str,
     base_dir: &Path,
     reads: &Reads,
@@ -83,11 +86,16 @@ fn build_in(
     let ships = ships::ships(r, root, top, reads);
     let networks = crate::objects::networks(r, get_set(top, "networks"));
     let named_volumes = crate::objects::volumes(r, get_set(top, "volumes"));
+    let declared = crate::secrets::definitions(r, get_set(top, "secrets"), base_dir);
 
     let context = Context {
         env_name: &name,
         ships: &ships,
         networks: &networks,
+        secrets: crate::secrets::Against {
+            declared: &declared,
+            text,
+        },
         schema,
         reads,
     };
@@ -125,7 +133,7 @@ fn build_in(
         graph: dependencies.graph,
         networks,
         volumes: named_volumes,
-        secrets: indexmap::IndexMap::new(),
+        secrets: declared.secrets,
         warnings: Vec::new(),
     })
 }

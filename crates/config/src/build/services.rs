@@ -1,6 +1,7 @@
 //! `services`: each service's image, environment, the ports, limits and
 //! lifecycle checks its instances share, what it requires, and its
-//! `instances` (each name unique across all services), read into drafts.
+//! `instances` (each name unique across all services), its deploy `hooks`
+//! and the `secrets` its instances receive, read into drafts.
 //! Imports the leaves, `env`, `instances` and `network`; never
 //! `references` or `finish`, which come after it.
 
@@ -9,7 +10,7 @@ use std::collections::HashMap;
 use super::context::Context;
 use super::drafts::{ContainerDraft, ServiceDraft};
 use super::entries::named_entries;
-use super::{env, instances, network};
+use super::{env, hooks, instances, network};
 use crate::keys::SERVICE as SERVICE_KEYS;
 use crate::reader::{get, get_set, Reader};
 use crate::yaml::{Node, Value};
@@ -137,6 +138,8 @@ fn service<'n>(
     let omit = get_set(entries, "omit")
         .and_then(|n| r.boolean(n, &format!("{path}/omit")))
         .unwrap_or(false);
+    let secrets = get_set(entries, "secrets")
+        .map(|n| crate::secrets::mounts(r, n, &format!("{path}/secrets"), &cx.secrets));
     Some(ServiceDraft {
         name: name.to_string(),
         node,
@@ -152,6 +155,8 @@ fn service<'n>(
             &format!("{path}/wants_info"),
         ),
         omit,
+        hooks: hooks::hooks(r, entries, &path),
+        secrets,
     })
 }
 
