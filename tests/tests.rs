@@ -30,6 +30,7 @@ mod many_containers;
 mod nothing_lost;
 mod registry;
 mod registry_hub;
+mod run;
 mod sim_engine;
 mod sim_plan;
 mod testbed;
