@@ -31,6 +31,7 @@ mod nothing_lost;
 mod proxy_cutover;
 mod registry;
 mod registry_hub;
+mod run;
 mod secrets;
 mod sim_engine;
 mod sim_plan;

@@ -313,6 +313,24 @@ pub enum Command {
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<String>,
     },
+    /// Run a command in a one-off container with a service's configuration
+    /// (an instance's: image, variables, volumes, networks), without its
+    /// published ports; its output as it comes, then it is removed. Exits
+    /// with the command's status. Takes no deploy lock.
+    Run {
+        /// The service whose configuration the container takes.
+        #[arg(value_name = "SERVICE")]
+        service: String,
+        /// Take the configuration of the service's instance on SHIP (and run there).
+        #[arg(long = "ship", value_name = "SHIP")]
+        ship: Option<String>,
+        /// Keep the container (stopped) instead of removing it.
+        #[arg(long = "keep")]
+        keep: bool,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
     /// The environment's deploy lock, kept on its first ship: who holds it,
     /// take it until released (e.g. for a migration), release it.
     Lock {
@@ -373,6 +391,7 @@ pub const COMMANDS: &[&str] = &[
     "clean",
     "logs",
     "exec",
+    "run",
     "lock",
     "deptree",
     "dump",
@@ -464,6 +483,30 @@ mod tests {
         }
         assert!(Cli::try_parse_from(["maestro", "exec", "web"]).is_err());
         assert!(Cli::try_parse_from(["maestro", "exec", "web", "ls"]).is_err());
+    }
+
+    #[test]
+    fn run_takes_a_service_its_flags_and_the_command_after_the_separator() {
+        let cli = Cli::try_parse_from([
+            "maestro", "run", "--ship", "vm2", "--keep", "web", "--", "sh", "-c", "id",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Run {
+                service,
+                ship,
+                keep,
+                command,
+            } => {
+                assert_eq!(service, "web");
+                assert_eq!(ship.as_deref(), Some("vm2"));
+                assert!(keep);
+                assert_eq!(command, ["sh", "-c", "id"]);
+            }
+            other => panic!("parsed {other:?}"),
+        }
+        assert!(Cli::try_parse_from(["maestro", "run", "web"]).is_err());
+        assert!(Cli::try_parse_from(["maestro", "run", "web", "--"]).is_err());
     }
 
     #[test]

@@ -129,7 +129,10 @@ fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
         | Command::Stop { .. }
         | Command::Kill { .. }
         | Command::Restart { .. } => reverse_play(env, command),
-        Command::Logs { .. } | Command::Lock { .. } | Command::Exec { .. } => tools(env, command),
+        Command::Logs { .. }
+        | Command::Lock { .. }
+        | Command::Exec { .. }
+        | Command::Run { .. } => tools(env, command),
         // Run before the environment is loaded.
         Command::Completions { .. } | Command::Manpage { .. } | Command::Init { .. } => Ok(()),
     }
@@ -316,7 +319,7 @@ fn reverse_play(env: &Environment, command: Command) -> Result<(), Failure> {
     }
 }
 
-/// `logs`, `lock` and `exec`: the commands that run no play.
+/// `logs`, `lock`, `exec` and `run`: the commands that run no play.
 fn tools(env: &Environment, command: Command) -> Result<(), Failure> {
     match command {
         Command::Logs {
@@ -349,6 +352,20 @@ fn tools(env: &Environment, command: Command) -> Result<(), Failure> {
         } => {
             let containers = named(env, std::slice::from_ref(&thing))?;
             crate::exec::exec(env, &containers, &command, concurrency)
+        }
+        Command::Run {
+            service,
+            ship,
+            keep,
+            command,
+        } => {
+            let ask = maestro_plays::direct::run::RunAsk {
+                service: &service,
+                ship: ship.as_deref(),
+                keep,
+                command: &command,
+            };
+            crate::run::run(env, &ask)
         }
         // Runs a play: `dispatch` sends it elsewhere.
         _ => Ok(()),

@@ -71,7 +71,7 @@ fn exec_single(env: &Environment, c: &Container, command: &[String]) -> Result<(
 }
 
 /// The command's exit status as maestro's (1 when it has none that fits).
-fn exit_status(code: i64) -> u8 {
+pub(crate) fn exit_status(code: i64) -> u8 {
     match u8::try_from(code) {
         Ok(0) | Err(_) => 1,
         Ok(code) => code,
@@ -80,7 +80,7 @@ fn exit_status(code: i64) -> u8 {
 
 /// Writes a piece of the command's output where it belongs; `false` once
 /// stdout (or stderr) is closed.
-fn write_output(chunk: ExecOutput) -> bool {
+pub(crate) fn write_output(chunk: ExecOutput) -> bool {
     match chunk {
         ExecOutput::Stdout(bytes) => {
             let mut out = std::io::stdout().lock();

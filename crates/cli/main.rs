@@ -10,6 +10,7 @@ mod logs;
 mod output;
 mod plays;
 mod render;
+mod run;
 
 use std::process::ExitCode;
 

@@ -74,7 +74,7 @@ pub fn clap_error(e: clap::Error, args: &[String]) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// For `maestro exec THING CMD…` without `--` (the command taken for
+/// For `maestro exec THING CMD…` (or `run`) without `--` (the command taken for
 /// unexpected arguments, or missing): where the command goes.
 fn exec_hint(e: &clap::Error, args: &[String]) -> Option<String> {
     use clap::error::ErrorKind;
@@ -85,13 +85,17 @@ fn exec_hint(e: &clap::Error, args: &[String]) -> Option<String> {
     {
         return None;
     }
-    let at = args.iter().position(|a| a == "exec")?;
+    let at = args.iter().position(|a| a == "exec" || a == "run")?;
+    let verb = &args[at];
     let rest = &args[at + 1..];
     // The first word that is not an option (nor an option's value) is the thing.
     let mut words = Vec::new();
     let mut iter = rest.iter();
     while let Some(a) = iter.next() {
-        if matches!(a.as_str(), "-c" | "--concurrency" | "-f" | "--file") {
+        if matches!(
+            a.as_str(),
+            "-c" | "--concurrency" | "-f" | "--file" | "--ship"
+        ) {
             iter.next();
         } else if !a.starts_with('-') {
             words.push(a);
@@ -106,7 +110,7 @@ fn exec_hint(e: &clap::Error, args: &[String]) -> Option<String> {
         command.join(" ")
     };
     Some(format!(
-        "put the command after `--`: maestro exec {thing} -- {example}"
+        "put the command after `--`: maestro {verb} {thing} -- {example}"
     ))
 }
 

@@ -5,6 +5,7 @@
 //! sentence. Knows nothing of plays, terminals or environment files beyond
 //! the [`Ship`] it connects to.
 
+mod attach;
 mod calls;
 mod capped;
 mod error;

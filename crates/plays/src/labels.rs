@@ -1,6 +1,7 @@
 //! Every label maestro puts on the engines' objects, in one leaf module
 //! (it imports nothing of the crate): what marks a container, network or
-//! volume as an environment's, its spec hash, and the deploy lock's.
+//! volume as an environment's, its spec hash, a one-off container's mark,
+//! and the deploy lock's.
 
 /// Labels maestro sets for itself start so (`io.maestro.environment`…).
 pub const MAESTRO_LABEL_PREFIX: &str = "io.maestro.";
@@ -17,6 +18,10 @@ pub const LABEL_SPEC_HASH: &str = "io.maestro.spec-hash";
 pub const LABEL_SECRETS: &str = "io.maestro.secrets";
 /// The networks a container joins, in order (the first is its mode).
 pub const LABEL_NETWORKS: &str = "io.maestro.networks";
+/// A one-off container (`maestro run`, a deploy hook): `true`. Such a
+/// container carries the environment and service labels but no instance
+/// label nor spec hash, and is never taken for an instance or an orphan.
+pub const LABEL_ONEOFF: &str = "io.maestro.oneoff";
 /// The platform the container was created for (`platform:`).
 pub const LABEL_PLATFORM: &str = "io.maestro.platform";
 /// The deploy lock: the environment it locks.

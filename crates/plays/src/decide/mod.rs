@@ -2,8 +2,9 @@
 //! containers a command acts on (selection), each one's creation request
 //! (spec, options), how it differs from what runs (drift), the plays and
 //! their options (play), the rollout's batches, the networks and volumes to
-//! make first (objects), and the plan itself (reconcile → plan): single
-//! engine operations with their causes and what each waits for. No I/O.
+//! make first (objects), a one-off container's request (oneoff), and the
+//! plan itself (reconcile → plan): single engine operations with their
+//! causes and what each waits for. No I/O.
 //!
 //! May import: the leaves and observe (the snapshot's types). Never act,
 //! direct or session.
@@ -11,6 +12,7 @@
 pub mod clash;
 pub mod drift;
 pub mod objects;
+pub mod oneoff;
 pub mod options;
 pub mod plan;
 pub mod play;

@@ -14,7 +14,7 @@ use maestro_engine::models::{
 
 use crate::decide::plan::{Entry, ObjectRequest, Op, Step};
 use crate::labels::{LABEL_ENVIRONMENT, LABEL_NETWORKS};
-use crate::observe::objects::{needs, Objects};
+use crate::observe::objects::{needs, Objects, ShipObjects};
 
 /// Puts, before the part of each container's work that creates it, the
 /// creation of each network and volume it needs that its ship lacks.
@@ -41,25 +41,46 @@ pub fn prerequisites(
             }
             None => continue,
         };
-        let mut ops: Vec<Op> = Vec::new();
-        for key in networks {
-            if !have.networks.contains_key(&env.networks[key].name) {
-                ops.push(Op::new(
-                    Step::CreateNetwork(Arc::new(network_request(env, key))),
-                    "missing on the ship",
-                ));
-            }
-        }
-        for key in volumes {
-            if !have.volumes.contains_key(&env.volumes[key].name) {
-                ops.push(Op::new(
-                    Step::CreateVolume(Arc::new(volume_request(env, key))),
-                    "missing on the ship",
-                ));
-            }
-        }
+        let missing = missing(env, c, have);
+        let ops = missing
+            .networks
+            .into_iter()
+            .map(|r| Step::CreateNetwork(Arc::new(r)))
+            .chain(
+                missing
+                    .volumes
+                    .into_iter()
+                    .map(|r| Step::CreateVolume(Arc::new(r))),
+            )
+            .map(|step| Op::new(step, "missing on the ship"));
         let at = work.split;
         work.ops.splice(at..at, ops);
+    }
+}
+
+/// The declared networks and volumes a container needs that its ship
+/// lacks, with the requests that create them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Missing {
+    pub networks: Vec<ObjectRequest<NetworkCreateRequest>>,
+    pub volumes: Vec<ObjectRequest<VolumeCreateRequest>>,
+}
+
+/// What of the networks and volumes `c` needs its ship lacks, given what
+/// the ship `have`s.
+pub fn missing(env: &Environment, c: &Container, have: &ShipObjects) -> Missing {
+    let (networks, volumes) = needs(env, c);
+    Missing {
+        networks: networks
+            .into_iter()
+            .filter(|key| !have.networks.contains_key(&env.networks[*key].name))
+            .map(|key| network_request(env, key))
+            .collect(),
+        volumes: volumes
+            .into_iter()
+            .filter(|key| !have.volumes.contains_key(&env.volumes[*key].name))
+            .map(|key| volume_request(env, key))
+            .collect(),
     }
 }
 
@@ -216,7 +237,6 @@ fn volume_request(env: &Environment, key: &str) -> ObjectRequest<VolumeCreateReq
 mod tests {
     use super::*;
     use crate::decide::play::{PlayKind, PlayOptions};
-    use crate::observe::objects::ShipObjects;
     use crate::observe::snapshot::{ShipView, Snapshot};
     use maestro_engine::Labels;
 

@@ -854,6 +854,7 @@ services:
             image_id: Some(image_id.into()),
             spec_hash: hash.map(str::to_owned),
             environment: Some("t".into()),
+            one_off: false,
         }
     }
 

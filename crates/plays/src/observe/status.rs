@@ -132,6 +132,8 @@ fn row(c: &Container, snapshot: &Snapshot) -> StatusRow {
         ports: Vec::new(),
     };
     let seen = match snapshot.seen(c) {
+        // A one-off (`maestro run`) under an instance's name is not it.
+        Ok(Some(seen)) if seen.one_off => return row,
         Ok(Some(seen)) => seen,
         Ok(None) => return row,
         Err(e) => {
@@ -213,4 +215,57 @@ async fn probe(
         }
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::snapshot::ShipView;
+
+    fn env() -> Environment {
+        let source = maestro_config::Source {
+            name: "t.yaml".into(),
+            base_dir: ".".into(),
+            text: "
+name: t
+ships: {a: {ip: 10.0.0.1}}
+services:
+  web: {image: box, instances: {web-1: {ship: a}, web-2: {ship: a}}}
+"
+            .into(),
+        };
+        maestro_config::load(&source, &Default::default()).expect("valid")
+    }
+
+    fn seen(one_off: bool) -> Seen {
+        Seen {
+            id: "0123456789abcdef".into(),
+            state: SeenState::Running,
+            status: "Up 3 minutes".into(),
+            image: Some("box".into()),
+            image_id: None,
+            spec_hash: None,
+            environment: Some("t".into()),
+            one_off,
+        }
+    }
+
+    #[test]
+    fn a_one_off_is_not_shown_as_an_instance() {
+        let env = env();
+        let mut view = ShipView::default();
+        view.containers.insert("web-1".into(), seen(false));
+        view.containers.insert("web-2".into(), seen(true));
+        let snapshot = Snapshot {
+            ships: std::collections::HashMap::from([("a".to_owned(), Ok(view))]),
+            objects: Default::default(),
+        };
+        let one = row(&env.containers["web-1"], &snapshot);
+        assert!(
+            matches!(one.state, ContainerState::Running { .. }),
+            "{one:?}"
+        );
+        let two = row(&env.containers["web-2"], &snapshot);
+        assert_eq!(two.state, ContainerState::Absent);
+    }
 }

@@ -165,6 +165,9 @@ pub fn orphans_in(env: &Environment, snapshot: &Snapshot) -> (Vec<Orphan>, Vec<S
                     .containers
                     .iter()
                     .filter(|(_, seen)| seen.environment.as_deref() == Some(env.name.as_str()))
+                    // A one-off (`maestro run`) is nobody's instance and
+                    // goes away by itself: never an orphan.
+                    .filter(|(_, seen)| !seen.one_off)
                     .collect();
                 mine.sort_by(|a, b| a.0.cmp(b.0));
                 lists.push((ship, mine));
@@ -407,6 +410,37 @@ services:
             text: text.into(),
         };
         load(&src, &Default::default()).expect("valid")
+    }
+
+    fn seen(id: &str, one_off: bool) -> crate::observe::snapshot::Seen {
+        crate::observe::snapshot::Seen {
+            id: id.into(),
+            state: crate::observe::snapshot::SeenState::Running,
+            status: "Up 3 seconds".into(),
+            image: Some("box".into()),
+            image_id: None,
+            spec_hash: None,
+            environment: Some("t".into()),
+            one_off,
+        }
+    }
+
+    #[test]
+    fn a_one_off_is_never_an_orphan() {
+        let env = env();
+        let mut view = crate::observe::snapshot::ShipView::default();
+        view.containers.insert("web-1".into(), seen("1", false));
+        view.containers
+            .insert("web-run-0a1b2c".into(), seen("2", true));
+        view.containers.insert("gone-1".into(), seen("3", false));
+        let snapshot = Snapshot {
+            ships: std::collections::HashMap::from([("a".to_owned(), Ok(view))]),
+            objects: Default::default(),
+        };
+        let (orphans, errors) = orphans_in(&env, &snapshot);
+        assert!(errors.is_empty(), "{errors:?}");
+        let names: Vec<&str> = orphans.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["gone-1"]);
     }
 
     #[test]
