@@ -241,3 +241,43 @@ fn a_running_one_off_is_neither_shown_nor_removed_by_plays() {
     left.sort();
     assert_eq!(left, names, "only the instances are left");
 }
+
+/// The issue's own example: a one-off of web prints db's address (a link
+/// variable) and the secret it receives as a file, exits 3, and leaves
+/// nothing behind — while another holds the environment's deploy lock
+/// (a one-off takes none).
+#[test]
+fn run_gets_link_variables_and_secrets_and_needs_no_lock() {
+    let env = "runsecret";
+    let _oneoffs = OneOffs::new(env);
+    let dir = Dir::new();
+    let text = two_services(env, "run-secret-db-1", "run-secret-web-1").replace(
+        "env: {GREETING: hello}",
+        "env: {GREETING: hello}\n    secrets: [db_password]",
+    ) + "secrets:\n  db_password: {environment: RUN_TEST_DB_PASSWORD}\n";
+    let file = dir.write("maestro.yaml", text);
+    let locked = maestro(&file, &["lock", "acquire", "-m", "someone deploys"]);
+    assert_code(&locked, 0);
+    let script = "echo $DB_RUN_SECRET_DB_1_HOST; cat /run/secrets/db_password; echo; exit 3";
+    let mut command = crate::util::TestCommand::maestro();
+    command
+        .arg("-f")
+        .arg(&file)
+        .args(["run", "web", "--", "sh", "-c", script])
+        .env("NO_COLOR", "1")
+        .env("RUN_TEST_DB_PASSWORD", "pw-from-the-vault")
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .timeout(Duration::from_secs(120));
+    let out = command.run();
+    assert_code(&out, 3);
+    let ip = testbed().var("TESTBED_LOCAL_IP");
+    assert_eq!(
+        out.stdout(),
+        format!("{ip}\npw-from-the-vault\n"),
+        "{}",
+        out.report()
+    );
+    assert_eq!(of_environment(env), Vec::<String>::new(), "left behind");
+    assert_code(&maestro(&file, &["lock", "release", "--force"]), 0);
+}

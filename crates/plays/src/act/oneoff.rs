@@ -136,10 +136,14 @@ async fn create(one: &OneOff<'_>) -> Result<(), OneOffError> {
     Ok(())
 }
 
-/// Copies files into the created container before it starts: the step
-/// where files (secrets) are to be delivered. There are none yet.
-async fn deliver_files(_one: &OneOff<'_>) -> Result<(), EngineError> {
-    Ok(())
+/// Writes the secrets it receives as files into the created container,
+/// before it starts.
+async fn deliver_files(one: &OneOff<'_>) -> Result<(), EngineError> {
+    let files = crate::act::ops::secret_files(one.request);
+    if files.is_empty() {
+        return Ok(());
+    }
+    one.engine.put_files(one.name, &files).await
 }
 
 /// Its files delivered, attached to, started, its output passed on until

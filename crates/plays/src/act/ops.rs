@@ -285,7 +285,24 @@ pub(crate) async fn put_secret_files(
     name: &str,
     request: &CreateRequest,
 ) -> Result<(), Failure> {
-    let files: Vec<FileToPut> = request
+    let files = secret_files(request);
+    if files.is_empty() {
+        return Ok(());
+    }
+    if let Err(error) = engine.put_files(name, &files).await {
+        // Best effort: the failure says what matters either way.
+        let _ = engine.remove_container(name, true, true).await;
+        return Err(Failure::SecretsNotWritten {
+            name: name.to_owned(),
+            error,
+        });
+    }
+    Ok(())
+}
+
+/// The files of the secrets `request` delivers as files.
+pub(crate) fn secret_files(request: &CreateRequest) -> Vec<FileToPut<'_>> {
+    request
         .secrets
         .iter()
         .filter_map(|d| match (&d.to, &d.value) {
@@ -306,19 +323,7 @@ pub(crate) async fn put_secret_files(
             }),
             _ => None,
         })
-        .collect();
-    if files.is_empty() {
-        return Ok(());
-    }
-    if let Err(error) = engine.put_files(name, &files).await {
-        // Best effort: the failure says what matters either way.
-        let _ = engine.remove_container(name, true, true).await;
-        return Err(Failure::SecretsNotWritten {
-            name: name.to_owned(),
-            error,
-        });
-    }
-    Ok(())
+        .collect()
 }
 
 /// Creates a network or volume the container needs (once per ship and

@@ -99,14 +99,16 @@ pub fn one_off_name(service: &str, suffix: u32) -> String {
 /// - on its networks, no alias, fixed address or MAC address of the
 ///   instance's (they are the instance's);
 /// - labels: the environment and service stay, the instance and spec hash
-///   go, and [`LABEL_ONEOFF`] says what it is.
+///   go, and [`LABEL_ONEOFF`] says what it is;
+/// - the secrets the instance receives, from `secrets`, as the instance's.
 pub fn one_off_request(
     env: &Environment,
     container: &Container,
+    secrets: &crate::observe::secrets::SecretValues,
     name: &str,
     command: &[String],
 ) -> CreateRequest {
-    let mut request = crate::decide::spec::create_request(env, container);
+    let mut request = crate::decide::spec::create_request(env, container, secrets);
     request.body = request.with_env(container);
     let body = &mut request.body;
     body.cmd = Some(command.to_vec());
@@ -215,7 +217,7 @@ services:
     fn the_request_is_the_instances_with_the_command_and_without_its_ports() {
         let env = load(ENV);
         let c = &env.containers["web-1"];
-        let request = one_off_request(&env, c, "web-run-00abcd", &command());
+        let request = one_off_request(&env, c, &Default::default(), "web-run-00abcd", &command());
         let body = &request.body;
         let instance = crate::decide::spec::create_body(&env, c);
         assert_eq!(body.image, instance.image);
@@ -252,7 +254,7 @@ services:
     fn its_labels_say_one_off_of_the_service_not_instance() {
         let env = load(ENV);
         let c = &env.containers["web-1"];
-        let request = one_off_request(&env, c, "web-run-00abcd", &command());
+        let request = one_off_request(&env, c, &Default::default(), "web-run-00abcd", &command());
         let labels = request.body.labels.as_ref().expect("labels");
         assert_eq!(labels[LABEL_ENVIRONMENT], "demo");
         assert_eq!(labels[LABEL_SERVICE], "web");
@@ -267,7 +269,7 @@ services:
     fn it_joins_the_instances_networks_without_its_aliases_or_address() {
         let env = load(ENV);
         let c = &env.containers["web-1"];
-        let request = one_off_request(&env, c, "web-run-00abcd", &command());
+        let request = one_off_request(&env, c, &Default::default(), "web-run-00abcd", &command());
         let host = request.body.host_config.as_ref().expect("host config");
         assert_eq!(host.network_mode.as_deref(), Some("front"));
         let endpoints = request

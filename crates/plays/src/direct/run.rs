@@ -56,6 +56,9 @@ pub enum RunError {
     NoName(String),
     #[error("{0}")]
     OneOff(#[from] OneOffError),
+    /// A secret the one-off receives could not be read (nothing was made).
+    #[error("{0}")]
+    Secret(#[from] crate::observe::secrets::SecretError),
 }
 
 /// What a run tells as it goes (before the command's own output).
@@ -87,6 +90,7 @@ pub async fn run(
         return Err(RunError::NoCommand(ask.service.to_owned()));
     }
     let container = pick_instance(env, ask.service, ask.ship)?;
+    let secrets = crate::observe::secrets::resolve(env, &[container]).await?;
     let engine = fleet.engine(&container.ship).await?;
     let name = free_name(env, &engine, ask.service).await?;
     events(RunEvent::Named {
@@ -112,7 +116,7 @@ pub async fn run(
             ship: container.ship.clone(),
             error,
         })?;
-    let request = one_off_request(env, container, &name, ask.command);
+    let request = one_off_request(env, container, &secrets, &name, ask.command);
     let one = OneOff {
         engine: &engine,
         name: &name,

@@ -61,7 +61,7 @@ impl SecretValues {
 }
 
 /// Why a secret has no value.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SecretError {
     #[error("secret {name}: cannot read {path}: {reason}; check `secrets/{name}/file`")]
     File {
