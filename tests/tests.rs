@@ -21,6 +21,7 @@ mod engine_transports;
 mod exec;
 mod faults;
 mod guest_cluster;
+mod hooks;
 mod hostile_engine;
 mod hostile_inputs;
 mod init;

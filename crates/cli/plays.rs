@@ -749,20 +749,38 @@ fn action_cell(
             Some(op) => format!("none; its running checks run again ({})", op.cause),
             None => "none".to_owned(),
         },
-        Ok((other, _)) => match place {
-            Some(p) => palette.yellow(&format!(
-                "{} (batch {} of {}; {}'s {} of {})",
-                other.describe(),
-                p.number,
-                p.of,
-                c.service,
-                p.in_service,
-                p.of_service
-            )),
-            None => palette.yellow(&other.describe()),
-        },
+        Ok((other, ops)) => {
+            let what = other.describe() + &hooks_run(ops);
+            match place {
+                Some(p) => palette.yellow(&format!(
+                    "{what} (batch {} of {}; {}'s {} of {})",
+                    p.number, p.of, c.service, p.in_service, p.of_service
+                )),
+                None => palette.yellow(&what),
+            }
+        }
         Err(e) => palette.red(&format!("unknown: {e}")),
     }
+}
+
+/// `; pre_deploy hook `migrate` first`, `; post_deploy hook `notify` after`:
+/// the deploy hooks among a container's operations.
+fn hooks_run(ops: &[maestro_plays::decide::plan::Op]) -> String {
+    use maestro_plays::decide::plan::{HookPhase, Step};
+    ops.iter()
+        .filter_map(|op| match &op.step {
+            Step::Hook(run) => Some(format!(
+                "; {} hook `{}` {}",
+                run.phase.name(),
+                run.command.join(" "),
+                match run.phase {
+                    HookPhase::PreDeploy => "first",
+                    HookPhase::PostDeploy => "after",
+                }
+            )),
+            _ => None,
+        })
+        .collect()
 }
 
 /// `clean --networks` / `--volumes`: the clean play, then the objects; each

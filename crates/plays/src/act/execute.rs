@@ -358,7 +358,7 @@ impl<'a> Executor<'a> {
                 // Boxed, so that the state of the engine calls (kilobytes)
                 // exists only for the containers being acted on.
                 let result: BoxFuture<'_, Result<Next<'a>, Failure>> =
-                    Box::pin(self.run_op(ctx, work, &op.step, *sent));
+                    Box::pin(self.run_op(ctx, i, work, &op.step, *sent));
                 match result.await {
                     Ok(Next::Go) => {}
                     Ok(Next::Started(at)) => *sent = Some(at),
@@ -399,6 +399,7 @@ impl<'a> Executor<'a> {
     async fn run_op(
         &self,
         ctx: &Ctx<'_>,
+        i: usize,
         work: &'a Work,
         step: &'a Step,
         sent: Option<tokio::time::Instant>,
@@ -422,6 +423,12 @@ impl<'a> Executor<'a> {
                 .map(|()| Next::Go),
             // Run only as a follow-up of a failure, where it is given one.
             Step::StopIfUp => Ok(Next::Go),
+            Step::Hook(run) => {
+                let ran = crate::act::hook::run(ctx, run).await;
+                let failure = ran.as_ref().err().map(ToString::to_string);
+                self.observer.hook(i, run, failure.as_deref());
+                ran.map(|()| Next::Go)
+            }
             Step::Start => ops::start(ctx).await.map(Next::Started),
             Step::Confirm => ops::confirm(ctx, sent).await.map(|()| Next::Go),
             Step::Stop => ops::halt(ctx, false).await.map(|()| Next::Go),

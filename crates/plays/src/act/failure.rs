@@ -56,6 +56,25 @@ pub enum Failure {
     /// Its secret files could not be written into it (it was removed).
     #[error("{name}: cannot write its secret files ({error}); the container was removed")]
     SecretsNotWritten { name: String, error: EngineError },
+    /// A deploy hook's command exited non-zero; its last output lines.
+    #[error("the {phase} hook {command} exited with status {status}; its last output lines:{}", indented(.lines))]
+    HookFailed {
+        phase: &'static str,
+        /// The command, as a shell would read it.
+        command: String,
+        status: i64,
+        lines: Vec<String>,
+    },
+    /// No free name for a hook's one-off container.
+    #[error("cannot find a free name for a one-off of {0} (each one tried is taken)")]
+    NoFreeName(String),
+    /// A deploy hook's one-off container could not run to its end.
+    #[error("the {phase} hook {command} did not run: {error}")]
+    HookNotRun {
+        phase: &'static str,
+        command: String,
+        error: Box<crate::act::oneoff::OneOffError>,
+    },
     /// A login or pull failed.
     #[error("{0}")]
     Pull(#[from] crate::act::registry::PullFailure),

@@ -2,8 +2,9 @@
 //! fleet (execute), the operations themselves (ops: pulls with the
 //! registries' credentials, lifecycle checks, creations of containers,
 //! networks and volumes), how each container's part ends (outcome) and why
-//! an operation failed (failure), typed until printed; and one one-off
-//! container run to its end (oneoff), outside any plan.
+//! an operation failed (failure), typed until printed; one one-off
+//! container run to its end (oneoff: `maestro run`, and the deploy hooks,
+//! which a plan runs as operations: hook).
 //!
 //! May import: the leaves, observe (the fleet) and decide (the plan it
 //! runs). Never direct or session.
@@ -11,6 +12,7 @@
 pub mod checks;
 pub mod execute;
 pub mod failure;
+pub mod hook;
 pub mod objects;
 pub mod oneoff;
 pub mod ops;

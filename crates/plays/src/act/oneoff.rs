@@ -7,13 +7,11 @@
 //! made when its ship lacks them.
 
 use std::future::Future;
-use std::sync::Arc;
 
 use futures_util::StreamExt;
 use maestro_config::{Container, Environment};
 use maestro_engine::{Engine, EngineError, ExecOutput};
 
-use crate::act::failure::Failure;
 use crate::decide::plan::CreateRequest;
 use crate::observe::objects::ShipObjects;
 
@@ -139,7 +137,7 @@ async fn create(one: &OneOff<'_>) -> Result<(), OneOffError> {
 /// Writes the secrets it receives as files into the created container,
 /// before it starts.
 async fn deliver_files(one: &OneOff<'_>) -> Result<(), EngineError> {
-    let files = crate::act::ops::secret_files(one.request);
+    let files = one.request.files();
     if files.is_empty() {
         return Ok(());
     }
@@ -179,28 +177,6 @@ async fn stop_and_dispose(one: &OneOff<'_>) -> Result<(), EngineError> {
     }
 }
 
-/// Pulls `container`'s image on `engine`'s ship when the ship lacks it,
-/// logging in as a play's pull does; `progress` hears what happens.
-pub async fn ensure_image(
-    env: &Environment,
-    container: &Container,
-    engine: Arc<Engine>,
-    progress: impl Fn(&str) + Send + Sync,
-) -> Result<(), Failure> {
-    if engine.inspect_image(&container.image).await?.is_some() {
-        return Ok(());
-    }
-    let shared = crate::act::ops::Shared::default();
-    let ctx = crate::act::ops::Ctx {
-        env,
-        container,
-        shared: &shared,
-        engine,
-        progress: Box::new(progress),
-    };
-    crate::act::ops::pull(&ctx).await
-}
-
 /// Creates the declared networks and named volumes `container` uses that
 /// `engine`'s ship lacks (one made meanwhile by someone else is fine).
 pub async fn ensure_objects(
@@ -235,4 +211,51 @@ pub async fn ensure_objects(
         engine.create_volume(volume.request).await?;
     }
     Ok(())
+}
+
+/// How many random names are tried before giving up.
+const NAME_TRIES: usize = 8;
+
+/// A one-off name (`SERVICE-WHAT-XXXXXX`) that no container on `engine`
+/// has, nor any instance of the file; `None` when each one tried is taken.
+pub async fn free_name(
+    env: &Environment,
+    engine: &Engine,
+    service: &str,
+    what: &str,
+) -> Result<Option<String>, EngineError> {
+    for _ in 0..NAME_TRIES {
+        let name = crate::decide::oneoff::one_off_name(service, what, random_suffix());
+        if env.containers.contains_key(&name) {
+            continue;
+        }
+        if engine.list_containers_named(&[&name]).await?.is_empty() {
+            return Ok(Some(name));
+        }
+    }
+    Ok(None)
+}
+
+/// 32 random bits: the process's hasher keys (drawn from the system's
+/// randomness, new ones for each hasher) over the time and process id.
+fn random_suffix() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    hasher.write_u128(now);
+    hasher.write_u32(std::process::id());
+    let bits = hasher.finish();
+    (bits ^ (bits >> 32)) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn suffixes_differ() {
+        let a: std::collections::BTreeSet<u32> = (0..64).map(|_| super::random_suffix()).collect();
+        assert!(a.len() > 60, "{a:?}");
+    }
 }

@@ -12,14 +12,14 @@ use std::time::Duration;
 
 use maestro_config::{Check, Container, Environment, Retry, Ship};
 use maestro_engine::models::ContainerInspectResponse;
-use maestro_engine::{Engine, EngineError, FileToPut, PullProgress};
+use maestro_engine::{Engine, EngineError, PullProgress};
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use crate::act::checks::{self, CheckTarget, TargetError};
 use crate::act::failure::Failure;
 use crate::act::registry::{self, PullFailure};
-use crate::decide::plan::{CreateRequest, DeliverTo, Stage};
+use crate::decide::plan::{CreateRequest, Stage};
 use crate::trace;
 
 /// What the operations of one play share: the pulls and logins done so
@@ -285,7 +285,7 @@ pub(crate) async fn put_secret_files(
     name: &str,
     request: &CreateRequest,
 ) -> Result<(), Failure> {
-    let files = secret_files(request);
+    let files = request.files();
     if files.is_empty() {
         return Ok(());
     }
@@ -298,32 +298,6 @@ pub(crate) async fn put_secret_files(
         });
     }
     Ok(())
-}
-
-/// The files of the secrets `request` delivers as files.
-pub(crate) fn secret_files(request: &CreateRequest) -> Vec<FileToPut<'_>> {
-    request
-        .secrets
-        .iter()
-        .filter_map(|d| match (&d.to, &d.value) {
-            (
-                DeliverTo::File {
-                    target,
-                    uid,
-                    gid,
-                    mode,
-                },
-                Some(value),
-            ) => Some(FileToPut {
-                path: target,
-                uid: *uid,
-                gid: *gid,
-                mode: *mode,
-                contents: value.expose(),
-            }),
-            _ => None,
-        })
-        .collect()
 }
 
 /// Creates a network or volume the container needs (once per ship and
@@ -649,4 +623,26 @@ fn engine_said(error: &EngineError) -> String {
         }
         other => other.detail(),
     }
+}
+
+/// Pulls `container`'s image on `engine`'s ship when the ship lacks it,
+/// logging in as a play's pull does; `progress` hears what happens.
+pub async fn ensure_image(
+    env: &Environment,
+    container: &Container,
+    engine: Arc<Engine>,
+    progress: impl Fn(&str) + Send + Sync,
+) -> Result<(), Failure> {
+    if engine.inspect_image(&container.image).await?.is_some() {
+        return Ok(());
+    }
+    let shared = Shared::default();
+    let ctx = Ctx {
+        env,
+        container,
+        shared: &shared,
+        engine,
+        progress: Box::new(progress),
+    };
+    pull(&ctx).await
 }

@@ -41,4 +41,9 @@ pub trait Observer: Send + Sync {
     fn progress(&self, index: usize, text: &str);
     /// The container is done with.
     fn finish(&self, index: usize, outcome: &Outcome, elapsed: Duration);
+    /// A deploy hook ran as an operation of the container: `failure` is
+    /// why it failed (`None`: it exited 0).
+    fn hook(&self, index: usize, hook: &crate::decide::plan::HookRun, failure: Option<&str>) {
+        let _ = (index, hook, failure);
+    }
 }

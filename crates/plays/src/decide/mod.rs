@@ -11,6 +11,7 @@
 
 pub mod clash;
 pub mod drift;
+pub mod hooks;
 pub mod objects;
 pub mod oneoff;
 pub mod options;

@@ -80,10 +80,16 @@ pub fn pick_instance<'e>(
     })
 }
 
-/// `SERVICE-run-XXXXXX`: the one-off's name, `suffix`'s low 24 bits as
-/// six hex digits.
-pub fn one_off_name(service: &str, suffix: u32) -> String {
-    format!("{service}-run-{:06x}", suffix & 0x00ff_ffff)
+/// `SERVICE-WHAT-XXXXXX` (`web-run-0a1b2c`, `web-hook-…`): a one-off's
+/// name, `suffix`'s low 24 bits as six hex digits.
+pub fn one_off_name(service: &str, what: &str, suffix: u32) -> String {
+    format!("{service}-{what}-{:06x}", suffix & 0x00ff_ffff)
+}
+
+/// `request` for the one-off named `name` (its host name follows).
+pub fn named(mut request: CreateRequest, name: &str) -> CreateRequest {
+    request.body.hostname = hostname(name);
+    request
 }
 
 /// The request that creates the one-off `name` of `container`'s service,
@@ -288,8 +294,8 @@ services:
 
     #[test]
     fn names_are_the_service_run_and_six_hex_digits() {
-        assert_eq!(one_off_name("web", 0xabc), "web-run-000abc");
-        assert_eq!(one_off_name("web", 0xffff_ffff), "web-run-ffffff");
+        assert_eq!(one_off_name("web", "run", 0xabc), "web-run-000abc");
+        assert_eq!(one_off_name("web", "run", 0xffff_ffff), "web-run-ffffff");
     }
 
     #[test]

@@ -117,11 +117,44 @@ pub enum Step {
     CreateNetwork(Arc<ObjectRequest<NetworkCreateRequest>>),
     /// Create a named volume likewise.
     CreateVolume(Arc<ObjectRequest<VolumeCreateRequest>>),
+    /// A deploy hook of the container's service: its command in a one-off
+    /// container of the new configuration, on the container's ship, which
+    /// must exit 0.
+    Hook(Arc<HookRun>),
     /// After a failure (declared in an operation's `on_failure`): stop the
     /// container if it is still up, so that a container that never passed
     /// its checks is not left running, nor one that keeps exiting
     /// restarting.
     StopIfUp,
+}
+
+/// When a deploy hook runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookPhase {
+    /// Before the first of the service's containers is replaced.
+    PreDeploy,
+    /// After the last of them passed its checks.
+    PostDeploy,
+}
+
+impl HookPhase {
+    /// `pre_deploy`, `post_deploy`: the key in the file.
+    pub fn name(self) -> &'static str {
+        match self {
+            HookPhase::PreDeploy => "pre_deploy",
+            HookPhase::PostDeploy => "post_deploy",
+        }
+    }
+}
+
+/// One deploy hook to run: its command and the one-off container's request
+/// (the service's new configuration; named when it runs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookRun {
+    pub service: String,
+    pub phase: HookPhase,
+    pub command: Vec<String>,
+    pub request: CreateRequest,
 }
 
 /// The request that creates a network or volume, with its key in the file.
@@ -193,6 +226,7 @@ impl Step {
             Step::CreateNetwork(r) => format!("create network {}", r.key),
             Step::CreateVolume(r) => format!("create volume {}", r.key),
             Step::StopIfUp => "stop if still up".into(),
+            Step::Hook(run) => format!("{} hook", run.phase.name()),
         }
     }
 
@@ -212,6 +246,7 @@ impl Step {
                 | Step::CreateNetwork(_)
                 | Step::CreateVolume(_)
                 | Step::StopIfUp
+                | Step::Hook(_)
         ) || matches!(self, Step::IfImageChanged { then, otherwise, .. }
             if then.iter().chain(otherwise).any(|op| op.step.changes()))
     }
@@ -257,6 +292,9 @@ impl Op {
             if let Some(done) = else_done {
                 json["else_ends"] = done.text.clone().into();
             }
+        }
+        if let Step::Hook(run) = &self.step {
+            json["command"] = run.command.clone().into();
         }
         if !self.on_failure.is_empty() {
             json["on_failure"] = list(&self.on_failure).into();

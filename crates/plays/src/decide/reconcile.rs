@@ -78,6 +78,11 @@ pub fn reconcile<'e>(
 ) -> Plan<'e> {
     let (mut entries, actions) = entries(env, containers, kind, options, snapshot, requests);
     crate::decide::objects::prerequisites(env, containers, &snapshot.objects, &mut entries);
+    let hooked = if kind == PlayKind::Up {
+        crate::decide::hooks::place(env, containers, &options.secrets, &mut entries)
+    } else {
+        Vec::new()
+    };
     let (before_start, before_stop) = if options.ignore_dependencies {
         let none = vec![Vec::new(); containers.len()];
         (none.clone(), none)
@@ -88,7 +93,7 @@ pub fn reconcile<'e>(
         restart_dependents(containers, options, snapshot, &before_start, &mut entries);
     }
     let rolls = options.rollout.rolls() && matches!(kind, PlayKind::Restart | PlayKind::Up);
-    let (first_waits, second_waits) = phase_waits(
+    let (first_waits, mut second_waits) = phase_waits(
         env,
         containers,
         kind,
@@ -96,6 +101,7 @@ pub fn reconcile<'e>(
         rolls,
         (before_start, before_stop),
     );
+    crate::decide::hooks::order(&hooked, &mut second_waits);
     let (batch_waits, batches) = if rolls {
         let batches = crate::decide::rollout::batches(env, containers, &options.rollout);
         crate::decide::rollout::waits(&batches, containers.len())

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::decide::plan::{CreateRequest, DeliverTo, Delivery};
 use crate::observe::secrets::SecretValues;
+use maestro_engine::FileToPut;
 
 pub use crate::labels::{
     LABEL_ENVIRONMENT, LABEL_INSTANCE, LABEL_SECRETS, LABEL_SERVICE, LABEL_SPEC_HASH,
@@ -140,6 +141,32 @@ impl CreateRequest {
         }
         body.env = Some(vars);
         body
+    }
+
+    /// The secrets it delivers as files, to write into the created
+    /// container before it starts.
+    pub fn files(&self) -> Vec<FileToPut<'_>> {
+        self.secrets
+            .iter()
+            .filter_map(|d| match (&d.to, &d.value) {
+                (
+                    DeliverTo::File {
+                        target,
+                        uid,
+                        gid,
+                        mode,
+                    },
+                    Some(value),
+                ) => Some(FileToPut {
+                    path: target,
+                    uid: *uid,
+                    gid: *gid,
+                    mode: *mode,
+                    contents: value.expose(),
+                }),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The spec hash in its labels.

@@ -7,11 +7,11 @@
 //! touched: a play may run meanwhile.
 
 use maestro_config::Environment;
-use maestro_engine::{Engine, EngineError, ExecOutput};
+use maestro_engine::{EngineError, ExecOutput};
 
 use crate::act::failure::Failure;
 use crate::act::oneoff::{OneOff, OneOffError};
-use crate::decide::oneoff::{one_off_name, one_off_request, pick_instance, PickError};
+use crate::decide::oneoff::{one_off_request, pick_instance, PickError};
 use crate::observe::fleet::Fleet;
 
 /// What `maestro run` is asked.
@@ -92,13 +92,15 @@ pub async fn run(
     let container = pick_instance(env, ask.service, ask.ship)?;
     let secrets = crate::observe::secrets::resolve(env, &[container]).await?;
     let engine = fleet.engine(&container.ship).await?;
-    let name = free_name(env, &engine, ask.service).await?;
+    let name = crate::act::oneoff::free_name(env, &engine, ask.service, "run")
+        .await?
+        .ok_or_else(|| RunError::NoName(ask.service.to_owned()))?;
     events(RunEvent::Named {
         name: name.clone(),
         ship: container.ship.clone(),
         instance: container.name.clone(),
     });
-    let pulled = crate::act::oneoff::ensure_image(env, container, engine.clone(), |text| {
+    let pulled = crate::act::ops::ensure_image(env, container, engine.clone(), |text| {
         events(RunEvent::Pulling(text.to_owned()))
     })
     .await;
@@ -125,46 +127,4 @@ pub async fn run(
         keep: ask.keep,
     };
     Ok(crate::act::oneoff::run_one_off(&one, sink, interrupt).await?)
-}
-
-/// How many random names are tried before giving up.
-const NAME_TRIES: usize = 8;
-
-/// A one-off name that no container on `engine` has, nor any instance of
-/// the file.
-async fn free_name(env: &Environment, engine: &Engine, service: &str) -> Result<String, RunError> {
-    for _ in 0..NAME_TRIES {
-        let name = one_off_name(service, random_suffix());
-        if env.containers.contains_key(&name) {
-            continue;
-        }
-        if engine.list_containers_named(&[&name]).await?.is_empty() {
-            return Ok(name);
-        }
-    }
-    Err(RunError::NoName(service.to_owned()))
-}
-
-/// 32 random bits: the process's hasher keys (drawn from the system's
-/// randomness, new ones for each hasher) over the time and process id.
-fn random_suffix() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    hasher.write_u128(now);
-    hasher.write_u32(std::process::id());
-    let bits = hasher.finish();
-    (bits ^ (bits >> 32)) as u32
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn suffixes_differ() {
-        let a: std::collections::BTreeSet<u32> = (0..64).map(|_| super::random_suffix()).collect();
-        assert!(a.len() > 60, "{a:?}");
-    }
 }

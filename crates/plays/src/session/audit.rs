@@ -204,6 +204,7 @@ pub fn compact(what: &[&Container]) -> String {
 fn verb(action: &str) -> String {
     match action {
         "stop" => "stopping".into(),
+        other if other.starts_with("run ") => format!("running {}", &other[4..]),
         "up" => "converging".into(),
         "lock" => "taking the deploy lock for".into(),
         "unlock" => "releasing the deploy lock for".into(),
@@ -224,6 +225,10 @@ fn title(action: &str) -> String {
 fn sentence(event: &Event, who: &str, what: &str, action: &str) -> String {
     match event {
         Event::Action => format!("{who} is {} {what}.", verb(action)),
+        // `Run the pre_deploy hook `migrate` for web-1 succeeded.`
+        Event::Success if action.ends_with(" for") => {
+            format!("{} {what} succeeded.", title(action))
+        }
         Event::Success => format!("{} of {what} succeeded.", title(action)),
         Event::Error(message) if message.is_empty() => format!("Failed to {action} {what}!"),
         Event::Error(message) => format!("Failed to {action} {what}! (message: {message})"),
@@ -781,11 +786,20 @@ async fn run_script(script: &str, args: &[String], input: &str) -> Result<(), Au
     }
 }
 
-/// A container's turn in a play, for the auditors at `level: debug`.
+/// A container's turn in a play, for the auditors at `level: debug`; a
+/// deploy hook, for every auditor.
 #[derive(Debug, Clone)]
 pub enum Step {
     Begin(usize),
     Finish(usize, Outcome),
+    /// A hook ran as an operation of the container: its phase, its command
+    /// (as a shell reads it) and why it failed.
+    Hook {
+        index: usize,
+        phase: &'static str,
+        command: String,
+        failure: Option<String>,
+    },
 }
 
 /// An [`Observer`] that passes everything on to `inner`, hands each
@@ -796,20 +810,25 @@ pub struct Relay<'a> {
     inner: &'a dyn Observer,
     names: Vec<String>,
     sender: Mutex<Option<mpsc::UnboundedSender<Step>>>,
+    /// Whether the containers' turns are sent (some auditor is at `debug`).
+    turns: bool,
     last: Mutex<Vec<(String, u64)>>,
 }
 
 impl<'a> Relay<'a> {
-    /// Relays to `inner`; `sender`, when given, gets each container's steps.
+    /// Relays to `inner`; `sender`, when given, gets the hooks, and with
+    /// `turns` each container's turn.
     pub fn new(
         inner: &'a dyn Observer,
         containers: &[&Container],
         sender: Option<mpsc::UnboundedSender<Step>>,
+        turns: bool,
     ) -> Relay<'a> {
         Relay {
             inner,
             names: containers.iter().map(|c| c.name.clone()).collect(),
             sender: Mutex::new(sender),
+            turns,
             last: Mutex::new(vec![(String::new(), u64::MAX); containers.len()]),
         }
     }
@@ -848,7 +867,9 @@ fn split_percent(text: &str) -> (&str, Option<u64>) {
 impl Observer for Relay<'_> {
     fn begin(&self, index: usize) {
         self.inner.begin(index);
-        self.send(Step::Begin(index));
+        if self.turns {
+            self.send(Step::Begin(index));
+        }
     }
 
     fn progress(&self, index: usize, text: &str) {
@@ -886,7 +907,19 @@ impl Observer for Relay<'_> {
             };
             trace::debug(format!("{name}: {text}"));
         }
-        self.send(Step::Finish(index, outcome.clone()));
+        if self.turns {
+            self.send(Step::Finish(index, outcome.clone()));
+        }
+    }
+
+    fn hook(&self, index: usize, hook: &crate::decide::plan::HookRun, failure: Option<&str>) {
+        self.inner.hook(index, hook, failure);
+        self.send(Step::Hook {
+            index,
+            phase: hook.phase.name(),
+            command: hook.command.join(" "),
+            failure: failure.map(str::to_owned),
+        });
     }
 }
 
@@ -937,7 +970,12 @@ pub async fn run_relayed(
     interrupt: impl std::future::Future<Output = ()>,
 ) -> (crate::PlayReport, Vec<AuditError>) {
     let (sender, steps) = mpsc::unbounded_channel();
-    let relay = Relay::new(observer, containers, trail.wants_debug().then_some(sender));
+    let relay = Relay::new(
+        observer,
+        containers,
+        (!trail.is_empty()).then_some(sender),
+        trail.wants_debug(),
+    );
     let play = async {
         let report =
             crate::run_play(env, fleet, containers, kind, options, &relay, interrupt).await;
@@ -995,6 +1033,18 @@ pub async fn deliver(
         let (index, failed) = match &step {
             Step::Begin(i) => (*i, None),
             Step::Finish(i, outcome) => (*i, Some(outcome)),
+            Step::Hook {
+                index,
+                phase,
+                command,
+                failure,
+            } => {
+                let Some(container) = containers.get(*index) else {
+                    continue;
+                };
+                errors.extend(tell_hook(trail, container, phase, command, failure).await);
+                continue;
+            }
         };
         let Some(container) = containers.get(index) else {
             continue;
@@ -1015,6 +1065,25 @@ pub async fn deliver(
         };
         errors.extend(got);
     }
+    errors
+}
+
+/// Tells every auditor that a deploy hook ran on `container`'s ship
+/// (`web-1`), and how it ended.
+async fn tell_hook(
+    trail: &Trail<'_>,
+    container: &Container,
+    phase: &str,
+    command: &str,
+    failure: &Option<String>,
+) -> Vec<AuditError> {
+    let what = [container];
+    let action = format!("run the {phase} hook `{command}` for");
+    let mut errors = trail.action(AuditLevel::Info, &what, &action).await;
+    errors.extend(match failure {
+        None => trail.success(AuditLevel::Info, &what, &action).await,
+        Some(why) => trail.error(AuditLevel::Info, &what, &action, why).await,
+    });
     errors
 }
 
