@@ -60,6 +60,8 @@ pub struct Environment {
     /// Top-level `secrets:`, by name: where each value comes from (never
     /// the value, which is read by the plays that create containers).
     pub secrets: IndexMap<String, SecretDef>,
+    /// The proxy's settings (top-level `proxy:`; defaults when absent).
+    pub proxy: ProxySettings,
     /// Things that load but deserve a word (unknown keys, ignored values).
     pub warnings: Vec<crate::ConfigError>,
 }
@@ -158,6 +160,86 @@ pub struct Service {
     /// Commands run as one-off containers around `up`'s replacement of
     /// the service's containers.
     pub hooks: Hooks,
+    /// `proxy`: the service answers behind the proxy maestro runs on each
+    /// of its ships.
+    pub proxy: Option<ProxyRoute>,
+    /// `deploy.update_config`: how `up` and `restart` roll it out.
+    pub update: UpdateConfig,
+}
+
+/// How the proxy reaches a service (a service's `proxy:`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxyRoute {
+    /// Host names it answers for (none: any).
+    pub hosts: Vec<String>,
+    /// A path prefix it answers for (`/api`; none: every path).
+    pub path_prefix: Option<String>,
+    /// The container port the application listens on.
+    pub app_port: u16,
+    pub healthcheck: ProxyHealth,
+    /// Seconds the proxy waits for a response.
+    pub response_timeout: f64,
+    /// Seconds the replaced container is given to finish its requests.
+    pub drain_timeout: f64,
+    pub tls: Option<ProxyTls>,
+}
+
+/// The proxy's health check of a service's containers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxyHealth {
+    /// The HTTP path that answers 2xx when the container is ready (`/up`).
+    pub path: String,
+    /// Seconds between checks.
+    pub interval: f64,
+    /// Seconds a check may take.
+    pub timeout: f64,
+}
+
+/// A certificate and its key, files on the operator's machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyTls {
+    pub certificate: PathBuf,
+    pub private_key: PathBuf,
+}
+
+/// The proxy each ship with a proxied service runs (top-level `proxy:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxySettings {
+    pub image: String,
+    /// Host ports it publishes for HTTP and HTTPS.
+    pub http_port: u16,
+    pub https_port: u16,
+}
+
+/// A service's rollout (Compose's `deploy.update_config`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UpdateConfig {
+    /// At most this many of its containers at a time (`--batch` overrides).
+    pub parallelism: Option<u32>,
+    /// Seconds between batches (`--step-delay` overrides).
+    pub delay: Option<f64>,
+    /// `start-first` (the new container beside the old) or `stop-first`;
+    /// unset: start-first behind the proxy, else stop-first.
+    pub order: Option<UpdateOrder>,
+    pub failure_action: FailureAction,
+    /// Seconds a new container is watched after its checks passed.
+    pub monitor: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateOrder {
+    StartFirst,
+    StopFirst,
+}
+
+/// What a failed rollout does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FailureAction {
+    /// Stop there, leaving what was done (Compose's and Swarm's default).
+    #[default]
+    Pause,
+    /// Put back the containers it replaced, then fail.
+    Rollback,
 }
 
 /// A service's deploy hooks (`hooks:`), each command a one-off container

@@ -127,6 +127,8 @@ pub(super) fn services(
                 omit: d.omit,
                 instances,
                 hooks: d.hooks.clone(),
+                proxy: None,
+                update: Default::default(),
             },
         );
     }

@@ -134,6 +134,11 @@ fn build_in(
         networks,
         volumes: named_volumes,
         secrets: declared.secrets,
+        proxy: ProxySettings {
+            image: "caddy:2".into(),
+            http_port: 80,
+            https_port: 443,
+        },
         warnings: Vec::new(),
     })
 }
