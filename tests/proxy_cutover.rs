@@ -24,7 +24,7 @@ const APP_PORT: u16 = 8080;
 
 /// Builds the proxy test images (once per test process, one process at a
 /// time: `scripts/testbed-engine --proxy`, quick when they are there).
-fn images() {
+pub(crate) fn images() {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
         let lock = std::env::temp_dir().join("maestro-proxy-images.lock");
@@ -218,7 +218,12 @@ async fn healthy(admin: &Admin<'_>, upstream: &Upstream) -> Duration {
 /// `GET path` over HTTP/1.0 (no chunks, the connection closed after):
 /// the status and the body, or the error.
 fn get(port: u16, path: &str) -> Result<(u16, String), String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    get_from("127.0.0.1", port, path)
+}
+
+/// [`get`] from `host`.
+pub(crate) fn get_from(host: &str, port: u16, path: &str) -> Result<(u16, String), String> {
+    let mut stream = TcpStream::connect((host, port)).map_err(|e| e.to_string())?;
     stream
         .set_read_timeout(Some(Duration::from_secs(15)))
         .map_err(|e| e.to_string())?;
@@ -254,21 +259,21 @@ fn answers(port: u16, body: &str) {
 
 /// What `hey` reported.
 #[derive(Debug, Default)]
-struct Load {
-    statuses: Vec<(u16, u64)>,
-    errors: Vec<(u64, String)>,
-    rate: f64,
-    output: String,
+pub(crate) struct Load {
+    pub(crate) statuses: Vec<(u16, u64)>,
+    pub(crate) errors: Vec<(u64, String)>,
+    pub(crate) rate: f64,
+    pub(crate) output: String,
 }
 
 impl Load {
-    fn responses(&self) -> u64 {
+    pub(crate) fn responses(&self) -> u64 {
         self.statuses.iter().map(|(_, n)| n).sum()
     }
-    fn failures(&self) -> u64 {
+    pub(crate) fn failures(&self) -> u64 {
         self.errors.iter().map(|(n, _)| n).sum()
     }
-    fn non_2xx(&self) -> u64 {
+    pub(crate) fn non_2xx(&self) -> u64 {
         self.statuses
             .iter()
             .filter(|(s, _)| !(200..300).contains(s))
@@ -315,7 +320,11 @@ fn parse_hey(output: &str) -> Load {
 
 /// `hey -z SECONDS -q 50 -c 4 URL` (4 workers at 50 requests/s each).
 fn hey(port: u16, seconds: u64) -> std::thread::JoinHandle<Load> {
-    let url = format!("http://127.0.0.1:{port}/");
+    hey_at(format!("http://127.0.0.1:{port}/"), seconds)
+}
+
+/// [`hey`] against `url`.
+pub(crate) fn hey_at(url: String, seconds: u64) -> std::thread::JoinHandle<Load> {
     std::thread::spawn(move || {
         let out = TestCommand::new("hey")
             .args(["-z", &format!("{seconds}s"), "-q", "50", "-c", "4", &url])

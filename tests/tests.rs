@@ -30,6 +30,7 @@ mod logs_merged;
 mod many_containers;
 mod nothing_lost;
 mod proxy_cutover;
+mod proxy_deploy;
 mod registry;
 mod registry_hub;
 mod run;

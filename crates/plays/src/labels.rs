@@ -16,6 +16,9 @@ pub const LABEL_SPEC_HASH: &str = "io.maestro.spec-hash";
 /// The secrets a container receives: each one's name, where it goes and
 /// the digest of its value (never the value), as JSON.
 pub const LABEL_SECRETS: &str = "io.maestro.secrets";
+/// The environment's proxy container and network (`true`): never an
+/// instance nor an orphan.
+pub const LABEL_PROXY: &str = "io.maestro.proxy";
 /// The networks a container joins, in order (the first is its mode).
 pub const LABEL_NETWORKS: &str = "io.maestro.networks";
 /// A one-off container (`maestro run`, a deploy hook): `true`. Such a

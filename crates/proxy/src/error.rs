@@ -2,7 +2,7 @@
 
 use maestro_engine::EngineError;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ProxyError {
     /// An engine call failed (the proxy container missing, the ship down…).
     #[error(transparent)]

@@ -41,6 +41,7 @@ pub async fn execute(
         plan,
         observer,
         shared: ops::Shared::default(),
+        proxies: Default::default(),
         slots: crate::slots(plan.pacing.concurrency),
         begun: AtomicUsize::new(0),
         first_gates: (0..n).map(|_| watch::channel(None).0).collect(),
@@ -78,6 +79,7 @@ struct Executor<'a> {
     plan: &'a Plan<'a>,
     observer: &'a dyn Observer,
     shared: ops::Shared,
+    proxies: crate::act::proxy::Ships,
     slots: Semaphore,
     begun: AtomicUsize,
     /// Opened when a container's first part is done with (a restart's stop).
@@ -386,6 +388,10 @@ impl<'a> Executor<'a> {
                 self.record(i, &next.step);
                 failure = ops::stop_if_up(ctx, failure).await;
             }
+            if next.step == Step::PutPreviousBack {
+                self.record(i, &next.step);
+                failure = crate::act::proxy::put_back(ctx, failure).await;
+            }
         }
         ops::with_logs(ctx, failure).await
     }
@@ -423,6 +429,27 @@ impl<'a> Executor<'a> {
                 .map(|()| Next::Go),
             // Run only as a follow-up of a failure, where it is given one.
             Step::StopIfUp => Ok(Next::Go),
+            Step::EnsureProxy(request) => crate::act::proxy::ensure(ctx, &self.proxies, request)
+                .await
+                .map(|()| Next::Go),
+            Step::KeepServingAsPrevious => crate::act::proxy::keep_serving(ctx)
+                .await
+                .map(|()| Next::Go),
+            Step::ProxyHealthy(request) => crate::act::proxy::healthy(ctx, request)
+                .await
+                .map(|()| Next::Go),
+            Step::ProxyRoute(request) => crate::act::proxy::route(ctx, &self.proxies, request)
+                .await
+                .map(|()| Next::Go),
+            Step::Drain(time) => {
+                crate::act::proxy::drain(ctx, *time).await;
+                Ok(Next::Go)
+            }
+            Step::StopPrevious => crate::act::proxy::stop_previous(ctx)
+                .await
+                .map(|()| Next::Go),
+            // Run only as a follow-up of a failure, where it is given one.
+            Step::PutPreviousBack => Ok(Next::Go),
             Step::Hook(run) => {
                 let ran = crate::act::hook::run(ctx, run).await;
                 let failure = ran.as_ref().err().map(ToString::to_string);

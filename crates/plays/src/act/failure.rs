@@ -75,6 +75,29 @@ pub enum Failure {
         command: String,
         error: Box<crate::act::oneoff::OneOffError>,
     },
+    /// The new container did not pass the proxy's health check in time.
+    #[error("{name} did not pass the proxy's health check (GET {path}) within {seconds}s")]
+    ProxyUnhealthy {
+        name: String,
+        path: String,
+        seconds: u64,
+    },
+    /// The ship's proxy could not be made or written to.
+    #[error("the proxy on ship {ship}: {error}")]
+    Proxy {
+        ship: String,
+        error: Box<maestro_proxy::ProxyError>,
+    },
+    /// After `failure`, the new container was removed and the previous
+    /// one, still serving, took its name back.
+    #[error("{failure} (the previous container was put back; it served throughout)")]
+    PutBack { failure: Box<Failure> },
+    /// After `failure`, the previous container could not be put back.
+    #[error("{failure} (the previous container could not be put back: {})", .error.detail())]
+    NotPutBack {
+        failure: Box<Failure>,
+        error: EngineError,
+    },
     /// A login or pull failed.
     #[error("{0}")]
     Pull(#[from] crate::act::registry::PullFailure),

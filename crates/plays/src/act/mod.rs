@@ -17,4 +17,5 @@ pub mod objects;
 pub mod oneoff;
 pub mod ops;
 pub mod outcome;
+pub mod proxy;
 pub mod registry;

@@ -17,6 +17,7 @@ pub mod oneoff;
 pub mod options;
 pub mod plan;
 pub mod play;
+pub mod proxy;
 pub mod reconcile;
 pub mod rollout;
 pub mod selection;

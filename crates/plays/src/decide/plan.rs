@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use maestro_config::{Container, Environment};
+use maestro_config::{Container, Environment, ProxyRoute};
 use maestro_engine::models::{
     ContainerCreateBody, EndpointSettings, NetworkCreateRequest, VolumeCreateRequest,
 };
@@ -117,6 +117,24 @@ pub enum Step {
     CreateNetwork(Arc<ObjectRequest<NetworkCreateRequest>>),
     /// Create a named volume likewise.
     CreateVolume(Arc<ObjectRequest<VolumeCreateRequest>>),
+    /// Make the ship's proxy (its network and container) when it has none,
+    /// start it when stopped (once per ship in a play).
+    EnsureProxy(Arc<ProxyRequest>),
+    /// Start-first: rename the running container `NAME.previous` (the one
+    /// kept before removed), where it goes on serving.
+    KeepServingAsPrevious,
+    /// Wait until the proxy's health check of the new container passes.
+    ProxyHealthy(Arc<ProxyRequest>),
+    /// Write the proxy's routes: each proxied instance of the ship's
+    /// container as it runs now.
+    ProxyRoute(Arc<ProxyRequest>),
+    /// Give the previous container's in-flight requests this long.
+    Drain(Duration),
+    /// Stop the previous container (kept for a rollback).
+    StopPrevious,
+    /// After a failure before the switch: remove the new container and
+    /// give the previous one, still serving, its name back.
+    PutPreviousBack,
     /// A deploy hook of the container's service: its command in a one-off
     /// container of the new configuration, on the container's ship, which
     /// must exit 0.
@@ -155,6 +173,30 @@ pub struct HookRun {
     pub phase: HookPhase,
     pub command: Vec<String>,
     pub request: CreateRequest,
+}
+
+/// What makes a ship's proxy: its network, its container, and the routes
+/// it serves (every proxied service of the environment with an instance on
+/// the ship).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxyRequest {
+    pub ship: String,
+    /// The container's name (`ENV-proxy`).
+    pub name: String,
+    pub network: NetworkCreateRequest,
+    pub body: ContainerCreateBody,
+    /// The proxied instances on the ship, by service: what the proxy's
+    /// routes are made of (each instance's container as it runs when the
+    /// routes are written).
+    pub services: Vec<ProxiedService>,
+}
+
+/// A proxied service on one ship: its route and its instances there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxiedService {
+    pub service: String,
+    pub route: ProxyRoute,
+    pub instances: Vec<String>,
 }
 
 /// The request that creates a network or volume, with its key in the file.
@@ -227,6 +269,13 @@ impl Step {
             Step::CreateVolume(r) => format!("create volume {}", r.key),
             Step::StopIfUp => "stop if still up".into(),
             Step::Hook(run) => format!("{} hook", run.phase.name()),
+            Step::EnsureProxy(_) => "ensure proxy".into(),
+            Step::KeepServingAsPrevious => "keep serving as previous".into(),
+            Step::ProxyHealthy(_) => "proxy health check".into(),
+            Step::ProxyRoute(_) => "route proxy".into(),
+            Step::Drain(_) => "drain".into(),
+            Step::StopPrevious => "stop previous".into(),
+            Step::PutPreviousBack => "put previous back".into(),
         }
     }
 
@@ -247,6 +296,11 @@ impl Step {
                 | Step::CreateVolume(_)
                 | Step::StopIfUp
                 | Step::Hook(_)
+                | Step::EnsureProxy(_)
+                | Step::KeepServingAsPrevious
+                | Step::ProxyRoute(_)
+                | Step::StopPrevious
+                | Step::PutPreviousBack
         ) || matches!(self, Step::IfImageChanged { then, otherwise, .. }
             if then.iter().chain(otherwise).any(|op| op.step.changes()))
     }

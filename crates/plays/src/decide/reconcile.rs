@@ -9,7 +9,9 @@ use std::sync::Arc;
 use maestro_config::{Container, Environment};
 
 use crate::decide::drift::{self, Action};
-use crate::decide::plan::{CreateRequest, Entry, Op, Pacing, Plan, Stage, Step, Work};
+use crate::decide::plan::{
+    CreateRequest, Entry, Op, Pacing, Plan, ProxyRequest, Stage, Step, Work,
+};
 use crate::decide::play::{Finished, PlayKind, PlayOptions};
 use crate::observe::snapshot::{Seen, Snapshot, Wants};
 
@@ -140,11 +142,15 @@ fn entries(
     requests: Vec<Option<Arc<CreateRequest>>>,
 ) -> (Vec<Entry>, Vec<Option<Action>>) {
     let mut actions = Vec::with_capacity(containers.len());
+    let proxies = crate::decide::proxy::requests(env);
     let entries = containers
         .iter()
         .zip(requests)
         .map(|(c, request)| {
-            let (mut entry, action) = entry(c, kind, options, snapshot, request.as_deref());
+            let proxy = proxies
+                .get(&c.ship)
+                .zip(crate::decide::proxy::route_of(env, c));
+            let (mut entry, action) = entry(c, kind, options, snapshot, request.as_deref(), proxy);
             if let Entry::Work(work) = &mut entry {
                 if crate::decide::plan::creates(&work.ops) {
                     work.request = Some(request.unwrap_or_else(|| {
@@ -205,6 +211,7 @@ fn entry(
     options: &PlayOptions,
     snapshot: &Snapshot,
     request: Option<&CreateRequest>,
+    proxy: Option<Proxied<'_>>,
 ) -> (Entry, Option<Action>) {
     let seen = match snapshot.seen(c) {
         Ok(seen) => seen,
@@ -222,6 +229,7 @@ fn entry(
         image_id,
         previous: snapshot.previous(c).ok().flatten(),
         options,
+        proxy,
     };
     let (mut work, action) = match kind {
         PlayKind::Start => (look.start(), None),
@@ -293,7 +301,12 @@ struct Look<'a> {
     image_present: bool,
     image_id: Option<&'a str>,
     options: &'a PlayOptions,
+    /// Behind the ship's proxy: its request, and the service's route.
+    proxy: Option<Proxied<'a>>,
 }
+
+/// A proxied container's ship's proxy request and its service's route.
+type Proxied<'a> = (&'a Arc<ProxyRequest>, &'a maestro_config::ProxyRoute);
 
 impl Look<'_> {
     fn running(&self) -> bool {
@@ -404,6 +417,47 @@ impl Look<'_> {
         let mut ops = Vec::new();
         self.start_ops(&mut ops, exists, reuse, false, why, removed());
         Work::of(ops, Finished::new("started", "running", "started"))
+    }
+
+    /// `up` of a container behind the proxy: a running one replaced start
+    /// first (cut over), one created or started brought behind the proxy
+    /// once healthy; `None`: nothing to do with the proxy (up to date).
+    fn up_proxied(&self, action: &Action, (request, route): Proxied<'_>) -> Option<Work> {
+        let done = |action: &'static str, text: String| Finished::new(action, "running", text);
+        let mut ops = Vec::new();
+        let (why, finished) = match action {
+            Action::None => return None,
+            Action::Recreate(reasons) if self.running() => {
+                let why = reasons.join("; ");
+                self.pull(&mut ops);
+                let cut = crate::decide::proxy::cutover(request, route, &why);
+                ops.extend(cut.before);
+                self.checks(Stage::PreStart, &mut ops, &why);
+                let back = crate::decide::proxy::put_back;
+                ops.push(Op::new(Step::Create, why.as_str()).on_failure(back()));
+                ops.push(Op::new(Step::Start, why.as_str()).on_failure(back()));
+                let mut confirm = confirm();
+                confirm.on_failure.extend(back());
+                ops.push(confirm);
+                if !self.c.lifecycle.running.is_empty() {
+                    let mut checks = running_checks("started");
+                    checks.on_failure.extend(back());
+                    ops.push(checks);
+                }
+                ops.extend(cut.after);
+                let text = format!("recreated ({why}), cut over behind the proxy");
+                return Some(Work::of(ops, done("recreated", text)));
+            }
+            Action::Recreate(reasons) => (reasons.join("; "), "recreated"),
+            Action::Create => ("missing".to_owned(), "created"),
+            Action::Start => ("stopped".to_owned(), "started"),
+        };
+        let (ensure, after) = crate::decide::proxy::join(request, route);
+        let mut work = self.up_plain(action);
+        work.ops.insert(0, ensure);
+        work.ops.extend(after);
+        work.done = done(finished, format!("{finished} ({why}), behind the proxy"));
+        Some(work)
     }
 
     fn stop_ops(&self, ops: &mut Vec<Op>, kill: bool, why: &str) {
@@ -610,6 +664,15 @@ impl Look<'_> {
     /// first, and a container whose configuration matches is recreated only
     /// if the pulled image differs from the one it runs.
     fn up(&self, action: &Action) -> Work {
+        if let Some(proxy) = self.proxy {
+            if let Some(work) = self.up_proxied(action, proxy) {
+                return work;
+            }
+        }
+        self.up_plain(action)
+    }
+
+    fn up_plain(&self, action: &Action) -> Work {
         let mut ops = Vec::new();
         let done = |action: &'static str, text: String| Finished::new(action, "running", text);
         match action {
@@ -711,6 +774,7 @@ fn restart_dependents(
                 image_id: None,
                 previous: None,
                 options,
+                proxy: None,
             };
             let why = format!("{} is rolled back or restarted", containers[j].name);
             entries[i] = Entry::Work(look.restart_in_place(&why));

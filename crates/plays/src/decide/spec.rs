@@ -68,10 +68,14 @@ pub fn create_request(
     if let Some(labels) = body.labels.as_mut() {
         labels.insert(LABEL_SPEC_HASH.into(), hash);
     }
+    let mut connect = crate::decide::objects::connects(env, container);
+    if crate::decide::proxy::route_of(env, container).is_some() {
+        connect.push(crate::decide::proxy::connect(env));
+    }
     CreateRequest {
         body,
         platform: container.options.platform.clone(),
-        connect: crate::decide::objects::connects(env, container),
+        connect,
         secrets: deliveries,
     }
 }

@@ -397,4 +397,44 @@ mod tests {
         assert_ne!(d, digest("prod", "pw2", b"hunter2"));
         assert!(!d.contains("hunter2"));
     }
+
+    /// The commands of different secrets run at the same time: each of
+    /// these two waits for the other to have begun, so run one after the
+    /// other the first would time out.
+    #[tokio::test]
+    async fn the_commands_of_different_secrets_run_at_the_same_time() {
+        let dir = std::env::temp_dir().join(format!("maestro-secrets-both-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let wait_for = |me: &str, other: &str| {
+            format!(
+                "touch {d}/{me}; i=0; while [ ! -f {d}/{other} ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; [ -f {d}/{other} ] && echo {me}-value",
+                d = dir.display()
+            )
+        };
+        let text = format!(
+            "name: t
+ships: {{s1: {{ip: 10.0.0.1}}}}
+secrets:
+  a: {{command: {a:?}, timeout: 20}}
+  b: {{command: {b:?}, timeout: 20}}
+services:
+  web: {{image: nginx, secrets: [a, b], instances: {{web-1: {{ship: s1}}}}}}
+",
+            a = wait_for("a", "b"),
+            b = wait_for("b", "a"),
+        );
+        let source = maestro_config::Source {
+            name: "t.yaml".into(),
+            base_dir: dir.clone(),
+            text,
+        };
+        let env = maestro_config::load(&source, &Default::default()).expect("valid");
+        let containers: Vec<&Container> = env.containers.values().collect();
+        let values = resolve(&env, &containers).await.expect("both read");
+        let a = values.get("a").map(|r| r.value.expose().to_vec());
+        assert_eq!(a.as_deref(), Some(&b"a-value"[..]));
+        let b = values.get("b").map(|r| r.value.expose().to_vec());
+        assert_eq!(b.as_deref(), Some(&b"b-value"[..]));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

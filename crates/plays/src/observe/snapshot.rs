@@ -14,7 +14,7 @@ use maestro_config::Container;
 use maestro_engine::models::{ContainerInspectResponse, ContainerSummary, ImageInspect};
 use maestro_engine::{Engine, EngineError};
 
-use crate::labels::{LABEL_ENVIRONMENT, LABEL_ONEOFF, LABEL_SPEC_HASH};
+use crate::labels::{LABEL_ENVIRONMENT, LABEL_ONEOFF, LABEL_PROXY, LABEL_SPEC_HASH};
 use crate::observe::fleet::Fleet;
 
 /// A container's state as the engine's list gives it.
@@ -53,8 +53,8 @@ pub struct Seen {
     pub spec_hash: Option<String>,
     /// maestro's environment label, when maestro made it.
     pub environment: Option<String>,
-    /// A one-off container (`maestro run`, a deploy hook): never an
-    /// instance, never an orphan.
+    /// A one-off container (`maestro run`, a deploy hook) or the
+    /// environment's proxy: never an instance, never an orphan.
     pub one_off: bool,
 }
 
@@ -151,7 +151,8 @@ impl Seen {
                 image_id: summary.image_id.clone(),
                 spec_hash: label(LABEL_SPEC_HASH),
                 environment: label(LABEL_ENVIRONMENT),
-                one_off: label(LABEL_ONEOFF).is_some(),
+                // The environment's proxy is nobody's instance either.
+                one_off: label(LABEL_ONEOFF).is_some() || label(LABEL_PROXY).is_some(),
             },
         ))
     }

@@ -1,0 +1,206 @@
+//! The proxy in `up`'s plan, pure. A ship that hosts a service with
+//! `proxy:` runs one proxy container of the environment (`ENV-proxy`, on
+//! the network `ENV-proxy` it shares with the proxied containers), made
+//! before the first of them needs it. A proxied container that `up`
+//! replaces while it runs is cut over start-first: the old one is renamed
+//! `NAME.previous` and keeps serving, the new one is created beside it,
+//! started and checked, must pass the proxy's health check, then the proxy
+//! sends requests to it, the old one's in-flight requests are given the
+//! drain time, and the old one is stopped (kept for `rollback`). When the
+//! new one fails before the switch, it is removed and the old one takes its
+//! name back: the proxy never routed to it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use maestro_config::{Container, Environment, ProxyRoute};
+use maestro_engine::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, PortBinding,
+    RestartPolicy, RestartPolicyNameEnum,
+};
+
+use crate::decide::plan::{Op, ProxiedService, ProxyRequest, Step};
+use crate::labels::{LABEL_ENVIRONMENT, LABEL_PROXY};
+
+/// How long a new container may take to pass the proxy's health check.
+pub const HEALTHY_WITHIN: Duration = Duration::from_secs(60);
+
+/// `ENV-proxy`: the proxy container's and its network's name.
+pub fn proxy_name(env: &Environment) -> String {
+    format!("{}-proxy", env.name)
+}
+
+/// Whether `c`'s service is behind the proxy.
+pub fn route_of<'e>(env: &'e Environment, c: &Container) -> Option<&'e ProxyRoute> {
+    env.services.get(&c.service)?.proxy.as_ref()
+}
+
+/// The proxy request of each ship that hosts a proxied service.
+pub fn requests(env: &Environment) -> HashMap<String, Arc<ProxyRequest>> {
+    let mut by_ship: HashMap<String, Vec<ProxiedService>> = HashMap::new();
+    for service in env.services.values() {
+        let Some(route) = &service.proxy else {
+            continue;
+        };
+        for name in &service.instances {
+            let Some(c) = env.containers.get(name) else {
+                continue;
+            };
+            let list = by_ship.entry(c.ship.clone()).or_default();
+            match list.iter_mut().find(|p| p.service == service.name) {
+                Some(p) => p.instances.push(name.clone()),
+                None => list.push(ProxiedService {
+                    service: service.name.clone(),
+                    route: route.clone(),
+                    instances: vec![name.clone()],
+                }),
+            }
+        }
+    }
+    by_ship
+        .into_iter()
+        .map(|(ship, services)| {
+            let request = ProxyRequest {
+                name: proxy_name(env),
+                network: network(env),
+                body: body(env),
+                ship: ship.clone(),
+                services,
+            };
+            (ship, Arc::new(request))
+        })
+        .collect()
+}
+
+fn labels(env: &Environment) -> HashMap<String, String> {
+    HashMap::from([
+        (LABEL_ENVIRONMENT.to_owned(), env.name.clone()),
+        (LABEL_PROXY.to_owned(), "true".to_owned()),
+    ])
+}
+
+fn network(env: &Environment) -> NetworkCreateRequest {
+    NetworkCreateRequest {
+        name: proxy_name(env),
+        driver: Some("bridge".into()),
+        labels: Some(labels(env)),
+        ..Default::default()
+    }
+}
+
+/// The proxy container: the image's own command (Caddy with its admin API
+/// on the container's loopback), HTTP and HTTPS published, restarted with
+/// the engine, on the proxy network.
+fn body(env: &Environment) -> ContainerCreateBody {
+    let published = |host: u16| {
+        Some(vec![PortBinding {
+            host_ip: None,
+            host_port: Some(host.to_string()),
+        }])
+    };
+    let bindings = HashMap::from([
+        ("80/tcp".to_owned(), published(env.proxy.http_port)),
+        ("443/tcp".to_owned(), published(env.proxy.https_port)),
+    ]);
+    ContainerCreateBody {
+        image: Some(env.proxy.image.clone()),
+        labels: Some(labels(env)),
+        exposed_ports: Some(vec!["80/tcp".to_owned(), "443/tcp".to_owned()]),
+        host_config: Some(HostConfig {
+            port_bindings: Some(bindings),
+            network_mode: Some(proxy_name(env)),
+            restart_policy: Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                maximum_retry_count: None,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The network a proxied container joins after its creation, to be
+/// reached by the proxy.
+pub fn connect(env: &Environment) -> (String, EndpointSettings) {
+    (proxy_name(env), EndpointSettings::default())
+}
+
+/// The cutover of a running proxied container onto a new one (after any
+/// pull): `prepare` are the operations before the creation (the proxy made,
+/// the old one renamed), `then` those after its start and checks.
+pub struct Cutover {
+    pub before: Vec<Op>,
+    pub after: Vec<Op>,
+}
+
+/// The operations of a start-first replacement of a running container
+/// behind the proxy, `why` it is replaced; `start` (create, start, confirm,
+/// checks) goes between `before` and `after`, each of its operations given
+/// [`put_back`] as its failure's follow-up.
+pub fn cutover(request: &Arc<ProxyRequest>, route: &ProxyRoute, why: &str) -> Cutover {
+    let drain = Duration::from_secs_f64(route.drain_timeout);
+    Cutover {
+        before: vec![
+            Op::new(
+                Step::EnsureProxy(request.clone()),
+                "the proxy serves the ship",
+            ),
+            Op::new(
+                Step::KeepServingAsPrevious,
+                format!("{why}; it serves until its successor passed the proxy's health check"),
+            ),
+        ],
+        after: vec![
+            gate(request, route),
+            Op::new(
+                Step::ProxyRoute(request.clone()),
+                "healthy: the proxy sends requests to it",
+            ),
+            Op::new(
+                Step::Drain(drain),
+                "the previous container finishes its requests",
+            ),
+            Op::new(Step::StopPrevious, "drained; kept for a rollback"),
+        ],
+    }
+}
+
+/// The proxy's health check of the new container, and its failure's
+/// follow-up.
+fn gate(request: &Arc<ProxyRequest>, route: &ProxyRoute) -> Op {
+    Op::new(
+        Step::ProxyHealthy(request.clone()),
+        format!("the proxy checks GET {}", route.healthcheck.path),
+    )
+    .on_failure(put_back())
+}
+
+/// What a failure before the switch leads to: the new container removed,
+/// the old one (still serving) given its name back.
+pub fn put_back() -> Vec<Op> {
+    vec![Op::new(
+        Step::PutPreviousBack,
+        "the new container failed before the proxy sent it anything",
+    )]
+}
+
+/// The operations that bring a proxied container that is not being
+/// replaced while it runs (created, started) behind the proxy once it
+/// started and passed its checks: the proxy made first, then its health
+/// check, then its routes.
+pub fn join(request: &Arc<ProxyRequest>, route: &ProxyRoute) -> (Op, Vec<Op>) {
+    let ensure = Op::new(
+        Step::EnsureProxy(request.clone()),
+        "the proxy serves the ship",
+    );
+    let healthy = Op::new(
+        Step::ProxyHealthy(request.clone()),
+        format!("the proxy checks GET {}", route.healthcheck.path),
+    );
+    let routed = Op::new(
+        Step::ProxyRoute(request.clone()),
+        "healthy: the proxy sends requests to it",
+    );
+    (ensure, vec![healthy, routed])
+}

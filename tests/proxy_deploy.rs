@@ -1,0 +1,218 @@
+//! Zero-downtime deploys end to end (issue 28), on the local engine and
+//! ship2: a service behind maestro's proxy, one instance on each ship,
+//! under continuous load from `hey` through both ships' proxies: `up` onto
+//! a new image answers every request (none failed, none non-2xx) and every
+//! response after it comes from the new version; a new image whose health
+//! check fails is refused before the proxy sends it anything (the old
+//! containers serve throughout, with their ids). Printed beside it: the
+//! same rollout without the proxy (`restart --batch 1` of containers
+//! publishing the port themselves) and its failed requests.
+//!
+//! Containers are named `pd-<test>-…`; the proxies `pd-<test>-proxy`.
+
+use std::time::Duration;
+
+use crate::engine_support::{
+    assert_code, container_id, free_port, head, instance, local, maestro, q, service, ship2,
+};
+use crate::proxy_cutover::{get_from, hey_at, images};
+use crate::testbed::{docker, testbed, use_ships, Cleanup};
+use crate::util::Dir;
+
+const CADDY_IMAGE: &str = "maestro-test/caddy:1";
+const WEB_IMAGE: &str = "maestro-test/web:1";
+
+/// `maestro-test/web:pdN`: the web app saying `version N`, on both ships;
+/// `healthy: false` makes its health path answer 404.
+fn version_image(n: u32, healthy: bool) -> String {
+    images();
+    let tag = format!("maestro-test/web:pd{n}");
+    let unhealthy = if healthy { "" } else { "RUN rm /www/health\n" };
+    let dockerfile = format!("FROM {WEB_IMAGE}\nENV VERSION={n}\n{unhealthy}");
+    for host in [local(), ship2()] {
+        crate::engine_support::build_image(&host, &tag, &dockerfile);
+    }
+    tag
+}
+
+/// Loads `image` from the local engine into ship2 when it lacks it.
+fn on_ship2(image: &str) {
+    let has = std::process::Command::new("docker")
+        .args(["-H", &ship2(), "image", "inspect", image])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has {
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "docker -H {} save {image} | docker -H {} load -q",
+                local(),
+                ship2()
+            ))
+            .status()
+            .expect("sh runs");
+        assert!(status.success(), "could not load {image} into ship2");
+    }
+}
+
+/// The environment `pd-NAME`: web (web-1 on the local engine, web-2 on
+/// ship2) running `image` behind the proxy, whose HTTP port is `port`.
+fn file(dir: &Dir, name: &str, image: &str, port: u16) -> std::path::PathBuf {
+    let n = |s: &str| format!("pd-{name}-{s}");
+    let mut text = head(
+        &format!("pd-{name}"),
+        &[
+            ("local", testbed().local_ship()),
+            ("ship2", testbed().ship2_tcp()),
+        ],
+    );
+    text += &service(
+        "web",
+        image,
+        &[
+            "proxy: {app_port: 8080, healthcheck: {path: /health, interval: 200ms, timeout: 1s}, drain_timeout: 2s}",
+        ],
+        &[
+            instance(&n("web-1"), "local", &["/start"], ""),
+            instance(&n("web-2"), "ship2", &["/start"], ""),
+        ],
+    );
+    text += &format!(
+        "proxy: {{image: {}, http_port: {port}, https_port: {}}}\n",
+        q(CADDY_IMAGE),
+        free_port()
+    );
+    dir.write("maestro.yaml", text)
+}
+
+/// Each ship's proxy address.
+fn proxies() -> [String; 2] {
+    [
+        testbed().var("TESTBED_LOCAL_IP").to_owned(),
+        testbed().var("TESTBED_SHIP2_IP").to_owned(),
+    ]
+}
+
+/// Waits until `GET /` through each proxy says `body`.
+fn serves(port: u16, body: &str) {
+    for host in proxies() {
+        let mut last = Err(String::new());
+        for _ in 0..100 {
+            last = get_from(&host, port, "/");
+            if matches!(&last, Ok((200, b)) if b == body) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(
+            matches!(&last, Ok((200, b)) if b == body),
+            "{host}:{port} does not say {body:?}: {last:?}"
+        );
+    }
+}
+
+fn names(name: &str) -> Vec<String> {
+    ["web-1", "web-2", "proxy"]
+        .iter()
+        .map(|s| format!("pd-{name}-{s}"))
+        .collect()
+}
+
+#[test]
+fn up_onto_a_new_image_behind_the_proxy_fails_no_request() {
+    let _ships = use_ships();
+    let all = names("zero");
+    let _cleanup = Cleanup::new(&all);
+    on_ship2(CADDY_IMAGE);
+    let (v1, v2) = (version_image(1, true), version_image(2, true));
+    let dir = Dir::new();
+    let port = free_port();
+    let first = maestro(&file(&dir, "zero", &v1, port), &["up"]);
+    assert_code(&first, 0);
+    serves(port, "version 1");
+
+    let seconds = 14;
+    let loads: Vec<_> = proxies()
+        .iter()
+        .map(|h| hey_at(format!("http://{h}:{port}/"), seconds))
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let up = maestro(&file(&dir, "zero", &v2, port), &["up"]);
+    assert_code(&up, 0);
+    for host in proxies() {
+        for _ in 0..20 {
+            let got = get_from(&host, port, "/");
+            assert_eq!(
+                got,
+                Ok((200, "version 2".to_owned())),
+                "after the cutover, {host}"
+            );
+        }
+    }
+    let mut served = 0;
+    for (load, host) in loads.into_iter().zip(proxies()) {
+        let load = load.join().expect("hey ran");
+        println!(
+            "behind the proxy, {host}: {} requests at {:.0}/s, {} failed, {} non-2xx",
+            load.responses(),
+            load.rate,
+            load.failures(),
+            load.non_2xx()
+        );
+        assert_eq!(load.failures(), 0, "{}", load.output);
+        assert_eq!(load.non_2xx(), 0, "{}", load.output);
+        served += load.responses();
+    }
+    assert!(
+        served >= 100 * (seconds - 2),
+        "at least 100 requests/s: {served}"
+    );
+}
+
+#[test]
+fn a_new_image_failing_the_proxys_health_check_never_serves() {
+    let _ships = use_ships();
+    let all = names("sick");
+    let _cleanup = Cleanup::new(&all);
+    on_ship2(CADDY_IMAGE);
+    let (v1, sick) = (version_image(1, true), version_image(3, false));
+    let dir = Dir::new();
+    let port = free_port();
+    assert_code(&maestro(&file(&dir, "sick", &v1, port), &["up"]), 0);
+    serves(port, "version 1");
+    let ids: Vec<String> = [(local(), &all[0]), (ship2(), &all[1])]
+        .iter()
+        .map(|(h, n)| container_id(h, n))
+        .collect();
+
+    let loads: Vec<_> = proxies()
+        .iter()
+        .map(|h| hey_at(format!("http://{h}:{port}/"), 8))
+        .collect();
+    let up = maestro(&file(&dir, "sick", &sick, port), &["up"]);
+    assert_code(&up, 1);
+    assert!(
+        up.stderr()
+            .contains("did not pass the proxy's health check (GET /health)")
+            && up.stderr().contains("the previous container was put back"),
+        "{}",
+        up.report()
+    );
+    for load in loads {
+        let load = load.join().expect("hey ran");
+        println!(
+            "a sick image behind the proxy: {} requests, {} failed, {} non-2xx",
+            load.responses(),
+            load.failures(),
+            load.non_2xx()
+        );
+        assert_eq!(load.failures() + load.non_2xx(), 0, "{}", load.output);
+    }
+    serves(port, "version 1");
+    let after: Vec<String> = [(local(), &all[0]), (ship2(), &all[1])]
+        .iter()
+        .map(|(h, n)| container_id(h, n))
+        .collect();
+    assert_eq!(ids, after, "the same containers serve");
+    let _ = docker(&local(), &["ps"]);
+}
