@@ -301,10 +301,18 @@ impl serde::Serialize for Document<'_> {
                         "image": s.image, "requires": s.requires, "wants_info": s.wants_info,
                         "omit": s.omit, "instances": s.instances,
                     });
-                    if let (Some(map), Some(hooks)) =
-                        (v.as_object_mut(), crate::dump_extras::hooks(&s.hooks))
-                    {
-                        map.insert("hooks".into(), hooks);
+                    let extras = [
+                        ("hooks", crate::dump_extras::hooks(&s.hooks)),
+                        ("proxy", crate::dump_extras::proxy_route(s.proxy.as_ref())),
+                        (
+                            "update_config",
+                            crate::dump_extras::update_config(&s.update),
+                        ),
+                    ];
+                    for (key, extra) in extras {
+                        if let (Some(map), Some(extra)) = (v.as_object_mut(), extra) {
+                            map.insert(key.into(), extra);
+                        }
                     }
                     (k.clone(), v)
                 })
@@ -318,6 +326,9 @@ impl serde::Serialize for Document<'_> {
         }
         if let Some(secrets) = crate::dump_extras::secrets(env) {
             map.serialize_entry("secrets", &secrets)?;
+        }
+        if let Some(proxy) = crate::dump_extras::proxy_settings(env) {
+            map.serialize_entry("proxy", &proxy)?;
         }
         map.serialize_entry("containers", &Containers(self.containers))?;
         map.serialize_entry("audit", &env.audit.iter().map(auditor).collect::<Vec<_>>())?;

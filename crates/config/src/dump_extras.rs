@@ -1,12 +1,15 @@
 //! The `dump` of maestro's additions to the file: a container's options
-//! with Compose's names (its secrets among them), a service's hooks, and
-//! the declared networks, volumes and secrets (where each value comes
-//! from, never a value). Each is written only when the file uses it, so a
-//! MaestroNG file dumps as before.
+//! with Compose's names (its secrets among them), a service's hooks, proxy
+//! route and rollout, the declared networks, volumes and secrets (where
+//! each value comes from, never a value) and the proxy's settings. Each is
+//! written only when the file uses it, so a MaestroNG file dumps as before.
 
 use serde_json::{json, Value};
 
-use crate::model::{ContainerOptions, Environment, Hooks, SecretFrom, SecretMount};
+use crate::model::{
+    ContainerOptions, Environment, FailureAction, Hooks, ProxyRoute, ProxySettings, SecretFrom,
+    SecretMount, UpdateConfig, UpdateOrder,
+};
 
 /// A container's options, by their keys in the file (unset ones left out).
 pub(crate) fn options(o: &ContainerOptions) -> Option<Value> {
@@ -118,4 +121,47 @@ pub(crate) fn secrets(env: &Environment) -> Option<Value> {
             })
             .collect()
     })
+}
+
+/// A service's proxy route, when it has one.
+pub(crate) fn proxy_route(route: Option<&ProxyRoute>) -> Option<Value> {
+    let p = route?;
+    Some(json!({
+        "hosts": p.hosts, "path_prefix": p.path_prefix, "app_port": p.app_port,
+        "healthcheck": {
+            "path": p.healthcheck.path, "interval": p.healthcheck.interval,
+            "timeout": p.healthcheck.timeout,
+        },
+        "response_timeout": p.response_timeout, "drain_timeout": p.drain_timeout,
+        "ssl": p.tls.as_ref().map(|t| json!({
+            "certificate_pem": t.certificate.display().to_string(),
+            "private_key_pem": t.private_key.display().to_string(),
+        })),
+    }))
+}
+
+/// A service's `deploy.update_config`, when it is not the default.
+pub(crate) fn update_config(u: &UpdateConfig) -> Option<Value> {
+    (*u != UpdateConfig::default()).then(|| {
+        json!({
+            "parallelism": u.parallelism, "delay": u.delay,
+            "order": u.order.map(|o| match o {
+                UpdateOrder::StartFirst => "start-first",
+                UpdateOrder::StopFirst => "stop-first",
+            }),
+            "failure_action": match u.failure_action {
+                FailureAction::Pause => "pause",
+                FailureAction::Rollback => "rollback",
+            },
+            "monitor": u.monitor,
+        })
+    })
+}
+
+/// The proxy's settings, when a service is proxied or the file sets them.
+pub(crate) fn proxy_settings(env: &Environment) -> Option<Value> {
+    let used = env.services.values().any(|s| s.proxy.is_some());
+    let p = &env.proxy;
+    (used || *p != ProxySettings::default())
+        .then(|| json!({"image": p.image, "http_port": p.http_port, "https_port": p.https_port}))
 }

@@ -14,7 +14,10 @@ pub const TOP: &[&str] = &[
     "networks",
     "volumes",
     "secrets",
+    "proxy",
 ];
+/// The top-level `proxy` (the proxy each ship with a proxied service runs).
+pub const PROXY_SETTINGS: &[&str] = &["image", "http_port", "https_port"];
 /// A ship (and `ship_defaults`).
 pub const SHIP: &[&str] = &[
     "ip",
@@ -52,9 +55,41 @@ pub const SERVICE: &[&str] = &[
     "limits",
     "ports",
     "hooks",
+    "proxy",
+    "deploy",
 ];
 /// A service's `hooks`.
 pub const HOOKS: &[&str] = &["pre_deploy", "post_deploy"];
+/// A service's `proxy` (Kamal's names where they fit).
+pub const PROXY: &[&str] = &[
+    "host",
+    "hosts",
+    "path_prefix",
+    "app_port",
+    "healthcheck",
+    "response_timeout",
+    "drain_timeout",
+    "ssl",
+];
+/// A service's `proxy.healthcheck`.
+pub const PROXY_HEALTHCHECK: &[&str] = &["path", "interval", "timeout"];
+/// A service's `proxy.ssl`.
+pub const PROXY_SSL: &[&str] = &["certificate_pem", "private_key_pem"];
+/// A service's `deploy` (Compose's), the key maestro reads.
+pub const DEPLOY: &[&str] = &["update_config"];
+/// Compose's other keys of `deploy`, accepted and warned about as ignored.
+pub const DEPLOY_IGNORED: &[&str] = &[
+    "replicas",
+    "resources",
+    "restart_policy",
+    "placement",
+    "rollback_config",
+    "labels",
+    "mode",
+    "endpoint_mode",
+];
+/// A service's `deploy.update_config` (Compose's names).
+pub const UPDATE_CONFIG: &[&str] = &["parallelism", "delay", "order", "failure_action", "monitor"];
 /// An instance (besides the container options and `networks`).
 pub const INSTANCE: &[&str] = &[
     "ship",
@@ -194,12 +229,19 @@ pub const AUDIT_HIPCHAT: &[&str] = &["room", "token", "name"];
 /// Every section, named as the reference names it.
 pub const SECTIONS: &[(&str, &[&str])] = &[
     ("top level", TOP),
+    ("proxy settings", PROXY_SETTINGS),
     ("ships", SHIP),
     ("ssh_tunnel", SSH_TUNNEL),
     ("registries", REGISTRY),
     ("registry retry", RETRY),
     ("services", SERVICE),
     ("hooks", HOOKS),
+    ("proxy", PROXY),
+    ("proxy healthcheck", PROXY_HEALTHCHECK),
+    ("proxy ssl", PROXY_SSL),
+    ("deploy", DEPLOY),
+    ("deploy (ignored)", DEPLOY_IGNORED),
+    ("update_config", UPDATE_CONFIG),
     ("instances", INSTANCE),
     ("restart", RESTART),
     ("limits", LIMITS),

@@ -211,6 +211,17 @@ pub struct ProxySettings {
     pub https_port: u16,
 }
 
+impl Default for ProxySettings {
+    /// Caddy 2's image, publishing the usual ports.
+    fn default() -> ProxySettings {
+        ProxySettings {
+            image: "caddy:2".into(),
+            http_port: 80,
+            https_port: 443,
+        }
+    }
+}
+
 /// A service's rollout (Compose's `deploy.update_config`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UpdateConfig {

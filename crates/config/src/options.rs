@@ -215,6 +215,23 @@ pub(crate) fn duration(r: &mut Reader, n: &Node, p: &str) -> Option<u64> {
     parsed
 }
 
+/// Seconds written as a number (`30`, `2.5`, `"30"`) or a duration
+/// (`"30s"`, `"500ms"`, `"1m30s"`); `None` for anything else. Not checked
+/// for a range: each key says its own.
+pub(crate) fn seconds_of(n: &Node) -> Option<f64> {
+    match &n.value {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        Value::Str(s) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .or_else(|| parse_duration(s).map(|ns| ns as f64 / 1e9)),
+        _ => None,
+    }
+    .filter(|s| s.is_finite())
+}
+
 /// `1h2m3.5s` → nanoseconds; `None` for anything else.
 pub(crate) fn parse_duration(text: &str) -> Option<u64> {
     let t = text.trim();

@@ -240,18 +240,8 @@ fn command_argv(r: &mut Reader, n: &Node, p: &str) -> Option<Vec<String>> {
 
 /// `timeout`: seconds, or a duration as `30s`; more than 0, at most 3600.
 fn timeout_seconds(r: &mut Reader, n: &Node, p: &str) -> Option<f64> {
-    let seconds = match &n.value {
-        Value::Int(i) => Some(*i as f64),
-        Value::Float(f) => Some(*f),
-        Value::Str(s) => s
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .or_else(|| crate::options::parse_duration(s).map(|ns| ns as f64 / 1e9)),
-        _ => None,
-    };
-    match seconds {
-        Some(s) if s.is_finite() && s > 0.0 && s <= MAX_TIMEOUT => Some(s),
+    match crate::options::seconds_of(n) {
+        Some(s) if s > 0.0 && s <= MAX_TIMEOUT => Some(s),
         _ => {
             r.expected(
                 n,

@@ -2,6 +2,8 @@
 //! against (the sections read before them and the files the load step
 //! read). A leaf: imports no other module of the build.
 
+use std::path::Path;
+
 use indexmap::IndexMap;
 
 use crate::model::{Network, Ship};
@@ -19,5 +21,7 @@ pub(super) struct Context<'a> {
     /// `secrets` are read against.
     pub(super) secrets: Against<'a>,
     pub(super) schema: u8,
+    /// The environment file's directory (relative paths are taken from it).
+    pub(super) base_dir: &'a Path,
     pub(super) reads: &'a Reads,
 }

@@ -1,9 +1,10 @@
 //! The drafts the section readers make of each service and instance, which
 //! the cross-checks read and the finish turns into the model. Imports only
-//! `env` (a draft's raw variables).
+//! `env` (a draft's raw variables) and `proxy` (a service's route).
 
 use super::env::RawEnv;
-use crate::model::{Container, Hooks};
+use super::proxy::ProxyDraft;
+use crate::model::{Container, Hooks, UpdateConfig};
 use crate::secrets::Mount;
 use crate::yaml::Node;
 
@@ -22,6 +23,11 @@ pub(super) struct ServiceDraft<'n> {
     pub(super) hooks: Hooks,
     /// The service's `secrets`, when set (an instance's replace them).
     pub(super) secrets: Option<Vec<Mount<'n>>>,
+    /// The service's `proxy`, when set.
+    pub(super) proxy: Option<ProxyDraft<'n>>,
+    /// `deploy.update_config`, and where its `order` is written.
+    pub(super) update: UpdateConfig,
+    pub(super) order: Option<&'n Node>,
 }
 
 /// An instance before cross-checks and environment computation.

@@ -14,7 +14,7 @@ use super::drafts::{ContainerDraft, ServiceDraft};
 use super::env;
 use super::references::Dependencies;
 use crate::lifecycle;
-use crate::model::{Container, ContainerEnv, Lifecycle, LinkVars, Service, Ship};
+use crate::model::{Container, ContainerEnv, Lifecycle, LinkVars, ProxyRoute, Service, Ship};
 use crate::naming;
 use crate::reader::Reader;
 
@@ -93,11 +93,14 @@ fn service_link_vars(
 }
 
 /// The model's services: each with its instances (by name), what it
-/// requires (declared or implied) and what it wants to know of.
+/// requires (declared or implied) and what it wants to know of, its proxy
+/// route and its rollout.
+/// `routes`: each proxied service's route.
 pub(super) fn services(
     drafts: &[ServiceDraft],
     members: &HashMap<&str, Vec<&Container>>,
     dependencies: &Dependencies,
+    mut routes: HashMap<String, ProxyRoute>,
 ) -> IndexMap<String, Service> {
     let mut services: IndexMap<String, Service> = IndexMap::new();
     for d in drafts {
@@ -127,8 +130,8 @@ pub(super) fn services(
                 omit: d.omit,
                 instances,
                 hooks: d.hooks.clone(),
-                proxy: None,
-                update: Default::default(),
+                proxy: routes.remove(&d.name),
+                update: d.update.clone(),
             },
         );
     }

@@ -1,7 +1,8 @@
 //! A service's deploy `hooks`: the commands `up` runs around the
 //! replacement of the service's containers (`pre_deploy` before the first,
 //! `post_deploy` after the last), each a string split as `command` is, or a
-//! list of arguments. Hooks are the service's: an instance's are refused.
+//! list of arguments. Hooks are the service's: an instance's are refused,
+//! as are its `proxy` and `deploy`, the service's too.
 //! A leaf: imports no other module of the build.
 
 use crate::model::Hooks;
@@ -65,17 +66,30 @@ fn commands(r: &mut Reader, node: &Node, path: &str) -> Vec<Vec<String>> {
     out
 }
 
-/// An instance's `hooks` (at `path`, the instance's), refused: they belong
-/// to its service.
+/// The keys that are a service's only, and how messages say they are.
+const SERVICE_ONLY: &[(&str, &str, &str)] = &[
+    ("hooks", "belong", "them"),
+    ("proxy", "belongs", "it"),
+    ("deploy", "belongs", "it"),
+];
+
+/// An instance's `hooks`, `proxy` or `deploy` (at `path`, the instance's),
+/// refused: they belong to its service.
 pub(super) fn refuse_on_instance(
     r: &mut Reader,
     entries: &[(Node, Node)],
     path: &str,
     service: &str,
 ) {
-    if let Some((k, _)) = entries.iter().find(|(k, _)| k.as_str() == Some("hooks")) {
+    for (k, _) in entries {
+        let found = SERVICE_ONLY
+            .iter()
+            .find(|(key, ..)| k.as_str() == Some(key));
+        let Some((key, verb, them)) = found else {
+            continue;
+        };
         r.error(k, path, format!(
-            "`hooks` belong to the service, not to one of its instances; expected them under `services/{service}/hooks`"
+            "`{key}` {verb} to the service, not to one of its instances; expected {them} under `services/{service}/{key}`"
         ));
     }
 }

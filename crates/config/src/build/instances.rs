@@ -3,7 +3,7 @@
 //! how it runs), read into a draft for the cross-checks that follow.
 //! Imports the leaves and the sections an instance is made of (`env`,
 //! `volumes`, `links`, `network`, `runtime`, `hooks` to refuse an
-//! instance's), never `services` or later.
+//! instance's hooks, proxy and deploy), never `services` or later.
 
 use std::collections::BTreeSet;
 

@@ -9,13 +9,14 @@
 //! - leaves: `context` (what services are read against), `entries` (named
 //!   entries and their overlay), and the sections that need nothing of the
 //!   others: `document`, `registries`, `ships`, `volumes`, `links`,
-//!   `hooks` (a service's deploy hooks);
+//!   `hooks` (a service's deploy hooks), `proxy` (a service's route and
+//!   the top-level proxy settings), `rollout` (a service's `deploy`);
 //! - `env` (a container's own variables), then `drafts` (a service's and an
 //!   instance's drafts);
 //! - `network` and `runtime`, then `instances`, then `services` (the
 //!   section readers, each making drafts);
-//! - `references` (the cross-checks of the drafts), then `finish` (the
-//!   model's services and containers).
+//! - `references` and `routes` (the cross-checks of the drafts), then
+//!   `finish` (the model's services and containers).
 
 mod context;
 mod document;
@@ -27,8 +28,11 @@ mod hooks;
 mod instances;
 mod links;
 mod network;
+mod proxy;
 mod references;
 mod registries;
+mod rollout;
+mod routes;
 mod runtime;
 mod services;
 mod ships;
@@ -87,6 +91,7 @@ fn build_in(
     let networks = crate::objects::networks(r, get_set(top, "networks"));
     let named_volumes = crate::objects::volumes(r, get_set(top, "volumes"));
     let declared = crate::secrets::definitions(r, get_set(top, "secrets"), base_dir);
+    let proxy = proxy::settings(r, get_set(top, "proxy"));
 
     let context = Context {
         env_name: &name,
@@ -97,16 +102,18 @@ fn build_in(
             text,
         },
         schema,
+        base_dir,
         reads,
     };
     let (drafts, containers) = services::services(r, top, &context);
     let dependencies = references::check(r, root, &drafts, &containers);
+    let routes = routes::check(r, &drafts, &containers);
     if !r.errors.is_empty() {
         return None;
     }
 
     let members = finish::members_by_service(&containers);
-    let services = finish::services(&drafts, &members, &dependencies);
+    let services = finish::services(&drafts, &members, &dependencies, routes);
     let containers = finish::containers(
         r,
         containers,
@@ -134,11 +141,7 @@ fn build_in(
         networks,
         volumes: named_volumes,
         secrets: declared.secrets,
-        proxy: ProxySettings {
-            image: "caddy:2".into(),
-            http_port: 80,
-            https_port: 443,
-        },
+        proxy,
         warnings: Vec::new(),
     })
 }

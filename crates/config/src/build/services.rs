@@ -1,7 +1,8 @@
 //! `services`: each service's image, environment, the ports, limits and
 //! lifecycle checks its instances share, what it requires, and its
 //! `instances` (each name unique across all services), its deploy `hooks`
-//! and the `secrets` its instances receive, read into drafts.
+//! and the `secrets` its instances receive, its `proxy` and `deploy`, read
+//! into drafts.
 //! Imports the leaves, `env`, `instances` and `network`; never
 //! `references` or `finish`, which come after it.
 
@@ -10,7 +11,7 @@ use std::collections::HashMap;
 use super::context::Context;
 use super::drafts::{ContainerDraft, ServiceDraft};
 use super::entries::named_entries;
-use super::{env, hooks, instances, network};
+use super::{env, hooks, instances, network, proxy, rollout};
 use crate::keys::SERVICE as SERVICE_KEYS;
 use crate::reader::{get, get_set, Reader};
 use crate::yaml::{Node, Value};
@@ -140,6 +141,7 @@ fn service<'n>(
         .unwrap_or(false);
     let secrets = get_set(entries, "secrets")
         .map(|n| crate::secrets::mounts(r, n, &format!("{path}/secrets"), &cx.secrets));
+    let (update, order) = rollout::update_config(r, entries, &path);
     Some(ServiceDraft {
         name: name.to_string(),
         node,
@@ -157,6 +159,9 @@ fn service<'n>(
         omit,
         hooks: hooks::hooks(r, entries, &path),
         secrets,
+        proxy: proxy::route(r, entries, &path, cx.base_dir),
+        update,
+        order,
     })
 }
 
