@@ -26,6 +26,7 @@ const WEB_IMAGE: &str = "maestro-test/web:1";
 /// `healthy: false` makes its health path answer 404.
 fn version_image(n: u32, healthy: bool) -> String {
     images();
+    on_ship2(WEB_IMAGE);
     let tag = format!("maestro-test/web:pd{n}");
     let unhealthy = if healthy { "" } else { "RUN rm /www/health\n" };
     let dockerfile = format!("FROM {WEB_IMAGE}\nENV VERSION={n}\n{unhealthy}");
@@ -70,7 +71,7 @@ fn file(dir: &Dir, name: &str, image: &str, port: u16) -> std::path::PathBuf {
         "web",
         image,
         &[
-            "proxy: {app_port: 8080, healthcheck: {path: /health, interval: 200ms, timeout: 1s}, drain_timeout: 2s}",
+            "proxy: {app_port: 8080, healthcheck: {path: /health, interval: 200ms, timeout: 1s}, drain_timeout: 2s, deploy_timeout: 5s}",
         ],
         &[
             instance(&n("web-1"), "local", &["/start"], ""),

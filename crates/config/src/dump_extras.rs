@@ -133,6 +133,7 @@ pub(crate) fn proxy_route(route: Option<&ProxyRoute>) -> Option<Value> {
             "timeout": p.healthcheck.timeout,
         },
         "response_timeout": p.response_timeout, "drain_timeout": p.drain_timeout,
+        "deploy_timeout": p.deploy_timeout,
         "ssl": p.tls.as_ref().map(|t| json!({
             "certificate_pem": t.certificate.display().to_string(),
             "private_key_pem": t.private_key.display().to_string(),

@@ -69,6 +69,7 @@ pub const PROXY: &[&str] = &[
     "healthcheck",
     "response_timeout",
     "drain_timeout",
+    "deploy_timeout",
     "ssl",
 ];
 /// A service's `proxy.healthcheck`.

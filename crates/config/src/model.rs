@@ -181,6 +181,8 @@ pub struct ProxyRoute {
     pub response_timeout: f64,
     /// Seconds the replaced container is given to finish its requests.
     pub drain_timeout: f64,
+    /// Seconds a new container has to pass the proxy's health check.
+    pub deploy_timeout: f64,
     pub tls: Option<ProxyTls>,
 }
 

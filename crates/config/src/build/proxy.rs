@@ -19,6 +19,9 @@ pub(super) const DEFAULT_HEALTH_TIMEOUT: f64 = 5.0;
 /// `response_timeout` and `drain_timeout` when unset.
 pub(super) const DEFAULT_RESPONSE_TIMEOUT: f64 = 30.0;
 pub(super) const DEFAULT_DRAIN_TIMEOUT: f64 = 30.0;
+/// `deploy_timeout` when unset: how long a new container has to pass the
+/// health check.
+pub(super) const DEFAULT_DEPLOY_TIMEOUT: f64 = 30.0;
 /// The longest of the proxy's durations, in seconds.
 const MAX_SECONDS: f64 = 3600.0;
 /// What `app_port` is, as messages say it.
@@ -76,6 +79,7 @@ pub(super) fn route<'n>(
     let healthcheck = health(r, m, &at);
     let response_timeout = seconds(r, m, &at, "response_timeout", DEFAULT_RESPONSE_TIMEOUT);
     let drain_timeout = seconds(r, m, &at, "drain_timeout", DEFAULT_DRAIN_TIMEOUT);
+    let deploy_timeout = seconds(r, m, &at, "deploy_timeout", DEFAULT_DEPLOY_TIMEOUT);
     let tls = tls(r, m, &at, base_dir);
     if let (Some(Some(_)), Some(h)) = (&tls, &hosts) {
         if h.is_empty() {
@@ -96,6 +100,7 @@ pub(super) fn route<'n>(
             healthcheck: healthcheck?,
             response_timeout: response_timeout?,
             drain_timeout: drain_timeout?,
+            deploy_timeout: deploy_timeout?,
             tls: tls?,
         },
         app_port,
@@ -385,6 +390,7 @@ services:
                 },
                 response_timeout: 30.0,
                 drain_timeout: 30.0,
+                deploy_timeout: 30.0,
                 tls: None,
             })
         );
@@ -466,7 +472,7 @@ services:
             serde_json::json!({
                 "hosts": ["a.example"], "path_prefix": null, "app_port": 3000,
                 "healthcheck": {"path": "/up", "interval": 1.0, "timeout": 5.0},
-                "response_timeout": 30.0, "drain_timeout": 30.0,
+                "response_timeout": 30.0, "drain_timeout": 30.0, "deploy_timeout": 30.0,
                 "ssl": {"certificate_pem": "./a.pem", "private_key_pem": "./a.key"},
             })
         );

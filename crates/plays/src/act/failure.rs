@@ -80,7 +80,7 @@ pub enum Failure {
     ProxyUnhealthy {
         name: String,
         path: String,
-        seconds: u64,
+        seconds: f64,
     },
     /// The ship's proxy could not be made or written to.
     #[error("the proxy on ship {ship}: {error}")]

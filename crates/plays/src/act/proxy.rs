@@ -125,7 +125,8 @@ pub(crate) async fn healthy(ctx: &Ctx<'_>, request: &ProxyRequest) -> Result<(),
         "waiting for the proxy's check GET {}",
         health.path
     ));
-    let deadline = tokio::time::Instant::now() + crate::decide::proxy::HEALTHY_WITHIN;
+    let within = Duration::from_secs_f64(service.route.deploy_timeout);
+    let deadline = tokio::time::Instant::now() + within;
     let admin = Admin::new(&ctx.engine, &request.name);
     let interval = Duration::from_secs_f64(health.interval.max(0.05));
     let timeout = Duration::from_secs_f64(health.timeout.max(0.05));
@@ -144,7 +145,7 @@ pub(crate) async fn healthy(ctx: &Ctx<'_>, request: &ProxyRequest) -> Result<(),
             return Err(Failure::ProxyUnhealthy {
                 name: c.name.clone(),
                 path: health.path.clone(),
-                seconds: crate::decide::proxy::HEALTHY_WITHIN.as_secs(),
+                seconds: service.route.deploy_timeout,
             });
         }
         tokio::time::sleep(interval).await;

@@ -23,9 +23,6 @@ use maestro_engine::models::{
 use crate::decide::plan::{Op, ProxiedService, ProxyRequest, Step};
 use crate::labels::{LABEL_ENVIRONMENT, LABEL_PROXY};
 
-/// How long a new container may take to pass the proxy's health check.
-pub const HEALTHY_WITHIN: Duration = Duration::from_secs(60);
-
 /// `ENV-proxy`: the proxy container's and its network's name.
 pub fn proxy_name(env: &Environment) -> String {
     format!("{}-proxy", env.name)
