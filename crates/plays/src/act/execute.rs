@@ -392,6 +392,10 @@ impl<'a> Executor<'a> {
                 self.record(i, &next.step);
                 failure = crate::act::proxy::put_back(ctx, failure).await;
             }
+            if next.step == Step::SwapBack {
+                self.record(i, &next.step);
+                failure = crate::act::proxy::swap_back(ctx, failure).await;
+            }
         }
         ops::with_logs(ctx, failure).await
     }
@@ -449,7 +453,7 @@ impl<'a> Executor<'a> {
                 .await
                 .map(|()| Next::Go),
             // Run only as a follow-up of a failure, where it is given one.
-            Step::PutPreviousBack => Ok(Next::Go),
+            Step::PutPreviousBack | Step::SwapBack => Ok(Next::Go),
             Step::Hook(run) => {
                 let ran = crate::act::hook::run(ctx, run).await;
                 let failure = ran.as_ref().err().map(ToString::to_string);

@@ -279,6 +279,32 @@ pub(crate) async fn put_back(ctx: &Ctx<'_>, failure: Failure) -> Failure {
     }
 }
 
+/// After a failure of a rollback before the switch: the container brought
+/// back stopped, and the names traded back (the one that served keeps its
+/// name, the other is kept again); `failure` said so.
+pub(crate) async fn swap_back(ctx: &Ctx<'_>, failure: Failure) -> Failure {
+    let name = &ctx.container.name;
+    (ctx.progress)("giving the serving container its name back");
+    let stopped = ctx
+        .engine
+        .stop_container(name, ctx.container.stop_timeout)
+        .await;
+    let swapped = match stopped {
+        Ok(()) => crate::act::ops::swap(ctx).await,
+        Err(e) => Err(Failure::Engine(e)),
+    };
+    match swapped {
+        Ok(()) => Failure::PutBack {
+            failure: Box::new(failure),
+        },
+        Err(Failure::Engine(error)) => Failure::NotPutBack {
+            failure: Box::new(failure),
+            error,
+        },
+        Err(other) => other,
+    }
+}
+
 fn proxy_failure(ship: &str, error: ProxyError) -> Failure {
     Failure::Proxy {
         ship: ship.to_owned(),

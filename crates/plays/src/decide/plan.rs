@@ -135,6 +135,10 @@ pub enum Step {
     /// After a failure before the switch: remove the new container and
     /// give the previous one, still serving, its name back.
     PutPreviousBack,
+    /// After a failure of a rollback before the switch: stop the kept
+    /// container brought back, and trade the names back (the one that
+    /// served keeps serving under its name).
+    SwapBack,
     /// A deploy hook of the container's service: its command in a one-off
     /// container of the new configuration, on the container's ship, which
     /// must exit 0.
@@ -276,6 +280,7 @@ impl Step {
             Step::Drain(_) => "drain".into(),
             Step::StopPrevious => "stop previous".into(),
             Step::PutPreviousBack => "put previous back".into(),
+            Step::SwapBack => "swap back".into(),
         }
     }
 
@@ -301,6 +306,7 @@ impl Step {
                 | Step::ProxyRoute(_)
                 | Step::StopPrevious
                 | Step::PutPreviousBack
+                | Step::SwapBack
         ) || matches!(self, Step::IfImageChanged { then, otherwise, .. }
             if then.iter().chain(otherwise).any(|op| op.step.changes()))
     }

@@ -606,6 +606,9 @@ impl Look<'_> {
     /// without one (unless a dependency is rolled back: see
     /// [`restart_dependents`]).
     fn rollback(&self) -> Work {
+        if let (Some(_), Some(proxy), true) = (self.previous, self.proxy, self.running()) {
+            return self.rollback_proxied(proxy);
+        }
         let Some(_) = self.previous else {
             return Work::nothing(Finished::new(
                 "none",
@@ -632,6 +635,47 @@ impl Look<'_> {
             left_between: "stopped, not started again",
             ..Work::of(ops, Finished::new("rolled back", "running", "rolled back"))
         }
+    }
+
+    /// `rollback` of a running container behind the proxy, start first: the
+    /// kept one takes the name and is started beside it, must pass its
+    /// checks and the proxy's, then the proxy sends it the requests, the
+    /// other drains and is stopped (kept, so that a rollback undoes the
+    /// rollback). A failure before the switch gives the names back.
+    fn rollback_proxied(&self, (request, route): Proxied<'_>) -> Work {
+        let back = || {
+            vec![Op::new(
+                Step::SwapBack,
+                "the kept container failed before the proxy sent it anything",
+            )]
+        };
+        let mut ops = vec![
+            Op::new(Step::EnsureProxy(request.clone()), "the proxy serves the ship"),
+            Op::new(
+                Step::Swap,
+                "a previous container is kept; the current one serves until it passed the proxy's health check",
+            ),
+        ];
+        self.checks(Stage::PreStart, &mut ops, "rollback");
+        ops.push(Op::new(Step::Start, "rollback").on_failure(back()));
+        let mut confirm = confirm();
+        confirm.on_failure.extend(back());
+        ops.push(confirm);
+        if !self.c.lifecycle.running.is_empty() {
+            let mut checks = running_checks("started");
+            checks.on_failure.extend(back());
+            ops.push(checks);
+        }
+        let cut = crate::decide::proxy::cutover(request, route, "rollback");
+        let mut after = cut.after;
+        if let Some(gate) = after.first_mut() {
+            gate.on_failure = back();
+        }
+        ops.extend(after);
+        Work::of(
+            ops,
+            Finished::new("rolled back", "running", "rolled back behind the proxy"),
+        )
     }
 
     /// A dependent of a rolled-back container: restarted as it is (stop,
