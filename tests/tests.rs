@@ -33,6 +33,7 @@ mod proxy_cutover;
 mod proxy_deploy;
 mod registry;
 mod registry_hub;
+mod revert;
 mod run;
 mod secrets;
 mod sim_engine;

@@ -93,6 +93,11 @@ pub struct Rolling {
     /// when given too).
     #[arg(long = "per-ship")]
     pub per_ship: bool,
+    /// What a failed container does to the rollout: `pause` stops there,
+    /// `rollback` puts back the containers it already replaced (default:
+    /// each service's `deploy.update_config.failure_action`).
+    #[arg(long = "failure-action", value_name = "pause|rollback", value_parser = failure_action)]
+    pub failure_action: Option<maestro_config::FailureAction>,
 }
 
 impl Rolling {
@@ -100,7 +105,19 @@ impl Rolling {
         maestro_plays::decide::rollout::Rollout {
             batch: self.batch,
             per_ship: self.per_ship,
+            failure_action: self.failure_action,
         }
+    }
+}
+
+/// `pause` or `rollback`.
+fn failure_action(text: &str) -> Result<maestro_config::FailureAction, String> {
+    match text {
+        "pause" => Ok(maestro_config::FailureAction::Pause),
+        "rollback" => Ok(maestro_config::FailureAction::Rollback),
+        other => Err(format!(
+            "unknown failure action {other:?}; expected pause or rollback"
+        )),
     }
 }
 

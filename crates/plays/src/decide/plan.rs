@@ -201,6 +201,9 @@ pub struct ProxiedService {
     pub service: String,
     pub route: ProxyRoute,
     pub instances: Vec<String>,
+    /// Replaced start-first (the default behind the proxy), not
+    /// `order: stop-first`.
+    pub start_first: bool,
 }
 
 /// The request that creates a network or volume, with its key in the file.

@@ -84,6 +84,9 @@ pub struct PlayOptions {
     pub keep_previous: bool,
     /// `clean`: also remove the kept previous containers.
     pub clean_previous: bool,
+    /// Run no lifecycle checks: a revert puts back containers that ran
+    /// before, whose checks the file may have changed since.
+    pub unchecked: bool,
     /// The values of the secrets the containers receive, read before the
     /// play (plays that create or compare containers need them).
     pub secrets: std::sync::Arc<crate::observe::secrets::SecretValues>,

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use maestro_config::{Container, Environment, ProxyRoute};
+use maestro_config::{Container, Environment, ProxyRoute, UpdateOrder};
 use maestro_engine::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, PortBinding,
     RestartPolicy, RestartPolicyNameEnum,
@@ -51,6 +51,7 @@ pub fn requests(env: &Environment) -> HashMap<String, Arc<ProxyRequest>> {
                     service: service.name.clone(),
                     route: route.clone(),
                     instances: vec![name.clone()],
+                    start_first: service.update.order != Some(UpdateOrder::StopFirst),
                 }),
             }
         }

@@ -94,7 +94,8 @@ pub fn reconcile<'e>(
     if kind == PlayKind::Rollback {
         restart_dependents(containers, options, snapshot, &before_start, &mut entries);
     }
-    let rolls = options.rollout.rolls() && matches!(kind, PlayKind::Restart | PlayKind::Up);
+    let rolls = options.rollout.rolls_over(env, containers)
+        && matches!(kind, PlayKind::Restart | PlayKind::Up);
     let (first_waits, mut second_waits) = phase_waits(
         env,
         containers,
@@ -305,6 +306,14 @@ struct Look<'a> {
     proxy: Option<Proxied<'a>>,
 }
 
+/// Whether `c`'s service is replaced start-first behind the proxy.
+fn start_first(request: &ProxyRequest, c: &Container) -> bool {
+    request
+        .services
+        .iter()
+        .any(|s| s.service == c.service && s.start_first)
+}
+
 /// A proxied container's ship's proxy request and its service's route.
 type Proxied<'a> = (&'a Arc<ProxyRequest>, &'a maestro_config::ProxyRoute);
 
@@ -314,6 +323,9 @@ impl Look<'_> {
     }
 
     fn checks(&self, stage: Stage, ops: &mut Vec<Op>, cause: &str) {
+        if self.options.unchecked {
+            return;
+        }
         let list = match stage {
             Stage::PreStart => &self.c.lifecycle.pre_start,
             Stage::Running => &self.c.lifecycle.running,
@@ -427,7 +439,7 @@ impl Look<'_> {
         let mut ops = Vec::new();
         let (why, finished) = match action {
             Action::None => return None,
-            Action::Recreate(reasons) if self.running() => {
+            Action::Recreate(reasons) if self.running() && start_first(request, self.c) => {
                 let why = reasons.join("; ");
                 self.pull(&mut ops);
                 let cut = crate::decide::proxy::cutover(request, route, &why);
@@ -439,7 +451,7 @@ impl Look<'_> {
                 let mut confirm = confirm();
                 confirm.on_failure.extend(back());
                 ops.push(confirm);
-                if !self.c.lifecycle.running.is_empty() {
+                if !self.c.lifecycle.running.is_empty() && !self.options.unchecked {
                     let mut checks = running_checks("started");
                     checks.on_failure.extend(back());
                     ops.push(checks);
@@ -661,7 +673,7 @@ impl Look<'_> {
         let mut confirm = confirm();
         confirm.on_failure.extend(back());
         ops.push(confirm);
-        if !self.c.lifecycle.running.is_empty() {
+        if !self.c.lifecycle.running.is_empty() && !self.options.unchecked {
             let mut checks = running_checks("started");
             checks.on_failure.extend(back());
             ops.push(checks);
@@ -1332,6 +1344,7 @@ services:
             rollout: Rollout {
                 batch: Some(BatchSize::Count(1)),
                 per_ship: false,
+                failure_action: None,
             },
             ..Default::default()
         };
@@ -1345,6 +1358,7 @@ services:
             rollout: Rollout {
                 batch: None,
                 per_ship: true,
+                failure_action: None,
             },
             ..Default::default()
         };

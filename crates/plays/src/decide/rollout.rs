@@ -85,6 +85,9 @@ pub struct Rollout {
     /// One ship's containers of a service at a time (split further by
     /// `batch` when both are given).
     pub per_ship: bool,
+    /// What a failure does (`--failure-action`; unset: each service's
+    /// `failure_action`).
+    pub failure_action: Option<maestro_config::FailureAction>,
 }
 
 impl Rollout {
@@ -92,12 +95,24 @@ impl Rollout {
     pub fn rolls(&self) -> bool {
         self.batch.is_some() || self.per_ship
     }
+
+    /// Whether a play over `containers` rolls: told to, or one of their
+    /// services has a `deploy.update_config.parallelism`.
+    pub fn rolls_over(&self, env: &Environment, containers: &[&Container]) -> bool {
+        self.rolls()
+            || containers.iter().any(|c| {
+                env.services
+                    .get(&c.service)
+                    .is_some_and(|s| s.update.parallelism.is_some())
+            })
+    }
 }
 
 /// The batches of a rollout over `containers` (indices into it), in the
 /// order they are taken: services in dependency order, then each service's
 /// containers in file order, grouped by ship (in the file's ship order)
-/// with `per_ship`, cut into pieces of the batch size.
+/// with `per_ship`, cut into pieces of the batch size (`--batch`, else the
+/// service's `parallelism`).
 pub fn batches(env: &Environment, containers: &[&Container], rollout: &Rollout) -> Vec<Vec<usize>> {
     let mut by_service: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, c) in containers.iter().enumerate() {
@@ -118,9 +133,17 @@ pub fn batches(env: &Environment, containers: &[&Container], rollout: &Rollout) 
     for service in order {
         let mut members = by_service.remove(service).unwrap_or_default();
         members.sort_by_key(file_order);
-        let size = rollout
-            .batch
-            .map_or(members.len().max(1), |b| b.of(members.len()));
+        // `--batch`, else the service's `deploy.update_config.parallelism`.
+        let parallelism = env
+            .services
+            .get(service)
+            .and_then(|s| s.update.parallelism)
+            .map(|n| n as usize);
+        let size = match (rollout.batch, parallelism) {
+            (Some(b), _) => b.of(members.len()),
+            (None, Some(n)) => n.max(1),
+            (None, None) => members.len().max(1),
+        };
         let mut groups: Vec<Vec<usize>> = Vec::new();
         if rollout.per_ship {
             members.sort_by_key(|i| (ship_order(i), file_order(i)));
@@ -291,6 +314,7 @@ services:
         let half = Rollout {
             batch: Some(BatchSize::Percent(50)),
             per_ship: false,
+            failure_action: None,
         };
         assert_eq!(
             named(half),
@@ -308,6 +332,7 @@ services:
         let two = Rollout {
             batch: Some(BatchSize::Count(2)),
             per_ship: false,
+            failure_action: None,
         };
         assert_eq!(
             named(two),
@@ -325,6 +350,7 @@ services:
         let per_ship = Rollout {
             batch: None,
             per_ship: true,
+            failure_action: None,
         };
         assert_eq!(
             named(per_ship),
@@ -338,6 +364,7 @@ services:
         let both = Rollout {
             batch: Some(BatchSize::Count(2)),
             per_ship: true,
+            failure_action: None,
         };
         assert_eq!(
             named(both),

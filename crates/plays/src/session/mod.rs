@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod converge;
 pub mod lock;
+pub mod revert;
 pub mod run;
 
 use maestro_config::{Container, Environment};
@@ -81,15 +82,32 @@ pub struct SessionReport {
     pub objects: Option<Vec<Cleaned>>,
     /// Why the after-step failed, one sentence naming the ship.
     pub after_error: Option<String>,
+    /// The failed rollout's containers put back (`failure_action: rollback`).
+    pub reverted: Option<revert::Reverted>,
 }
 
 impl SessionReport {
     /// Why the command fails, in one sentence (`None`: it succeeded).
     pub fn failure(&self, kind: PlayKind, containers: &[&Container]) -> Option<String> {
         let after = self.after_error.as_deref();
-        self.play
+        let why = self
+            .play
             .failure(kind, containers, after)
-            .or_else(|| after.map(str::to_owned))
+            .or_else(|| after.map(str::to_owned))?;
+        Some(match &self.reverted {
+            None => why,
+            Some(r) if r.names.is_empty() => {
+                format!("{why}; the rollout is rolled back (nothing it replaced needed putting back)")
+            }
+            Some(r) if r.report.succeeded() => format!(
+                "{why}; the rollout is rolled back: {} put back",
+                r.names.join(", ")
+            ),
+            Some(r) => format!(
+                "{why}; rolling the rollout back failed too ({} put back; run `maestro rollback` to finish)",
+                if r.names.is_empty() { "none".to_owned() } else { r.names.join(", ") }
+            ),
+        })
     }
 }
 
@@ -110,7 +128,13 @@ pub async fn run_session(
             return Err(SessionError::Clash(clash));
         }
     }
-    let play_options = with_secrets(env, containers, options).await?;
+    let mut play_options = with_secrets(env, containers, options).await?;
+    let may_revert = revert::may_revert(env, containers, &play_options)
+        && matches!(kind, PlayKind::Up | PlayKind::Restart);
+    let remove_kept = may_revert && !play_options.keep_previous;
+    if may_revert {
+        play_options.keep_previous = true;
+    }
     let trail = Trail::new(env);
     let holder = take_lock(env, fleet, options).await?;
     if let Err(refused) = audit::announce(&trail, containers, kind.name()).await {
@@ -135,8 +159,17 @@ pub async fn run_session(
         orphans: None,
         objects: None,
         after_error: None,
+        reverted: None,
         play,
     };
+    if may_revert && !report.play.succeeded() {
+        let reverted =
+            revert::after_failure(env, fleet, containers, kind, &report.play, &play_options).await;
+        report.reverted = reverted;
+    } else if remove_kept && report.play.succeeded() {
+        let errors = revert::remove_kept(fleet, containers, &report.play).await;
+        report.after_error = (!errors.is_empty()).then(|| errors.join("; "));
+    }
     if !report.play.interrupted {
         after_step(env, fleet, containers, options.after, &mut report).await;
     }
