@@ -86,6 +86,47 @@ fn file(dir: &Dir, name: &str, image: &str, port: u16) -> std::path::PathBuf {
     dir.write("maestro.yaml", text)
 }
 
+/// The same service without the proxy (`pd-NAME`): each instance
+/// publishes its port on its ship's `port` itself.
+fn bare_file(dir: &Dir, name: &str, image: &str, port: u16) -> std::path::PathBuf {
+    let n = |s: &str| format!("pd-{name}-{s}");
+    let mut text = head(
+        &format!("pd-{name}"),
+        &[
+            ("local", testbed().local_ship()),
+            ("ship2", testbed().ship2_tcp()),
+        ],
+    );
+    let published = format!("ports: {{http: \"8080:{port}\"}}");
+    text += &service(
+        "web",
+        image,
+        &["lifecycle: {running: [{type: tcp, port: http, max_wait: 10}]}"],
+        &[
+            instance(&n("web-1"), "local", &["/start"], &published),
+            instance(&n("web-2"), "ship2", &["/start"], &published),
+        ],
+    );
+    dir.write("bare.yaml", text)
+}
+
+/// The failed requests of `loads` (errors and non-2xx), printed.
+fn failed(what: &str, loads: Vec<std::thread::JoinHandle<Load>>) -> u64 {
+    let mut failed = 0;
+    for (load, host) in loads.into_iter().zip(proxies()) {
+        let load = load.join().expect("hey ran");
+        println!(
+            "{what}, {host}: {} requests at {:.0}/s, {} failed, {} non-2xx",
+            load.responses(),
+            load.rate,
+            load.failures(),
+            load.non_2xx()
+        );
+        failed += load.failures() + load.non_2xx();
+    }
+    failed
+}
+
 /// Each ship's proxy address.
 fn proxies() -> [String; 2] {
     [
@@ -175,6 +216,24 @@ fn up_onto_a_new_image_behind_the_proxy_fails_no_request() {
     );
     serves(port, "version 1");
     no_failures("rollback behind the proxy", loads);
+
+    // Beside it, the same service without the proxy, rolled one container
+    // at a time (`restart --batch 1`) under the same load: what the proxy
+    // spares its clients.
+    let bare_names = names("bare");
+    let _bare = Cleanup::new(&bare_names);
+    let bare_port = free_port();
+    let bare = bare_file(&dir, "bare", &v1, bare_port);
+    assert_code(&maestro(&bare, &["up"]), 0);
+    serves(bare_port, "version 1");
+    let loads: Vec<_> = proxies()
+        .iter()
+        .map(|h| hey_at(format!("http://{h}:{bare_port}/"), 10))
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_code(&maestro(&bare, &["restart", "-a", "--batch", "1"]), 0);
+    let lost = failed("restart --batch 1 without the proxy", loads);
+    println!("without the proxy: {lost} failed requests; behind it: 0");
 }
 
 /// Joins `hey` runs, prints each one's figures and asserts that none
