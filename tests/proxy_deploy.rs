@@ -153,6 +153,20 @@ fn serves(port: u16, body: &str) {
     }
 }
 
+/// Removes the proxy network `NAME` from both engines when dropped (after
+/// the containers' [`Cleanup`], declared after it).
+struct ProxyNetwork(String);
+
+impl Drop for ProxyNetwork {
+    fn drop(&mut self) {
+        for host in [local(), ship2()] {
+            let _ = std::process::Command::new("docker")
+                .args(["-H", &host, "network", "rm", &self.0])
+                .output();
+        }
+    }
+}
+
 fn names(name: &str) -> Vec<String> {
     ["web-1", "web-2", "proxy"]
         .iter()
@@ -163,6 +177,7 @@ fn names(name: &str) -> Vec<String> {
 #[test]
 fn up_onto_a_new_image_behind_the_proxy_fails_no_request() {
     let _ships = use_ships();
+    let _network = ProxyNetwork("pd-zero-proxy".into());
     let all = names("zero");
     let _cleanup = Cleanup::new(&all);
     on_ship2(CADDY_IMAGE);
@@ -259,6 +274,7 @@ fn no_failures(what: &str, loads: Vec<std::thread::JoinHandle<Load>>) -> u64 {
 #[test]
 fn a_new_image_failing_the_proxys_health_check_never_serves() {
     let _ships = use_ships();
+    let _network = ProxyNetwork("pd-sick-proxy".into());
     let all = names("sick");
     let _cleanup = Cleanup::new(&all);
     on_ship2(CADDY_IMAGE);
@@ -293,4 +309,81 @@ fn a_new_image_failing_the_proxys_health_check_never_serves() {
         .collect();
     assert_eq!(ids, after, "the same containers serve");
     let _ = docker(&local(), &["ps"]);
+}
+
+/// TLS from files: the proxy serves a route over HTTPS with the
+/// certificate and key the file names (read on the operator's machine,
+/// written into the proxy), chosen by the route's host name.
+#[test]
+fn the_proxy_serves_a_route_over_tls_with_the_files_certificate() {
+    let _network = ProxyNetwork("pd-tls-proxy".into());
+    let all = vec!["pd-tls-web-1".to_owned(), "pd-tls-proxy".to_owned()];
+    let _cleanup = Cleanup::new(&all);
+    let v1 = version_image(1, true);
+    let dir = Dir::new();
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=app.test",
+            "-addext",
+            "subjectAltName=DNS:app.test",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .expect("openssl runs");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let (http, https) = (free_port(), free_port());
+    let text = head("pd-tls", &[("local", testbed().local_ship())])
+        + &service(
+            "web",
+            &v1,
+            &["proxy: {host: app.test, app_port: 8080, healthcheck: {path: /health, interval: 200ms}, ssl: {certificate_pem: cert.pem, private_key_pem: key.pem}}"],
+            &[instance("pd-tls-web-1", "local", &["/start"], "")],
+        )
+        + &format!(
+            "proxy: {{image: {}, http_port: {http}, https_port: {https}}}\n",
+            q(CADDY_IMAGE)
+        );
+    let file = dir.write("maestro.yaml", text);
+    let up = maestro(&file, &["up"]);
+    assert_code(&up, 0);
+    let resolve = format!("app.test:{https}:127.0.0.1");
+    let url = format!("https://app.test:{https}/");
+    let mut last = String::new();
+    for _ in 0..50 {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "--max-time", "5", "--cacert"])
+            .arg(dir.join("cert.pem"))
+            .args(["--resolve", &resolve, &url])
+            .output()
+            .expect("curl runs");
+        last = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if out.status.success() && last.trim() == "version 1" {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "https through the proxy with the file's certificate: {last}\n{}",
+        up.report()
+    );
 }

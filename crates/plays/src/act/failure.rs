@@ -88,6 +88,13 @@ pub enum Failure {
         ship: String,
         error: Box<maestro_proxy::ProxyError>,
     },
+    /// A TLS route's certificate or key could not be read.
+    #[error("the proxy route of {service}: cannot read {path}: {reason}; check `services/{service}/proxy/ssl`")]
+    ProxyCertificate {
+        service: String,
+        path: String,
+        reason: String,
+    },
     /// After `failure`, the new container was removed and the previous
     /// one, still serving, took its name back.
     #[error("{failure} (the previous container was put back; it served throughout)")]

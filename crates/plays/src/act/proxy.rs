@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use maestro_engine::models::ContainerInspectResponse;
 use maestro_engine::{Engine, EngineError};
-use maestro_proxy::{Admin, Health, ProxyConfig, ProxyError, Route, Upstream};
+use maestro_proxy::{Admin, Health, ProxyConfig, ProxyError, Route, Tls, Upstream};
 use tokio::sync::OnceCell;
 
 use crate::act::failure::Failure;
@@ -184,6 +184,7 @@ pub(crate) async fn route(
 /// Renders and applies the routes of `request`'s ship; `fresh`: the proxy
 /// just started, and its admin API may take a moment to answer.
 async fn write_routes(engine: &Engine, request: &ProxyRequest, fresh: bool) -> Result<(), Failure> {
+    put_certificates(engine, request).await?;
     let config = config(engine, request).await?;
     let grace = config.grace_period();
     let json = maestro_proxy::render(&config).map_err(|e| proxy_failure(&request.ship, e))?;
@@ -226,13 +227,64 @@ async fn config(engine: &Engine, request: &ProxyRequest) -> Result<ProxyConfig, 
             },
             response_timeout: Duration::from_secs_f64(r.response_timeout),
             drain_timeout: Duration::from_secs_f64(r.drain_timeout),
-            tls: None,
+            tls: r.tls.as_ref().map(|_| {
+                let (certificate, key) = certificate_paths(&service.service);
+                Tls { certificate, key }
+            }),
         });
     }
     Ok(ProxyConfig {
         listen: Default::default(),
         routes,
     })
+}
+
+/// Where a service's certificate and key are in the proxy container.
+fn certificate_paths(service: &str) -> (String, String) {
+    (
+        format!("{CERTIFICATES}/{service}.crt"),
+        format!("{CERTIFICATES}/{service}.key"),
+    )
+}
+
+/// The folder of the certificates in the proxy container.
+const CERTIFICATES: &str = "/etc/caddy/maestro-tls";
+
+/// Reads each TLS route's certificate and key on the operator's machine
+/// and writes them into the proxy container (the key readable by root
+/// only), before the routes that name them.
+async fn put_certificates(engine: &Engine, request: &ProxyRequest) -> Result<(), Failure> {
+    for service in &request.services {
+        let Some(tls) = &service.route.tls else {
+            continue;
+        };
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| Failure::ProxyCertificate {
+                service: service.service.clone(),
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })
+        };
+        let (certificate, key) = (read(&tls.certificate)?, read(&tls.private_key)?);
+        let (certificate_at, key_at) = certificate_paths(&service.service);
+        let file = |path, mode, contents| maestro_engine::FileToPut {
+            path,
+            uid: 0,
+            gid: 0,
+            mode,
+            contents,
+        };
+        engine
+            .put_files(
+                &request.name,
+                &[
+                    file(&certificate_at, 0o644, &certificate),
+                    file(&key_at, 0o600, &key),
+                ],
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 /// Gives the previous container's in-flight requests `time`.
