@@ -120,7 +120,7 @@ pub fn reconcile<'e>(
         containers: containers.to_vec(),
         pacing: Pacing {
             concurrency: options.concurrency,
-            step_delay: options.step_delay,
+            step_delay: step_delay(env, containers, options),
         },
         entries,
         first_waits,
@@ -304,6 +304,23 @@ struct Look<'a> {
     options: &'a PlayOptions,
     /// Behind the ship's proxy: its request, and the service's route.
     proxy: Option<Proxied<'a>>,
+}
+
+/// The pause between containers: `--step-delay`, else the longest
+/// `deploy.update_config.delay` of the play's services.
+fn step_delay(
+    env: &Environment,
+    containers: &[&Container],
+    options: &PlayOptions,
+) -> std::time::Duration {
+    if !options.step_delay.is_zero() {
+        return options.step_delay;
+    }
+    let longest = containers
+        .iter()
+        .filter_map(|c| env.services.get(&c.service)?.update.delay)
+        .fold(0.0_f64, f64::max);
+    std::time::Duration::from_secs_f64(longest.max(0.0))
 }
 
 /// Whether `c`'s service is replaced start-first behind the proxy.
