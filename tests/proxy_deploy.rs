@@ -232,6 +232,16 @@ fn up_onto_a_new_image_behind_the_proxy_fails_no_request() {
     serves(port, "version 1");
     no_failures("rollback behind the proxy", loads);
 
+    // A restart behind the proxy is a cutover too.
+    let loads: Vec<_> = proxies()
+        .iter()
+        .map(|h| hey_at(format!("http://{h}:{port}/"), 8))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let restart = maestro(&file(&dir, "zero", &v1, port), &["restart", "-a"]);
+    assert_code(&restart, 0);
+    no_failures("restart behind the proxy", loads);
+
     // Beside it, the same service without the proxy, rolled one container
     // at a time (`restart --batch 1`) under the same load: what the proxy
     // spares its clients.

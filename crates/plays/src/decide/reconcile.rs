@@ -459,21 +459,7 @@ impl Look<'_> {
             Action::Recreate(reasons) if self.running() && start_first(request, self.c) => {
                 let why = reasons.join("; ");
                 self.pull(&mut ops);
-                let cut = crate::decide::proxy::cutover(request, route, &why);
-                ops.extend(cut.before);
-                self.checks(Stage::PreStart, &mut ops, &why);
-                let back = crate::decide::proxy::put_back;
-                ops.push(Op::new(Step::Create, why.as_str()).on_failure(back()));
-                ops.push(Op::new(Step::Start, why.as_str()).on_failure(back()));
-                let mut confirm = confirm();
-                confirm.on_failure.extend(back());
-                ops.push(confirm);
-                if !self.c.lifecycle.running.is_empty() && !self.options.unchecked {
-                    let mut checks = running_checks("started");
-                    checks.on_failure.extend(back());
-                    ops.push(checks);
-                }
-                ops.extend(cut.after);
+                self.cut_over(&mut ops, (request, route), &why);
                 let text = format!("recreated ({why}), cut over behind the proxy");
                 return Some(Work::of(ops, done("recreated", text)));
             }
@@ -550,6 +536,12 @@ impl Look<'_> {
     /// stop and start), `--only-if-changed` leaving a container that runs
     /// the current image, then the stop, then the start.
     fn restart(&self) -> Work {
+        if let Some(proxy) = self
+            .proxy
+            .filter(|(r, _)| self.running() && start_first(r, self.c))
+        {
+            return self.restart_proxied(proxy);
+        }
         let unchanged = Finished::new(
             "none",
             "running",
@@ -664,6 +656,59 @@ impl Look<'_> {
             left_between: "stopped, not started again",
             ..Work::of(ops, Finished::new("rolled back", "running", "rolled back"))
         }
+    }
+
+    /// A running container's start-first replacement behind the proxy
+    /// (after any pull), `why` it is replaced: see [`crate::decide::proxy`].
+    fn cut_over(&self, ops: &mut Vec<Op>, (request, route): Proxied<'_>, why: &str) {
+        let cut = crate::decide::proxy::cutover(request, route, why);
+        ops.extend(cut.before);
+        self.checks(Stage::PreStart, ops, why);
+        let back = crate::decide::proxy::put_back;
+        ops.push(Op::new(Step::Create, why).on_failure(back()));
+        ops.push(Op::new(Step::Start, why).on_failure(back()));
+        let mut confirm = confirm();
+        confirm.on_failure.extend(back());
+        ops.push(confirm);
+        if !self.c.lifecycle.running.is_empty() && !self.options.unchecked {
+            let mut checks = running_checks("started");
+            checks.on_failure.extend(back());
+            ops.push(checks);
+        }
+        ops.extend(cut.after);
+    }
+
+    /// `restart` of a running container behind the proxy (replaced
+    /// start-first): cut over onto a new container of the same
+    /// configuration (with `-r`, of the image just pulled; with
+    /// `--only-if-changed`, only when that image changed).
+    fn restart_proxied(&self, proxy: Proxied<'_>) -> Work {
+        let unchanged = Finished::new(
+            "none",
+            "running",
+            "unchanged (already runs the current image)",
+        );
+        let mut ops = Vec::new();
+        let pulled = self.pull(&mut ops);
+        if self.options.only_if_changed {
+            if pulled {
+                ops.push(Op::new(
+                    Step::IfImageChanged {
+                        then: Vec::new(),
+                        otherwise: Vec::new(),
+                        else_done: Some(unchanged),
+                    },
+                    "--only-if-changed",
+                ));
+            } else if self.runs_current_image() {
+                return Work::nothing(unchanged);
+            }
+        }
+        self.cut_over(&mut ops, proxy, "restart");
+        Work::of(
+            ops,
+            Finished::new("restarted", "running", "restarted behind the proxy"),
+        )
     }
 
     /// `rollback` of a running container behind the proxy, start first: the
