@@ -31,6 +31,7 @@ mod many_containers;
 mod nothing_lost;
 mod proxy_cutover;
 mod proxy_deploy;
+mod proxy_status;
 mod registry;
 mod registry_hub;
 mod revert;

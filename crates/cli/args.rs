@@ -300,7 +300,8 @@ pub enum Command {
         play: Play,
     },
     /// Show the logs of one container, or of several (a service's instances)
-    /// merged, each line prefixed with its container's name.
+    /// merged, each line prefixed with its container's name; `proxy@SHIP` is
+    /// the environment's proxy on SHIP.
     Logs {
         #[command(flatten)]
         things: Things,
@@ -320,7 +321,8 @@ pub enum Command {
     /// or in every instance of a service, each output line prefixed with the
     /// container's name.
     Exec {
-        /// The container or service to run the command in.
+        /// The container or service to run the command in (`proxy@SHIP`: the
+        /// environment's proxy on SHIP).
         #[arg(value_name = "thing")]
         thing: String,
         /// Run in at most N containers at once (default 1: one after the other).

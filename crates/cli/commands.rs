@@ -3,12 +3,14 @@
 //! order, plays in reverse, the commands that run no play) to the short
 //! function that does it.
 
+use std::borrow::Cow;
 use std::io::Read;
 use std::path::Path;
 
 use maestro_config::{Container, Environment, LoadError, Source};
 use std::time::Duration;
 
+use maestro_plays::decide::proxy;
 use maestro_plays::{select, Direction, PlayKind, PlayOptions, Selection};
 
 use crate::args::{Cli, Command, Expand, Play, Things, COMMANDS};
@@ -333,7 +335,8 @@ fn tools(env: &Environment, command: Command) -> Result<(), Failure> {
                     "logs needs the containers or services to show, e.g. `maestro logs web-1` (a service shows all its instances)".into(),
                 ));
             }
-            let containers = named(env, &things.things)?;
+            let targets = targets(env, &things.things)?;
+            let containers: Vec<&Container> = targets.iter().map(|c| c.as_ref()).collect();
             if let ([one], None) = (containers.as_slice(), &since) {
                 return plays::logs(env, one, follow, lines);
             }
@@ -350,7 +353,8 @@ fn tools(env: &Environment, command: Command) -> Result<(), Failure> {
             concurrency,
             command,
         } => {
-            let containers = named(env, std::slice::from_ref(&thing))?;
+            let targets = targets(env, std::slice::from_ref(&thing))?;
+            let containers: Vec<&Container> = targets.iter().map(|c| c.as_ref()).collect();
             crate::exec::exec(env, &containers, &command, concurrency)
         }
         Command::Run {
@@ -370,6 +374,30 @@ fn tools(env: &Environment, command: Command) -> Result<(), Failure> {
         // Runs a play: `dispatch` sends it elsewhere.
         _ => Ok(()),
     }
+}
+
+/// What `logs` and `exec` reach: each ship's proxy that `things` name as
+/// `proxy@SHIP` (first), then the containers the others name.
+fn targets<'e>(
+    env: &'e Environment,
+    things: &[String],
+) -> Result<Vec<Cow<'e, Container>>, Failure> {
+    let (proxies, others): (Vec<String>, Vec<String>) = things
+        .iter()
+        .cloned()
+        .partition(|t| proxy::proxy_thing(t).is_some());
+    let mut out: Vec<Cow<'e, Container>> = Vec::new();
+    for ship in proxies.iter().filter_map(|t| proxy::proxy_thing(t)) {
+        let found =
+            proxy::proxy_container(env, ship).map_err(|e| Failure::Failed(e.to_string()))?;
+        if !out.iter().any(|c| c.ship == found.ship) {
+            out.push(Cow::Owned(found));
+        }
+    }
+    if !others.is_empty() {
+        out.extend(named(env, &others)?.into_iter().map(Cow::Borrowed));
+    }
+    Ok(out)
 }
 
 /// The containers `things` name (services expanded), in dependency order.

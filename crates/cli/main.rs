@@ -9,6 +9,7 @@ mod lock;
 mod logs;
 mod output;
 mod plays;
+mod proxy;
 mod render;
 mod run;
 

@@ -9,7 +9,7 @@ use maestro_config::{Container, Environment};
 use maestro_plays::decide::drift::Action;
 use maestro_plays::decide::plan::Op;
 use maestro_plays::decide::rollout::BatchPlace;
-use maestro_plays::observe::status::{ContainerState, StatusRow};
+use maestro_plays::observe::status::{ContainerState, Status, StatusRow};
 use maestro_plays::session::converge::{
     self, Orphan, OrphanFate, Planned, Recreates, Unplanned, Verdict,
 };
@@ -120,7 +120,7 @@ pub fn status(
     json: bool,
 ) -> Result<(), Failure> {
     let fleet = Fleet::new(env);
-    let rows: Vec<StatusRow> = runtime()?.block_on(maestro_plays::observe::status::status(
+    let status: Status = runtime()?.block_on(maestro_plays::observe::status::status(
         env,
         &fleet,
         containers,
@@ -128,32 +128,35 @@ pub fn status(
         concurrency,
     ));
     if json {
-        return status_json(env, containers, &rows);
+        return status_json(env, containers, &status);
     }
-    status_table(env, containers, &rows, full, show_hosts);
-    warn_hosts_down(&rows);
-    untrusted(&rows)
+    status_table(env, containers, &status, full, show_hosts);
+    warn_hosts_down(&status.rows);
+    untrusted(&status.rows)
 }
 
 /// `status`'s table: a line per container (its ship by name, or by address
-/// with `show_hosts`), with its image and ports under it when `full`.
+/// with `show_hosts`), with its image and ports under it when `full`, and
+/// whether its ship's proxy routes to it when its service is behind the
+/// proxy; then a line per ship's proxy and what it routes to.
 fn status_table(
     env: &Environment,
     containers: &[&Container],
-    rows: &[StatusRow],
+    status: &Status,
     full: bool,
     show_hosts: bool,
 ) {
-    let ship_label = |c: &Container| {
+    let ship_name = |ship: &str| {
         if show_hosts {
             env.ships
-                .get(&c.ship)
+                .get(ship)
                 .map(|s| s.ip.clone())
                 .unwrap_or_default()
         } else {
-            c.ship.clone()
+            ship.to_owned()
         }
     };
+    let ship_label = |c: &Container| ship_name(&c.ship);
     let table = Table::new(containers, ship_label);
     let palette = Palette::for_stdout();
     let id_width = 7
@@ -169,8 +172,9 @@ fn status_table(
         "{}",
         palette.bold(&table.header(&format!("{:<id_width$}  STATUS", "CONTAINER")))
     );
-    for (i, (c, row)) in containers.iter().zip(rows).enumerate() {
+    for (i, (c, row)) in containers.iter().zip(&status.rows).enumerate() {
         let (id, state) = state_cells(c, &row.state, palette);
+        let routing = crate::proxy::routing_suffix(row.routing, palette);
         let _ = writeln!(
             out,
             "{}",
@@ -178,13 +182,14 @@ fn status_table(
                 i + 1,
                 c,
                 &ship_label(c),
-                &format!("{id:<id_width$}  {state}")
+                &format!("{id:<id_width$}  {state}{routing}")
             )
         );
         if full {
             full_lines(&mut out, row, palette);
         }
     }
+    crate::proxy::write_proxies(&mut out, &status.proxies, ship_name, palette);
 }
 
 /// A container's CONTAINER and STATUS cells: `TAG:ID` as MaestroNG writes
@@ -821,38 +826,13 @@ pub fn up(
 fn status_json(
     env: &Environment,
     containers: &[&Container],
-    rows: &[StatusRow],
+    status: &Status,
 ) -> Result<(), Failure> {
     let list: Vec<serde_json::Value> = containers
         .iter()
-        .zip(rows)
+        .zip(&status.rows)
         .map(|(c, row)| {
-            let (state, id, since, exit_code, error) = match &row.state {
-                ContainerState::Running { id, since } => {
-                    ("running", Some(id.clone()), since.clone(), None, None)
-                }
-                ContainerState::Stopped {
-                    id,
-                    since,
-                    exit_code,
-                    never_started,
-                } => (
-                    "stopped",
-                    Some(id.clone()),
-                    since.clone(),
-                    (!never_started).then_some(*exit_code),
-                    None,
-                ),
-                ContainerState::Restarting { id, exit_code, .. } => {
-                    ("restarting", Some(id.clone()), None, Some(*exit_code), None)
-                }
-                ContainerState::Absent => ("absent", None, None, None, None),
-                ContainerState::HostDown(e) => ("host down", None, None, None, Some(e.clone())),
-                ContainerState::Error(e) => ("error", None, None, None, Some(e.clone())),
-                ContainerState::Untrusted(e) => {
-                    ("host key refused", None, None, None, Some(e.clone()))
-                }
-            };
+            let (state, id, since, exit_code, error) = crate::render::state_fields(&row.state);
             let ports: Vec<serde_json::Value> = row
                 .ports
                 .iter()
@@ -875,6 +855,7 @@ fn status_json(
                 "image": row.image,
                 "image_id": row.image_id,
                 "ports": ports,
+                "routed": crate::proxy::routed_json(row.routing),
             })
         })
         .collect();
@@ -882,8 +863,9 @@ fn status_json(
         "command": "status",
         "environment": env.name,
         "containers": list,
+        "proxies": crate::proxy::proxies_json(&status.proxies),
     }))?;
-    untrusted(rows)
+    untrusted(&status.rows)
 }
 
 /// A container id cut to 7 characters, as MaestroNG shows it.

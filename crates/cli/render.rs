@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use maestro_config::Container;
+use maestro_plays::observe::status::ContainerState;
 use maestro_plays::{Observer, Outcome};
 
 /// Colours, when the output is a terminal and NO_COLOR is unset.
@@ -23,6 +24,11 @@ impl Palette {
         Palette {
             on: !no_color && std::io::stdout().is_terminal(),
         }
+    }
+    /// No colours (for tests of rendered text).
+    #[cfg(test)]
+    pub fn plain() -> Palette {
+        Palette { on: false }
     }
     fn paint(self, code: &str, text: &str) -> String {
         if self.on {
@@ -53,6 +59,44 @@ impl Palette {
         self.paint(CYCLE[index % CYCLE.len()], t)
     }
 }
+
+/// A state as `status --json` gives it: its word, the id, how long, the
+/// exit status (not for one created and never started), the error.
+pub(crate) fn state_fields(state: &ContainerState) -> StateFields {
+    match state {
+        ContainerState::Running { id, since } => {
+            ("running", Some(id.clone()), since.clone(), None, None)
+        }
+        ContainerState::Stopped {
+            id,
+            since,
+            exit_code,
+            never_started,
+        } => (
+            "stopped",
+            Some(id.clone()),
+            since.clone(),
+            (!never_started).then_some(*exit_code),
+            None,
+        ),
+        ContainerState::Restarting { id, exit_code, .. } => {
+            ("restarting", Some(id.clone()), None, Some(*exit_code), None)
+        }
+        ContainerState::Absent => ("absent", None, None, None, None),
+        ContainerState::HostDown(e) => ("host down", None, None, None, Some(e.clone())),
+        ContainerState::Error(e) => ("error", None, None, None, Some(e.clone())),
+        ContainerState::Untrusted(e) => ("host key refused", None, None, None, Some(e.clone())),
+    }
+}
+
+/// See [`state_fields`].
+pub(crate) type StateFields = (
+    &'static str,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+);
 
 /// Column widths of the container table.
 pub struct Table {

@@ -1,7 +1,7 @@
 //! Every label maestro puts on the engines' objects, in one leaf module
 //! (it imports nothing of the crate): what marks a container, network or
 //! volume as an environment's, its spec hash, a one-off container's mark,
-//! and the deploy lock's.
+//! and the deploy lock's; and the name of the environment's proxy.
 
 /// Labels maestro sets for itself start so (`io.maestro.environment`…).
 pub const MAESTRO_LABEL_PREFIX: &str = "io.maestro.";
@@ -19,6 +19,12 @@ pub const LABEL_SECRETS: &str = "io.maestro.secrets";
 /// The environment's proxy container and network (`true`): never an
 /// instance nor an orphan.
 pub const LABEL_PROXY: &str = "io.maestro.proxy";
+
+/// `ENV-proxy`: the name of the proxy container of `environment` (on each
+/// ship that hosts a proxied service) and of its network.
+pub fn proxy_name(environment: &str) -> String {
+    format!("{environment}-proxy")
+}
 /// The networks a container joins, in order (the first is its mode).
 pub const LABEL_NETWORKS: &str = "io.maestro.networks";
 /// A one-off container (`maestro run`, a deploy hook): `true`. Such a

@@ -25,7 +25,7 @@ use crate::labels::{LABEL_ENVIRONMENT, LABEL_PROXY};
 
 /// `ENV-proxy`: the proxy container's and its network's name.
 pub fn proxy_name(env: &Environment) -> String {
-    format!("{}-proxy", env.name)
+    crate::labels::proxy_name(&env.name)
 }
 
 /// Whether `c`'s service is behind the proxy.
@@ -201,4 +201,150 @@ pub fn join(request: &Arc<ProxyRequest>, route: &ProxyRoute) -> (Op, Vec<Op>) {
         "healthy: the proxy sends requests to it",
     );
     (ensure, vec![healthy, routed])
+}
+
+/// How `logs` and `exec` name a ship's proxy: `proxy@SHIP` (no service or
+/// container name has an `@`).
+pub const PROXY_THING_PREFIX: &str = "proxy@";
+
+/// The ship of a thing that names a proxy (`proxy@SHIP`), else `None`.
+pub fn proxy_thing(thing: &str) -> Option<&str> {
+    thing.strip_prefix(PROXY_THING_PREFIX)
+}
+
+/// Why `proxy@SHIP` names no proxy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProxyThingError {
+    #[error("{thing}: environment {environment} has no proxy (no service has `proxy:`)")]
+    NoProxy { thing: String, environment: String },
+    #[error("{thing}: there is no ship {ship} in environment {environment}{did_you_mean}")]
+    NoShip {
+        thing: String,
+        ship: String,
+        environment: String,
+        /// `; did you mean …?`, or nothing.
+        did_you_mean: String,
+    },
+    #[error("{thing}: ship {ship} has no proxy (no instance of a service with `proxy:` is on it); the ships with one: {ships}")]
+    NotOnShip {
+        thing: String,
+        ship: String,
+        /// The ships that have a proxy, comma-separated.
+        ships: String,
+    },
+}
+
+/// The proxy container of `ship` as `logs` and `exec` take a container:
+/// its name (`ENV-proxy`), ship, image and labels are the proxy's (the
+/// labels mark it as the proxy); the rest is a proxied instance's of that
+/// ship and means nothing — only for commands that reach a container by
+/// its name on its ship.
+pub fn proxy_container(env: &Environment, ship: &str) -> Result<Container, ProxyThingError> {
+    let thing = format!("{PROXY_THING_PREFIX}{ship}");
+    let proxied: Vec<&Container> = env
+        .containers
+        .values()
+        .filter(|c| route_of(env, c).is_some())
+        .collect();
+    if proxied.is_empty() {
+        return Err(ProxyThingError::NoProxy {
+            thing,
+            environment: env.name.clone(),
+        });
+    }
+    if !env.ships.contains_key(ship) {
+        return Err(ProxyThingError::NoShip {
+            thing,
+            ship: ship.to_owned(),
+            environment: env.name.clone(),
+            did_you_mean: maestro_config::suggest::did_you_mean(
+                ship,
+                env.ships.keys().map(String::as_str),
+            ),
+        });
+    }
+    let Some(instance) = proxied.iter().find(|c| c.ship == ship) else {
+        let ships: std::collections::BTreeSet<&str> =
+            proxied.iter().map(|c| c.ship.as_str()).collect();
+        return Err(ProxyThingError::NotOnShip {
+            thing,
+            ship: ship.to_owned(),
+            ships: ships.into_iter().collect::<Vec<_>>().join(", "),
+        });
+    };
+    let mut proxy = (*instance).clone();
+    proxy.name = proxy_name(env);
+    proxy.service = proxy_name(env);
+    proxy.image = env.proxy.image.clone();
+    let mut marks: Vec<(String, String)> = labels(env).into_iter().collect();
+    marks.sort();
+    proxy.labels = marks.into_iter().collect();
+    Ok(proxy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(text: &str) -> Environment {
+        let source = maestro_config::Source {
+            name: "t.yaml".into(),
+            base_dir: ".".into(),
+            text: text.into(),
+        };
+        maestro_config::load(&source, &Default::default()).expect("valid")
+    }
+
+    const PROXIED: &str = "
+name: t
+ships: {a: {ip: 10.0.0.1}, b: {ip: 10.0.0.2}, c: {ip: 10.0.0.3}}
+services:
+  web:
+    image: box
+    proxy: {app_port: 8080}
+    instances: {web-1: {ship: a}, web-2: {ship: b}}
+  db: {image: box, instances: {db-1: {ship: c}}}
+";
+
+    #[test]
+    fn proxy_at_ship_names_the_ships_proxy() {
+        let env = env(PROXIED);
+        assert_eq!(proxy_thing("proxy@a"), Some("a"));
+        assert_eq!(proxy_thing("web-1"), None);
+        let proxy = proxy_container(&env, "b").expect("a proxy");
+        assert_eq!((proxy.name.as_str(), proxy.ship.as_str()), ("t-proxy", "b"));
+        assert_eq!(proxy.image, env.proxy.image);
+        assert!(crate::direct::is_proxy(&proxy));
+        assert!(!crate::direct::is_proxy(&env.containers["web-2"]));
+        assert_eq!(crate::direct::start_command(&proxy), "maestro up");
+    }
+
+    #[test]
+    fn proxy_at_ship_says_why_there_is_none() {
+        let env_ = env(PROXIED);
+        let err = |ship: &str| {
+            proxy_container(&env_, ship)
+                .expect_err("no proxy")
+                .to_string()
+        };
+        assert_eq!(
+            err("c"),
+            "proxy@c: ship c has no proxy (no instance of a service with `proxy:` is on it); the ships with one: a, b"
+        );
+        assert_eq!(
+            err("bb"),
+            "proxy@bb: there is no ship bb in environment t; did you mean b?"
+        );
+        let plain = env("
+name: t
+ships: {a: {ip: 10.0.0.1}}
+services: {db: {image: box, instances: {db-1: {ship: a}}}}
+");
+        assert_eq!(
+            proxy_container(&plain, "a")
+                .expect_err("no proxy")
+                .to_string(),
+            "proxy@a: environment t has no proxy (no service has `proxy:`)"
+        );
+    }
 }

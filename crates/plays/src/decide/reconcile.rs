@@ -21,6 +21,7 @@ pub fn wants(kind: PlayKind, options: &PlayOptions) -> Wants {
         images: matches!(kind, PlayKind::Start | PlayKind::Restart | PlayKind::Up),
         everything: false,
         previous: kind == PlayKind::Rollback || (kind == PlayKind::Clean && options.clean_previous),
+        ..Wants::default()
     }
 }
 

@@ -20,12 +20,15 @@ pub enum ExecError {
     Missing {
         name: String,
         ship: String,
+        /// The command that starts it ([`super::start_command`]).
+        start: String,
     },
     /// The container exists but does not run (or is paused, or restarting).
     NotRunning {
         name: String,
         ship: String,
         message: String,
+        start: String,
     },
     Engine(EngineError),
 }
@@ -33,14 +36,15 @@ pub enum ExecError {
 impl fmt::Display for ExecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ExecError::Missing { name, ship } => write!(
+            ExecError::Missing { name, ship, start } => write!(
                 f,
-                "{name} does not exist on ship {ship}; start it first with `maestro start {name}`"
+                "{name} does not exist on ship {ship}; start it first with `{start}`"
             ),
             ExecError::NotRunning {
                 name,
                 ship,
                 message,
+                start,
             } => {
                 let message = message.trim();
                 // "Container ID is not running" says nothing more; "… is
@@ -52,7 +56,7 @@ impl fmt::Display for ExecError {
                 };
                 write!(
                     f,
-                    "{name} is not running on ship {ship}{why}; start it first with `maestro start {name}`"
+                    "{name} is not running on ship {ship}{why}; start it first with `{start}`"
                 )
             }
             ExecError::Engine(e) => write!(f, "{e}"),
@@ -67,6 +71,7 @@ impl ExecError {
             EngineError::Refused { status: 404, .. } => ExecError::Missing {
                 name: c.name.clone(),
                 ship: c.ship.clone(),
+                start: super::start_command(c),
             },
             EngineError::Refused {
                 status: 409,
@@ -76,6 +81,7 @@ impl ExecError {
                 name: c.name.clone(),
                 ship: c.ship.clone(),
                 message,
+                start: super::start_command(c),
             },
             other => ExecError::Engine(other),
         }

@@ -23,6 +23,8 @@ pub enum LogsError {
     Missing {
         name: String,
         ship: String,
+        /// Whether it is the environment's proxy (made by `up`).
+        proxy: bool,
     },
     Engine(EngineError),
 }
@@ -30,10 +32,33 @@ pub enum LogsError {
 impl fmt::Display for LogsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LogsError::Missing { name, ship } => {
+            LogsError::Missing {
+                name,
+                ship,
+                proxy: false,
+            } => {
                 write!(f, "{name} does not exist on ship {ship}; start it first")
             }
+            LogsError::Missing {
+                name,
+                ship,
+                proxy: true,
+            } => write!(
+                f,
+                "the proxy {name} does not exist on ship {ship}; `maestro up` makes it"
+            ),
             LogsError::Engine(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl LogsError {
+    /// `c` does not exist on its ship.
+    pub fn missing(c: &Container) -> LogsError {
+        LogsError::Missing {
+            name: c.name.clone(),
+            ship: c.ship.clone(),
+            proxy: super::is_proxy(c),
         }
     }
 }
@@ -47,10 +72,7 @@ impl From<EngineError> for LogsError {
 async fn engine_with(fleet: &Fleet, c: &Container) -> Result<std::sync::Arc<Engine>, LogsError> {
     let engine = fleet.engine(&c.ship).await?;
     if engine.inspect_container(&c.name).await?.is_none() {
-        return Err(LogsError::Missing {
-            name: c.name.clone(),
-            ship: c.ship.clone(),
-        });
+        return Err(LogsError::missing(c));
     }
     Ok(engine)
 }

@@ -66,11 +66,7 @@ async fn read_stamped(
     match engine.inspect_container(&c.name).await {
         Ok(Some(_)) => {}
         Ok(None) => {
-            let missing = LogsError::Missing {
-                name: c.name.clone(),
-                ship: c.ship.clone(),
-            };
-            return (Vec::new(), Some(missing));
+            return (Vec::new(), Some(LogsError::missing(c)));
         }
         Err(e) => return (Vec::new(), Some(e.into())),
     }

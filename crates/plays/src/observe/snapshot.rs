@@ -205,6 +205,9 @@ pub struct ShipView {
     pub images: HashMap<String, Option<Arc<ImageInspect>>>,
     /// Containers inspected because a decision needs their whole description.
     pub inspected: HashMap<String, Arc<ContainerInspectResponse>>,
+    /// With [`Wants::addresses_on`]: each listed container's IP address on
+    /// that network, by name (running ones: a stopped container has none).
+    pub addresses: HashMap<String, String>,
 }
 
 /// What every ship the play touches has, taken once; an unreachable ship
@@ -226,6 +229,12 @@ pub struct Wants {
     pub everything: bool,
     /// Each container's kept previous one too (`NAME.previous`).
     pub previous: bool,
+    /// More containers to list, by ship (the environment's proxy and its
+    /// other proxied containers, for `status`), in the same list.
+    pub also: HashMap<String, Vec<String>>,
+    /// Read each listed container's IP address on this network (the
+    /// proxy's) off the list: no more calls.
+    pub addresses_on: Option<String>,
 }
 
 /// Up to this many containers of a ship are listed by name (the ship's
@@ -299,6 +308,15 @@ pub async fn observe(
             list.push(crate::previous::kept_name(&c.name));
         }
     }
+    for (ship, more) in &wants.also {
+        let list = names.entry(ship.as_str()).or_default();
+        for name in more {
+            if !list.contains(name) {
+                list.push(name.clone());
+            }
+        }
+    }
+    let network = wants.addresses_on.as_deref();
     let views = join_all(ships.iter().map(|ship| {
         let wanted = images.get(ship.as_str()).cloned().unwrap_or_default();
         let named = match names.get(ship.as_str()) {
@@ -308,7 +326,7 @@ pub async fn observe(
             _ => None,
         };
         async move {
-            let view = Box::pin(observe_ship(fleet, ship, named, wanted)).await;
+            let view = Box::pin(observe_ship(fleet, ship, named, wanted, network)).await;
             (ship.clone(), view)
         }
     }))
@@ -324,6 +342,7 @@ async fn observe_ship(
     ship: &str,
     named: Option<Vec<&str>>,
     images: BTreeSet<&str>,
+    network: Option<&str>,
 ) -> Result<ShipView, EngineError> {
     let engine = fleet.engine(ship).await?;
     let list = async {
@@ -354,14 +373,39 @@ async fn observe_ship(
     if let Some(names) = &named {
         containers.retain(|name, _| names.contains(&name.as_str()));
     }
+    let addresses = match network {
+        Some(network) => list
+            .iter()
+            .filter_map(|summary| address_on(summary, network))
+            .filter(|(name, _)| containers.contains_key(name))
+            .collect(),
+        None => HashMap::new(),
+    };
     let mut view = ShipView {
         containers,
+        addresses,
         ..ShipView::default()
     };
     for (image, result) in found {
         view.images.insert(image, result?.map(Arc::new));
     }
     Ok(view)
+}
+
+/// A listed container's name and its IP address on `network`, when it
+/// has one there.
+fn address_on(summary: &ContainerSummary, network: &str) -> Option<(String, String)> {
+    let (name, _) = Seen::from_summary(summary)?;
+    let ip = summary
+        .network_settings
+        .as_ref()?
+        .networks
+        .as_ref()?
+        .get(network)?
+        .ip_address
+        .clone()
+        .filter(|ip| !ip.is_empty())?;
+    Some((name, ip))
 }
 
 /// Inspects, on each ship, the containers named in `wanted` (ship, name)

@@ -2,7 +2,9 @@
 //! one snapshot (a list per ship, all ships at once), an unreachable ship
 //! reported as `host down` within its own timeout without holding up the
 //! others. With `full`, the image and whether each named TCP port accepts
-//! connections.
+//! connections. For a selected container of a service behind the proxy,
+//! its ship's proxy too: its state, what it routes to, and whether each
+//! such container is routed (see [`crate::observe::proxy`]).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -11,6 +13,7 @@ use futures_util::future::join_all;
 use maestro_config::{Container, Environment, Protocol};
 
 use crate::observe::fleet::Fleet;
+use crate::observe::proxy::{self, Routes, Wanted};
 use crate::observe::snapshot::{self, Seen, SeenState, Snapshot, Wants};
 
 /// A container's state as its engine reports it.
@@ -75,6 +78,37 @@ pub struct StatusRow {
     pub image_id: Option<String>,
     /// With `full`: the named ports.
     pub ports: Vec<PortProbe>,
+    /// Whether its ship's proxy sends it requests.
+    pub routing: Routing,
+}
+
+/// Whether a container's ship's proxy sends it requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routing {
+    /// Its service has no `proxy:`.
+    NotProxied,
+    Routed,
+    NotRouted,
+    /// The proxy's routes could not be read (its line says why).
+    Unknown,
+}
+
+/// A ship's proxy, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyStatus {
+    pub ship: String,
+    /// `ENV-proxy`.
+    pub name: String,
+    pub state: ContainerState,
+    pub routes: Routes,
+}
+
+/// What `status` saw: a row per container, in the order given, and the
+/// proxy of each ship hosting one of them behind the proxy (by ship).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub rows: Vec<StatusRow>,
+    pub proxies: Vec<ProxyStatus>,
 }
 
 /// How many ports `status -F` probes at once when `-c` does not say.
@@ -84,16 +118,25 @@ pub const DEFAULT_CONCURRENCY: usize = 256;
 /// ship's containers, all ships at once (an inspect only for a container
 /// that is restarting, for its restart count); with `full`, the named TCP
 /// ports probed, at most `concurrency` containers at once
-/// ([`DEFAULT_CONCURRENCY`] when `None`).
+/// ([`DEFAULT_CONCURRENCY`] when `None`). When a container of a service
+/// behind the proxy is among them, its ship's proxy is listed in the same
+/// list and, when it runs, asked for its upstreams (one command run in it);
+/// otherwise nothing more is asked.
 pub async fn status(
     env: &Environment,
     fleet: &Fleet,
     containers: &[&Container],
     full: bool,
     concurrency: Option<usize>,
-) -> Vec<StatusRow> {
+) -> Status {
     let ships: BTreeSet<String> = containers.iter().map(|c| c.ship.clone()).collect();
-    let mut snapshot = snapshot::observe(fleet, &ships, containers, &Wants::default()).await;
+    let wanted = proxy::wanted(env, containers);
+    let wants = Wants {
+        also: wanted.as_ref().map(|w| w.also.clone()).unwrap_or_default(),
+        addresses_on: wanted.as_ref().map(|w| w.name.clone()),
+        ..Wants::default()
+    };
+    let mut snapshot = snapshot::observe(fleet, &ships, containers, &wants).await;
     let restarting: Vec<(String, String)> = containers
         .iter()
         .filter(|c| {
@@ -112,15 +155,101 @@ pub async fn status(
     }
     let slots = crate::slots(concurrency.or(Some(DEFAULT_CONCURRENCY)));
     let snapshot = &snapshot;
-    join_all(containers.iter().map(|c| async {
+    let rows = join_all(containers.iter().map(|c| async {
         let mut row = row(c, snapshot);
         if full {
             let _permit = slots.acquire().await.ok();
             row.ports = Box::pin(probe(env, fleet, c, &row.state)).await;
         }
         row
-    }))
+    }));
+    let proxies = async {
+        match &wanted {
+            Some(wanted) => proxies(fleet, snapshot, wanted).await,
+            None => Vec::new(),
+        }
+    };
+    let (mut rows, proxies) = tokio::join!(rows, proxies);
+    for (c, row) in containers.iter().zip(rows.iter_mut()) {
+        if wanted.is_some() {
+            row.routing = routing(env, c, &proxies);
+        }
+    }
+    Status { rows, proxies }
+}
+
+/// Whether `c` is routed by its ship's proxy.
+fn routing(env: &Environment, c: &Container, proxies: &[ProxyStatus]) -> Routing {
+    if !proxy::proxied(env, c) {
+        return Routing::NotProxied;
+    }
+    let known = proxies
+        .iter()
+        .find(|p| p.ship == c.ship)
+        .and_then(|p| p.routes.routes_to(&c.name));
+    match known {
+        Some(true) => Routing::Routed,
+        Some(false) => Routing::NotRouted,
+        None => Routing::Unknown,
+    }
+}
+
+/// Each wanted ship's proxy, all ships at once.
+async fn proxies(fleet: &Fleet, snapshot: &Snapshot, wanted: &Wanted) -> Vec<ProxyStatus> {
+    join_all(
+        wanted
+            .ships
+            .iter()
+            .map(|ship| proxy_status(fleet, snapshot, wanted, ship)),
+    )
     .await
+}
+
+/// A ship's proxy: its state off the snapshot and, when it runs, its
+/// upstreams named by the containers listed with it. A proxy that cannot
+/// be read is shown so, never an error of `status`.
+async fn proxy_status(
+    fleet: &Fleet,
+    snapshot: &Snapshot,
+    wanted: &Wanted,
+    ship: &str,
+) -> ProxyStatus {
+    let view = snapshot.ship(ship);
+    let state = match view {
+        Ok(view) => match view.containers.get(&wanted.name) {
+            Some(seen) => state_of(seen, 0),
+            None => ContainerState::Absent,
+        },
+        Err(e) => ContainerState::from_error(e),
+    };
+    let routes = match (&state, view) {
+        (ContainerState::Running { .. }, Ok(view)) => {
+            let read = match fleet.engine(ship).await {
+                Ok(engine) => proxy::upstreams(&engine, &wanted.name)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match read {
+                Ok(upstreams) => Routes::Read(proxy::map_upstreams(&upstreams, &view.addresses)),
+                Err(e) => Routes::Unknown(e),
+            }
+        }
+        (
+            ContainerState::Absent
+            | ContainerState::Stopped { .. }
+            | ContainerState::Restarting { .. },
+            _,
+        ) => Routes::NotRunning,
+        (_, Err(e)) => Routes::Unknown(e.to_string()),
+        (_, Ok(_)) => Routes::Unknown("its state is not known".into()),
+    };
+    ProxyStatus {
+        ship: ship.to_owned(),
+        name: wanted.name.clone(),
+        state,
+        routes,
+    }
 }
 
 /// A container's row, from the snapshot.
@@ -130,6 +259,7 @@ fn row(c: &Container, snapshot: &Snapshot) -> StatusRow {
         image: None,
         image_id: None,
         ports: Vec::new(),
+        routing: Routing::NotProxied,
     };
     let seen = match snapshot.seen(c) {
         // A one-off (`maestro run`) under an instance's name is not it.
@@ -141,17 +271,30 @@ fn row(c: &Container, snapshot: &Snapshot) -> StatusRow {
             return row;
         }
     };
+    let restarts = snapshot
+        .inspected(c)
+        .and_then(|f| f.restart_count)
+        .unwrap_or(0);
+    row.state = state_of(seen, restarts);
+    row.image = seen.image.clone();
+    row.image_id = seen
+        .image_id
+        .as_deref()
+        .map(|id| id.trim_start_matches("sha256:").chars().take(12).collect());
+    row
+}
+
+/// A listed container's state (`restarts`: how often it was restarted,
+/// when it was inspected).
+fn state_of(seen: &Seen, restarts: i64) -> ContainerState {
     let id: String = seen.id.chars().take(12).collect();
-    row.state = match &seen.state {
+    match &seen.state {
         SeenState::Restarting { exit_code } => ContainerState::Restarting {
             id,
             // The list's, taken as it was restarting (the inspect after it
             // may find it running again, its exit status reset).
             exit_code: *exit_code,
-            restarts: snapshot
-                .inspected(c)
-                .and_then(|f| f.restart_count)
-                .unwrap_or(0),
+            restarts,
         },
         SeenState::Running | SeenState::Paused => ContainerState::Running {
             id,
@@ -172,13 +315,7 @@ fn row(c: &Container, snapshot: &Snapshot) -> StatusRow {
             exit_code: 0,
             never_started: false,
         },
-    };
-    row.image = seen.image.clone();
-    row.image_id = seen
-        .image_id
-        .as_deref()
-        .map(|id| id.trim_start_matches("sha256:").chars().take(12).collect());
-    row
+    }
 }
 
 /// Whether each named port of `c` accepts TCP connections (UDP: not checked).
