@@ -79,3 +79,37 @@ fn a_failed_rollout_puts_back_what_it_replaced() {
     let after = ids(&all);
     assert_ne!(after[0], before[0], "web-1 was replaced and stays so");
 }
+
+/// `monitor`: a new container that dies a moment after it started (its
+/// checks passed) fails the rollout within the watch, and the revert puts
+/// the old one back.
+#[test]
+fn a_replacement_dying_while_monitored_is_put_back() {
+    let all = vec!["rv-watch-web-1".to_owned()];
+    let _cleanup = Cleanup::new(&all);
+    let dir = Dir::new();
+    let write = |command: &[&str]| {
+        let text = head("rv-watch", &[("local", testbed().local_ship())])
+            + &service(
+                "web",
+                IMAGE,
+                &["deploy: {update_config: {monitor: 3s, failure_action: rollback}}"],
+                &[instance(&all[0], "local", command, "")],
+            );
+        dir.write("maestro.yaml", text)
+    };
+    assert_code(&maestro(&write(IDLE), &["up"]), 0);
+    let before = container_id(&local(), &all[0]);
+    let up = maestro(&write(&["sh", "-c", "sleep 1; exit 7"]), &["up"]);
+    assert_code(&up, 1);
+    assert!(
+        up.stderr().contains("exit status 7")
+            && up
+                .stderr()
+                .contains("the rollout is rolled back: rv-watch-web-1 put back"),
+        "{}",
+        up.report()
+    );
+    assert_eq!(container_id(&local(), &all[0]), before);
+    assert!(running(&local(), &all[0]));
+}

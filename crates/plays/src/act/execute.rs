@@ -445,6 +445,7 @@ impl<'a> Executor<'a> {
             Step::ProxyRoute(request) => crate::act::proxy::route(ctx, &self.proxies, request)
                 .await
                 .map(|()| Next::Go),
+            Step::Monitor(time) => ops::monitor(ctx, *time).await.map(|()| Next::Go),
             Step::Drain(time) => {
                 crate::act::proxy::drain(ctx, *time).await;
                 Ok(Next::Go)

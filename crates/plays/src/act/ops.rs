@@ -425,6 +425,30 @@ fn crash_looping(found: &ContainerInspectResponse) -> Option<String> {
     })
 }
 
+/// Watches the container for `time` after its checks passed: its death
+/// or a crash loop in that time fails it.
+pub(crate) async fn monitor(ctx: &Ctx<'_>, time: Duration) -> Result<(), Failure> {
+    (ctx.progress)(&format!(
+        "watching it for {}",
+        crate::timefmt::short_duration(time.as_secs_f64())
+    ));
+    tokio::select! {
+        () = tokio::time::sleep(time) => {}
+        failure = watch_for_death(&ctx.engine, &ctx.container.name) => return Err(failure),
+    }
+    // The last look, at the end of the time.
+    match ctx.engine.inspect_container(&ctx.container.name).await? {
+        Some(found) if is_running(&found) => Ok(()),
+        Some(found) => Err(Failure::DiedDuringChecks {
+            status: exit_code(&found),
+            name: ctx.container.name.clone(),
+        }),
+        None => Err(Failure::RemovedDuringChecks {
+            name: ctx.container.name.clone(),
+        }),
+    }
+}
+
 /// Resolves when the container stops running, or starts crash-looping.
 async fn watch_for_death(engine: &Engine, name: &str) -> Failure {
     let name = name.to_owned();

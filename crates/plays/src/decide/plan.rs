@@ -130,6 +130,9 @@ pub enum Step {
     ProxyRoute(Arc<ProxyRequest>),
     /// Give the previous container's in-flight requests this long.
     Drain(Duration),
+    /// Watch the new container this long after its checks passed
+    /// (`deploy.update_config.monitor`): its death or a crash loop fails it.
+    Monitor(Duration),
     /// Stop the previous container (kept for a rollback).
     StopPrevious,
     /// After a failure before the switch: remove the new container and
@@ -281,6 +284,7 @@ impl Step {
             Step::ProxyHealthy(_) => "proxy health check".into(),
             Step::ProxyRoute(_) => "route proxy".into(),
             Step::Drain(_) => "drain".into(),
+            Step::Monitor(_) => "monitor".into(),
             Step::StopPrevious => "stop previous".into(),
             Step::PutPreviousBack => "put previous back".into(),
             Step::SwapBack => "swap back".into(),

@@ -152,7 +152,20 @@ fn entries(
             let proxy = proxies
                 .get(&c.ship)
                 .zip(crate::decide::proxy::route_of(env, c));
-            let (mut entry, action) = entry(c, kind, options, snapshot, request.as_deref(), proxy);
+            let monitor = env
+                .services
+                .get(&c.service)
+                .and_then(|s| s.update.monitor)
+                .filter(|m| *m > 0.0)
+                .map(std::time::Duration::from_secs_f64);
+            let (mut entry, action) = entry(
+                c,
+                kind,
+                options,
+                snapshot,
+                request.as_deref(),
+                (proxy, monitor),
+            );
             if let Entry::Work(work) = &mut entry {
                 if crate::decide::plan::creates(&work.ops) {
                     work.request = Some(request.unwrap_or_else(|| {
@@ -213,7 +226,7 @@ fn entry(
     options: &PlayOptions,
     snapshot: &Snapshot,
     request: Option<&CreateRequest>,
-    proxy: Option<Proxied<'_>>,
+    (proxy, monitor): (Option<Proxied<'_>>, Option<std::time::Duration>),
 ) -> (Entry, Option<Action>) {
     let seen = match snapshot.seen(c) {
         Ok(seen) => seen,
@@ -232,6 +245,7 @@ fn entry(
         previous: snapshot.previous(c).ok().flatten(),
         options,
         proxy,
+        monitor,
     };
     let (mut work, action) = match kind {
         PlayKind::Start => (look.start(), None),
@@ -305,6 +319,8 @@ struct Look<'a> {
     options: &'a PlayOptions,
     /// Behind the ship's proxy: its request, and the service's route.
     proxy: Option<Proxied<'a>>,
+    /// How long a replacement is watched after its checks passed.
+    monitor: Option<std::time::Duration>,
 }
 
 /// The pause between containers: `--step-delay`, else the longest
@@ -589,6 +605,7 @@ impl Look<'_> {
             "restart",
             replaced,
         );
+        self.monitored(&mut ops, vec![stop_if_up("it died while watched")]);
         Work {
             split,
             left_between: "stopped, not started again",
@@ -659,6 +676,16 @@ impl Look<'_> {
         }
     }
 
+    /// The watch of a replacement after its checks (`monitor`), with its
+    /// failure's `follow_up`.
+    fn monitored(&self, ops: &mut Vec<Op>, follow_up: Vec<Op>) {
+        if let (Some(time), false) = (self.monitor, self.options.unchecked) {
+            ops.push(
+                Op::new(Step::Monitor(time), "deploy.update_config.monitor").on_failure(follow_up),
+            );
+        }
+    }
+
     /// A running container's start-first replacement behind the proxy
     /// (after any pull), `why` it is replaced: see [`crate::decide::proxy`].
     fn cut_over(&self, ops: &mut Vec<Op>, (request, route): Proxied<'_>, why: &str) {
@@ -676,6 +703,7 @@ impl Look<'_> {
             checks.on_failure.extend(back());
             ops.push(checks);
         }
+        self.monitored(ops, back());
         ops.extend(cut.after);
     }
 
@@ -806,6 +834,7 @@ impl Look<'_> {
                     self.stop_ops(&mut ops, false, &why);
                 }
                 self.start_ops(&mut ops, true, false, pulled, &why, self.retired(false));
+                self.monitored(&mut ops, vec![stop_if_up("it died while watched")]);
                 let text = format!("recreated ({why})");
                 return Work::of(ops, done("recreated", text));
             }
@@ -894,6 +923,7 @@ fn restart_dependents(
                 previous: None,
                 options,
                 proxy: None,
+                monitor: None,
             };
             let why = format!("{} is rolled back or restarted", containers[j].name);
             entries[i] = Entry::Work(look.restart_in_place(&why));
