@@ -45,13 +45,15 @@ pub fn parse(
         };
         let value = value.trim_start();
         let known = out.clone();
+        // The environment first, then the file's earlier lines, as Compose v2.
         let scoped = |n: &str| {
-            known
-                .iter()
-                .rev()
-                .find(|(k, _)| k == n)
-                .and_then(|(_, v)| v.clone())
-                .or_else(|| lookup(n))
+            lookup(n).or_else(|| {
+                known
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k == n)
+                    .and_then(|(_, v)| v.clone())
+            })
         };
         let expand =
             |v: &str| substitute(v, &scoped, &mut Vec::new()).map_err(|e| err(e.to_string()));

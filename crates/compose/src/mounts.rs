@@ -197,13 +197,15 @@ pub fn devices(fc: &FileCtx, node: &Node, path: &str) -> Result<Json, ComposeErr
             [s] => (*s, *s, "rwm"),
             [s, t] => (*s, *t, "rwm"),
             [s, t, m] => (*s, *t, *m),
-            _ => return Err(fc.err(
-                item,
-                &p,
-                format!(
+            _ => {
+                return Err(fc.err(
+                    item,
+                    &p,
+                    format!(
                     "invalid device `{text}`; expected HOST_PATH[:CONTAINER_PATH[:PERMISSIONS]]"
                 ),
-            )),
+                ))
+            }
         };
         out.push(json!({"source": source, "target": target, "permissions": perms}));
     }

@@ -536,20 +536,21 @@ fn objects(
                 let mut m = Map::new();
                 for (fk, _, fv) in fields {
                     let fp = format!("{ip}/{fk}");
-                    let value =
-                        match fk.as_str() {
-                            "source" | "target" => json!(fc.string(fv, &fp)?),
-                            "uid" | "gid" => json!(fc.scalar(fv, &fp)?),
-                            "mode" => json!(fc.integer(fv, &fp)?),
-                            x if x.starts_with("x-") => to_json(fv),
-                            _ => return Err(fc.err(
+                    let value = match fk.as_str() {
+                        "source" | "target" => json!(fc.string(fv, &fp)?),
+                        "uid" | "gid" => json!(fc.scalar(fv, &fp)?),
+                        "mode" => json!(fc.integer(fv, &fp)?),
+                        x if x.starts_with("x-") => to_json(fv),
+                        _ => {
+                            return Err(fc.err(
                                 fv,
                                 &fp,
                                 format!(
                                     "unknown key `{fk}`; expected source, target, uid, gid or mode"
                                 ),
-                            )),
-                        };
+                            ))
+                        }
+                    };
                     m.insert(fk.clone(), value);
                 }
                 if !m.contains_key("source") {

@@ -86,7 +86,7 @@ impl Node {
         match &self.value {
             Value::Str(s) => Some(s.clone()),
             Value::Int(i) => Some(i.to_string()),
-            Value::Float(_, raw) => Some(raw.clone()),
+            Value::Float(f, _) => Some(f.to_string()),
             Value::Bool(b) => Some(b.to_string()),
             _ => None,
         }
@@ -422,24 +422,34 @@ pub fn resolve_plain(text: &str) -> Value {
         ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN, text.to_string()),
         _ => {}
     }
+    // Integers as Go's `strconv.ParseInt(s, 0, 64)` reads them (the YAML
+    // library Compose v2 uses does so): underscores dropped, `0x`, `0o`,
+    // `0b` and a leading `0` (octal) give the base.
+    let plain = text.replace('_', "");
     let digits = |s: &str, radix: u32| !s.is_empty() && s.chars().all(|c| c.is_digit(radix));
-    let (neg, body) = match text.as_bytes()[0] {
-        b'-' => (true, &text[1..]),
-        b'+' => (false, &text[1..]),
-        _ => (false, text),
+    let (neg, body) = match plain.as_bytes().first() {
+        Some(b'-') => (true, &plain[1..]),
+        Some(b'+') => (false, &plain[1..]),
+        _ => (false, plain.as_str()),
     };
-    let int = if digits(body, 10) {
-        body.parse::<i64>().ok()
-    } else if let Some(h) = text.strip_prefix("0x").filter(|h| digits(h, 16)) {
+    let lower = body.to_ascii_lowercase();
+    let int = if let Some(h) = lower.strip_prefix("0x").filter(|h| digits(h, 16)) {
         i64::from_str_radix(h, 16).ok()
-    } else if let Some(o) = text.strip_prefix("0o").filter(|o| digits(o, 8)) {
+    } else if let Some(o) = lower.strip_prefix("0o").filter(|o| digits(o, 8)) {
         i64::from_str_radix(o, 8).ok()
+    } else if let Some(b) = lower.strip_prefix("0b").filter(|b| digits(b, 2)) {
+        i64::from_str_radix(b, 2).ok()
+    } else if body.len() > 1 && body.starts_with('0') && digits(body, 8) {
+        i64::from_str_radix(&body[1..], 8).ok()
+    } else if digits(body, 10) && !text.contains('_') {
+        body.parse::<i64>().ok()
     } else {
         None
     };
     if let Some(i) = int {
         return Value::Int(if neg { -i } else { i });
     }
+    let body = text.trim_start_matches(['-', '+']);
     let float_like = body.chars().any(|c| c.is_ascii_digit())
         && body
             .chars()
