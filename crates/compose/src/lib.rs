@@ -79,9 +79,15 @@ pub struct Project {
 }
 
 impl Project {
-    /// The model as `docker compose config --format json` prints it.
+    /// The model as `docker compose config --format json` prints it: every
+    /// `$` written `$$`, so that the output reads back as the same project
+    /// (Compose v2 escapes its output so). [`Project::model`] keeps the values.
+    pub fn config_json(&self) -> Json {
+        escape_dollars(&self.model)
+    }
+    /// [`Project::config_json`], indented.
     pub fn to_json_pretty(&self) -> String {
-        serde_json::to_string_pretty(&self.model).unwrap_or_default()
+        serde_json::to_string_pretty(&self.config_json()).unwrap_or_default()
     }
     /// The top-level `x-` keys.
     pub fn extensions(&self) -> Map<String, Json> {
@@ -94,6 +100,19 @@ impl Project {
     /// The top-level `x-maestro`, where maestro's own additions live.
     pub fn x_maestro(&self) -> Option<&Json> {
         self.model.get("x-maestro")
+    }
+}
+
+fn escape_dollars(v: &Json) -> Json {
+    match v {
+        Json::String(s) => Json::String(s.replace('$', "$$")),
+        Json::Array(items) => Json::Array(items.iter().map(escape_dollars).collect()),
+        Json::Object(m) => Json::Object(
+            m.iter()
+                .map(|(k, v)| (k.replace('$', "$$"), escape_dollars(v)))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 

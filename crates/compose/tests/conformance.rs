@@ -13,42 +13,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use maestro_compose::{load, Options};
+
+mod common;
+use common::options_for;
 use serde_json::Value;
 
 fn root(sub: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
         .join(sub)
-}
-
-fn lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .map(|t| {
-            t.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-pub fn options_for(dir: &Path) -> Options {
-    let mut files = vec![dir.join("compose.yaml")];
-    files.extend(lines(&dir.join("files")).into_iter().map(|f| dir.join(f)));
-    let mut env = BTreeMap::new();
-    env.insert("HOME".to_string(), "/home/user".to_string());
-    for l in lines(&dir.join("process-env")) {
-        if let Some((k, v)) = l.split_once('=') {
-            env.insert(k.to_string(), v.to_string());
-        }
-    }
-    Options {
-        files,
-        environment: Some(env),
-        profiles: lines(&dir.join("profiles")),
-        ..Options::default()
-    }
 }
 
 fn cases(sub: &str) -> Vec<PathBuf> {
@@ -87,7 +60,7 @@ fn conformance() {
             }
         };
         match load(&options_for(&dir)) {
-            Ok(project) if project.model == expected => {}
+            Ok(project) if project.config_json() == expected => {}
             Ok(project) => {
                 if std::env::var_os("CONFORMANCE_SHOW").is_some() {
                     let text = project
