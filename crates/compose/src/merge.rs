@@ -1,0 +1,169 @@
+//! Merging normalized services and resources as the Compose Specification
+//! merges files (and `extends` merges a service onto its base): mappings key
+//! by key, scalars replaced, most lists appended; `command`, `entrypoint` and
+//! `healthcheck.test` replaced; `ports`, `volumes`, `secrets`, `configs`
+//! unique by their key; `!reset` and `!override` honoured. A leaf.
+
+use serde_json::{Map, Value as Json};
+
+/// The marker a `!reset` value leaves in a file's model until merged.
+pub const RESET: &str = "\u{0}reset";
+/// The wrapper a `!override` value leaves in a file's model until merged.
+pub const OVERRIDE: &str = "\u{0}override";
+
+/// Lists whose items are kept once each.
+const UNIQUE_VALUES: &[&str] = &[
+    "cap_add",
+    "cap_drop",
+    "device_cgroup_rules",
+    "dns",
+    "dns_opt",
+    "dns_search",
+    "expose",
+    "external_links",
+    "extra_hosts",
+    "group_add",
+    "links",
+    "profiles",
+    "security_opt",
+    "tmpfs",
+    "volumes_from",
+    "env_file",
+];
+
+fn marker(v: &Json, which: &str) -> bool {
+    v.as_object()
+        .is_some_and(|m| m.len() == 1 && m.contains_key(which))
+}
+
+/// Merges `over` onto `base`, one service's keys.
+pub fn service(base: &mut Map<String, Json>, over: Map<String, Json>) {
+    for (k, v) in over {
+        if marker(&v, RESET) {
+            base.remove(&k);
+            continue;
+        }
+        if let Some(inner) = v
+            .as_object()
+            .filter(|_| marker(&v, OVERRIDE))
+            .and_then(|m| m.get(OVERRIDE))
+        {
+            base.insert(k, inner.clone());
+            continue;
+        }
+        let Some(old) = base.get_mut(&k) else {
+            base.insert(k, v);
+            continue;
+        };
+        match k.as_str() {
+            "command" | "entrypoint" => *old = v,
+            "healthcheck" => {
+                if let (Some(o), Json::Object(n)) = (old.as_object_mut(), v) {
+                    for (hk, hv) in n {
+                        o.insert(hk, hv);
+                    }
+                }
+            }
+            "ports" => unique_by(old, v, |p| {
+                [
+                    p.get("host_ip"),
+                    p.get("target"),
+                    p.get("published"),
+                    p.get("protocol"),
+                ]
+                .map(|x| x.map(Json::to_string).unwrap_or_default())
+                .join("|")
+            }),
+            "volumes" => unique_by(old, v, |p| {
+                p.get("target").map(Json::to_string).unwrap_or_default()
+            }),
+            "secrets" | "configs" => unique_by(old, v, |p| {
+                p.get("target")
+                    .or_else(|| p.get("source"))
+                    .map(Json::to_string)
+                    .unwrap_or_default()
+            }),
+            x if UNIQUE_VALUES.contains(&x) => unique_by(old, v, Json::to_string),
+            _ => value(old, v),
+        }
+    }
+}
+
+/// Appends the items of `over` whose key no item of `base` has; an item
+/// with the key of one in `base` replaces it in place.
+fn unique_by(base: &mut Json, over: Json, key: impl Fn(&Json) -> String) {
+    let (Some(items), Json::Array(new)) = (base.as_array_mut(), over) else {
+        return;
+    };
+    for item in new {
+        let k = key(&item);
+        match items.iter_mut().find(|i| key(i) == k) {
+            Some(slot) => *slot = item,
+            None => items.push(item),
+        }
+    }
+}
+
+/// The general rule: mappings merged key by key, lists appended, anything
+/// else replaced; a null over a value keeps the value.
+pub fn value(base: &mut Json, over: Json) {
+    match (base, over) {
+        (Json::Object(b), Json::Object(o)) => {
+            for (k, v) in o {
+                if marker(&v, RESET) {
+                    b.remove(&k);
+                    continue;
+                }
+                match b.get_mut(&k) {
+                    Some(old) => value(old, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (Json::Array(b), Json::Array(o)) => b.extend(o),
+        (_, Json::Null) => {}
+        (b, o) => *b = o,
+    }
+}
+
+/// Removes the markers a file's model may still hold (a `!reset` with
+/// nothing under it, an `!override` with nothing to override).
+pub fn strip_markers(v: &mut Json) {
+    if let Json::Object(m) = v {
+        m.retain(|_, x| !marker(x, RESET));
+        for x in m.values_mut() {
+            if marker(x, OVERRIDE) {
+                let inner = x.get(OVERRIDE).cloned().unwrap_or(Json::Null);
+                *x = inner;
+            }
+            strip_markers(x);
+        }
+    } else if let Json::Array(items) = v {
+        items.iter_mut().for_each(strip_markers);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn rules() {
+        let mut base = json!({"command": ["a"], "dns": ["1.1.1.1"], "ports": [{"target": 80, "published": "8080"}],
+            "environment": {"A": "1", "B": "2"}, "volumes": [{"target": "/w", "source": "foo"}]})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+        let over = json!({"command": ["b"], "dns": ["8.8.8.8", "1.1.1.1"], "ports": [{"target": 80, "published": "8080"}, {"target": 443}],
+            "environment": {"B": "3"}, "volumes": [{"target": "/w", "source": "bar"}]});
+        service(&mut base, over.as_object().cloned().unwrap_or_default());
+        assert_eq!(
+            Json::Object(base),
+            json!({"command": ["b"], "dns": ["1.1.1.1", "8.8.8.8"], "ports": [{"target": 80, "published": "8080"}, {"target": 443}],
+                "environment": {"A": "1", "B": "3"}, "volumes": [{"target": "/w", "source": "bar"}]})
+        );
+    }
+}
