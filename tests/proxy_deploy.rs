@@ -112,19 +112,10 @@ fn bare_file(dir: &Dir, name: &str, image: &str, port: u16) -> std::path::PathBu
 
 /// The failed requests of `loads` (errors and non-2xx), printed.
 fn failed(what: &str, loads: Vec<std::thread::JoinHandle<Load>>) -> u64 {
-    let mut failed = 0;
-    for (load, host) in loads.into_iter().zip(proxies()) {
-        let load = load.join().expect("hey ran");
-        println!(
-            "{what}, {host}: {} requests at {:.0}/s, {} failed, {} non-2xx",
-            load.responses(),
-            load.rate,
-            load.failures(),
-            load.non_2xx()
-        );
-        failed += load.failures() + load.non_2xx();
-    }
-    failed
+    joined(what, loads)
+        .iter()
+        .map(|l| l.failures() + l.non_2xx())
+        .sum()
 }
 
 /// Each ship's proxy address.
@@ -264,7 +255,17 @@ fn up_onto_a_new_image_behind_the_proxy_fails_no_request() {
 /// Joins `hey` runs, prints each one's figures and asserts that none
 /// failed; the requests served in all.
 fn no_failures(what: &str, loads: Vec<std::thread::JoinHandle<Load>>) -> u64 {
-    let mut served = 0;
+    let loads = joined(what, loads);
+    for load in &loads {
+        assert_eq!(load.failures(), 0, "{}", load.output);
+        assert_eq!(load.non_2xx(), 0, "{}", load.output);
+    }
+    loads.iter().map(Load::responses).sum()
+}
+
+/// Joins `hey` runs and prints each one's figures.
+fn joined(what: &str, loads: Vec<std::thread::JoinHandle<Load>>) -> Vec<Load> {
+    let mut out = Vec::new();
     for (load, host) in loads.into_iter().zip(proxies()) {
         let load = load.join().expect("hey ran");
         println!(
@@ -274,11 +275,9 @@ fn no_failures(what: &str, loads: Vec<std::thread::JoinHandle<Load>>) -> u64 {
             load.failures(),
             load.non_2xx()
         );
-        assert_eq!(load.failures(), 0, "{}", load.output);
-        assert_eq!(load.non_2xx(), 0, "{}", load.output);
-        served += load.responses();
+        out.push(load);
     }
-    served
+    out
 }
 
 #[test]

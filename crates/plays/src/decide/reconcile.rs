@@ -559,27 +559,11 @@ impl Look<'_> {
         {
             return self.restart_proxied(proxy);
         }
-        let unchanged = Finished::new(
-            "none",
-            "running",
-            "unchanged (already runs the current image)",
-        );
         let mut ops = Vec::new();
-        let pulled = self.pull(&mut ops);
-        if self.options.only_if_changed && self.running() {
-            if pulled {
-                ops.push(Op::new(
-                    Step::IfImageChanged {
-                        then: Vec::new(),
-                        otherwise: Vec::new(),
-                        else_done: Some(unchanged),
-                    },
-                    "--only-if-changed",
-                ));
-            } else if self.runs_current_image() {
-                return Work::nothing(unchanged);
-            }
-        }
+        let pulled = match self.pull_unless_unchanged(&mut ops) {
+            Ok(pulled) => pulled,
+            Err(unchanged) => return Work::nothing(unchanged),
+        };
         if self.running() {
             self.stop_ops(&mut ops, false, "restart");
         }
@@ -707,19 +691,18 @@ impl Look<'_> {
         ops.extend(cut.after);
     }
 
-    /// `restart` of a running container behind the proxy (replaced
-    /// start-first): cut over onto a new container of the same
-    /// configuration (with `-r`, of the image just pulled; with
-    /// `--only-if-changed`, only when that image changed).
-    fn restart_proxied(&self, proxy: Proxied<'_>) -> Work {
+    /// A restart's pull (`-r`, or a missing image) and, with
+    /// `--only-if-changed` on a running container, its end when the image
+    /// is the one it runs: whether it pulled, or the work of a container
+    /// left as it is (how it ends).
+    fn pull_unless_unchanged(&self, ops: &mut Vec<Op>) -> Result<bool, Finished> {
         let unchanged = Finished::new(
             "none",
             "running",
             "unchanged (already runs the current image)",
         );
-        let mut ops = Vec::new();
-        let pulled = self.pull(&mut ops);
-        if self.options.only_if_changed {
+        let pulled = self.pull(ops);
+        if self.options.only_if_changed && self.running() {
             if pulled {
                 ops.push(Op::new(
                     Step::IfImageChanged {
@@ -730,8 +713,20 @@ impl Look<'_> {
                     "--only-if-changed",
                 ));
             } else if self.runs_current_image() {
-                return Work::nothing(unchanged);
+                return Err(unchanged);
             }
+        }
+        Ok(pulled)
+    }
+
+    /// `restart` of a running container behind the proxy (replaced
+    /// start-first): cut over onto a new container of the same
+    /// configuration (with `-r`, of the image just pulled; with
+    /// `--only-if-changed`, only when that image changed).
+    fn restart_proxied(&self, proxy: Proxied<'_>) -> Work {
+        let mut ops = Vec::new();
+        if let Err(unchanged) = self.pull_unless_unchanged(&mut ops) {
+            return Work::nothing(unchanged);
         }
         self.cut_over(&mut ops, proxy, "restart");
         Work::of(
