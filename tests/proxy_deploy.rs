@@ -2,9 +2,11 @@
 //! ship2: a service behind maestro's proxy, one instance on each ship,
 //! under continuous load from `hey` through both ships' proxies: `up` onto
 //! a new image answers every request (none failed, none non-2xx) and every
-//! response after it comes from the new version; a new image whose health
-//! check fails is refused before the proxy sends it anything (the old
-//! containers serve throughout, with their ids). Printed beside it: the
+//! response after it comes from the new version; `rollback` and `restart`
+//! too, a 3-s request in flight at the switch completing; a new image whose
+//! health check fails (the service with `failure_action: rollback`) is
+//! refused before the proxy sends it anything: `up` exits 1, the old
+//! containers serve throughout, with their ids. TLS from files. Printed beside it: the
 //! same rollout without the proxy (`restart --batch 1` of containers
 //! publishing the port themselves) and its failed requests.
 //!
@@ -72,6 +74,7 @@ fn file(dir: &Dir, name: &str, image: &str, port: u16) -> std::path::PathBuf {
         image,
         &[
             "proxy: {app_port: 8080, healthcheck: {path: /health, interval: 200ms, timeout: 1s}, drain_timeout: 5s, deploy_timeout: 5s}",
+            "deploy: {update_config: {failure_action: rollback}}",
         ],
         &[
             instance(&n("web-1"), "local", &["/start"], ""),
