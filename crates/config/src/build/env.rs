@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use super::context::Context;
 use crate::model::image_tag;
 use crate::pyfmt;
-use crate::reader::{get_set, Reader};
+use crate::reader::{get_set, KeyPath, Reader};
 use crate::reads::Reads;
 use crate::yaml::{Node, Value};
 
@@ -20,7 +20,7 @@ pub(super) type RawEnv = IndexMap<String, Value>;
 pub(super) fn service_env(
     r: &mut Reader,
     entries: &[(Node, Node)],
-    path: &str,
+    path: &KeyPath,
     name: &str,
     cx: &Context,
 ) -> RawEnv {
@@ -47,7 +47,7 @@ pub(super) fn instance_env(
     r: &mut Reader,
     service_env: &RawEnv,
     entries: &[(Node, Node)],
-    path: &str,
+    path: &KeyPath,
     seeds: &Seeds,
     reads: &Reads,
 ) -> RawEnv {
@@ -79,11 +79,11 @@ fn env_sources(
     r: &mut Reader,
     out: &mut RawEnv,
     entries: &[(Node, Node)],
-    path: &str,
+    path: &KeyPath,
     reads: &Reads,
 ) {
     if let Some(node) = get_set(entries, "envfile") {
-        envfiles(r, out, node, &format!("{path}/envfile"), reads);
+        envfiles(r, out, node, &format_args!("{path}/envfile"), reads);
     }
     if let Some(node) = get_set(entries, "env") {
         let maps: Vec<&Node> = match &node.value {
@@ -91,14 +91,14 @@ fn env_sources(
             _ => vec![node],
         };
         for m in maps {
-            let Some(entries) = r.map(m, &format!("{path}/env")) else {
+            let Some(entries) = r.map(m, &format_args!("{path}/env")) else {
                 continue;
             };
             for (k, v) in entries {
-                let Some(key) = env_key(r, k, &format!("{path}/env")) else {
+                let Some(key) = env_key(r, k, &format_args!("{path}/env")) else {
                     continue;
                 };
-                warn_nested_env(r, v, &format!("{path}/env/{key}"));
+                warn_nested_env(r, v, &format_args!("{path}/env/{key}"));
                 out.insert(key, v.value.clone());
             }
         }
@@ -108,7 +108,7 @@ fn env_sources(
 /// A mapping as an environment value becomes its Python text
 /// (`{'b': 'c'}`), as MaestroNG made it: kept, but said, since it is
 /// rarely what was meant (a list is joined with spaces, a documented form).
-fn warn_nested_env(r: &mut Reader, value: &Node, path: &str) {
+fn warn_nested_env(r: &mut Reader, value: &Node, path: &KeyPath) {
     if !matches!(value.value, Value::Map(_)) {
         return;
     }
@@ -125,7 +125,7 @@ fn warn_nested_env(r: &mut Reader, value: &Node, path: &str) {
 /// One env file, a list of them (nested lists too), or inline mappings
 /// among them, in order as MaestroNG read them. The files' contents are the
 /// load step's (see [`Reads`]).
-fn envfiles(r: &mut Reader, out: &mut RawEnv, node: &Node, path: &str, reads: &Reads) {
+fn envfiles(r: &mut Reader, out: &mut RawEnv, node: &Node, path: &KeyPath, reads: &Reads) {
     match &node.value {
         Value::Seq(items) => {
             for item in items {
@@ -135,7 +135,7 @@ fn envfiles(r: &mut Reader, out: &mut RawEnv, node: &Node, path: &str, reads: &R
         Value::Map(entries) => {
             for (k, v) in entries {
                 if let Some(key) = env_key(r, k, path) {
-                    warn_nested_env(r, v, &format!("{path}/{key}"));
+                    warn_nested_env(r, v, &format_args!("{path}/{key}"));
                     out.insert(key, v.value.clone());
                 }
             }
@@ -165,7 +165,7 @@ fn envfiles(r: &mut Reader, out: &mut RawEnv, node: &Node, path: &str, reads: &R
     }
 }
 
-fn env_key(r: &mut Reader, node: &Node, path: &str) -> Option<String> {
+fn env_key(r: &mut Reader, node: &Node, path: &KeyPath) -> Option<String> {
     match &node.value {
         Value::Str(s) if !s.is_empty() && !s.contains('=') => Some(s.clone()),
         Value::Int(_) | Value::Float(_) | Value::Bool(_) => Some(pyfmt::str_of(&node.value)),
