@@ -41,36 +41,50 @@ pub(super) struct Seeds<'a> {
     pub(super) image: &'a str,
 }
 
-/// An instance's variables: the service's, then the instance's envfiles and
-/// env, then the seeds.
+/// The variables maestro seeds into every container, after its own.
+const SEEDED: [&str; 4] = [
+    "CONTAINER_NAME",
+    "CONTAINER_HOST_ADDRESS",
+    "DOCKER_IMAGE",
+    "DOCKER_TAG",
+];
+
+/// An instance's own variables: its envfiles and env, laid over its
+/// service's only when its environment is computed ([`own_values`]).
 pub(super) fn instance_env(
     r: &mut Reader,
-    service_env: &RawEnv,
     entries: &[(Node, Node)],
     path: &KeyPath,
-    seeds: &Seeds,
     reads: &Reads,
 ) -> RawEnv {
-    let mut env = service_env.clone();
+    let mut env = RawEnv::new();
     env_sources(r, &mut env, entries, path, reads);
-    env.insert("CONTAINER_NAME".into(), Value::Str(seeds.name.to_string()));
-    env.insert(
-        "CONTAINER_HOST_ADDRESS".into(),
-        Value::Str(seeds.ship_ip.to_string()),
-    );
-    env.insert("DOCKER_IMAGE".into(), Value::Str(seeds.image.to_string()));
-    env.insert(
-        "DOCKER_TAG".into(),
-        Value::Str(image_tag(seeds.image).to_string()),
-    );
     env
 }
 
-/// The variables as the container gets them (`None`: a name without a value).
-pub(super) fn own_values(raw: &RawEnv) -> IndexMap<String, Option<String>> {
-    raw.iter()
-        .map(|(k, v)| (k.clone(), pyfmt::env_string(v)))
-        .collect()
+/// Whether `var` is one of a container's variables: its service's
+/// (`service_env`), its instance's (`instance_env`) or a seeded one.
+pub(super) fn is_set(service_env: &RawEnv, instance_env: &RawEnv, var: &str) -> bool {
+    instance_env.contains_key(var) || service_env.contains_key(var) || SEEDED.contains(&var)
+}
+
+/// The variables as the container gets them (`None`: a name without a
+/// value): the service's, then the instance's, then the seeds.
+pub(super) fn own_values(
+    service_env: &RawEnv,
+    instance_env: &RawEnv,
+    seeds: &Seeds,
+) -> IndexMap<String, Option<String>> {
+    let mut out = IndexMap::with_capacity(service_env.len() + instance_env.len() + SEEDED.len());
+    for (k, v) in service_env.iter().chain(instance_env) {
+        out.insert(k.clone(), pyfmt::env_string(v));
+    }
+    let [name, ip, image, tag] = SEEDED.map(String::from);
+    out.insert(name, Some(seeds.name.to_string()));
+    out.insert(ip, Some(seeds.ship_ip.to_string()));
+    out.insert(image, Some(seeds.image.to_string()));
+    out.insert(tag, Some(image_tag(seeds.image).to_string()));
+    out
 }
 
 /// Adds the envfiles, then `env`, of a service's or an instance's `entries`

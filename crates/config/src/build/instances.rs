@@ -29,17 +29,11 @@ pub(super) fn instance<'n>(
     let path = format_args!("services/{}/instances/{name}", service.name);
     let entries = instance_entries(r, node, &path, cx.ships)?;
     let ship = ship_of(r, node, entries, &path, cx.ships)?;
-    let ship_ip = cx.ships.get(&ship)?.ip.clone();
     let image = match get_set(entries, "image") {
         Some(n) => r.name(n, &format_args!("{path}/image"), "an image name")?,
         None => service.image.clone()?,
     };
-    let seeds = env::Seeds {
-        name,
-        ship_ip: &ship_ip,
-        image: &image,
-    };
-    let env = env::instance_env(r, &service.env, entries, &path, &seeds, cx.reads);
+    let env = env::instance_env(r, entries, &path, cx.reads);
     let ports = port_map(r, service, entries, &path);
     let storage = volumes::storage(r, node, entries, &path, cx.schema);
     let (links, link_nodes) = links::links(r, entries, &path);
@@ -113,7 +107,7 @@ fn secrets(
     let Some(mounts) = own.as_ref().or(service.secrets.as_ref()) else {
         return Vec::new();
     };
-    let is_set = |var: &str| env.contains_key(var);
+    let is_set = |var: &str| env::is_set(&service.env, env, var);
     crate::secrets::check_container(r, mounts, name, is_set, read_only);
     mounts.iter().map(|m| m.mount.clone()).collect()
 }
