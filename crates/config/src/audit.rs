@@ -6,7 +6,7 @@ use indexmap::IndexMap;
 use crate::keys;
 use crate::model::{AuditKind, AuditLevel, Auditor, Secret};
 use crate::pyfmt;
-use crate::reader::{get_set, show, Reader};
+use crate::reader::{get_set, show, KeyPath, Reader};
 use crate::yaml::{Node, Value};
 
 const TYPES: &[&str] = &["log", "http", "exec", "slack", "hipchat"];
@@ -17,13 +17,13 @@ pub fn build(r: &mut Reader, node: Option<&Node>) -> Vec<Auditor> {
     let items = match &node.value {
         Value::Seq(items) => items.as_slice(),
         _ => {
-            r.expected(node, "audit", "a list of auditors");
+            r.expected(node, &"audit", "a list of auditors");
             return Vec::new();
         }
     };
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        if let Some(auditor) = auditor(r, item, &format!("audit[{i}]")) {
+        if let Some(auditor) = auditor(r, item, &format_args!("audit[{i}]")) {
             out.push(auditor);
         }
     }
@@ -31,7 +31,7 @@ pub fn build(r: &mut Reader, node: Option<&Node>) -> Vec<Auditor> {
 }
 
 /// One auditor of the list, at `path`.
-fn auditor(r: &mut Reader, item: &Node, path: &str) -> Option<Auditor> {
+fn auditor(r: &mut Reader, item: &Node, path: &KeyPath) -> Option<Auditor> {
     let Value::Map(m) = &item.value else {
         r.expected(item, path, "an auditor like {type: log, file: PATH}");
         return None;
@@ -39,7 +39,7 @@ fn auditor(r: &mut Reader, item: &Node, path: &str) -> Option<Auditor> {
     let kind = auditor_type(r, item, m, path)?;
     let level = level(r, m, path);
     let ignore_errors = get_set(m, "ignore_errors")
-        .and_then(|n| r.boolean(n, &format!("{path}/ignore_errors")))
+        .and_then(|n| r.boolean(n, &format_args!("{path}/ignore_errors")))
         .unwrap_or(false);
     let given = AuditorKeys {
         m,
@@ -71,7 +71,7 @@ fn auditor_type<'m>(
     r: &mut Reader,
     item: &Node,
     m: &'m [(Node, Node)],
-    path: &str,
+    path: &KeyPath,
 ) -> Option<&'m str> {
     match get_set(m, "type").and_then(|t| t.as_str()) {
         Some(k) if TYPES.contains(&k) => Some(k),
@@ -79,7 +79,7 @@ fn auditor_type<'m>(
             match get_set(m, "type") {
                 Some(t) => r.error(
                     t,
-                    &format!("{path}/type"),
+                    &format_args!("{path}/type"),
                     format!(
                         "unknown auditor type {}; expected one of: {}",
                         show(t),
@@ -98,7 +98,7 @@ fn auditor_type<'m>(
 }
 
 /// The auditor's `level`: info (the default) or debug.
-fn level(r: &mut Reader, m: &[(Node, Node)], path: &str) -> AuditLevel {
+fn level(r: &mut Reader, m: &[(Node, Node)], path: &KeyPath) -> AuditLevel {
     match get_set(m, "level") {
         None => AuditLevel::Info,
         Some(n) => match n.as_str() {
@@ -107,7 +107,7 @@ fn level(r: &mut Reader, m: &[(Node, Node)], path: &str) -> AuditLevel {
             _ => {
                 r.error(
                     n,
-                    &format!("{path}/level"),
+                    &format_args!("{path}/level"),
                     format!("unknown audit level {}; expected info or debug", show(n)),
                 );
                 AuditLevel::Info
@@ -120,20 +120,20 @@ fn level(r: &mut Reader, m: &[(Node, Node)], path: &str) -> AuditLevel {
 struct AuditorKeys<'a> {
     m: &'a [(Node, Node)],
     item: &'a Node,
-    path: &'a str,
+    path: &'a KeyPath<'a>,
     kind: &'a str,
 }
 
 impl AuditorKeys<'_> {
     /// The string `key`, if given.
     fn text(&self, r: &mut Reader, key: &str) -> Option<String> {
-        get_set(self.m, key).and_then(|n| r.string(n, &format!("{}/{key}", self.path)))
+        get_set(self.m, key).and_then(|n| r.string(n, &format_args!("{}/{key}", self.path)))
     }
 
     /// The string `key`, which this type of auditor needs (`what` says why).
     fn required(&self, r: &mut Reader, key: &str, what: &str) -> Option<String> {
         match get_set(self.m, key) {
-            Some(n) => r.string(n, &format!("{}/{key}", self.path)),
+            Some(n) => r.string(n, &format_args!("{}/{key}", self.path)),
             None => {
                 r.error(
                     self.item,
@@ -158,7 +158,7 @@ impl AuditorKeys<'_> {
 /// `http`: a request (POST or GET) to `endpoint`, with headers and a payload.
 fn http_auditor(r: &mut Reader, given: &AuditorKeys) -> Option<AuditKind> {
     let (m, path) = (given.m, given.path);
-    r.unknown_keys(m, path, &given.known(keys::AUDIT_HTTP));
+    r.unknown_keys(m, &path, &given.known(keys::AUDIT_HTTP));
     let endpoint = given.required(r, "endpoint", "the URL to call");
     let method = given
         .text(r, "method")
@@ -168,15 +168,15 @@ fn http_auditor(r: &mut Reader, given: &AuditorKeys) -> Option<AuditKind> {
         let at = get_set(m, "method").unwrap_or(given.item);
         r.error(
             at,
-            &format!("{path}/method"),
+            &format_args!("{path}/method"),
             format!("unknown HTTP method `{method}`; expected POST or GET"),
         );
     }
     let mut headers = IndexMap::new();
     if let Some(n) = get_set(m, "headers") {
-        for (k, v) in r.map(n, &format!("{path}/headers")).unwrap_or(&[]) {
+        for (k, v) in r.map(n, &format_args!("{path}/headers")).unwrap_or(&[]) {
             if let (Some(k), Some(v)) = (
-                r.key(k, &format!("{path}/headers")),
+                r.key(k, &format_args!("{path}/headers")),
                 pyfmt::env_string(&v.value),
             ) {
                 headers.insert(k, v);
@@ -184,7 +184,7 @@ fn http_auditor(r: &mut Reader, given: &AuditorKeys) -> Option<AuditKind> {
         }
     }
     let timeout = get_set(m, "timeout")
-        .and_then(|n| r.seconds(n, &format!("{path}/timeout")))
+        .and_then(|n| r.seconds(n, &format_args!("{path}/timeout")))
         .unwrap_or(3.0);
     let payload = get_set(m, "payload")
         .map(to_json)
@@ -201,7 +201,7 @@ fn http_auditor(r: &mut Reader, given: &AuditorKeys) -> Option<AuditKind> {
 /// `exec`: a script run with `args` (a list, or split like a shell would).
 fn exec_auditor(r: &mut Reader, given: &AuditorKeys) -> Option<AuditKind> {
     let (m, path) = (given.m, given.path);
-    r.unknown_keys(m, path, &given.known(keys::AUDIT_EXEC));
+    r.unknown_keys(m, &path, &given.known(keys::AUDIT_EXEC));
     let script = given.required(r, "script", "the script to run");
     let args = match get_set(m, "args") {
         Some(
@@ -212,12 +212,12 @@ fn exec_auditor(r: &mut Reader, given: &AuditorKeys) -> Option<AuditKind> {
         ) => shlex::split(s).unwrap_or_else(|| {
             r.error(
                 n,
-                &format!("{path}/args"),
+                &format_args!("{path}/args"),
                 "cannot split the arguments like a shell would (unclosed quote)",
             );
             Vec::new()
         }),
-        Some(n) => r.string_list(n, &format!("{path}/args")),
+        Some(n) => r.string_list(n, &format_args!("{path}/args")),
         None => Vec::new(),
     };
     script.map(|script| AuditKind::Exec { script, args })

@@ -6,7 +6,7 @@ use indexmap::IndexMap;
 use crate::keys;
 use crate::model::{Check, Container, EnvFrom, HttpOptions, HttpPort, Lifecycle, Protocol};
 use crate::pyfmt;
-use crate::reader::{get_set, show, Reader};
+use crate::reader::{get_set, show, KeyPath, Reader};
 use crate::yaml::{Node, Value};
 
 const STATES: &[&str] = &["pre-start", "running", "pre-stop", "stopped"];
@@ -26,7 +26,7 @@ pub fn build(r: &mut Reader, sources: &[(&Node, String)], container: &Container)
             let Some(state) = r.key(k, path) else {
                 continue;
             };
-            let spath = format!("{path}/{state}");
+            let spath = format_args!("{path}/{state}");
             let list = match state.as_str() {
                 "pre-start" => &mut out.pre_start,
                 "running" => &mut out.running,
@@ -53,7 +53,7 @@ pub fn build(r: &mut Reader, sources: &[(&Node, String)], container: &Container)
                 }
             };
             for (i, item) in items.iter().enumerate() {
-                if let Some(check) = check(r, item, &format!("{spath}[{i}]"), container) {
+                if let Some(check) = check(r, item, &format_args!("{spath}[{i}]"), container) {
                     list.push(check);
                 }
             }
@@ -62,7 +62,7 @@ pub fn build(r: &mut Reader, sources: &[(&Node, String)], container: &Container)
     out
 }
 
-fn check(r: &mut Reader, node: &Node, path: &str, c: &Container) -> Option<Check> {
+fn check(r: &mut Reader, node: &Node, path: &KeyPath, c: &Container) -> Option<Check> {
     let Value::Map(m) = &node.value else {
         r.expected(node, path, "a check like {type: tcp, port: NAME}");
         return None;
@@ -96,7 +96,7 @@ fn check(r: &mut Reader, node: &Node, path: &str, c: &Container) -> Option<Check
             r.unknown_keys(m, path, keys::CHECK_SLEEP);
             let n = given.required(r, "wait", "seconds to wait")?;
             Some(Check::Sleep {
-                wait: r.seconds(n, &format!("{path}/wait"))?,
+                wait: r.seconds(n, &format_args!("{path}/wait"))?,
             })
         }
     }
@@ -107,7 +107,7 @@ fn check_type<'m>(
     r: &mut Reader,
     node: &Node,
     m: &'m [(Node, Node)],
-    path: &str,
+    path: &KeyPath,
 ) -> Option<&'m str> {
     match get_set(m, "type") {
         Some(t) => match t.as_str() {
@@ -115,7 +115,7 @@ fn check_type<'m>(
             _ => {
                 r.error(
                     t,
-                    &format!("{path}/type"),
+                    &format_args!("{path}/type"),
                     format!(
                         "unknown check type {}; expected one of: {}",
                         show(t),
@@ -140,7 +140,7 @@ fn check_type<'m>(
 struct CheckKeys<'a> {
     m: &'a [(Node, Node)],
     node: &'a Node,
-    path: &'a str,
+    path: &'a KeyPath<'a>,
     kind: &'a str,
 }
 
@@ -165,7 +165,7 @@ impl<'a> CheckKeys<'a> {
     /// A count from 1 to 1000000, `default` when not given.
     fn count(&self, r: &mut Reader, key: &str, default: u32) -> u32 {
         get_set(self.m, key)
-            .and_then(|n| r.integer(n, &format!("{}/{key}", self.path), 1, 1_000_000))
+            .and_then(|n| r.integer(n, &format_args!("{}/{key}", self.path), 1, 1_000_000))
             .map(|n| n as u32)
             .unwrap_or(default)
     }
@@ -173,26 +173,26 @@ impl<'a> CheckKeys<'a> {
     /// The required `command`.
     fn command(&self, r: &mut Reader) -> Option<Vec<String>> {
         let n = self.required(r, "command", "the command to run")?;
-        crate::reader::command(r, n, &format!("{}/command", self.path))
+        crate::reader::command(r, n, &format_args!("{}/command", self.path))
     }
 
     /// The string `key`, if given.
     fn text(&self, r: &mut Reader, key: &str) -> Option<String> {
-        get_set(self.m, key).and_then(|n| r.string(n, &format!("{}/{key}", self.path)))
+        get_set(self.m, key).and_then(|n| r.string(n, &format_args!("{}/{key}", self.path)))
     }
 }
 
 /// `tcp`: a named TCP port of the container.
 fn tcp_check(r: &mut Reader, given: &CheckKeys, c: &Container) -> Option<Check> {
     let path = given.path;
-    r.unknown_keys(given.m, path, keys::CHECK_TCP);
+    r.unknown_keys(given.m, &path, keys::CHECK_TCP);
     let pn = given.required(r, "port", "the name of a TCP port of the instance")?;
-    let port = r.key(pn, &format!("{path}/port"))?;
+    let port = r.key(pn, &format_args!("{path}/port"))?;
     match c.ports.get(&port) {
         None => {
             r.error(
                 pn,
-                &format!("{path}/port"),
+                &format_args!("{path}/port"),
                 format!(
                     "port `{port}` is not defined by `{}`; expected one of its named ports",
                     c.name
@@ -203,7 +203,7 @@ fn tcp_check(r: &mut Reader, given: &CheckKeys, c: &Container) -> Option<Check> 
         Some(p) if p.external.protocol == Protocol::Udp => {
             r.error(
                 pn,
-                &format!("{path}/port"),
+                &format_args!("{path}/port"),
                 format!(
                     "port `{port}` of `{}` is udp; a tcp check needs a TCP port",
                     c.name
@@ -222,9 +222,9 @@ fn tcp_check(r: &mut Reader, given: &CheckKeys, c: &Container) -> Option<Check> 
 /// `http`: a request to a named TCP port of the container, or a port number.
 fn http_check(r: &mut Reader, given: &CheckKeys, c: &Container) -> Option<Check> {
     let path = given.path;
-    r.unknown_keys(given.m, path, keys::CHECK_HTTP);
+    r.unknown_keys(given.m, &path, keys::CHECK_HTTP);
     let pn = given.required(r, "port", "a named port or a port number")?;
-    let port = http_port(r, pn, path, c)?;
+    let port = http_port(r, pn, &path, c)?;
     let mut req_path = given.text(r, "path").unwrap_or_else(|| "/".into());
     if !req_path.starts_with('/') {
         req_path.insert(0, '/');
@@ -236,7 +236,7 @@ fn http_check(r: &mut Reader, given: &CheckKeys, c: &Container) -> Option<Check>
     let options = http_options(
         r,
         get_set(given.m, "requests_options"),
-        &format!("{path}/requests_options"),
+        &format_args!("{path}/requests_options"),
     );
     Some(Check::Http {
         port,
@@ -251,13 +251,13 @@ fn http_check(r: &mut Reader, given: &CheckKeys, c: &Container) -> Option<Check>
 }
 
 /// An `http` check's `port` (at `pn`): a named TCP port, or a number.
-fn http_port(r: &mut Reader, pn: &Node, path: &str, c: &Container) -> Option<HttpPort> {
+fn http_port(r: &mut Reader, pn: &Node, path: &KeyPath, c: &Container) -> Option<HttpPort> {
     let name = pyfmt::key_text(&pn.value);
     match c.ports.get(&name) {
         Some(p) if p.external.protocol == Protocol::Udp => {
             r.error(
                 pn,
-                &format!("{path}/port"),
+                &format_args!("{path}/port"),
                 format!(
                     "port `{name}` of `{}` is udp; an http check needs a TCP port",
                     c.name
@@ -269,7 +269,7 @@ fn http_port(r: &mut Reader, pn: &Node, path: &str, c: &Container) -> Option<Htt
         None => match &pn.value {
             Value::Int(n) if (1..=65535).contains(n) => Some(HttpPort::Number(*n as u16)),
             _ => {
-                r.error(pn, &format!("{path}/port"), format!("port `{name}` is not defined by `{}`; expected one of its named ports or a port number", c.name));
+                r.error(pn, &format_args!("{path}/port"), format!("port `{name}` is not defined by `{}`; expected one of its named ports or a port number", c.name));
                 None
             }
         },
@@ -280,7 +280,7 @@ fn http_port(r: &mut Reader, pn: &Node, path: &str, c: &Container) -> Option<Htt
 /// variables or on standard input.
 fn exec_check(r: &mut Reader, given: &CheckKeys) -> Option<Check> {
     let path = given.path;
-    r.unknown_keys(given.m, path, keys::CHECK_EXEC);
+    r.unknown_keys(given.m, &path, keys::CHECK_EXEC);
     let command = given.command(r)?;
     let envfrom = match get_set(given.m, "envfrom") {
         None => EnvFrom::Env,
@@ -290,7 +290,7 @@ fn exec_check(r: &mut Reader, given: &CheckKeys) -> Option<Check> {
             _ => {
                 r.error(
                     n,
-                    &format!("{path}/envfrom"),
+                    &format_args!("{path}/envfrom"),
                     format!("unknown envfrom {}; expected env or stdin", show(n)),
                 );
                 return None;
@@ -304,7 +304,7 @@ fn exec_check(r: &mut Reader, given: &CheckKeys) -> Option<Check> {
     })
 }
 
-fn http_options(r: &mut Reader, node: Option<&Node>, path: &str) -> HttpOptions {
+fn http_options(r: &mut Reader, node: Option<&Node>, path: &KeyPath) -> HttpOptions {
     let mut out = HttpOptions {
         verify: true,
         timeout: None,
@@ -317,15 +317,15 @@ fn http_options(r: &mut Reader, node: Option<&Node>, path: &str) -> HttpOptions 
     };
     r.unknown_keys(m, path, keys::REQUESTS_OPTIONS);
     if let Some(n) = get_set(m, "verify") {
-        out.verify = r.boolean(n, &format!("{path}/verify")).unwrap_or(true);
+        out.verify = r.boolean(n, &format_args!("{path}/verify")).unwrap_or(true);
     }
     if let Some(n) = get_set(m, "timeout") {
-        out.timeout = r.seconds(n, &format!("{path}/timeout"));
+        out.timeout = r.seconds(n, &format_args!("{path}/timeout"));
     }
     if let Some(n) = get_set(m, "headers") {
-        for (k, v) in r.map(n, &format!("{path}/headers")).unwrap_or(&[]) {
+        for (k, v) in r.map(n, &format_args!("{path}/headers")).unwrap_or(&[]) {
             if let (Some(k), Some(v)) = (
-                r.key(k, &format!("{path}/headers")),
+                r.key(k, &format_args!("{path}/headers")),
                 pyfmt::env_string(&v.value),
             ) {
                 out.headers.insert(k, v);
@@ -333,10 +333,10 @@ fn http_options(r: &mut Reader, node: Option<&Node>, path: &str) -> HttpOptions 
         }
     }
     if let Some(n) = get_set(m, "auth") {
-        let parts = r.string_list(n, &format!("{path}/auth"));
+        let parts = r.string_list(n, &format_args!("{path}/auth"));
         match parts.as_slice() {
             [user, pass] => out.auth = Some((user.clone(), pass.clone())),
-            _ => r.expected(n, &format!("{path}/auth"), "[user, password]"),
+            _ => r.expected(n, &format_args!("{path}/auth"), "[user, password]"),
         }
     }
     out

@@ -10,13 +10,13 @@ use std::net::Ipv4Addr;
 use indexmap::IndexMap;
 
 use crate::model::{NamedVolume, Network, NetworkAttachment, Subnet};
-use crate::reader::{get_set, Reader};
+use crate::reader::{get_set, KeyPath, Reader};
 use crate::yaml::{Node, Value};
 
 use crate::keys::{NETWORK as NETWORK_KEYS, VOLUME as VOLUME_KEYS};
 
 /// A string map (`driver_opts`), values as Python would print them.
-fn string_map(r: &mut Reader, node: Option<&Node>, path: &str) -> IndexMap<String, String> {
+fn string_map(r: &mut Reader, node: Option<&Node>, path: &KeyPath) -> IndexMap<String, String> {
     let mut out = IndexMap::new();
     let Some(node) = node else { return out };
     for (k, v) in r.map(node, path).unwrap_or(&[]) {
@@ -28,7 +28,7 @@ fn string_map(r: &mut Reader, node: Option<&Node>, path: &str) -> IndexMap<Strin
 }
 
 /// `external: true` with settings that only a created object has.
-fn external_with_settings(r: &mut Reader, entries: &[(Node, Node)], path: &str, what: &str) {
+fn external_with_settings(r: &mut Reader, entries: &[(Node, Node)], path: &KeyPath, what: &str) {
     for (k, _) in entries {
         let key = crate::pyfmt::key_text(&k.value);
         if !matches!(key.as_str(), "external" | "name") {
@@ -43,13 +43,13 @@ fn external_with_settings(r: &mut Reader, entries: &[(Node, Node)], path: &str, 
 pub(crate) fn networks(r: &mut Reader, node: Option<&Node>) -> IndexMap<String, Network> {
     let mut out = IndexMap::new();
     let Some(node) = node else { return out };
-    for (k, v) in r.map(node, "networks").unwrap_or(&[]) {
-        let Some(key) = r.key(k, "networks") else {
+    for (k, v) in r.map(node, &"networks").unwrap_or(&[]) {
+        let Some(key) = r.key(k, &"networks") else {
             continue;
         };
-        let path = format!("networks/{key}");
+        let path = format_args!("networks/{key}");
         if !is_volume_name(&key) {
-            r.error(k, "networks", format!(
+            r.error(k, &"networks", format!(
                 "`{key}` is not a network name; expected letters, digits, `_`, `.` or `-`, starting with a letter or digit"
             ));
             continue;
@@ -59,11 +59,11 @@ pub(crate) fn networks(r: &mut Reader, node: Option<&Node>) -> IndexMap<String, 
         };
         r.unknown_keys(entries, &path, NETWORK_KEYS);
         let text = |r: &mut Reader, k: &str| {
-            get_set(entries, k).and_then(|n| r.name(n, &format!("{path}/{k}"), "a name"))
+            get_set(entries, k).and_then(|n| r.name(n, &format_args!("{path}/{k}"), "a name"))
         };
         let flag = |r: &mut Reader, k: &str| {
             get_set(entries, k)
-                .and_then(|n| r.boolean(n, &format!("{path}/{k}")))
+                .and_then(|n| r.boolean(n, &format_args!("{path}/{k}")))
                 .unwrap_or(false)
         };
         let external = flag(r, "external");
@@ -76,12 +76,16 @@ pub(crate) fn networks(r: &mut Reader, node: Option<&Node>) -> IndexMap<String, 
             driver_opts: string_map(
                 r,
                 get_set(entries, "driver_opts"),
-                &format!("{path}/driver_opts"),
+                &format_args!("{path}/driver_opts"),
             ),
-            labels: crate::reader::labels(r, get_set(entries, "labels"), &format!("{path}/labels")),
+            labels: crate::reader::labels(
+                r,
+                get_set(entries, "labels"),
+                &format_args!("{path}/labels"),
+            ),
             internal: flag(r, "internal"),
             attachable: flag(r, "attachable"),
-            subnets: ipam(r, get_set(entries, "ipam"), &format!("{path}/ipam")),
+            subnets: ipam(r, get_set(entries, "ipam"), &format_args!("{path}/ipam")),
             external,
         };
         out.insert(key, network);
@@ -90,7 +94,7 @@ pub(crate) fn networks(r: &mut Reader, node: Option<&Node>) -> IndexMap<String, 
 }
 
 /// `ipam: {config: [{subnet, gateway, ip_range}]}`.
-fn ipam(r: &mut Reader, node: Option<&Node>, path: &str) -> Vec<Subnet> {
+fn ipam(r: &mut Reader, node: Option<&Node>, path: &KeyPath) -> Vec<Subnet> {
     let mut out = Vec::new();
     let Some(entries) = node.and_then(|n| r.map(n, path)) else {
         return out;
@@ -102,18 +106,18 @@ fn ipam(r: &mut Reader, node: Option<&Node>, path: &str) -> Vec<Subnet> {
     let Value::Seq(items) = &config.value else {
         r.expected(
             config,
-            &format!("{path}/config"),
+            &format_args!("{path}/config"),
             "a list of {subnet, gateway, ip_range}",
         );
         return out;
     };
     for (i, item) in items.iter().enumerate() {
-        let ip = format!("{path}/config[{i}]");
+        let ip = format_args!("{path}/config[{i}]");
         let Some(m) = r.map(item, &ip) else { continue };
         r.unknown_keys(m, &ip, crate::keys::IPAM_CONFIG);
         let cidr = |r: &mut Reader, k: &str| {
             get_set(m, k).and_then(|n| {
-                let text = r.string(n, &format!("{ip}/{k}"))?;
+                let text = r.string(n, &format_args!("{ip}/{k}"))?;
                 let ok = text.split_once('/').is_some_and(|(a, bits)| {
                     a.parse::<std::net::IpAddr>().is_ok()
                         && bits.parse::<u8>().is_ok_and(|b| b <= 128)
@@ -123,7 +127,7 @@ fn ipam(r: &mut Reader, node: Option<&Node>, path: &str) -> Vec<Subnet> {
                 } else {
                     r.expected(
                         n,
-                        &format!("{ip}/{k}"),
+                        &format_args!("{ip}/{k}"),
                         "an address range as \"172.28.0.0/16\"",
                     );
                     None
@@ -132,7 +136,8 @@ fn ipam(r: &mut Reader, node: Option<&Node>, path: &str) -> Vec<Subnet> {
         };
         let subnet = cidr(r, "subnet");
         let ip_range = cidr(r, "ip_range");
-        let gateway = get_set(m, "gateway").and_then(|n| address(r, n, &format!("{ip}/gateway")));
+        let gateway =
+            get_set(m, "gateway").and_then(|n| address(r, n, &format_args!("{ip}/gateway")));
         match subnet {
             Some(subnet) => out.push(Subnet {
                 subnet,
@@ -150,7 +155,7 @@ fn ipam(r: &mut Reader, node: Option<&Node>, path: &str) -> Vec<Subnet> {
     out
 }
 
-fn address(r: &mut Reader, n: &Node, p: &str) -> Option<String> {
+fn address(r: &mut Reader, n: &Node, p: &KeyPath) -> Option<String> {
     let text = r.string(n, p)?;
     if text.parse::<Ipv4Addr>().is_ok() {
         Some(text)
@@ -164,13 +169,13 @@ fn address(r: &mut Reader, n: &Node, p: &str) -> Option<String> {
 pub(crate) fn volumes(r: &mut Reader, node: Option<&Node>) -> IndexMap<String, NamedVolume> {
     let mut out = IndexMap::new();
     let Some(node) = node else { return out };
-    for (k, v) in r.map(node, "volumes").unwrap_or(&[]) {
-        let Some(key) = r.key(k, "volumes") else {
+    for (k, v) in r.map(node, &"volumes").unwrap_or(&[]) {
+        let Some(key) = r.key(k, &"volumes") else {
             continue;
         };
-        let path = format!("volumes/{key}");
+        let path = format_args!("volumes/{key}");
         if !is_volume_name(&key) {
-            r.error(k, "volumes", format!(
+            r.error(k, &"volumes", format!(
                 "`{key}` is not a volume name; expected letters, digits, `_`, `.` or `-`, starting with a letter or digit"
             ));
             continue;
@@ -180,7 +185,7 @@ pub(crate) fn volumes(r: &mut Reader, node: Option<&Node>) -> IndexMap<String, N
         };
         r.unknown_keys(entries, &path, VOLUME_KEYS);
         let external = get_set(entries, "external")
-            .and_then(|n| r.boolean(n, &format!("{path}/external")))
+            .and_then(|n| r.boolean(n, &format_args!("{path}/external")))
             .unwrap_or(false);
         if external {
             external_with_settings(r, entries, &path, "volume");
@@ -188,13 +193,17 @@ pub(crate) fn volumes(r: &mut Reader, node: Option<&Node>) -> IndexMap<String, N
         let volume = NamedVolume {
             name: object_name(r, entries, &path, "volume").unwrap_or_else(|| key.clone()),
             driver: get_set(entries, "driver")
-                .and_then(|n| r.name(n, &format!("{path}/driver"), "a volume driver")),
+                .and_then(|n| r.name(n, &format_args!("{path}/driver"), "a volume driver")),
             driver_opts: string_map(
                 r,
                 get_set(entries, "driver_opts"),
-                &format!("{path}/driver_opts"),
+                &format_args!("{path}/driver_opts"),
             ),
-            labels: crate::reader::labels(r, get_set(entries, "labels"), &format!("{path}/labels")),
+            labels: crate::reader::labels(
+                r,
+                get_set(entries, "labels"),
+                &format_args!("{path}/labels"),
+            ),
             external,
         };
         out.insert(key, volume);
@@ -204,9 +213,14 @@ pub(crate) fn volumes(r: &mut Reader, node: Option<&Node>) -> IndexMap<String, N
 
 /// A name the engine takes for a named volume (not a path).
 /// The `name:` of a network or volume (`kind`), when set and valid.
-fn object_name(r: &mut Reader, entries: &[(Node, Node)], path: &str, kind: &str) -> Option<String> {
+fn object_name(
+    r: &mut Reader,
+    entries: &[(Node, Node)],
+    path: &KeyPath,
+    kind: &str,
+) -> Option<String> {
     let node = get_set(entries, "name")?;
-    let at = format!("{path}/name");
+    let at = format_args!("{path}/name");
     let name = r.name(node, &at, &format!("a {kind} name"))?;
     if is_volume_name(&name) {
         return Some(name);
@@ -234,7 +248,7 @@ pub fn is_volume_name(s: &str) -> bool {
 pub(crate) fn attachments(
     r: &mut Reader,
     node: &Node,
-    path: &str,
+    path: &KeyPath,
     declared: &IndexMap<String, Network>,
     net: Option<(&Node, String)>,
 ) -> Vec<NetworkAttachment> {
@@ -244,7 +258,7 @@ pub(crate) fn attachments(
     }
     let mut out = Vec::new();
     let known: BTreeSet<&str> = declared.keys().map(String::as_str).collect();
-    let named = |r: &mut Reader, n: &Node, p: &str| -> Option<String> {
+    let named = |r: &mut Reader, n: &Node, p: &KeyPath| -> Option<String> {
         let name = r.name(n, p, "a network name")?;
         if declared.contains_key(&name) {
             Some(name)
@@ -263,7 +277,7 @@ pub(crate) fn attachments(
     match &node.value {
         Value::Seq(items) => {
             for (i, item) in items.iter().enumerate() {
-                if let Some(network) = named(r, item, &format!("{path}[{i}]")) {
+                if let Some(network) = named(r, item, &format_args!("{path}[{i}]")) {
                     out.push(NetworkAttachment {
                         network,
                         aliases: Vec::new(),
@@ -277,14 +291,14 @@ pub(crate) fn attachments(
                 let Some(network) = named(r, k, path) else {
                     continue;
                 };
-                let np = format!("{path}/{network}");
+                let np = format_args!("{path}/{network}");
                 let m = r.map(v, &np).unwrap_or(&[]);
                 r.unknown_keys(m, &np, crate::keys::ATTACHMENT);
                 let aliases = get_set(m, "aliases")
-                    .map(|a| r.string_list(a, &format!("{np}/aliases")))
+                    .map(|a| r.string_list(a, &format_args!("{np}/aliases")))
                     .unwrap_or_default();
                 let ipv4_address = get_set(m, "ipv4_address")
-                    .and_then(|a| address(r, a, &format!("{np}/ipv4_address")));
+                    .and_then(|a| address(r, a, &format_args!("{np}/ipv4_address")));
                 out.push(NetworkAttachment {
                     network,
                     aliases,

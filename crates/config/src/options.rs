@@ -9,24 +9,24 @@
 use indexmap::IndexMap;
 
 use crate::model::{ContainerOptions, Device, GpuRequest, Healthcheck};
-use crate::reader::{get_set, show, Reader};
+use crate::reader::{get_set, show, Child, Item, KeyPath, Reader};
 use crate::yaml::{Node, Value};
 
 /// Where a key is read from: the instance's entries, else the service's.
-pub(crate) struct Sources<'n> {
+pub(crate) struct Sources<'n, 'p> {
     pub service: &'n [(Node, Node)],
-    pub service_path: String,
+    pub service_path: &'p KeyPath<'p>,
     pub instance: &'n [(Node, Node)],
-    pub instance_path: String,
+    pub instance_path: &'p KeyPath<'p>,
 }
 
-impl<'n> Sources<'n> {
+impl<'n, 'p> Sources<'n, 'p> {
     /// The node of `key` and its path, the instance's first.
-    fn get(&self, key: &str) -> Option<(&'n Node, String)> {
+    fn get<'k>(&self, key: &'k str) -> Option<(&'n Node, Child<'p, 'k>)> {
         if let Some(n) = get_set(self.instance, key) {
-            return Some((n, format!("{}/{key}", self.instance_path)));
+            return Some((n, Child(self.instance_path, key)));
         }
-        get_set(self.service, key).map(|n| (n, format!("{}/{key}", self.service_path)))
+        get_set(self.service, key).map(|n| (n, Child(self.service_path, key)))
     }
 }
 
@@ -120,7 +120,7 @@ fn flag(r: &mut Reader, s: &Sources, key: &str) -> Option<bool> {
 fn checked(
     r: &mut Reader,
     n: &Node,
-    p: &str,
+    p: &KeyPath,
     ok: fn(&str) -> bool,
     expected: &str,
 ) -> Option<String> {
@@ -161,7 +161,7 @@ fn is_platform(s: &str) -> bool {
 
 /// `host`, one of `plain`, or `container:NAME` (Compose's `service:NAME`
 /// is not a form: maestro's containers are named).
-fn mode(r: &mut Reader, n: &Node, p: &str, plain: &[&str], expected: &str) -> Option<String> {
+fn mode(r: &mut Reader, n: &Node, p: &KeyPath, plain: &[&str], expected: &str) -> Option<String> {
     let text = r.string(n, p)?;
     let ok = plain.contains(&text.as_str())
         || text
@@ -180,7 +180,7 @@ fn mode(r: &mut Reader, n: &Node, p: &str, plain: &[&str], expected: &str) -> Op
 }
 
 /// A size: bytes, or a number with a b, k, m or g suffix.
-fn bytes(r: &mut Reader, n: &Node, p: &str) -> Option<u64> {
+fn bytes(r: &mut Reader, n: &Node, p: &KeyPath) -> Option<u64> {
     let expected = "bytes, or a number with a k, m or g suffix (e.g. 64m)";
     match &n.value {
         Value::Int(i) if *i >= 0 && *i <= i64::MAX as i128 => Some(*i as u64),
@@ -200,7 +200,7 @@ fn bytes(r: &mut Reader, n: &Node, p: &str) -> Option<u64> {
 
 /// A Compose duration (`1m30s`, `10s`, `500ms`, `1h`; a bare number is
 /// seconds), in nanoseconds.
-pub(crate) fn duration(r: &mut Reader, n: &Node, p: &str) -> Option<u64> {
+pub(crate) fn duration(r: &mut Reader, n: &Node, p: &KeyPath) -> Option<u64> {
     let expected = "a duration as \"1m30s\", \"10s\" or \"500ms\"";
     let parsed = match &n.value {
         Value::Int(i) if *i >= 0 => u64::try_from(*i)
@@ -268,7 +268,7 @@ pub(crate) fn parse_duration(text: &str) -> Option<u64> {
 }
 
 /// `SIGTERM`, `SIGUSR1`, `TERM` or a signal number.
-fn signal(r: &mut Reader, n: &Node, p: &str) -> Option<String> {
+fn signal(r: &mut Reader, n: &Node, p: &KeyPath) -> Option<String> {
     let text = r.string(n, p)?;
     let named = text.len() > 1
         && text
@@ -291,18 +291,14 @@ fn signal(r: &mut Reader, n: &Node, p: &str) -> Option<String> {
 }
 
 /// `tmpfs: /run`, or a list of `PATH[:OPTIONS]` (options as `mount -o`).
-fn tmpfs(r: &mut Reader, n: &Node, p: &str) -> IndexMap<String, String> {
+fn tmpfs(r: &mut Reader, n: &Node, p: &KeyPath) -> IndexMap<String, String> {
     let mut out = IndexMap::new();
     let items: Vec<&Node> = match &n.value {
         Value::Seq(items) => items.iter().collect(),
         _ => vec![n],
     };
     for (i, item) in items.into_iter().enumerate() {
-        let ip = if matches!(n.value, Value::Seq(_)) {
-            format!("{p}[{i}]")
-        } else {
-            p.to_owned()
-        };
+        let ip = Item(p, matches!(n.value, Value::Seq(_)).then_some(i));
         let Some(text) = r.string(item, &ip) else {
             continue;
         };
@@ -319,7 +315,7 @@ fn tmpfs(r: &mut Reader, n: &Node, p: &str) -> IndexMap<String, String> {
 }
 
 /// A mapping `key: value`, or a list of `key=value` (sysctls).
-fn key_values(r: &mut Reader, n: &Node, p: &str) -> IndexMap<String, String> {
+fn key_values(r: &mut Reader, n: &Node, p: &KeyPath) -> IndexMap<String, String> {
     let mut out = IndexMap::new();
     match &n.value {
         Value::Map(entries) => {
@@ -332,7 +328,7 @@ fn key_values(r: &mut Reader, n: &Node, p: &str) -> IndexMap<String, String> {
         }
         Value::Seq(items) => {
             for (i, item) in items.iter().enumerate() {
-                let ip = format!("{p}[{i}]");
+                let ip = format_args!("{p}[{i}]");
                 let Some(text) = r.string(item, &ip) else {
                     continue;
                 };
@@ -350,10 +346,10 @@ fn key_values(r: &mut Reader, n: &Node, p: &str) -> IndexMap<String, String> {
 }
 
 /// `devices: ["/dev/fuse", "/dev/sda:/dev/xvda:rwm"]`.
-fn devices(r: &mut Reader, n: &Node, p: &str) -> Vec<Device> {
+fn devices(r: &mut Reader, n: &Node, p: &KeyPath) -> Vec<Device> {
     let mut out = Vec::new();
     for (i, text) in r.string_list(n, p).into_iter().enumerate() {
-        let ip = format!("{p}[{i}]");
+        let ip = format_args!("{p}[{i}]");
         let at = match &n.value {
             Value::Seq(items) => items.get(i).unwrap_or(n),
             _ => n,
@@ -385,7 +381,7 @@ fn devices(r: &mut Reader, n: &Node, p: &str) -> Vec<Device> {
 
 /// `gpus: all`, `gpus: 2`, or a list of device requests as Compose's
 /// `deploy.resources.reservations.devices` writes them.
-fn gpus(r: &mut Reader, n: &Node, p: &str) -> Vec<GpuRequest> {
+fn gpus(r: &mut Reader, n: &Node, p: &KeyPath) -> Vec<GpuRequest> {
     let gpu = |count: i64| GpuRequest {
         driver: None,
         count: Some(count),
@@ -399,7 +395,7 @@ fn gpus(r: &mut Reader, n: &Node, p: &str) -> Vec<GpuRequest> {
         Value::Seq(items) => items
             .iter()
             .enumerate()
-            .filter_map(|(i, item)| gpu_request(r, item, &format!("{p}[{i}]")))
+            .filter_map(|(i, item)| gpu_request(r, item, &format_args!("{p}[{i}]")))
             .collect(),
         _ => {
             r.expected(n, p, "all, a number of GPUs, or a list of {driver, count, device_ids, capabilities, options}");
@@ -408,7 +404,7 @@ fn gpus(r: &mut Reader, n: &Node, p: &str) -> Vec<GpuRequest> {
     }
 }
 
-fn gpu_request(r: &mut Reader, n: &Node, p: &str) -> Option<GpuRequest> {
+fn gpu_request(r: &mut Reader, n: &Node, p: &KeyPath) -> Option<GpuRequest> {
     let Value::Map(m) = &n.value else {
         r.expected(
             n,
@@ -420,11 +416,11 @@ fn gpu_request(r: &mut Reader, n: &Node, p: &str) -> Option<GpuRequest> {
     r.unknown_keys(m, p, crate::keys::GPU);
     let count = match get_set(m, "count") {
         Some(c) if c.as_str() == Some("all") => Some(-1),
-        Some(c) => Some(r.integer(c, &format!("{p}/count"), 1, i64::MAX as i128)? as i64),
+        Some(c) => Some(r.integer(c, &format_args!("{p}/count"), 1, i64::MAX as i128)? as i64),
         None => None,
     };
     let device_ids = get_set(m, "device_ids")
-        .map(|d| r.string_list(d, &format!("{p}/device_ids")))
+        .map(|d| r.string_list(d, &format_args!("{p}/device_ids")))
         .unwrap_or_default();
     if count.is_some() && !device_ids.is_empty() {
         r.error(
@@ -435,32 +431,32 @@ fn gpu_request(r: &mut Reader, n: &Node, p: &str) -> Option<GpuRequest> {
         return None;
     }
     let capabilities = get_set(m, "capabilities")
-        .map(|c| r.string_list(c, &format!("{p}/capabilities")))
+        .map(|c| r.string_list(c, &format_args!("{p}/capabilities")))
         .unwrap_or_else(|| vec!["gpu".into()]);
     Some(GpuRequest {
-        driver: get_set(m, "driver").and_then(|d| r.string(d, &format!("{p}/driver"))),
+        driver: get_set(m, "driver").and_then(|d| r.string(d, &format_args!("{p}/driver"))),
         count: count.or((device_ids.is_empty()).then_some(-1)),
         device_ids,
         capabilities,
         options: get_set(m, "options")
-            .map(|o| key_values(r, o, &format!("{p}/options")))
+            .map(|o| key_values(r, o, &format_args!("{p}/options")))
             .unwrap_or_default(),
     })
 }
 
 /// `healthcheck: {test, interval, timeout, retries, start_period, disable}`.
-fn healthcheck(r: &mut Reader, n: &Node, p: &str) -> Option<Healthcheck> {
+fn healthcheck(r: &mut Reader, n: &Node, p: &KeyPath) -> Option<Healthcheck> {
     let m = r.map(n, p)?;
     r.unknown_keys(m, p, crate::keys::HEALTHCHECK);
     let disable = get_set(m, "disable")
-        .and_then(|d| r.boolean(d, &format!("{p}/disable")))
+        .and_then(|d| r.boolean(d, &format_args!("{p}/disable")))
         .unwrap_or(false);
     let test_node = get_set(m, "test");
     if disable {
         if let Some(t) = test_node {
             r.error(
                 t,
-                &format!("{p}/test"),
+                &format_args!("{p}/test"),
                 "`test` is set while `disable: true`; expected one of them",
             );
             return None;
@@ -472,17 +468,18 @@ fn healthcheck(r: &mut Reader, n: &Node, p: &str) -> Option<Healthcheck> {
     }
     let test = match test_node {
         None => Some(Vec::new()),
-        Some(t) => health_test(r, t, &format!("{p}/test")),
+        Some(t) => health_test(r, t, &format_args!("{p}/test")),
     };
-    let time =
-        |r: &mut Reader, k: &str| get_set(m, k).and_then(|v| duration(r, v, &format!("{p}/{k}")));
+    let time = |r: &mut Reader, k: &str| {
+        get_set(m, k).and_then(|v| duration(r, v, &format_args!("{p}/{k}")))
+    };
     let check = Healthcheck {
         test: Vec::new(),
         interval: time(r, "interval"),
         timeout: time(r, "timeout"),
         start_period: time(r, "start_period"),
         retries: get_set(m, "retries")
-            .and_then(|v| r.integer(v, &format!("{p}/retries"), 0, i64::MAX as i128))
+            .and_then(|v| r.integer(v, &format_args!("{p}/retries"), 0, i64::MAX as i128))
             .map(|v| v as i64),
     };
     test.map(|test| Healthcheck { test, ..check })
@@ -490,7 +487,7 @@ fn healthcheck(r: &mut Reader, n: &Node, p: &str) -> Option<Healthcheck> {
 
 /// A string (run by the shell: `CMD-SHELL`), or a list starting with
 /// `CMD`, `CMD-SHELL` or `NONE`.
-fn health_test(r: &mut Reader, n: &Node, p: &str) -> Option<Vec<String>> {
+fn health_test(r: &mut Reader, n: &Node, p: &KeyPath) -> Option<Vec<String>> {
     match &n.value {
         Value::Str(s) if !s.trim().is_empty() => Some(vec!["CMD-SHELL".into(), s.clone()]),
         Value::Seq(_) => {

@@ -2,7 +2,7 @@
 //! `{exposed, external: [ip, port]}` form.
 
 use crate::model::{PortMapping, PortSpec, Protocol};
-use crate::reader::{get, show, Reader};
+use crate::reader::{get, show, KeyPath, Reader};
 use crate::yaml::{Node, Value};
 
 const EXPECTED: &str = "expected a port like 8080, \"53/udp\", \"25:2525\" (exposed:external), \"1234-1236\" or {exposed: 25, external: 2525}";
@@ -106,7 +106,7 @@ type Sides = (PortSpec, String, PortSpec);
 const ANY_ADDRESS: &str = "0.0.0.0";
 
 /// Parses a named port of a container. `path` names it in messages.
-pub fn parse(r: &mut Reader, node: &Node, path: &str) -> Option<PortMapping> {
+pub fn parse(r: &mut Reader, node: &Node, path: &KeyPath) -> Option<PortMapping> {
     let result = match &node.value {
         Value::Int(_) => side_of(node).map(|p| (p, ANY_ADDRESS.to_string(), p)),
         Value::Str(s) => string_form(node, s),
@@ -173,7 +173,7 @@ mod tests {
     fn port(src: &str) -> Result<String, String> {
         let doc = yaml(src, "t").unwrap();
         let mut r = Reader::new("t");
-        match parse(&mut r, &doc, "p") {
+        match parse(&mut r, &doc, &"p") {
             Some(m) => Ok(format!("{} -> {}:{}", m.exposed, m.external_ip, m.external)),
             None => Err(r.errors[0].message.clone()),
         }

@@ -2,12 +2,43 @@
 //! records its problem and carries on, so one run reports every mistake.
 
 use std::collections::BTreeSet;
+use std::fmt;
 
 use indexmap::IndexMap;
 
 use crate::error::ConfigError;
 use crate::pyfmt;
 use crate::yaml::{Node, Value};
+
+/// Where a value is in the file (`services/web/instances/web-1/ports`), as
+/// the messages about it name it. Written out only when a message is
+/// recorded: pass `&format_args!("{path}/ports")`, not a `format!`ed string,
+/// so that reading a file without mistakes formats no paths at all.
+pub type KeyPath<'a> = dyn fmt::Display + 'a;
+
+/// The path of a key of a mapping at a path: `{0}/{1}`.
+#[derive(Clone, Copy)]
+pub struct Child<'p, 'k>(pub &'p KeyPath<'p>, pub &'k str);
+
+impl fmt::Display for Child<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{}/{}", self.0, self.1)
+    }
+}
+
+/// The path of one value of a list at a path (`{0}[{i}]`), or of the
+/// value itself when it is not in a list (`{0}`).
+#[derive(Clone, Copy)]
+pub struct Item<'p>(pub &'p KeyPath<'p>, pub Option<usize>);
+
+impl fmt::Display for Item<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self.1 {
+            Some(i) => write!(f, "{}[{i}]", self.0),
+            None => self.0.fmt(f),
+        }
+    }
+}
 
 /// Collects errors and warnings while the model is built.
 pub struct Reader<'f> {
@@ -45,7 +76,7 @@ impl<'f> Reader<'f> {
     }
 
     /// Records `path: message` at `node`.
-    pub fn error(&mut self, node: &Node, path: &str, message: impl AsRef<str>) {
+    pub fn error(&mut self, node: &Node, path: &KeyPath, message: impl AsRef<str>) {
         self.errors.push(ConfigError::at(
             self.file,
             node.mark,
@@ -53,7 +84,7 @@ impl<'f> Reader<'f> {
         ));
     }
 
-    pub fn warn(&mut self, node: &Node, path: &str, message: impl AsRef<str>) {
+    pub fn warn(&mut self, node: &Node, path: &KeyPath, message: impl AsRef<str>) {
         self.warnings.push(ConfigError::at(
             self.file,
             node.mark,
@@ -62,7 +93,7 @@ impl<'f> Reader<'f> {
     }
 
     /// `path: expected X, found Y`.
-    pub fn expected(&mut self, node: &Node, path: &str, expected: &str) {
+    pub fn expected(&mut self, node: &Node, path: &KeyPath, expected: &str) {
         let found = match &node.value {
             Value::Seq(_) | Value::Map(_) | Value::Null => show(node),
             v => format!("{} {}", v.kind(), show(node)),
@@ -71,7 +102,7 @@ impl<'f> Reader<'f> {
     }
 
     /// The entries of a mapping; null counts as empty.
-    pub fn map<'n>(&mut self, node: &'n Node, path: &str) -> Option<&'n [(Node, Node)]> {
+    pub fn map<'n>(&mut self, node: &'n Node, path: &KeyPath) -> Option<&'n [(Node, Node)]> {
         match &node.value {
             Value::Map(entries) => Some(entries),
             Value::Null => Some(&[]),
@@ -83,7 +114,7 @@ impl<'f> Reader<'f> {
     }
 
     /// A mapping key as a name (strings and numbers, as Python would print them).
-    pub fn key(&mut self, node: &Node, path: &str) -> Option<String> {
+    pub fn key(&mut self, node: &Node, path: &KeyPath) -> Option<String> {
         match &node.value {
             Value::Str(s) if !s.is_empty() => Some(s.clone()),
             Value::Int(_) | Value::Float(_) => Some(pyfmt::str_of(&node.value)),
@@ -95,7 +126,7 @@ impl<'f> Reader<'f> {
     }
 
     /// A string; numbers are accepted and written as Python writes them.
-    pub fn string(&mut self, node: &Node, path: &str) -> Option<String> {
+    pub fn string(&mut self, node: &Node, path: &KeyPath) -> Option<String> {
         match &node.value {
             Value::Str(s) => Some(s.clone()),
             Value::Int(_) | Value::Float(_) | Value::Date(_) => Some(pyfmt::str_of(&node.value)),
@@ -107,7 +138,7 @@ impl<'f> Reader<'f> {
     }
 
     /// A non-empty string (see [`name_text`]).
-    pub fn name(&mut self, node: &Node, path: &str, what: &str) -> Option<String> {
+    pub fn name(&mut self, node: &Node, path: &KeyPath, what: &str) -> Option<String> {
         let name = name_text(node);
         if name.is_none() {
             self.expected(node, path, what);
@@ -115,7 +146,7 @@ impl<'f> Reader<'f> {
         name
     }
 
-    pub fn boolean(&mut self, node: &Node, path: &str) -> Option<bool> {
+    pub fn boolean(&mut self, node: &Node, path: &KeyPath) -> Option<bool> {
         match &node.value {
             Value::Bool(b) => Some(*b),
             Value::Null => Some(false),
@@ -127,7 +158,7 @@ impl<'f> Reader<'f> {
     }
 
     /// A whole number within `min..=max`.
-    pub fn integer(&mut self, node: &Node, path: &str, min: i128, max: i128) -> Option<i128> {
+    pub fn integer(&mut self, node: &Node, path: &KeyPath, min: i128, max: i128) -> Option<i128> {
         let value = match &node.value {
             Value::Int(i) => Some(*i),
             Value::Str(s) => s.trim().parse::<i128>().ok(),
@@ -143,7 +174,7 @@ impl<'f> Reader<'f> {
     }
 
     /// A number of seconds (whole or fractional, not negative).
-    pub fn seconds(&mut self, node: &Node, path: &str) -> Option<f64> {
+    pub fn seconds(&mut self, node: &Node, path: &KeyPath) -> Option<f64> {
         let value = match &node.value {
             Value::Int(i) => Some(*i as f64),
             Value::Float(f) => Some(*f),
@@ -160,25 +191,25 @@ impl<'f> Reader<'f> {
     }
 
     /// One string or a list of strings.
-    pub fn string_list(&mut self, node: &Node, path: &str) -> Vec<String> {
+    pub fn string_list(&mut self, node: &Node, path: &KeyPath) -> Vec<String> {
         match &node.value {
             Value::Null => Vec::new(),
             Value::Seq(items) => items
                 .iter()
                 .enumerate()
-                .filter_map(|(i, item)| self.string(item, &format!("{path}[{i}]")))
+                .filter_map(|(i, item)| self.string(item, &format_args!("{path}[{i}]")))
                 .collect(),
             _ => self.string(node, path).into_iter().collect(),
         }
     }
 
     /// Warns about keys outside `known` (MaestroNG ignored them silently).
-    pub fn unknown_keys(&mut self, entries: &[(Node, Node)], path: &str, known: &[&str]) {
+    pub fn unknown_keys(&mut self, entries: &[(Node, Node)], path: &KeyPath, known: &[&str]) {
         self.unknown_keys_of(entries, path, &[known]);
     }
 
     /// Like [`Reader::unknown_keys`], with the known keys in several lists.
-    pub fn unknown_keys_of(&mut self, entries: &[(Node, Node)], path: &str, known: &[&[&str]]) {
+    pub fn unknown_keys_of(&mut self, entries: &[(Node, Node)], path: &KeyPath, known: &[&[&str]]) {
         for (k, _) in entries {
             let name = pyfmt::key_text(&k.value);
             if !known.iter().any(|list| list.contains(&name.as_str())) {
@@ -212,7 +243,7 @@ pub fn get_set<'n>(entries: &'n [(Node, Node)], key: &str) -> Option<&'n Node> {
 }
 
 /// A command: a string split like a POSIX shell, or a list.
-pub(crate) fn command(r: &mut Reader, node: &Node, path: &str) -> Option<Vec<String>> {
+pub(crate) fn command(r: &mut Reader, node: &Node, path: &KeyPath) -> Option<Vec<String>> {
     match &node.value {
         Value::Str(s) => {
             match shlex::split(s) {
@@ -259,7 +290,11 @@ pub(crate) fn parse_bytes(text: &str) -> Result<i64, SizeError> {
 }
 
 /// A `labels` value: a mapping, or a list of `key=value` strings.
-pub(crate) fn labels(r: &mut Reader, node: Option<&Node>, path: &str) -> IndexMap<String, String> {
+pub(crate) fn labels(
+    r: &mut Reader,
+    node: Option<&Node>,
+    path: &KeyPath,
+) -> IndexMap<String, String> {
     let mut out = IndexMap::new();
     let Some(node) = node else { return out };
     match &node.value {
@@ -272,7 +307,7 @@ pub(crate) fn labels(r: &mut Reader, node: Option<&Node>, path: &str) -> IndexMa
         }
         Value::Seq(items) => {
             for (i, item) in items.iter().enumerate() {
-                if let Some(label) = r.string(item, &format!("{path}[{i}]")) {
+                if let Some(label) = r.string(item, &format_args!("{path}[{i}]")) {
                     match label.split_once('=') {
                         Some((k, v)) => out.insert(k.to_string(), v.to_string()),
                         None => out.insert(label, String::new()),

@@ -14,7 +14,7 @@ use indexmap::IndexMap;
 use crate::error::Mark;
 use crate::keys::{SECRET, SECRET_MOUNT, SECRET_MOUNT_X_MAESTRO, SECRET_X_MAESTRO};
 use crate::model::{SecretDef, SecretFrom, SecretMount};
-use crate::reader::{get_set, show, unknown, Reader};
+use crate::reader::{get_set, show, unknown, KeyPath, Reader};
 use crate::yaml::{Node, Value};
 
 /// Compose's keys of a secret that only Swarm's secret store reads.
@@ -45,18 +45,18 @@ pub(crate) struct Declared {
 pub(crate) fn definitions(r: &mut Reader, node: Option<&Node>, base_dir: &Path) -> Declared {
     let mut out = Declared::default();
     let Some(node) = node else { return out };
-    for (k, v) in r.map(node, "secrets").unwrap_or(&[]) {
-        let Some(name) = r.key(k, "secrets") else {
+    for (k, v) in r.map(node, &"secrets").unwrap_or(&[]) {
+        let Some(name) = r.key(k, &"secrets") else {
             continue;
         };
         out.names.insert(name.clone());
         if !is_secret_name(&name) {
-            r.error(k, "secrets", format!(
+            r.error(k, &"secrets", format!(
                 "`{name}` is not a secret name; expected at most {MAX_NAME} letters, digits, `_`, `-` or `.`, not starting with `.`"
             ));
             continue;
         }
-        let path = format!("secrets/{name}");
+        let path = format_args!("secrets/{name}");
         if let Some(from) = definition(r, v, &path, base_dir) {
             out.secrets.insert(name.clone(), SecretDef { name, from });
         }
@@ -85,7 +85,7 @@ pub fn is_variable_name(s: &str) -> bool {
 }
 
 /// One entry of the top-level `secrets:` at `path`: where its value comes from.
-fn definition(r: &mut Reader, v: &Node, path: &str, base_dir: &Path) -> Option<SecretFrom> {
+fn definition(r: &mut Reader, v: &Node, path: &KeyPath, base_dir: &Path) -> Option<SecretFrom> {
     let entries = r.map(v, path)?;
     r.unknown_keys_of(entries, path, &[SECRET, SWARM_ONLY]);
     let mut swarm = false;
@@ -142,14 +142,14 @@ type Given<'n> = (
     Option<(&'n Node, String)>,
 );
 
-fn source_of(r: &mut Reader, path: &str, base_dir: &Path, given: Given) -> Option<SecretFrom> {
+fn source_of(r: &mut Reader, path: &KeyPath, base_dir: &Path, given: Given) -> Option<SecretFrom> {
     let (file, environment, command, timeout) = given;
     if let Some(n) = file {
-        let text = r.name(n, &format!("{path}/file"), "the path of a file")?;
+        let text = r.name(n, &format_args!("{path}/file"), "the path of a file")?;
         return Some(SecretFrom::File(base_dir.join(text)));
     }
     if let Some(n) = environment {
-        return variable(r, n, &format!("{path}/environment")).map(SecretFrom::Environment);
+        return variable(r, n, &format_args!("{path}/environment")).map(SecretFrom::Environment);
     }
     let (n, p) = command?;
     let argv = command_argv(r, n, &p);
@@ -168,13 +168,13 @@ fn source_of(r: &mut Reader, path: &str, base_dir: &Path, given: Given) -> Optio
 fn x_maestro<'n>(
     r: &mut Reader,
     entries: &'n [(Node, Node)],
-    path: &str,
+    path: &KeyPath,
     known: &[&str],
 ) -> &'n [(Node, Node)] {
     let Some(n) = get_set(entries, "x-maestro") else {
         return &[];
     };
-    let at = format!("{path}/x-maestro");
+    let at = format_args!("{path}/x-maestro");
     let m = r.map(n, &at).unwrap_or(&[]);
     r.unknown_keys(m, &at, known);
     m
@@ -188,14 +188,14 @@ type Entries<'n> = &'n [(Node, Node)];
 fn addition<'n>(
     r: &mut Reader,
     (entries, x): (Entries<'n>, Entries<'n>),
-    path: &str,
+    path: &KeyPath,
     key: &str,
 ) -> Option<(&'n Node, String)> {
     match (get_set(entries, key), get_set(x, key)) {
         (Some(plain), Some(extended)) => {
             r.error(
                 extended,
-                &format!("{path}/x-maestro/{key}"),
+                &format_args!("{path}/x-maestro/{key}"),
                 format!("`{key}` is also set at `{path}/{key}`; expected it in one place"),
             );
             Some((plain, format!("{path}/{key}")))
@@ -206,7 +206,7 @@ fn addition<'n>(
     }
 }
 
-fn variable(r: &mut Reader, n: &Node, p: &str) -> Option<String> {
+fn variable(r: &mut Reader, n: &Node, p: &KeyPath) -> Option<String> {
     let text = r.string(n, p)?;
     if is_variable_name(&text) {
         Some(text)
@@ -221,7 +221,7 @@ fn variable(r: &mut Reader, n: &Node, p: &str) -> Option<String> {
 }
 
 /// `command`: a string runs as `sh -c STRING`; a list is the argv.
-fn command_argv(r: &mut Reader, n: &Node, p: &str) -> Option<Vec<String>> {
+fn command_argv(r: &mut Reader, n: &Node, p: &KeyPath) -> Option<Vec<String>> {
     match &n.value {
         Value::Str(s) if !s.trim().is_empty() => {
             Some(vec!["sh".to_owned(), "-c".to_owned(), s.clone()])
@@ -239,7 +239,7 @@ fn command_argv(r: &mut Reader, n: &Node, p: &str) -> Option<Vec<String>> {
 }
 
 /// `timeout`: seconds, or a duration as `30s`; more than 0, at most 3600.
-fn timeout_seconds(r: &mut Reader, n: &Node, p: &str) -> Option<f64> {
+fn timeout_seconds(r: &mut Reader, n: &Node, p: &KeyPath) -> Option<f64> {
     match crate::options::seconds_of(n) {
         Some(s) if s > 0.0 && s <= MAX_TIMEOUT => Some(s),
         _ => {
@@ -273,7 +273,7 @@ pub(crate) struct Mount<'n> {
 pub(crate) fn mounts<'n>(
     r: &mut Reader,
     node: &'n Node,
-    path: &str,
+    path: &KeyPath,
     against: &Against,
 ) -> Vec<Mount<'n>> {
     let items: &[Node] = match &node.value {
@@ -321,7 +321,7 @@ fn clash(earlier: &[Mount], m: &SecretMount) -> Option<String> {
     })
 }
 
-fn mount(r: &mut Reader, item: &Node, ip: &str, against: &Against) -> Option<SecretMount> {
+fn mount(r: &mut Reader, item: &Node, ip: &KeyPath, against: &Against) -> Option<SecretMount> {
     match &item.value {
         Value::Str(_) | Value::Int(_) => {
             let source = source(r, item, ip, &against.declared.names)?;
@@ -343,7 +343,7 @@ fn mount(r: &mut Reader, item: &Node, ip: &str, against: &Against) -> Option<Sec
 }
 
 /// The name of a declared secret, else a located error (with the close names).
-fn source(r: &mut Reader, n: &Node, p: &str, names: &BTreeSet<String>) -> Option<String> {
+fn source(r: &mut Reader, n: &Node, p: &KeyPath, names: &BTreeSet<String>) -> Option<String> {
     let name = r.name(n, p, "a secret's name")?;
     if names.contains(&name) {
         return Some(name);
@@ -367,7 +367,7 @@ fn long_form(
     r: &mut Reader,
     item: &Node,
     entries: &[(Node, Node)],
-    ip: &str,
+    ip: &KeyPath,
     against: &Against,
 ) -> Option<SecretMount> {
     r.unknown_keys(entries, ip, SECRET_MOUNT);
@@ -384,7 +384,7 @@ fn long_form(
     let source = source(
         r,
         source_node,
-        &format!("{ip}/source"),
+        &format_args!("{ip}/source"),
         &against.declared.names,
     );
     let file_keys: Vec<String> = ["target", "uid", "gid", "mode"]
@@ -436,7 +436,7 @@ fn long_form(
 
 /// `target`: an absolute path, or one under `/run/secrets`; no `..`, not a
 /// directory.
-fn target(r: &mut Reader, n: &Node, p: &str) -> Option<String> {
+fn target(r: &mut Reader, n: &Node, p: &KeyPath) -> Option<String> {
     let text = r.name(n, p, "a path in the container")?;
     let full = if text.starts_with('/') {
         text
@@ -456,7 +456,7 @@ fn target(r: &mut Reader, n: &Node, p: &str) -> Option<String> {
 /// `mode`: octal, at most 0777. YAML 1.1 reads `0440` as octal already; a
 /// number written without the leading zero (`440`) has its digits read as
 /// octal digits; a string may be `"0440"` or `"0o440"`.
-fn mode(r: &mut Reader, n: &Node, p: &str, text: &str) -> Option<u32> {
+fn mode(r: &mut Reader, n: &Node, p: &KeyPath, text: &str) -> Option<u32> {
     let value = match &n.value {
         Value::Int(i) if written_octal(text, n.mark) => Some(*i),
         Value::Int(i) => octal(&i.to_string()),

@@ -245,6 +245,10 @@ impl<'f> Composer<'f> {
             }
             explicit.push((key, value));
         }
+        if merged.is_empty() {
+            // Nothing merged (the common case): the explicit keys, as written.
+            return Ok(Value::Map(explicit));
+        }
         // Merged keys come first; explicit keys override them in place.
         let mut entries = merged;
         for (k, v) in explicit {

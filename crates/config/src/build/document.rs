@@ -15,7 +15,7 @@ pub(super) fn top_entries<'n>(r: &mut Reader, root: &'n Node) -> Option<&'n [(No
         Value::Null => {
             r.error(
                 root,
-                "environment",
+                &"environment",
                 "the file is empty; expected a mapping with `name`, `ships` and `services`",
             );
             None
@@ -23,7 +23,7 @@ pub(super) fn top_entries<'n>(r: &mut Reader, root: &'n Node) -> Option<&'n [(No
         _ => {
             r.expected(
                 root,
-                "environment",
+                &"environment",
                 "a mapping with `name`, `ships` and `services`",
             );
             None
@@ -34,7 +34,7 @@ pub(super) fn top_entries<'n>(r: &mut Reader, root: &'n Node) -> Option<&'n [(No
 /// The schema the file says (`__maestro.schema`), 1 when it says none.
 pub(super) fn schema(r: &mut Reader, top: &[(Node, Node)]) -> u8 {
     match get_set(top, "__maestro")
-        .and_then(|m| r.map(m, "__maestro"))
+        .and_then(|m| r.map(m, &"__maestro"))
         .and_then(|m| get_set(m, "schema"))
     {
         None => 1,
@@ -46,12 +46,12 @@ pub(super) fn schema(r: &mut Reader, top: &[(Node, Node)]) -> u8 {
 pub(super) fn name(r: &mut Reader, root: &Node, top: &[(Node, Node)]) -> String {
     match get_set(top, "name") {
         Some(node) => r
-            .name(node, "name", "the environment's name")
+            .name(node, &"name", "the environment's name")
             .unwrap_or_default(),
         None => {
             r.error(
                 root,
-                "environment",
+                &"environment",
                 "missing required key `name` (the environment's name)",
             );
             String::new()
@@ -65,7 +65,7 @@ pub(super) fn check_ship_provider(r: &mut Reader, top: &[(Node, Node)]) {
         if node.as_str() != Some("static") {
             r.error(
                 node,
-                "ship_provider",
+                &"ship_provider",
                 format!("unknown ship provider {}; expected \"static\"", show(node)),
             );
         }
@@ -158,14 +158,14 @@ fn schema_value(r: &mut Reader, node: &Node) -> u8 {
                     Some(v) => (v, format!("`version: {}`", show(v))),
                     None => (node, "no `version`".to_owned()),
                 };
-                r.warn(at, PATH, format!(
+                r.warn(at, &PATH, format!(
                     "a mapping with {found} is read as schema 2, as MaestroNG reads any mapping here; write `schema: 1` for schema 1, or `version: 2`"
                 ));
             }
             2
         }
         _ => {
-            r.expected(node, PATH, "1, 2 or {version: 2}");
+            r.expected(node, &PATH, "1, 2 or {version: 2}");
             1
         }
     }

@@ -34,6 +34,8 @@ pub(super) struct ServiceDraft<'n> {
 pub(super) struct ContainerDraft<'n> {
     pub(super) container: Container,
     pub(super) node: &'n Node,
+    /// The instance's own variables (its service's are laid under them
+    /// when its environment is computed).
     pub(super) env: RawEnv,
     pub(super) volumes_from_nodes: Vec<&'n Node>,
     pub(super) link_nodes: Vec<(&'n Node, String)>,

@@ -2,14 +2,14 @@
 //! `limits`) and the overlay of an instance's entries on its service's.
 //! A leaf: imports no other module of the build.
 
-use crate::reader::Reader;
+use crate::reader::{KeyPath, Reader};
 use crate::yaml::Node;
 
 /// Named entries of a mapping (ports, limits), keys as text.
 pub(super) fn named_entries<'n>(
     r: &mut Reader,
     node: Option<&'n Node>,
-    path: &str,
+    path: &KeyPath,
 ) -> Vec<(String, &'n Node)> {
     let Some(node) = node else { return Vec::new() };
     r.map(node, path)

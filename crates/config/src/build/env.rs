@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use super::context::Context;
 use crate::model::image_tag;
 use crate::pyfmt;
-use crate::reader::{get_set, Reader};
+use crate::reader::{get_set, KeyPath, Reader};
 use crate::reads::Reads;
 use crate::yaml::{Node, Value};
 
@@ -20,7 +20,7 @@ pub(super) type RawEnv = IndexMap<String, Value>;
 pub(super) fn service_env(
     r: &mut Reader,
     entries: &[(Node, Node)],
-    path: &str,
+    path: &KeyPath,
     name: &str,
     cx: &Context,
 ) -> RawEnv {
@@ -41,36 +41,50 @@ pub(super) struct Seeds<'a> {
     pub(super) image: &'a str,
 }
 
-/// An instance's variables: the service's, then the instance's envfiles and
-/// env, then the seeds.
+/// The variables maestro seeds into every container, after its own.
+const SEEDED: [&str; 4] = [
+    "CONTAINER_NAME",
+    "CONTAINER_HOST_ADDRESS",
+    "DOCKER_IMAGE",
+    "DOCKER_TAG",
+];
+
+/// An instance's own variables: its envfiles and env, laid over its
+/// service's only when its environment is computed ([`own_values`]).
 pub(super) fn instance_env(
     r: &mut Reader,
-    service_env: &RawEnv,
     entries: &[(Node, Node)],
-    path: &str,
-    seeds: &Seeds,
+    path: &KeyPath,
     reads: &Reads,
 ) -> RawEnv {
-    let mut env = service_env.clone();
+    let mut env = RawEnv::new();
     env_sources(r, &mut env, entries, path, reads);
-    env.insert("CONTAINER_NAME".into(), Value::Str(seeds.name.to_string()));
-    env.insert(
-        "CONTAINER_HOST_ADDRESS".into(),
-        Value::Str(seeds.ship_ip.to_string()),
-    );
-    env.insert("DOCKER_IMAGE".into(), Value::Str(seeds.image.to_string()));
-    env.insert(
-        "DOCKER_TAG".into(),
-        Value::Str(image_tag(seeds.image).to_string()),
-    );
     env
 }
 
-/// The variables as the container gets them (`None`: a name without a value).
-pub(super) fn own_values(raw: &RawEnv) -> IndexMap<String, Option<String>> {
-    raw.iter()
-        .map(|(k, v)| (k.clone(), pyfmt::env_string(v)))
-        .collect()
+/// Whether `var` is one of a container's variables: its service's
+/// (`service_env`), its instance's (`instance_env`) or a seeded one.
+pub(super) fn is_set(service_env: &RawEnv, instance_env: &RawEnv, var: &str) -> bool {
+    instance_env.contains_key(var) || service_env.contains_key(var) || SEEDED.contains(&var)
+}
+
+/// The variables as the container gets them (`None`: a name without a
+/// value): the service's, then the instance's, then the seeds.
+pub(super) fn own_values(
+    service_env: &RawEnv,
+    instance_env: &RawEnv,
+    seeds: &Seeds,
+) -> IndexMap<String, Option<String>> {
+    let mut out = IndexMap::with_capacity(service_env.len() + instance_env.len() + SEEDED.len());
+    for (k, v) in service_env.iter().chain(instance_env) {
+        out.insert(k.clone(), pyfmt::env_string(v));
+    }
+    let [name, ip, image, tag] = SEEDED.map(String::from);
+    out.insert(name, Some(seeds.name.to_string()));
+    out.insert(ip, Some(seeds.ship_ip.to_string()));
+    out.insert(image, Some(seeds.image.to_string()));
+    out.insert(tag, Some(image_tag(seeds.image).to_string()));
+    out
 }
 
 /// Adds the envfiles, then `env`, of a service's or an instance's `entries`
@@ -79,11 +93,11 @@ fn env_sources(
     r: &mut Reader,
     out: &mut RawEnv,
     entries: &[(Node, Node)],
-    path: &str,
+    path: &KeyPath,
     reads: &Reads,
 ) {
     if let Some(node) = get_set(entries, "envfile") {
-        envfiles(r, out, node, &format!("{path}/envfile"), reads);
+        envfiles(r, out, node, &format_args!("{path}/envfile"), reads);
     }
     if let Some(node) = get_set(entries, "env") {
         let maps: Vec<&Node> = match &node.value {
@@ -91,14 +105,14 @@ fn env_sources(
             _ => vec![node],
         };
         for m in maps {
-            let Some(entries) = r.map(m, &format!("{path}/env")) else {
+            let Some(entries) = r.map(m, &format_args!("{path}/env")) else {
                 continue;
             };
             for (k, v) in entries {
-                let Some(key) = env_key(r, k, &format!("{path}/env")) else {
+                let Some(key) = env_key(r, k, &format_args!("{path}/env")) else {
                     continue;
                 };
-                warn_nested_env(r, v, &format!("{path}/env/{key}"));
+                warn_nested_env(r, v, &format_args!("{path}/env/{key}"));
                 out.insert(key, v.value.clone());
             }
         }
@@ -108,7 +122,7 @@ fn env_sources(
 /// A mapping as an environment value becomes its Python text
 /// (`{'b': 'c'}`), as MaestroNG made it: kept, but said, since it is
 /// rarely what was meant (a list is joined with spaces, a documented form).
-fn warn_nested_env(r: &mut Reader, value: &Node, path: &str) {
+fn warn_nested_env(r: &mut Reader, value: &Node, path: &KeyPath) {
     if !matches!(value.value, Value::Map(_)) {
         return;
     }
@@ -125,7 +139,7 @@ fn warn_nested_env(r: &mut Reader, value: &Node, path: &str) {
 /// One env file, a list of them (nested lists too), or inline mappings
 /// among them, in order as MaestroNG read them. The files' contents are the
 /// load step's (see [`Reads`]).
-fn envfiles(r: &mut Reader, out: &mut RawEnv, node: &Node, path: &str, reads: &Reads) {
+fn envfiles(r: &mut Reader, out: &mut RawEnv, node: &Node, path: &KeyPath, reads: &Reads) {
     match &node.value {
         Value::Seq(items) => {
             for item in items {
@@ -135,7 +149,7 @@ fn envfiles(r: &mut Reader, out: &mut RawEnv, node: &Node, path: &str, reads: &R
         Value::Map(entries) => {
             for (k, v) in entries {
                 if let Some(key) = env_key(r, k, path) {
-                    warn_nested_env(r, v, &format!("{path}/{key}"));
+                    warn_nested_env(r, v, &format_args!("{path}/{key}"));
                     out.insert(key, v.value.clone());
                 }
             }
@@ -165,7 +179,7 @@ fn envfiles(r: &mut Reader, out: &mut RawEnv, node: &Node, path: &str, reads: &R
     }
 }
 
-fn env_key(r: &mut Reader, node: &Node, path: &str) -> Option<String> {
+fn env_key(r: &mut Reader, node: &Node, path: &KeyPath) -> Option<String> {
     match &node.value {
         Value::Str(s) if !s.is_empty() && !s.contains('=') => Some(s.clone()),
         Value::Int(_) | Value::Float(_) | Value::Bool(_) => Some(pyfmt::str_of(&node.value)),

@@ -159,16 +159,18 @@ pub(super) fn containers(
             crate::Environments::None => false,
         })
         .collect();
-    // The services' link variables, only when an environment reads them.
-    let link_vars = if wanted.contains(&true) {
+    // The services' drafts and link variables, only when an environment
+    // reads them.
+    let (service_of, link_vars) = if wanted.contains(&true) {
         let members = members_by_service(&containers);
-        link_vars(drafts, &members, ships)
+        let service_of = drafts.iter().map(|d| (d.name.as_str(), d)).collect();
+        (service_of, link_vars(drafts, &members, ships))
     } else {
-        HashMap::new()
+        (HashMap::new(), HashMap::new())
     };
-    let mut out: IndexMap<String, Container> = IndexMap::new();
+    let mut out: IndexMap<String, Container> = IndexMap::with_capacity(containers.len());
     // The link variable sets of each service's containers.
-    let mut link_sets: HashMap<String, Vec<LinkVars>> = HashMap::new();
+    let mut link_sets: HashMap<&str, Vec<LinkVars>> = HashMap::new();
     for ((c, lifecycle), wanted) in containers.into_iter().zip(lifecycles).zip(wanted) {
         let ContainerDraft {
             mut container,
@@ -177,18 +179,35 @@ pub(super) fn containers(
         } = c;
         container.lifecycle = lifecycle;
         if wanted {
+            let service: &ServiceDraft = service_of[container.service.as_str()];
             let links = link_sets
-                .entry(container.service.clone())
-                .or_insert_with(|| link_sets_of(&container.service, &link_vars, dependencies))
+                .entry(service.name.as_str())
+                .or_insert_with(|| link_sets_of(&service.name, &link_vars, dependencies))
                 .clone();
-            container.env = ContainerEnv {
-                own: env::own_values(&raw),
-                links,
-            };
+            container.env = environment(&container, (&service.env, &raw), ships, links);
         }
         out.insert(container.name.clone(), container);
     }
     out
+}
+
+/// The environment of `container`: its service's variables, its own
+/// (`raw`), the seeded ones, then the link variable sets.
+fn environment(
+    container: &Container,
+    (service_env, raw): (&env::RawEnv, &env::RawEnv),
+    ships: &IndexMap<String, Ship>,
+    links: Vec<LinkVars>,
+) -> ContainerEnv {
+    let seeds = env::Seeds {
+        name: &container.name,
+        ship_ip: ships.get(&container.ship).map_or("", |s| s.ip.as_str()),
+        image: &container.image,
+    };
+    ContainerEnv {
+        own: env::own_values(service_env, raw, &seeds),
+        links,
+    }
 }
 
 /// The link variable sets a container of `service` gets, in the order they

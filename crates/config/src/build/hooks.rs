@@ -7,16 +7,16 @@
 
 use crate::model::Hooks;
 use crate::pyfmt;
-use crate::reader::{get_set, Reader};
+use crate::reader::{get_set, KeyPath, Reader};
 use crate::yaml::{Node, Value};
 
 /// The service's `hooks` (none when unset); `path` is the service's.
-pub(super) fn hooks(r: &mut Reader, entries: &[(Node, Node)], path: &str) -> Hooks {
+pub(super) fn hooks(r: &mut Reader, entries: &[(Node, Node)], path: &KeyPath) -> Hooks {
     let mut hooks = Hooks::default();
     let Some(node) = get_set(entries, "hooks") else {
         return hooks;
     };
-    let at = format!("{path}/hooks");
+    let at = format_args!("{path}/hooks");
     for (k, v) in r.map(node, &at).unwrap_or(&[]) {
         let key = pyfmt::key_text(&k.value);
         let slot = match key.as_str() {
@@ -31,13 +31,13 @@ pub(super) fn hooks(r: &mut Reader, entries: &[(Node, Node)], path: &str) -> Hoo
                 continue;
             }
         };
-        *slot = commands(r, v, &format!("{at}/{key}"));
+        *slot = commands(r, v, &format_args!("{at}/{key}"));
     }
     hooks
 }
 
 /// A list of commands, each a string (split as a shell would) or a list.
-fn commands(r: &mut Reader, node: &Node, path: &str) -> Vec<Vec<String>> {
+fn commands(r: &mut Reader, node: &Node, path: &KeyPath) -> Vec<Vec<String>> {
     let items = match &node.value {
         Value::Null => return Vec::new(),
         Value::Seq(items) => items,
@@ -52,7 +52,7 @@ fn commands(r: &mut Reader, node: &Node, path: &str) -> Vec<Vec<String>> {
     };
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let ip = format!("{path}[{i}]");
+        let ip = format_args!("{path}[{i}]");
         match crate::reader::command(r, item, &ip) {
             Some(argv) if argv.is_empty() => r.expected(
                 item,
@@ -78,7 +78,7 @@ const SERVICE_ONLY: &[(&str, &str, &str)] = &[
 pub(super) fn refuse_on_instance(
     r: &mut Reader,
     entries: &[(Node, Node)],
-    path: &str,
+    path: &KeyPath,
     service: &str,
 ) {
     for (k, _) in entries {

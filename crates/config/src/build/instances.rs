@@ -16,7 +16,7 @@ use super::{env, hooks, links, network, runtime, volumes};
 use crate::keys::INSTANCE as INSTANCE_KEYS;
 use crate::model::{Container, ContainerEnv, Lifecycle, PortMapping, SecretMount, Ship};
 use crate::ports;
-use crate::reader::{get_set, unknown, Reader};
+use crate::reader::{get_set, unknown, KeyPath, Reader};
 use crate::yaml::{Node, Value};
 
 pub(super) fn instance<'n>(
@@ -26,26 +26,20 @@ pub(super) fn instance<'n>(
     node: &'n Node,
     cx: &Context,
 ) -> Option<ContainerDraft<'n>> {
-    let path = format!("services/{}/instances/{name}", service.name);
+    let path = format_args!("services/{}/instances/{name}", service.name);
     let entries = instance_entries(r, node, &path, cx.ships)?;
     let ship = ship_of(r, node, entries, &path, cx.ships)?;
-    let ship_ip = cx.ships.get(&ship)?.ip.clone();
     let image = match get_set(entries, "image") {
-        Some(n) => r.name(n, &format!("{path}/image"), "an image name")?,
+        Some(n) => r.name(n, &format_args!("{path}/image"), "an image name")?,
         None => service.image.clone()?,
     };
-    let seeds = env::Seeds {
-        name,
-        ship_ip: &ship_ip,
-        image: &image,
-    };
-    let env = env::instance_env(r, &service.env, entries, &path, &seeds, cx.reads);
+    let env = env::instance_env(r, entries, &path, cx.reads);
     let ports = port_map(r, service, entries, &path);
     let storage = volumes::storage(r, node, entries, &path, cx.schema);
     let (links, link_nodes) = links::links(r, entries, &path);
     let command = get_set(entries, "command")
         .or_else(|| get_set(entries, "cmd"))
-        .and_then(|n| crate::reader::command(r, n, &format!("{path}/command")));
+        .and_then(|n| crate::reader::command(r, n, &format_args!("{path}/command")));
     let extra_hosts = network::extra_hosts(r, entries, &path, cx.ships);
     let network_mode = network::network_mode(r, entries, &path);
     let hostname = match network_mode {
@@ -78,7 +72,7 @@ pub(super) fn instance<'n>(
         extra_hosts,
         network_mode,
         hostname,
-        dns: network::dns(r, get_set(entries, "dns"), &format!("{path}/dns")),
+        dns: network::dns(r, get_set(entries, "dns"), &format_args!("{path}/dns")),
         restart: run.restart,
         stop_timeout: run.stop_timeout,
         limits: run.limits,
@@ -104,16 +98,16 @@ pub(super) fn instance<'n>(
 fn secrets(
     r: &mut Reader,
     service: &ServiceDraft,
-    (entries, path): (&[(Node, Node)], &str),
+    (entries, path): (&[(Node, Node)], &KeyPath),
     cx: &Context,
     (name, env, read_only): (&str, &env::RawEnv, bool),
 ) -> Vec<SecretMount> {
     let own = get_set(entries, "secrets")
-        .map(|n| crate::secrets::mounts(r, n, &format!("{path}/secrets"), &cx.secrets));
+        .map(|n| crate::secrets::mounts(r, n, &format_args!("{path}/secrets"), &cx.secrets));
     let Some(mounts) = own.as_ref().or(service.secrets.as_ref()) else {
         return Vec::new();
     };
-    let is_set = |var: &str| env.contains_key(var);
+    let is_set = |var: &str| env::is_set(&service.env, env, var);
     crate::secrets::check_container(r, mounts, name, is_set, read_only);
     mounts.iter().map(|m| m.mount.clone()).collect()
 }
@@ -131,7 +125,7 @@ fn default_ship(ships: &IndexMap<String, Ship>) -> Option<String> {
 fn instance_entries<'n>(
     r: &mut Reader,
     node: &'n Node,
-    path: &str,
+    path: &KeyPath,
     ships: &IndexMap<String, Ship>,
 ) -> Option<&'n [(Node, Node)]> {
     let entries = given_entries(r, node, path, ships)?;
@@ -150,7 +144,7 @@ fn instance_entries<'n>(
 fn given_entries<'n>(
     r: &mut Reader,
     node: &'n Node,
-    path: &str,
+    path: &KeyPath,
     ships: &IndexMap<String, Ship>,
 ) -> Option<&'n [(Node, Node)]> {
     match &node.value {
@@ -177,10 +171,10 @@ fn ship_of(
     r: &mut Reader,
     node: &Node,
     entries: &[(Node, Node)],
-    path: &str,
+    path: &KeyPath,
     ships: &IndexMap<String, Ship>,
 ) -> Option<String> {
-    let at = format!("{path}/ship");
+    let at = format_args!("{path}/ship");
     match get_set(entries, "ship") {
         Some(n) => match r.name(n, &at, "a ship name") {
             Some(s) if ships.contains_key(&s) => Some(s),
@@ -210,13 +204,13 @@ fn port_map(
     r: &mut Reader,
     service: &ServiceDraft,
     entries: &[(Node, Node)],
-    path: &str,
+    path: &KeyPath,
 ) -> IndexMap<String, PortMapping> {
-    let at = format!("{path}/ports");
+    let at = format_args!("{path}/ports");
     let mut out = IndexMap::new();
     let instance_ports = named_entries(r, get_set(entries, "ports"), &at);
     for (pname, pnode) in overlay(&service.ports, instance_ports) {
-        if let Some(m) = ports::parse(r, pnode, &format!("{at}/{pname}")) {
+        if let Some(m) = ports::parse(r, pnode, &format_args!("{at}/{pname}")) {
             out.insert(pname, m);
         }
     }
@@ -227,7 +221,7 @@ fn port_map(
 fn lifecycle_nodes<'n>(
     service: &ServiceDraft<'n>,
     entries: &'n [(Node, Node)],
-    path: &str,
+    path: &KeyPath,
 ) -> Vec<(&'n Node, String)> {
     let mut out = Vec::new();
     if let Some(n) = service.lifecycle {
@@ -240,13 +234,13 @@ fn lifecycle_nodes<'n>(
 }
 
 /// The instance's string `k`, if set.
-fn text(r: &mut Reader, entries: &[(Node, Node)], path: &str, k: &str) -> Option<String> {
-    get_set(entries, k).and_then(|n| r.string(n, &format!("{path}/{k}")))
+fn text(r: &mut Reader, entries: &[(Node, Node)], path: &KeyPath, k: &str) -> Option<String> {
+    get_set(entries, k).and_then(|n| r.string(n, &format_args!("{path}/{k}")))
 }
 
 /// The instance's string or list of strings `k`; empty if not set.
-fn list(r: &mut Reader, entries: &[(Node, Node)], path: &str, k: &str) -> Vec<String> {
+fn list(r: &mut Reader, entries: &[(Node, Node)], path: &KeyPath, k: &str) -> Vec<String> {
     get_set(entries, k)
-        .map(|n| r.string_list(n, &format!("{path}/{k}")))
+        .map(|n| r.string_list(n, &format_args!("{path}/{k}")))
         .unwrap_or_default()
 }

@@ -4,7 +4,7 @@
 
 use indexmap::IndexMap;
 
-use crate::reader::{get_set, Reader};
+use crate::reader::{get_set, KeyPath, Reader};
 use crate::yaml::Node;
 
 /// The instance's `links`: target container to alias (the target's own name
@@ -12,9 +12,9 @@ use crate::yaml::Node;
 pub(super) fn links<'n>(
     r: &mut Reader,
     entries: &'n [(Node, Node)],
-    path: &str,
+    path: &KeyPath,
 ) -> (IndexMap<String, String>, Vec<(&'n Node, String)>) {
-    let at = format!("{path}/links");
+    let at = format_args!("{path}/links");
     let mut links = IndexMap::new();
     let mut link_nodes = Vec::new();
     let Some(n) = get_set(entries, "links") else {
@@ -27,7 +27,7 @@ pub(super) fn links<'n>(
         let alias = if v.is_null() {
             Some(target.clone())
         } else {
-            r.name(v, &format!("{at}/{target}"), "an alias")
+            r.name(v, &format_args!("{at}/{target}"), "an alias")
         };
         if let Some(alias) = alias {
             links.insert(target.clone(), alias);

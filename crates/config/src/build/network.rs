@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use super::drafts::ContainerDraft;
 use crate::model::{Network, Ship};
 use crate::pyfmt;
-use crate::reader::{get_set, show, unknown, Reader};
+use crate::reader::{get_set, show, unknown, Item, KeyPath, Reader};
 use crate::yaml::{Node, Value};
 
 /// The container's `networks` (the instance's, else its service's).
@@ -22,7 +22,7 @@ pub(super) fn attach(
 ) {
     let me = &c.container;
     let instance = c.node.as_map().unwrap_or(&[]);
-    let at = format!("services/{}/instances/{}", me.service, me.name);
+    let at = format_args!("services/{}/instances/{}", me.service, me.name);
     let (node, path) = match get_set(instance, "networks") {
         Some(n) => (n, format!("{at}/networks")),
         None => match get_set(service_node.as_map().unwrap_or(&[]), "networks") {
@@ -38,10 +38,10 @@ pub(super) fn attach(
 pub(super) fn extra_hosts(
     r: &mut Reader,
     entries: &[(Node, Node)],
-    path: &str,
+    path: &KeyPath,
     ships: &IndexMap<String, Ship>,
 ) -> IndexMap<String, String> {
-    let at = format!("{path}/extra_hosts");
+    let at = format_args!("{path}/extra_hosts");
     let mut out = IndexMap::new();
     let Some(n) = get_set(entries, "extra_hosts") else {
         return out;
@@ -50,7 +50,7 @@ pub(super) fn extra_hosts(
         let Some(host) = r.key(k, &at) else {
             continue;
         };
-        let hpath = format!("{at}/{host}");
+        let hpath = format_args!("{at}/{host}");
         if let Some(a) = extra_host_address(r, v, &hpath, ships) {
             out.insert(host, a);
         }
@@ -61,18 +61,22 @@ pub(super) fn extra_hosts(
 fn extra_host_address(
     r: &mut Reader,
     v: &Node,
-    hpath: &str,
+    hpath: &KeyPath,
     ships: &IndexMap<String, Ship>,
 ) -> Option<String> {
     match &v.value {
         Value::Map(m) => match get_set(m, "ship") {
             Some(sn) => {
-                let s = r.name(sn, &format!("{hpath}/ship"), "a ship name")?;
+                let s = r.name(sn, &format_args!("{hpath}/ship"), "a ship name")?;
                 match ships.get(&s) {
                     Some(ship) => Some(ship.ip.clone()),
                     None => {
                         let known: BTreeSet<&str> = ships.keys().map(String::as_str).collect();
-                        r.error(sn, &format!("{hpath}/ship"), unknown("ship", &s, &known));
+                        r.error(
+                            sn,
+                            &format_args!("{hpath}/ship"),
+                            unknown("ship", &s, &known),
+                        );
                         None
                     }
                 }
@@ -92,8 +96,12 @@ fn extra_host_address(
 
 /// `net`: bridge, host, none or container:NAME (NAME checked later, once
 /// every container is known).
-pub(super) fn network_mode(r: &mut Reader, entries: &[(Node, Node)], path: &str) -> Option<String> {
-    let at = format!("{path}/net");
+pub(super) fn network_mode(
+    r: &mut Reader,
+    entries: &[(Node, Node)],
+    path: &KeyPath,
+) -> Option<String> {
+    let at = format_args!("{path}/net");
     let n = get_set(entries, "net")?;
     let net = r.string(n, &at)?;
     let ok = matches!(net.as_str(), "bridge" | "host" | "none")
@@ -114,18 +122,18 @@ pub(super) fn network_mode(r: &mut Reader, entries: &[(Node, Node)], path: &str)
 }
 
 /// `dns`: one DNS server's IP address, or a list of them.
-pub(super) fn dns(r: &mut Reader, node: Option<&Node>, path: &str) -> Vec<String> {
+pub(super) fn dns(r: &mut Reader, node: Option<&Node>, path: &KeyPath) -> Vec<String> {
     let Some(node) = node else {
         return Vec::new();
     };
-    let items: Vec<(&Node, String)> = match &node.value {
+    let items: Vec<(&Node, Item)> = match &node.value {
         Value::Null => return Vec::new(),
         Value::Seq(items) => items
             .iter()
             .enumerate()
-            .map(|(i, item)| (item, format!("{path}[{i}]")))
+            .map(|(i, item)| (item, Item(path, Some(i))))
             .collect(),
-        _ => vec![(node, path.to_owned())],
+        _ => vec![(node, Item(path, None))],
     };
     let mut out = Vec::new();
     for (item, at) in items {

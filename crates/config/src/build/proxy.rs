@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crate::keys::{PROXY, PROXY_HEALTHCHECK, PROXY_SETTINGS, PROXY_SSL};
 use crate::model::{ProxyHealth, ProxyRoute, ProxySettings, ProxyTls};
-use crate::reader::{get_set, Reader};
+use crate::reader::{get_set, KeyPath, Reader};
 use crate::yaml::{Node, Value};
 
 /// The health check's path, interval and timeout when unset.
@@ -51,11 +51,11 @@ pub(super) struct ProxyDraft<'n> {
 pub(super) fn route<'n>(
     r: &mut Reader,
     entries: &'n [(Node, Node)],
-    path: &str,
+    path: &KeyPath,
     base_dir: &Path,
 ) -> Option<ProxyDraft<'n>> {
     let node = get_set(entries, "proxy")?;
-    let at = format!("{path}/proxy");
+    let at = format_args!("{path}/proxy");
     let m = match &node.value {
         Value::Bool(false) => return None,
         Value::Bool(true) => {
@@ -73,7 +73,7 @@ pub(super) fn route<'n>(
     r.unknown_keys(m, &at, PROXY);
     let hosts = hosts(r, m, &at);
     let path_prefix = match get_set(m, "path_prefix") {
-        Some(n) => absolute_path(r, n, &format!("{at}/path_prefix"), "\"/api\"").map(Some),
+        Some(n) => absolute_path(r, n, &format_args!("{at}/path_prefix"), "\"/api\"").map(Some),
         None => Some(None),
     };
     let healthcheck = health(r, m, &at);
@@ -85,7 +85,7 @@ pub(super) fn route<'n>(
         if h.is_empty() {
             r.error(
                 get_set(m, "ssl").unwrap_or(node),
-                &format!("{at}/ssl"),
+                &format_args!("{at}/ssl"),
                 "the proxy chooses a certificate by host name; expected `host` or `hosts` beside `ssl`",
             );
             return None;
@@ -110,12 +110,12 @@ pub(super) fn route<'n>(
 }
 
 /// `host: NAME` or `hosts: [NAME, …]` (one of them; none: any host).
-fn hosts(r: &mut Reader, m: &[(Node, Node)], at: &str) -> Option<Vec<String>> {
+fn hosts(r: &mut Reader, m: &[(Node, Node)], at: &KeyPath) -> Option<Vec<String>> {
     let (items, key): (Vec<&Node>, &str) = match (get_set(m, "host"), get_set(m, "hosts")) {
         (Some(_), Some(both)) => {
             r.error(
                 both,
-                &format!("{at}/hosts"),
+                &format_args!("{at}/hosts"),
                 "`host` and `hosts` are both set; expected one of them",
             );
             return None;
@@ -167,7 +167,7 @@ pub(super) fn is_host_name(s: &str) -> bool {
 }
 
 /// A path starting with `/`, without spaces or `*` (`example` shows one).
-fn absolute_path(r: &mut Reader, n: &Node, p: &str, example: &str) -> Option<String> {
+fn absolute_path(r: &mut Reader, n: &Node, p: &KeyPath, example: &str) -> Option<String> {
     match n.as_str() {
         Some(s) if s.starts_with('/') && !s.contains(|c: char| c.is_whitespace() || c == '*') => {
             Some(s.to_owned())
@@ -185,7 +185,13 @@ fn absolute_path(r: &mut Reader, n: &Node, p: &str, example: &str) -> Option<Str
 
 /// Seconds as a number or a duration, more than 0 and at most 3600: the
 /// value of `key`, else `default`.
-fn seconds(r: &mut Reader, m: &[(Node, Node)], at: &str, key: &str, default: f64) -> Option<f64> {
+fn seconds(
+    r: &mut Reader,
+    m: &[(Node, Node)],
+    at: &KeyPath,
+    key: &str,
+    default: f64,
+) -> Option<f64> {
     let Some(n) = get_set(m, key) else {
         return Some(default);
     };
@@ -194,7 +200,7 @@ fn seconds(r: &mut Reader, m: &[(Node, Node)], at: &str, key: &str, default: f64
         _ => {
             r.expected(
                 n,
-                &format!("{at}/{key}"),
+                &format_args!("{at}/{key}"),
                 "a duration of more than 0 and at most 3600 seconds, as 30, \"30s\" or \"500ms\"",
             );
             None
@@ -203,15 +209,15 @@ fn seconds(r: &mut Reader, m: &[(Node, Node)], at: &str, key: &str, default: f64
 }
 
 /// `healthcheck: {path, interval, timeout}`, each with its default.
-fn health(r: &mut Reader, m: &[(Node, Node)], at: &str) -> Option<ProxyHealth> {
-    let at = format!("{at}/healthcheck");
+fn health(r: &mut Reader, m: &[(Node, Node)], at: &KeyPath) -> Option<ProxyHealth> {
+    let at = format_args!("{at}/healthcheck");
     let h = match get_set(m, "healthcheck") {
         Some(n) => r.map(n, &at)?,
         None => &[],
     };
     r.unknown_keys(h, &at, PROXY_HEALTHCHECK);
     let path = match get_set(h, "path") {
-        Some(n) => absolute_path(r, n, &format!("{at}/path"), "\"/up\""),
+        Some(n) => absolute_path(r, n, &format_args!("{at}/path"), "\"/up\""),
         None => Some(DEFAULT_HEALTH_PATH.to_owned()),
     };
     let interval = seconds(r, h, &at, "interval", DEFAULT_HEALTH_INTERVAL);
@@ -226,8 +232,13 @@ fn health(r: &mut Reader, m: &[(Node, Node)], at: &str) -> Option<ProxyHealth> {
 /// `ssl: {certificate_pem, private_key_pem}`: files relative to the
 /// environment file's directory (`base_dir`), not read here. `Some(None)`
 /// when unset or false; `ssl: true` (automatic certificates) is an error.
-fn tls(r: &mut Reader, m: &[(Node, Node)], at: &str, base_dir: &Path) -> Option<Option<ProxyTls>> {
-    let at = format!("{at}/ssl");
+fn tls(
+    r: &mut Reader,
+    m: &[(Node, Node)],
+    at: &KeyPath,
+    base_dir: &Path,
+) -> Option<Option<ProxyTls>> {
+    let at = format_args!("{at}/ssl");
     let Some(n) = get_set(m, "ssl") else {
         return Some(None);
     };
@@ -250,7 +261,7 @@ fn tls(r: &mut Reader, m: &[(Node, Node)], at: &str, base_dir: &Path) -> Option<
     r.unknown_keys(entries, &at, PROXY_SSL);
     let mut file = |key: &str, what: &str| match get_set(entries, key) {
         Some(v) => r
-            .name(v, &format!("{at}/{key}"), "the path of a file")
+            .name(v, &format_args!("{at}/{key}"), "the path of a file")
             .map(|text| base_dir.join(text)),
         None => {
             r.error(n, &at, format!("missing required key `{key}` ({what})"));
@@ -270,7 +281,7 @@ fn app_port<'n>(
     r: &mut Reader,
     node: &Node,
     m: &'n [(Node, Node)],
-    at: &str,
+    at: &KeyPath,
 ) -> Option<(AppPort, &'n Node)> {
     let Some(n) = get_set(m, "app_port") else {
         r.error(
@@ -292,7 +303,7 @@ fn app_port<'n>(
     if port.is_none() {
         r.expected(
             n,
-            &format!("{at}/app_port"),
+            &format_args!("{at}/app_port"),
             "a name of the service's `ports`, or a port number from 1 to 65535",
         );
     }
@@ -304,15 +315,16 @@ fn app_port<'n>(
 pub(super) fn settings(r: &mut Reader, node: Option<&Node>) -> ProxySettings {
     let mut out = ProxySettings::default();
     let Some(node) = node else { return out };
-    let m = r.map(node, "proxy").unwrap_or(&[]);
-    r.unknown_keys(m, "proxy", PROXY_SETTINGS);
-    if let Some(image) = get_set(m, "image").and_then(|n| r.name(n, "proxy/image", "an image name"))
+    let m = r.map(node, &"proxy").unwrap_or(&[]);
+    r.unknown_keys(m, &"proxy", PROXY_SETTINGS);
+    if let Some(image) =
+        get_set(m, "image").and_then(|n| r.name(n, &"proxy/image", "an image name"))
     {
         out.image = image;
     }
     let mut port = |key: &str| {
         let n = get_set(m, key)?;
-        let p = r.integer(n, &format!("proxy/{key}"), 1, 65535)?;
+        let p = r.integer(n, &format_args!("proxy/{key}"), 1, 65535)?;
         u16::try_from(p).ok().map(|p| (p, n))
     };
     let http = port("http_port");
@@ -331,7 +343,7 @@ pub(super) fn settings(r: &mut Reader, node: Option<&Node>) -> ProxySettings {
         };
         r.error(
             n,
-            &format!("proxy/{key}"),
+            &format_args!("proxy/{key}"),
             format!(
                 "`http_port` and `https_port` are both {}; expected two different ports",
                 out.http_port

@@ -59,7 +59,7 @@ fn service_references(r: &mut Reader, drafts: &[ServiceDraft]) -> (ByService, By
                 } else {
                     r.error(
                         node,
-                        &format!("services/{}/{key}", d.name),
+                        &format_args!("services/{}/{key}", d.name),
                         unknown("service", dep, &service_names),
                     );
                 }
@@ -114,7 +114,7 @@ fn instance_path(c: &ContainerDraft) -> String {
 /// does; its service, when another, is one `c`'s service requires.
 fn volumes_from(r: &mut Reader, c: &ContainerDraft, all: &Containers, implied: &mut ByService) {
     let me = &c.container;
-    let path = format!("{}/volumes_from", instance_path(c));
+    let path = format_args!("{}/volumes_from", instance_path(c));
     for (other_name, node) in me.volumes_from.iter().zip(&c.volumes_from_nodes) {
         let Some(&j) = all.by_name.get(other_name) else {
             r.error(node, &path, unknown("container", other_name, &all.names()));
@@ -160,7 +160,7 @@ fn volumes_from(r: &mut Reader, c: &ContainerDraft, all: &Containers, implied: &
 /// `links`: each target a container on the same ship.
 fn links(r: &mut Reader, c: &ContainerDraft, all: &Containers) {
     let me = &c.container;
-    let path = format!("{}/links", instance_path(c));
+    let path = format_args!("{}/links", instance_path(c));
     for (node, target) in &c.link_nodes {
         match all.by_name.get(target) {
             None => r.error(node, &path, unknown("container", target, &all.names())),
@@ -184,7 +184,7 @@ fn net(r: &mut Reader, c: &ContainerDraft, all: &Containers) {
     if !all.by_name.contains_key(target) {
         r.error(
             c.node.get("net").unwrap_or(c.node),
-            &format!("{}/net", instance_path(c)),
+            &format_args!("{}/net", instance_path(c)),
             unknown("container", target, &all.names()),
         );
     }

@@ -7,7 +7,7 @@
 use crate::keys::{DEPLOY, DEPLOY_IGNORED, UPDATE_CONFIG};
 use crate::model::{FailureAction, UpdateConfig, UpdateOrder};
 use crate::pyfmt;
-use crate::reader::{get_set, show, Reader};
+use crate::reader::{get_set, show, KeyPath, Reader};
 use crate::yaml::Node;
 
 /// The service's `deploy.update_config` (the defaults when unset), and
@@ -15,13 +15,13 @@ use crate::yaml::Node;
 pub(super) fn update_config<'n>(
     r: &mut Reader,
     entries: &'n [(Node, Node)],
-    path: &str,
+    path: &KeyPath,
 ) -> (UpdateConfig, Option<&'n Node>) {
     let mut out = UpdateConfig::default();
     let Some(node) = get_set(entries, "deploy") else {
         return (out, None);
     };
-    let at = format!("{path}/deploy");
+    let at = format_args!("{path}/deploy");
     let deploy = r.map(node, &at).unwrap_or(&[]);
     for (k, _) in deploy {
         let key = pyfmt::key_text(&k.value);
@@ -40,27 +40,27 @@ pub(super) fn update_config<'n>(
     let Some(node) = get_set(deploy, "update_config") else {
         return (out, None);
     };
-    let at = format!("{at}/update_config");
+    let at = format_args!("{at}/update_config");
     let m = r.map(node, &at).unwrap_or(&[]);
     r.unknown_keys(m, &at, UPDATE_CONFIG);
     if let Some(n) = get_set(m, "parallelism") {
-        let p = r.integer(n, &format!("{at}/parallelism"), 0, u32::MAX.into());
+        let p = r.integer(n, &format_args!("{at}/parallelism"), 0, u32::MAX.into());
         // Compose's 0: all at once.
         out.parallelism = p.and_then(|p| u32::try_from(p).ok()).filter(|p| *p > 0);
     }
-    out.delay = get_set(m, "delay").and_then(|n| wait(r, n, &format!("{at}/delay")));
-    out.monitor = get_set(m, "monitor").and_then(|n| wait(r, n, &format!("{at}/monitor")));
+    out.delay = get_set(m, "delay").and_then(|n| wait(r, n, &format_args!("{at}/delay")));
+    out.monitor = get_set(m, "monitor").and_then(|n| wait(r, n, &format_args!("{at}/monitor")));
     let order = get_set(m, "order");
-    out.order = order.and_then(|n| update_order(r, n, &format!("{at}/order")));
+    out.order = order.and_then(|n| update_order(r, n, &format_args!("{at}/order")));
     if let Some(n) = get_set(m, "failure_action") {
         out.failure_action =
-            failure_action(r, n, &format!("{at}/failure_action")).unwrap_or_default();
+            failure_action(r, n, &format_args!("{at}/failure_action")).unwrap_or_default();
     }
     (out, order)
 }
 
 /// `delay`, `monitor`: seconds as a number or a duration, 0 or more.
-fn wait(r: &mut Reader, n: &Node, p: &str) -> Option<f64> {
+fn wait(r: &mut Reader, n: &Node, p: &KeyPath) -> Option<f64> {
     match crate::options::seconds_of(n) {
         Some(s) if s >= 0.0 => Some(s),
         _ => {
@@ -74,7 +74,7 @@ fn wait(r: &mut Reader, n: &Node, p: &str) -> Option<f64> {
     }
 }
 
-fn update_order(r: &mut Reader, n: &Node, p: &str) -> Option<UpdateOrder> {
+fn update_order(r: &mut Reader, n: &Node, p: &KeyPath) -> Option<UpdateOrder> {
     match n.as_str() {
         Some("start-first") => Some(UpdateOrder::StartFirst),
         Some("stop-first") => Some(UpdateOrder::StopFirst),
@@ -92,7 +92,7 @@ fn update_order(r: &mut Reader, n: &Node, p: &str) -> Option<UpdateOrder> {
     }
 }
 
-fn failure_action(r: &mut Reader, n: &Node, p: &str) -> Option<FailureAction> {
+fn failure_action(r: &mut Reader, n: &Node, p: &KeyPath) -> Option<FailureAction> {
     match n.as_str() {
         Some("pause") => Some(FailureAction::Pause),
         Some("rollback") => Some(FailureAction::Rollback),

@@ -78,7 +78,7 @@ fn app_port(
         AppPort::Number(n) => return Some(*n),
         AppPort::Name(name) => name,
     };
-    let at = format!("services/{}/proxy/app_port", d.name);
+    let at = format_args!("services/{}/proxy/app_port", d.name);
     let n = p.app_port_node;
     if mine.is_empty() {
         r.error(n, &at, format!(
@@ -189,7 +189,7 @@ fn on_networks(r: &mut Reader, mine: &[&ContainerDraft]) {
         };
         r.error(
             c.node.get("net").unwrap_or(c.node),
-            &format!("{}/net", instance_path(c)),
+            &format_args!("{}/net", instance_path(c)),
             format!(
                 "`net: {mode}` takes `{}` off the networks where the proxy reaches it by name; expected no `net` on a proxied service's instances",
                 c.container.name
@@ -216,7 +216,7 @@ fn start_first(r: &mut Reader, d: &ServiceDraft, mine: &[&ContainerDraft]) {
         None => "`proxy:` in front of the service",
     };
     if let Some((name, port)) = publishing {
-        r.error(n, &format!("services/{}/deploy/update_config/order", d.name), format!(
+        r.error(n, &format_args!("services/{}/deploy/update_config/order", d.name), format!(
             "`start-first` starts each new container beside the old one, which cannot bind the same host ports (`{name}` publishes {port}); expected {instead}, or `order: stop-first`"
         ));
     }
@@ -273,7 +273,7 @@ fn distinct_routes(
                 "" => "every path".to_owned(),
                 p => format!("path prefix {p}"),
             };
-            r.error(p.node, &format!("services/{}/proxy", d.name), format!(
+            r.error(p.node, &format_args!("services/{}/proxy", d.name), format!(
                 "services `{other}` and `{}` both answer for {hosts_text} and {path_text} on ship `{ship}`; expected the proxied services of a ship to differ in `hosts` or `path_prefix`",
                 d.name
             ));

@@ -9,7 +9,7 @@ use super::drafts::ServiceDraft;
 use super::entries::{named_entries, overlay};
 use crate::model::{ContainerOptions, Limits, LogConfig, RestartPolicy, Ulimit};
 use crate::pyfmt;
-use crate::reader::{get_set, labels, parse_bytes, show, Reader};
+use crate::reader::{get_set, labels, parse_bytes, show, KeyPath, Reader};
 use crate::yaml::{Node, Value};
 
 const RESTART_POLICIES: &[&str] = &["no", "always", "on-failure", "unless-stopped"];
@@ -32,33 +32,48 @@ pub(super) fn run_settings(
     r: &mut Reader,
     service: &ServiceDraft,
     entries: &[(Node, Node)],
-    path: &str,
+    path: &KeyPath,
 ) -> RunSettings {
-    let p = |k: &str| format!("{path}/{k}");
-    let restart = restart(r, get_set(entries, "restart"), &p("restart"));
+    let restart = restart(
+        r,
+        get_set(entries, "restart"),
+        &format_args!("{path}/restart"),
+    );
     let given_timeout = get_set(entries, "stop_timeout")
-        .and_then(|n| r.integer(n, &p("stop_timeout"), 0, 86_400))
+        .and_then(|n| r.integer(n, &format_args!("{path}/stop_timeout"), 0, 86_400))
         .map(|t| t as u32);
     let sources = crate::options::Sources {
         service: service.node.as_map().unwrap_or(&[]),
-        service_path: format!("services/{}", service.name),
+        service_path: &format_args!("services/{}", service.name),
         instance: entries,
-        instance_path: path.to_owned(),
+        instance_path: path,
     };
     let (options, grace) = crate::options::build(r, &sources, given_timeout);
     let stop_timeout = grace.or(given_timeout).unwrap_or(10);
-    let instance_limits = named_entries(r, get_set(entries, "limits"), &p("limits"));
+    let instance_limits = named_entries(
+        r,
+        get_set(entries, "limits"),
+        &format_args!("{path}/limits"),
+    );
     let limits = limits(r, &overlay(&service.limits, instance_limits), path);
-    let ulimits = ulimits(r, get_set(entries, "ulimits"), &p("ulimits"));
+    let ulimits = ulimits(
+        r,
+        get_set(entries, "ulimits"),
+        &format_args!("{path}/ulimits"),
+    );
     let log_config = log_config(
         r,
         get_set(entries, "log_driver"),
         get_set(entries, "log_opt"),
         path,
     );
-    let labels = labels(r, get_set(entries, "labels"), &p("labels"));
+    let labels = labels(
+        r,
+        get_set(entries, "labels"),
+        &format_args!("{path}/labels"),
+    );
     let privileged = get_set(entries, "privileged")
-        .and_then(|n| r.boolean(n, &p("privileged")))
+        .and_then(|n| r.boolean(n, &format_args!("{path}/privileged")))
         .unwrap_or(false);
     RunSettings {
         restart,
@@ -81,7 +96,7 @@ fn no_restart() -> RestartPolicy {
 
 /// `restart`: a policy name (`"on-failure:3"`), `{name, retries}` (or
 /// `maximum_retry_count`), or `false`; "no" when unset or wrong.
-fn restart(r: &mut Reader, node: Option<&Node>, path: &str) -> RestartPolicy {
+fn restart(r: &mut Reader, node: Option<&Node>, path: &KeyPath) -> RestartPolicy {
     let Some(node) = node else {
         return no_restart();
     };
@@ -100,7 +115,7 @@ fn restart(r: &mut Reader, node: Option<&Node>, path: &str) -> RestartPolicy {
         Value::Map(m) => {
             r.unknown_keys(m, path, crate::keys::RESTART);
             let name = get_set(m, "name")
-                .and_then(|n| r.string(n, &format!("{path}/name")))
+                .and_then(|n| r.string(n, &format_args!("{path}/name")))
                 .unwrap_or_else(|| "no".into());
             let retries = get_set(m, "retries").or_else(|| get_set(m, "maximum_retry_count"));
             restart_policy(r, path, &name, retries, node)
@@ -128,7 +143,7 @@ fn restart(r: &mut Reader, node: Option<&Node>, path: &str) -> RestartPolicy {
 /// The policy `name` with its `retries` (the policy written at `at`).
 fn restart_policy(
     r: &mut Reader,
-    path: &str,
+    path: &KeyPath,
     name: &str,
     retries: Option<&Node>,
     at: &Node,
@@ -155,7 +170,7 @@ fn restart_policy(
 }
 
 /// A restart policy's retry count, 0 to 1000000.
-fn retry_count(r: &mut Reader, path: &str, n: &Node) -> Option<u32> {
+fn retry_count(r: &mut Reader, path: &KeyPath, n: &Node) -> Option<u32> {
     match &n.value {
         Value::Int(i) if (0..=1_000_000).contains(i) => Some(*i as u32),
         Value::Str(t) if t.trim().parse::<u32>().is_ok_and(|c| c <= 1_000_000) => {
@@ -171,10 +186,10 @@ fn retry_count(r: &mut Reader, path: &str, n: &Node) -> Option<u32> {
     }
 }
 
-fn limits(r: &mut Reader, entries: &[(String, &Node)], path: &str) -> Limits {
+fn limits(r: &mut Reader, entries: &[(String, &Node)], path: &KeyPath) -> Limits {
     let mut out = Limits::default();
     for (name, node) in entries {
-        let lpath = format!("{path}/limits/{name}");
+        let lpath = format_args!("{path}/limits/{name}");
         if node.is_null() {
             continue;
         }
@@ -220,7 +235,7 @@ fn limits(r: &mut Reader, entries: &[(String, &Node)], path: &str) -> Limits {
             }
             _ => r.warn(
                 node,
-                &format!("{path}/limits"),
+                &format_args!("{path}/limits"),
                 format!(
                     "unknown limit `{name}` is ignored (known: {})",
                     crate::keys::LIMITS.join(", ")
@@ -231,12 +246,12 @@ fn limits(r: &mut Reader, entries: &[(String, &Node)], path: &str) -> Limits {
     out
 }
 
-fn ulimits(r: &mut Reader, node: Option<&Node>, path: &str) -> Vec<Ulimit> {
+fn ulimits(r: &mut Reader, node: Option<&Node>, path: &KeyPath) -> Vec<Ulimit> {
     let mut out = Vec::new();
     let Some(node) = node else { return out };
     for (k, v) in r.map(node, path).unwrap_or(&[]) {
         let Some(name) = r.key(k, path) else { continue };
-        let upath = format!("{path}/{name}");
+        let upath = format_args!("{path}/{name}");
         let range = (-1, i64::MAX as i128);
         match &v.value {
             Value::Int(_) => {
@@ -250,9 +265,9 @@ fn ulimits(r: &mut Reader, node: Option<&Node>, path: &str) -> Vec<Ulimit> {
             }
             Value::Map(m) => {
                 let soft = get_set(m, "soft")
-                    .and_then(|n| r.integer(n, &format!("{upath}/soft"), range.0, range.1));
+                    .and_then(|n| r.integer(n, &format_args!("{upath}/soft"), range.0, range.1));
                 let hard = get_set(m, "hard")
-                    .and_then(|n| r.integer(n, &format!("{upath}/hard"), range.0, range.1));
+                    .and_then(|n| r.integer(n, &format_args!("{upath}/hard"), range.0, range.1));
                 match (soft.or(hard), hard.or(soft)) {
                     (Some(s), Some(h)) => out.push(Ulimit {
                         name,
@@ -272,21 +287,26 @@ fn log_config(
     r: &mut Reader,
     driver: Option<&Node>,
     options: Option<&Node>,
-    path: &str,
+    path: &KeyPath,
 ) -> Option<LogConfig> {
-    let driver =
-        driver.and_then(|n| r.name(n, &format!("{path}/log_driver"), "a logging driver name"));
+    let driver = driver.and_then(|n| {
+        r.name(
+            n,
+            &format_args!("{path}/log_driver"),
+            "a logging driver name",
+        )
+    });
     let mut opts = IndexMap::new();
     if let Some(n) = options {
-        for (k, v) in r.map(n, &format!("{path}/log_opt")).unwrap_or(&[]) {
-            if let Some(key) = r.key(k, &format!("{path}/log_opt")) {
+        for (k, v) in r.map(n, &format_args!("{path}/log_opt")).unwrap_or(&[]) {
+            if let Some(key) = r.key(k, &format_args!("{path}/log_opt")) {
                 opts.insert(key, pyfmt::env_string(&v.value).unwrap_or_default());
             }
         }
         if driver.is_none() && !opts.is_empty() {
             r.warn(
                 n,
-                &format!("{path}/log_opt"),
+                &format_args!("{path}/log_opt"),
                 "log_opt without log_driver is ignored",
             );
         }

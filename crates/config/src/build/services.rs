@@ -13,7 +13,7 @@ use super::drafts::{ContainerDraft, ServiceDraft};
 use super::entries::named_entries;
 use super::{env, hooks, instances, network, proxy, rollout};
 use crate::keys::SERVICE as SERVICE_KEYS;
-use crate::reader::{get, get_set, Reader};
+use crate::reader::{get, get_set, KeyPath, Reader};
 use crate::yaml::{Node, Value};
 
 /// Every service and every instance of the file, in file order.
@@ -29,14 +29,14 @@ pub(super) fn services<'n>(
     let Some(services_node) = get_set(top, "services") else {
         return (drafts, containers);
     };
-    for (key, node) in r.map(services_node, "services").unwrap_or(&[]) {
-        let Some(sname) = r.key(key, "services") else {
+    for (key, node) in r.map(services_node, &"services").unwrap_or(&[]) {
+        let Some(sname) = r.key(key, &"services") else {
             continue;
         };
         let Some(draft) = service(r, &sname, node, cx) else {
             continue;
         };
-        let path = format!("services/{sname}/instances");
+        let path = format_args!("services/{sname}/instances");
         for (ikey, inode) in instances_node(r, node, &sname) {
             let Some(iname) = r.key(ikey, &path) else {
                 continue;
@@ -57,9 +57,9 @@ pub(super) fn services<'n>(
 /// The entries of the service's `instances` (none, with the error, when it
 /// has none).
 fn instances_node<'n>(r: &mut Reader, node: &'n Node, sname: &str) -> &'n [(Node, Node)] {
-    let path = format!("services/{sname}");
+    let path = format_args!("services/{sname}");
     match get(node.as_map().unwrap_or(&[]), "instances") {
-        Some(n) => r.map(n, &format!("{path}/instances")).unwrap_or(&[]),
+        Some(n) => r.map(n, &format_args!("{path}/instances")).unwrap_or(&[]),
         None => {
             r.error(
                 node,
@@ -81,7 +81,7 @@ fn claim_instance_name(
     sname: &str,
     owner: &mut HashMap<String, String>,
 ) -> bool {
-    let path = format!("services/{sname}/instances");
+    let path = format_args!("services/{sname}/instances");
     if let Some(other) = owner.get(iname) {
         let where_ = if other == sname {
             "this service".to_string()
@@ -109,7 +109,7 @@ fn service<'n>(
     node: &'n Node,
     cx: &Context,
 ) -> Option<ServiceDraft<'n>> {
-    let path = format!("services/{name}");
+    let path = format_args!("services/{name}");
     let entries = r.map(node, &path)?;
     if matches!(node.value, Value::Null) {
         r.error(node, &path, "missing required keys `image` and `instances`");
@@ -125,7 +125,7 @@ fn service<'n>(
         ],
     );
     let image = match get_set(entries, "image") {
-        Some(n) => r.name(n, &format!("{path}/image"), "an image name"),
+        Some(n) => r.name(n, &format_args!("{path}/image"), "an image name"),
         None => {
             r.error(
                 node,
@@ -137,24 +137,32 @@ fn service<'n>(
     };
     let env = env::service_env(r, entries, &path, name, cx);
     let omit = get_set(entries, "omit")
-        .and_then(|n| r.boolean(n, &format!("{path}/omit")))
+        .and_then(|n| r.boolean(n, &format_args!("{path}/omit")))
         .unwrap_or(false);
     let secrets = get_set(entries, "secrets")
-        .map(|n| crate::secrets::mounts(r, n, &format!("{path}/secrets"), &cx.secrets));
+        .map(|n| crate::secrets::mounts(r, n, &format_args!("{path}/secrets"), &cx.secrets));
     let (update, order) = rollout::update_config(r, entries, &path);
     Some(ServiceDraft {
         name: name.to_string(),
         node,
         image,
         env,
-        ports: named_entries(r, get_set(entries, "ports"), &format!("{path}/ports")),
-        limits: named_entries(r, get_set(entries, "limits"), &format!("{path}/limits")),
+        ports: named_entries(r, get_set(entries, "ports"), &format_args!("{path}/ports")),
+        limits: named_entries(
+            r,
+            get_set(entries, "limits"),
+            &format_args!("{path}/limits"),
+        ),
         lifecycle: get_set(entries, "lifecycle"),
-        requires: name_list(r, get_set(entries, "requires"), &format!("{path}/requires")),
+        requires: name_list(
+            r,
+            get_set(entries, "requires"),
+            &format_args!("{path}/requires"),
+        ),
         wants_info: name_list(
             r,
             get_set(entries, "wants_info"),
-            &format!("{path}/wants_info"),
+            &format_args!("{path}/wants_info"),
         ),
         omit,
         hooks: hooks::hooks(r, entries, &path),
@@ -166,7 +174,11 @@ fn service<'n>(
 }
 
 /// A list of names (`requires`, `wants_info`): a list, or one name.
-fn name_list<'n>(r: &mut Reader, node: Option<&'n Node>, path: &str) -> Vec<(String, &'n Node)> {
+fn name_list<'n>(
+    r: &mut Reader,
+    node: Option<&'n Node>,
+    path: &KeyPath,
+) -> Vec<(String, &'n Node)> {
     let Some(node) = node else { return Vec::new() };
     let items: Vec<&Node> = match &node.value {
         Value::Seq(items) => items.iter().collect(),
@@ -177,7 +189,7 @@ fn name_list<'n>(r: &mut Reader, node: Option<&'n Node>, path: &str) -> Vec<(Str
         .into_iter()
         .enumerate()
         .filter_map(|(i, n)| {
-            r.name(n, &format!("{path}[{i}]"), "a service name")
+            r.name(n, &format_args!("{path}[{i}]"), "a service name")
                 .map(|s| (s, n))
         })
         .collect()

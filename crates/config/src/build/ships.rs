@@ -11,7 +11,7 @@ use crate::endpoint::Endpoint;
 use crate::keys::SHIP as SHIP_KEYS;
 use crate::model::{ApiVersion, Ship, SshEndpoint, SshTunnel};
 use crate::pyfmt;
-use crate::reader::{get, get_set, Reader};
+use crate::reader::{get, get_set, KeyPath, Reader};
 use crate::reads::Reads;
 use crate::yaml::{Node, Value};
 
@@ -28,8 +28,8 @@ pub(super) fn ships(
 ) -> IndexMap<String, Ship> {
     let defaults: &[(Node, Node)] = match get_set(top, "ship_defaults") {
         Some(node) => {
-            let entries = r.map(node, "ship_defaults").unwrap_or(&[]);
-            r.unknown_keys(entries, "ship_defaults", SHIP_KEYS);
+            let entries = r.map(node, &"ship_defaults").unwrap_or(&[]);
+            r.unknown_keys(entries, &"ship_defaults", SHIP_KEYS);
             entries
         }
         None => &[],
@@ -47,11 +47,11 @@ fn declared_ships(
     defaults: &[(Node, Node)],
 ) -> IndexMap<String, Ship> {
     let mut out = IndexMap::new();
-    for (key, value) in r.map(node, "ships").unwrap_or(&[]) {
-        let Some(name) = r.key(key, "ships") else {
+    for (key, value) in r.map(node, &"ships").unwrap_or(&[]) {
+        let Some(name) = r.key(key, &"ships") else {
             continue;
         };
-        let path = format!("ships/{name}");
+        let path = format_args!("ships/{name}");
         let Some(entries) = r.map(value, &path) else {
             continue;
         };
@@ -79,7 +79,7 @@ fn local_ship(
         Some(Err(why)) => {
             r.error(
                 root,
-                "environment",
+                &"environment",
                 format!(
                     "the file has no `ships`, and the default ship `local` cannot be set up: {why}"
                 ),
@@ -90,7 +90,7 @@ fn local_ship(
         None => {
             r.error(
                 root,
-                "environment",
+                &"environment",
                 "the file has no `ships`, and the engine the Docker CLI would use was not looked up",
             );
             return out;
@@ -103,7 +103,7 @@ fn local_ship(
         Ok(Endpoint::Host(_)) | Err(_) => {
             r.error(
                 root,
-                "environment",
+                &"environment",
                 format!(
                     "the file has no `ships`, and {} says `{}`, which is not `unix:///path`, `tcp://host:port` or `ssh://[user@]host[:port]`; fix it or add `ships`",
                     host.origin, host.url
@@ -230,7 +230,7 @@ fn ship(
             ssh_tunnel: ssh_tunnel.is_some(),
             docker_port: docker_port_node.is_some(),
         };
-        endpoint(r, n, &format!("{path}/endpoint"), &said, &mut reach);
+        endpoint(r, n, &format_args!("{path}/endpoint"), &said, &mut reach);
     }
     let api_version = match keys.pick("api_version") {
         None => ApiVersion::Auto,
@@ -268,10 +268,10 @@ fn ship(
 }
 
 /// The ship's `ip` (empty, with the error, when it has none).
-fn ip(r: &mut Reader, key: &Node, entries: &[(Node, Node)], path: &str) -> String {
+fn ip(r: &mut Reader, key: &Node, entries: &[(Node, Node)], path: &KeyPath) -> String {
     match get_set(entries, "ip") {
         Some(n) => r
-            .name(n, &format!("{path}/ip"), "an address or host name")
+            .name(n, &format_args!("{path}/ip"), "an address or host name")
             .unwrap_or_default(),
         None => {
             r.error(
@@ -286,7 +286,7 @@ fn ip(r: &mut Reader, key: &Node, entries: &[(Node, Node)], path: &str) -> Strin
 
 /// Applies the ship's `endpoint` (node `n`, at `p`) to `reach`, checking it
 /// against what the ship's other keys say.
-fn endpoint(r: &mut Reader, n: &Node, p: &str, said: &Said, reach: &mut Reach) {
+fn endpoint(r: &mut Reader, n: &Node, p: &KeyPath, said: &Said, reach: &mut Reach) {
     let given = r.name(n, p, "an address, host name or engine URL");
     match given.as_deref().map(crate::endpoint::parse) {
         None => {}
@@ -336,13 +336,13 @@ fn warn_unverified_ca(r: &mut Reader, name: &str, keys: &ShipKeys) {
     if let Some((n, _)) = keys.pick("tls_ca_cert") {
         r.warn(
             n,
-            &format!("{}/tls_ca_cert", keys.path),
+            &format_args!("{}/tls_ca_cert", keys.path),
             format!("ship {name} has `tls_ca_cert` but not `tls_verify`, so its engine's certificate is not checked (MaestroNG's meaning); add `tls_verify: true` to check it"),
         );
     }
 }
 
-fn api_version(r: &mut Reader, n: &Node, p: &str) -> ApiVersion {
+fn api_version(r: &mut Reader, n: &Node, p: &KeyPath) -> ApiVersion {
     match &n.value {
         Value::Str(s) if s == "auto" => ApiVersion::Auto,
         Value::Str(s) if is_api_version(s) => ApiVersion::Fixed(s.clone()),
@@ -362,18 +362,22 @@ fn api_version(r: &mut Reader, n: &Node, p: &str) -> ApiVersion {
     }
 }
 
-fn ssh_tunnel(r: &mut Reader, n: &Node, p: &str) -> Option<SshTunnel> {
+fn ssh_tunnel(r: &mut Reader, n: &Node, p: &KeyPath) -> Option<SshTunnel> {
     let e = r.map(n, p)?;
     r.unknown_keys(e, p, crate::keys::SSH_TUNNEL);
     let user = match get_set(e, "user") {
-        Some(u) => r.name(u, &format!("{p}/user"), "a user name"),
+        Some(u) => r.name(u, &format_args!("{p}/user"), "a user name"),
         None => {
             r.error(n, p, "missing required key `user` (the SSH user)");
             None
         }
     };
     let key = match get_set(e, "key") {
-        Some(k) => r.name(k, &format!("{p}/key"), "the path of a private key file"),
+        Some(k) => r.name(
+            k,
+            &format_args!("{p}/key"),
+            "the path of a private key file",
+        ),
         None => {
             r.error(
                 n,
@@ -384,7 +388,7 @@ fn ssh_tunnel(r: &mut Reader, n: &Node, p: &str) -> Option<SshTunnel> {
         }
     };
     let port = get_set(e, "port")
-        .and_then(|pn| r.integer(pn, &format!("{p}/port"), 1, 65535))
+        .and_then(|pn| r.integer(pn, &format_args!("{p}/port"), 1, 65535))
         .unwrap_or(22) as u16;
     Some(SshTunnel {
         user: user?,

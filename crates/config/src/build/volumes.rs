@@ -4,7 +4,7 @@
 //! A leaf: imports no other module of the build.
 
 use crate::model::{Container, VolumeBinding};
-use crate::reader::{get_set, Reader};
+use crate::reader::{get_set, KeyPath, Reader};
 use crate::yaml::{Node, Value};
 
 const VOLUME_MODES: &[&str] = &[
@@ -39,13 +39,13 @@ pub(super) fn storage<'n>(
     r: &mut Reader,
     node: &Node,
     entries: &'n [(Node, Node)],
-    path: &str,
+    path: &KeyPath,
     schema: u8,
 ) -> Storage<'n> {
     let volumes = volumes(
         r,
         get_set(entries, "volumes"),
-        &format!("{path}/volumes"),
+        &format_args!("{path}/volumes"),
         schema,
     );
     let container_volumes = container_volumes(r, node, entries, path, &volumes);
@@ -67,14 +67,14 @@ pub(super) fn volume_targets(c: &Container) -> Vec<&String> {
         .collect()
 }
 
-fn volumes(r: &mut Reader, node: Option<&Node>, path: &str, schema: u8) -> Vec<VolumeBinding> {
+fn volumes(r: &mut Reader, node: Option<&Node>, path: &KeyPath, schema: u8) -> Vec<VolumeBinding> {
     let mut out: Vec<VolumeBinding> = Vec::new();
     let Some(node) = node else { return out };
     for (k, v) in r.map(node, path).unwrap_or(&[]) {
         let Some(key) = r.string(k, path) else {
             continue;
         };
-        let vpath = format!("{path}/{key}");
+        let vpath = format_args!("{path}/{key}");
         let binding = if schema == 1 {
             // Schema 1: container path → host path.
             r.string(v, &vpath).map(|host| VolumeBinding {
@@ -104,7 +104,7 @@ fn volumes(r: &mut Reader, node: Option<&Node>, path: &str, schema: u8) -> Vec<V
 }
 
 /// Schema 2: host path `host` → a container path, or `{target, mode}`.
-fn binding(r: &mut Reader, host: &str, v: &Node, vpath: &str) -> Option<VolumeBinding> {
+fn binding(r: &mut Reader, host: &str, v: &Node, vpath: &KeyPath) -> Option<VolumeBinding> {
     match &v.value {
         Value::Str(target) => Some(VolumeBinding {
             host: host.to_owned(),
@@ -113,9 +113,9 @@ fn binding(r: &mut Reader, host: &str, v: &Node, vpath: &str) -> Option<VolumeBi
         }),
         Value::Map(m) => match get_set(m, "target") {
             Some(t) => {
-                let target = r.string(t, &format!("{vpath}/target"));
+                let target = r.string(t, &format_args!("{vpath}/target"));
                 let mode = match get_set(m, "mode") {
-                    Some(mn) => mode(r, mn, &format!("{vpath}/mode")),
+                    Some(mn) => mode(r, mn, &format_args!("{vpath}/mode")),
                     None => Some("rw".into()),
                 };
                 match (target, mode) {
@@ -144,7 +144,7 @@ fn binding(r: &mut Reader, host: &str, v: &Node, vpath: &str) -> Option<VolumeBi
 }
 
 /// A bind mount's `mode`: options of [`VOLUME_MODES`], comma-separated.
-fn mode(r: &mut Reader, mn: &Node, mpath: &str) -> Option<String> {
+fn mode(r: &mut Reader, mn: &Node, mpath: &KeyPath) -> Option<String> {
     r.string(mn, mpath).filter(|mode| {
         let bad: Vec<&str> = mode
             .split(',')
@@ -167,10 +167,10 @@ fn container_volumes(
     r: &mut Reader,
     node: &Node,
     entries: &[(Node, Node)],
-    path: &str,
+    path: &KeyPath,
     volumes: &[VolumeBinding],
 ) -> Vec<String> {
-    let at = format!("{path}/container_volumes");
+    let at = format_args!("{path}/container_volumes");
     let container_volumes = get_set(entries, "container_volumes")
         .map(|n| r.string_list(n, &at))
         .unwrap_or_default();
@@ -191,7 +191,7 @@ fn container_volumes(
 fn volumes_from<'n>(
     r: &mut Reader,
     entries: &'n [(Node, Node)],
-    path: &str,
+    path: &KeyPath,
 ) -> (Vec<String>, Vec<&'n Node>) {
     let Some(n) = get_set(entries, "volumes_from") else {
         return (Vec::new(), Vec::new());
@@ -205,7 +205,7 @@ fn volumes_from<'n>(
     for (i, item) in nodes.into_iter().enumerate() {
         if let Some(s) = r.name(
             item,
-            &format!("{path}/volumes_from[{i}]"),
+            &format_args!("{path}/volumes_from[{i}]"),
             "a container name",
         ) {
             if !names.contains(&s) {
