@@ -239,6 +239,9 @@ struct Sides {
     podman: bool,
     /// Made by neither maestro (its labels) nor MaestroNG (its variables).
     by_hand: bool,
+    /// The ship's image for the name is not the one the container runs:
+    /// a variable the old image set is no difference of the file's.
+    image_changed: bool,
 }
 
 impl Sides {
@@ -248,6 +251,13 @@ impl Sides {
         image: Option<&ImageInspect>,
     ) -> Sides {
         let have = json(observed);
+        let image_changed = match (
+            image.and_then(|i| i.id.as_deref()),
+            observed.image.as_deref(),
+        ) {
+            (Some(now), Some(runs)) => now != runs,
+            _ => false,
+        };
         let image = image.map(json).unwrap_or(Value::Null)["Config"].clone();
         let have_env = env_map(&have["Config"]["Env"]);
         let podman = have_env.get("container").map(String::as_str) == Some("podman");
@@ -261,6 +271,7 @@ impl Sides {
             image,
             podman,
             by_hand,
+            image_changed,
         }
     }
 
@@ -309,6 +320,11 @@ fn environment(s: &Sides, contract: &BTreeSet<&str>, reasons: &mut Vec<String>) 
             None if s.by_hand && contract.contains(k.as_str()) => {}
             None => reasons.push(format!("env {k} added")),
         }
+    }
+    // After an image update, a variable the file does not set may be the
+    // old image's own: the container is replaced for the image anyway.
+    if s.image_changed {
+        return;
     }
     for (k, v) in &have_env {
         if !want_env.contains_key(k)
@@ -969,5 +985,41 @@ services:
             other => panic!("{other:?}"),
         };
         assert_eq!(reasons, vec!["secret api_key removed".to_owned()]);
+    }
+
+    /// A new image that sets another value of a variable the old image set
+    /// (`ENV VERSION=…`) is an image update, not a removed variable.
+    #[test]
+    fn an_old_images_own_variable_is_not_a_removal_after_an_update() {
+        let e = env(ENV);
+        let c = &e.containers["web-1"];
+        let body = crate::decide::spec::create_body(&e, c);
+        let mut running = as_created(&body, true);
+        if let Some(env) = running.config.as_mut().and_then(|c| c.env.as_mut()) {
+            env.push("VERSION=1".into());
+        }
+        let mut changed = running.clone();
+        if let Some(labels) = changed.config.as_mut().and_then(|c| c.labels.as_mut()) {
+            labels.insert(LABEL_SPEC_HASH.into(), "2:older".into());
+        }
+        assert_eq!(
+            decide(
+                &body,
+                Some(&changed),
+                Some(&image("sha256:two")),
+                &contract(c)
+            ),
+            Action::Recreate(vec!["configuration changed".into(), "image updated".into()])
+        );
+        assert_eq!(
+            decide(
+                &body,
+                Some(&changed),
+                Some(&image("sha256:one")),
+                &contract(c)
+            ),
+            Action::Recreate(vec!["env VERSION removed".into()]),
+            "the same image: the variable is the container's own"
+        );
     }
 }
