@@ -161,7 +161,7 @@ impl CheckTarget for EngineTarget {
     }
 }
 
-fn is_running(found: &ContainerInspectResponse) -> bool {
+pub(crate) fn is_running(found: &ContainerInspectResponse) -> bool {
     found
         .state
         .as_ref()

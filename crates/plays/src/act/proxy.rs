@@ -10,13 +10,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use maestro_engine::models::ContainerInspectResponse;
 use maestro_engine::{Engine, EngineError};
 use maestro_proxy::{Admin, Health, ProxyConfig, ProxyError, Route, Tls, Upstream};
 use tokio::sync::OnceCell;
 
 use crate::act::failure::Failure;
-use crate::act::ops::Ctx;
+use crate::act::ops::{is_running, Ctx};
 use crate::decide::plan::ProxyRequest;
 
 /// What a play's proxy operations share, by ship: whether its proxy was
@@ -78,7 +77,7 @@ async fn make_ready(engine: &Engine, request: &ProxyRequest) -> Result<(), Failu
             engine.start_container(&request.name).await?;
             true
         }
-        Some(found) if !running(&found) => {
+        Some(found) if !is_running(&found) => {
             engine.start_container(&request.name).await?;
             true
         }
@@ -88,14 +87,6 @@ async fn make_ready(engine: &Engine, request: &ProxyRequest) -> Result<(), Failu
         write_routes(engine, request, true).await?;
     }
     Ok(())
-}
-
-fn running(found: &ContainerInspectResponse) -> bool {
-    found
-        .state
-        .as_ref()
-        .and_then(|s| s.running)
-        .unwrap_or(false)
 }
 
 /// Renames the running container `NAME.previous` (removing the one kept
@@ -157,7 +148,7 @@ async fn address(engine: &Engine, name: &str, network: &str) -> Result<Option<St
     let Some(found) = engine.inspect_container(name).await? else {
         return Ok(None);
     };
-    if !running(&found) {
+    if !is_running(&found) {
         return Ok(None);
     }
     Ok(found

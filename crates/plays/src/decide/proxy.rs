@@ -140,21 +140,15 @@ pub fn cutover(request: &Arc<ProxyRequest>, route: &ProxyRoute, why: &str) -> Cu
     let drain = Duration::from_secs_f64(route.drain_timeout);
     Cutover {
         before: vec![
-            Op::new(
-                Step::EnsureProxy(request.clone()),
-                "the proxy serves the ship",
-            ),
+            ensure(request),
             Op::new(
                 Step::KeepServingAsPrevious,
                 format!("{why}; it serves until its successor passed the proxy's health check"),
             ),
         ],
         after: vec![
-            gate(request, route),
-            Op::new(
-                Step::ProxyRoute(request.clone()),
-                "healthy: the proxy sends requests to it",
-            ),
+            healthy(request, route).on_failure(put_back()),
+            routed(request),
             Op::new(
                 Step::Drain(drain),
                 "the previous container finishes its requests",
@@ -164,14 +158,28 @@ pub fn cutover(request: &Arc<ProxyRequest>, route: &ProxyRoute, why: &str) -> Cu
     }
 }
 
-/// The proxy's health check of the new container, and its failure's
-/// follow-up.
-fn gate(request: &Arc<ProxyRequest>, route: &ProxyRoute) -> Op {
+/// The ship's proxy made ready.
+fn ensure(request: &Arc<ProxyRequest>) -> Op {
+    Op::new(
+        Step::EnsureProxy(request.clone()),
+        "the proxy serves the ship",
+    )
+}
+
+/// The proxy's health check of the new container.
+fn healthy(request: &Arc<ProxyRequest>, route: &ProxyRoute) -> Op {
     Op::new(
         Step::ProxyHealthy(request.clone()),
         format!("the proxy checks GET {}", route.healthcheck.path),
     )
-    .on_failure(put_back())
+}
+
+/// The proxy's routes written, the container among them.
+fn routed(request: &Arc<ProxyRequest>) -> Op {
+    Op::new(
+        Step::ProxyRoute(request.clone()),
+        "healthy: the proxy sends requests to it",
+    )
 }
 
 /// What a failure before the switch leads to: the new container removed,
@@ -188,19 +196,10 @@ pub fn put_back() -> Vec<Op> {
 /// started and passed its checks: the proxy made first, then its health
 /// check, then its routes.
 pub fn join(request: &Arc<ProxyRequest>, route: &ProxyRoute) -> (Op, Vec<Op>) {
-    let ensure = Op::new(
-        Step::EnsureProxy(request.clone()),
-        "the proxy serves the ship",
-    );
-    let healthy = Op::new(
-        Step::ProxyHealthy(request.clone()),
-        format!("the proxy checks GET {}", route.healthcheck.path),
-    );
-    let routed = Op::new(
-        Step::ProxyRoute(request.clone()),
-        "healthy: the proxy sends requests to it",
-    );
-    (ensure, vec![healthy, routed])
+    (
+        ensure(request),
+        vec![healthy(request, route), routed(request)],
+    )
 }
 
 /// How `logs` and `exec` name a ship's proxy: `proxy@SHIP` (no service or

@@ -19,17 +19,21 @@ pub struct Reverted {
     pub report: PlayReport,
 }
 
-/// Whether a failure of this play reverts it: the command line's
+/// Whether a failure of this play may revert it: the command line's
 /// `--failure-action`, else any of its services' `failure_action`.
 pub fn may_revert(env: &Environment, containers: &[&Container], options: &PlayOptions) -> bool {
-    match options.rollout.failure_action {
-        Some(action) => action == FailureAction::Rollback,
-        None => containers.iter().any(|c| {
-            env.services
-                .get(&c.service)
-                .is_some_and(|s| s.update.failure_action == FailureAction::Rollback)
-        }),
-    }
+    containers
+        .iter()
+        .any(|c| action_of(env, c, options) == FailureAction::Rollback)
+}
+
+/// What a failure of `c` does: `--failure-action`, else its service's.
+fn action_of(env: &Environment, c: &Container, options: &PlayOptions) -> FailureAction {
+    options.rollout.failure_action.unwrap_or_else(|| {
+        env.services
+            .get(&c.service)
+            .map_or(FailureAction::Pause, |s| s.update.failure_action)
+    })
 }
 
 /// Whether the first failed container's failure action is `rollback`.
@@ -39,23 +43,12 @@ fn reverts(
     report: &PlayReport,
     options: &PlayOptions,
 ) -> bool {
-    if report.interrupted {
-        return false;
-    }
-    let failed = containers
-        .iter()
-        .zip(&report.outcomes)
-        .find(|(_, o)| matches!(o, Outcome::Failed(_)));
-    let Some((c, _)) = failed else {
-        return false;
-    };
-    match options.rollout.failure_action {
-        Some(action) => action == FailureAction::Rollback,
-        None => env
-            .services
-            .get(&c.service)
-            .is_some_and(|s| s.update.failure_action == FailureAction::Rollback),
-    }
+    !report.interrupted
+        && containers
+            .iter()
+            .zip(&report.outcomes)
+            .find(|(_, o)| matches!(o, Outcome::Failed(_)))
+            .is_some_and(|(c, _)| action_of(env, c, options) == FailureAction::Rollback)
 }
 
 /// After a failed play of `kind` (`up`, `restart`): puts back what it
