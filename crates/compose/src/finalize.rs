@@ -45,6 +45,7 @@ pub fn finalize(
             return Err(ComposeError::at(loc, format!("service `{sname}` has no `image`; maestro runs images and does not build them, so name the image to run")));
         }
         implicit_depends_on(svc);
+        sort_extra_hosts(svc);
         if !svc.contains_key("network_mode") && !svc.contains_key("networks") {
             svc.insert("networks".into(), json!({"default": null}));
         }
@@ -134,9 +135,12 @@ fn check_refs(session: &Session, model: &Model, all: &[String]) -> Result<(), Co
     Ok(())
 }
 
-/// `links`, `volumes_from` and `network_mode: service:…` imply a `depends_on`.
+/// `links`, `network_mode`/`ipc`/`pid`/`uts`/`cgroup: service:…` and
+/// `volumes_from` imply a `depends_on` (in that order, the first one written
+/// winning), as compose-go's normalization adds them: `restart: true` for
+/// the first two, not for `volumes_from`.
 fn implicit_depends_on(svc: &mut Map<String, Json>) {
-    let mut implied = Vec::new();
+    let mut implied: Vec<(String, bool)> = Vec::new();
     for link in svc
         .get("links")
         .and_then(Json::as_array)
@@ -144,7 +148,16 @@ fn implicit_depends_on(svc: &mut Map<String, Json>) {
         .flatten()
     {
         if let Some(l) = link.as_str() {
-            implied.push(l.split(':').next().unwrap_or(l).to_string());
+            implied.push((l.split(':').next().unwrap_or(l).to_string(), true));
+        }
+    }
+    for key in ["network_mode", "ipc", "pid", "uts", "cgroup"] {
+        if let Some(other) = svc
+            .get(key)
+            .and_then(Json::as_str)
+            .and_then(|m| m.strip_prefix("service:"))
+        {
+            implied.push((other.to_string(), true));
         }
     }
     for from in svc
@@ -155,26 +168,30 @@ fn implicit_depends_on(svc: &mut Map<String, Json>) {
     {
         if let Some(f) = from.as_str().filter(|f| !f.starts_with("container:")) {
             let f = f.strip_prefix("service:").unwrap_or(f);
-            implied.push(f.split(':').next().unwrap_or(f).to_string());
+            implied.push((f.split(':').next().unwrap_or(f).to_string(), false));
         }
-    }
-    if let Some(other) = svc
-        .get("network_mode")
-        .and_then(Json::as_str)
-        .and_then(|m| m.strip_prefix("service:"))
-    {
-        implied.push(other.to_string());
     }
     if implied.is_empty() {
         return;
     }
     let deps = svc.entry("depends_on").or_insert(json!({}));
     if let Json::Object(d) = deps {
-        for name in implied {
-            d.entry(name).or_insert(
-                json!({"condition": "service_started", "restart": true, "required": true}),
-            );
+        for (name, restart) in implied {
+            let dep = if restart {
+                json!({"condition": "service_started", "restart": true, "required": true})
+            } else {
+                json!({"condition": "service_started", "required": true})
+            };
+            d.entry(name).or_insert(dep);
         }
+    }
+}
+
+/// `extra_hosts` printed sorted, as compose-go's `HostsList` marshals them.
+fn sort_extra_hosts(svc: &mut Map<String, Json>) {
+    if let Some(Json::Array(hosts)) = svc.get_mut("extra_hosts") {
+        hosts.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+        hosts.dedup();
     }
 }
 

@@ -56,7 +56,6 @@ impl Model {
             (&mut self.volumes, later.volumes),
             (&mut self.secrets, later.secrets),
             (&mut self.configs, later.configs),
-            (&mut self.extensions, later.extensions),
         ];
         for (mine, theirs) in pairs {
             for (k, v) in theirs {
@@ -67,6 +66,9 @@ impl Model {
                     }
                 }
             }
+        } // Extensions are replaced whole by a later file, as compose-go merges `x-` keys.
+        for (k, v) in later.extensions {
+            self.extensions.insert(k, v);
         }
     }
 }

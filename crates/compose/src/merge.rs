@@ -57,6 +57,8 @@ pub fn service(base: &mut Map<String, Json>, over: Map<String, Json>) {
         };
         match k.as_str() {
             "command" | "entrypoint" => *old = v,
+            x if x.starts_with("x-") => *old = v,
+            "logging" => logging(old, v),
             "healthcheck" => {
                 if let (Some(o), Json::Object(n)) = (old.as_object_mut(), v) {
                     for (hk, hv) in n {
@@ -64,28 +66,47 @@ pub fn service(base: &mut Map<String, Json>, over: Map<String, Json>) {
                     }
                 }
             }
-            "ports" => unique_by(old, v, |p| {
-                [
-                    p.get("host_ip"),
-                    p.get("target"),
-                    p.get("published"),
-                    p.get("protocol"),
-                ]
-                .map(|x| x.map(Json::to_string).unwrap_or_default())
-                .join("|")
-            }),
+            "ports" => unique_by(old, v, port_key),
             "volumes" => unique_by(old, v, |p| {
                 p.get("target").map(Json::to_string).unwrap_or_default()
             }),
             "secrets" | "configs" => unique_by(old, v, |p| {
-                p.get("target")
-                    .or_else(|| p.get("source"))
-                    .map(Json::to_string)
-                    .unwrap_or_default()
+                let target = p.get("target").and_then(Json::as_str);
+                let source = p.get("source").and_then(Json::as_str).unwrap_or_default();
+                target.map_or_else(|| format!("/{source}"), str::to_string)
             }),
             x if UNIQUE_VALUES.contains(&x) => unique_by(old, v, Json::to_string),
             _ => value(old, v),
         }
+    }
+}
+
+/// A port's identity when merging, as compose-go's: host IP (`0.0.0.0`
+/// when not written), published port, target and protocol.
+fn port_key(p: &Json) -> String {
+    let text = |k: &str| match p.get(k) {
+        Some(Json::String(s)) => s.clone(),
+        Some(Json::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    };
+    let host = match text("host_ip") {
+        h if h.is_empty() => "0.0.0.0".to_string(),
+        h => h,
+    };
+    let protocol = match text("protocol") {
+        p if p.is_empty() => "tcp".to_string(),
+        p => p,
+    };
+    format!("{host}:{}:{}/{protocol}", text("published"), text("target"))
+}
+
+/// `logging`: merged key by key when both name the same driver (or one
+/// names none); a different driver replaces the whole mapping.
+fn logging(old: &mut Json, over: Json) {
+    let driver = |v: &Json| v.get("driver").cloned();
+    match (driver(old), driver(&over)) {
+        (Some(a), Some(b)) if a != b => *old = over,
+        _ => value(old, over),
     }
 }
 
@@ -112,6 +133,10 @@ pub fn value(base: &mut Json, over: Json) {
             for (k, v) in o {
                 if marker(&v, RESET) {
                     b.remove(&k);
+                    continue;
+                }
+                if k.starts_with("x-") {
+                    b.insert(k, v);
                     continue;
                 }
                 match b.get_mut(&k) {

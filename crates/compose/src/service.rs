@@ -137,10 +137,14 @@ fn value(
     let k = key;
     let json = if STRINGS.contains(&k) {
         let text = fc.string(v, p)?;
-        if k == "network_mode" {
+        if matches!(k, "network_mode" | "ipc" | "pid" | "uts" | "cgroup") {
             if let Some(other) = text.strip_prefix("service:") {
                 s.refer(service, RefKind::Service, other, fc.loc(v, p));
             }
+        }
+        if k == "pull_policy" && text == "if_not_present" {
+            // compose-go's normalization: the old name of `missing`.
+            return Ok(Some(json!("missing")));
         }
         json!(text)
     } else if BOOLS.contains(&k) {
@@ -309,7 +313,7 @@ fn extra_hosts(fc: &FileCtx, v: &Node, p: &str) -> Result<Json, ComposeError> {
         Value::Map(entries) => {
             for (k, _, ip) in entries {
                 for one in fc.string_or_list(ip, &format!("{p}/{k}"))? {
-                    out.push(format!("{k}={one}"));
+                    out.push(format!("{k}={}", unbracket(&one)));
                 }
             }
         }
@@ -324,11 +328,21 @@ fn extra_hosts(fc: &FileCtx, v: &Node, p: &str) -> Result<Json, ComposeError> {
                         format!("invalid extra host `{text}`; expected HOST=IP or HOST:IP"),
                     ));
                 };
-                out.push(format!("{host}={ip}"));
+                for one in ip.split(',') {
+                    out.push(format!("{host}={}", unbracket(one)));
+                }
             }
         }
     }
     Ok(json!(out))
+}
+
+/// `[::1]` → `::1`, as compose-go cleans an extra host's address.
+fn unbracket(ip: &str) -> &str {
+    ip.strip_prefix('[')
+        .and_then(|x| x.strip_suffix(']'))
+        .filter(|x| !x.is_empty())
+        .unwrap_or(ip)
 }
 
 fn networks(
@@ -531,6 +545,9 @@ fn objects(
     for (i, item) in fc.seq(v, p)?.iter().enumerate() {
         let ip = format!("{p}[{i}]");
         let entry = match &item.value {
+            Value::Str(name) if kind == RefKind::Secret => {
+                json!({"source": name, "target": format!("/run/secrets/{name}")})
+            }
             Value::Str(name) => json!({"source": name}),
             Value::Map(fields) => {
                 let mut m = Map::new();
@@ -539,7 +556,7 @@ fn objects(
                     let value = match fk.as_str() {
                         "source" | "target" => json!(fc.string(fv, &fp)?),
                         "uid" | "gid" => json!(fc.scalar(fv, &fp)?),
-                        "mode" => json!(fc.integer(fv, &fp)?),
+                        "mode" => json!(file_mode(fc, fv, &fp)?),
                         x if x.starts_with("x-") => to_json(fv),
                         _ => {
                             return Err(fc.err(
@@ -553,12 +570,16 @@ fn objects(
                     };
                     m.insert(fk.clone(), value);
                 }
-                if !m.contains_key("source") {
+                let Some(source) = m.get("source").and_then(Json::as_str).map(str::to_string)
+                else {
                     return Err(fc.err(
                         item,
                         &ip,
                         format!("a {} in long form needs `source`", kind.noun()),
                     ));
+                };
+                if kind == RefKind::Secret && !m.contains_key("target") {
+                    m.insert("target".into(), json!(format!("/run/secrets/{source}")));
                 }
                 Json::Object(m)
             }
@@ -570,6 +591,32 @@ fn objects(
         out.push(entry);
     }
     Ok(Json::Array(out))
+}
+
+/// A secret's or config's `mode`: a YAML integer (`0440` is octal) or a
+/// string of octal digits, printed as compose-go's `FileMode` prints it
+/// (`"0440"`).
+fn file_mode(fc: &FileCtx, v: &Node, p: &str) -> Result<String, ComposeError> {
+    let mode = match &v.value {
+        Value::Str(text) => u32::from_str_radix(text, 8).map_err(|_| {
+            fc.err(
+                v,
+                p,
+                format!("invalid mode `{text}`; expected octal digits such as 0440"),
+            )
+        })?,
+        _ => {
+            let n = fc.integer(v, p)?;
+            u32::try_from(n).map_err(|_| {
+                fc.err(
+                    v,
+                    p,
+                    format!("invalid mode `{n}`; expected a file mode such as 0440"),
+                )
+            })?
+        }
+    };
+    Ok(format!("0{mode:o}"))
 }
 
 /// `deploy`, kept as written with its sizes, CPUs and durations normalized.
