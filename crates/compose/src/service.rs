@@ -623,6 +623,12 @@ fn file_mode(fc: &FileCtx, v: &Node, p: &str) -> Result<String, ComposeError> {
 fn deploy(fc: &FileCtx, v: &Node, p: &str) -> Result<Json, ComposeError> {
     fc.map(v, p)?;
     let mut out = to_json(v);
+    // compose-go's DeployConfig holds `resources` and `placement` as structs,
+    // which Go's JSON encoder prints even when empty.
+    if let Json::Object(m) = &mut out {
+        m.entry("resources").or_insert_with(|| json!({}));
+        m.entry("placement").or_insert_with(|| json!({}));
+    }
     let durations = [
         ("restart_policy", "delay"),
         ("restart_policy", "window"),

@@ -40,8 +40,8 @@ fn conformance() {
     let mut failed = Vec::new();
     let all = cases("conformance");
     assert!(
-        all.len() >= 25,
-        "expected at least 25 conformance cases, found {}",
+        all.len() >= 40,
+        "expected at least 40 conformance cases, found {}",
         all.len()
     );
     for dir in all {
@@ -90,8 +90,8 @@ fn malformed() {
     let mut failed = Vec::new();
     let all = cases("malformed");
     assert!(
-        all.len() >= 15,
-        "expected at least 15 malformed cases, found {}",
+        all.len() >= 20,
+        "expected at least 20 malformed cases, found {}",
         all.len()
     );
     for file in all
