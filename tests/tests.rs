@@ -3,6 +3,7 @@ mod bench_scripts;
 mod bounded_checks;
 mod catalog;
 mod cli;
+mod compose;
 mod differential;
 mod docs;
 mod engine_checks;

@@ -9,15 +9,17 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "maestro", disable_version_flag = true, version)]
 pub struct Cli {
-    /// Read the environment description from FILE (- for stdin).
+    /// Read the environment description from FILE (- for stdin; default
+    /// ./maestro.yaml, else ./compose.yaml or ./docker-compose.yml). Several
+    /// Compose files are merged in order; of maestro files the last is read.
     #[arg(
         short = 'f',
         long = "file",
         value_name = "FILE",
-        default_value = "maestro.yaml",
+        action = ArgAction::Append,
         global = true
     )]
-    pub file: PathBuf,
+    pub files: Vec<PathBuf>,
 
     /// Print the version and exit.
     #[arg(short = 'v', long = "version", action = ArgAction::Version)]
@@ -372,6 +374,9 @@ pub enum Command {
         #[arg(short = 'c', long = "config")]
         config: bool,
     },
+    /// Print a Compose file's normalized model as JSON, as `docker compose
+    /// config --format json` does.
+    Config,
     /// Shell completion helper: prints the words that complete the last token.
     Complete {
         /// The command line typed so far.
@@ -414,6 +419,7 @@ pub const COMMANDS: &[&str] = &[
     "lock",
     "deptree",
     "dump",
+    "config",
     "complete",
     "plan",
     "up",
@@ -468,7 +474,7 @@ mod tests {
             "-a",
         ])
         .unwrap();
-        assert_eq!(cli.file, PathBuf::from("x.yaml"));
+        assert_eq!(cli.files, [PathBuf::from("x.yaml")]);
         match cli.command {
             Command::Restart {
                 play,

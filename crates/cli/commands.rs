@@ -16,6 +16,7 @@ use maestro_plays::{select, Direction, PlayKind, PlayOptions, Selection};
 use crate::args::{Cli, Command, Expand, Play, Things, COMMANDS};
 use crate::output::{self, Failure};
 use crate::plays;
+use crate::source::{self, Description};
 
 impl From<LoadError> for Failure {
     fn from(e: LoadError) -> Self {
@@ -77,27 +78,33 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 name: name.as_deref(),
                 force: *force,
             };
-            return crate::init::init(&cli.file, &ask);
+            let file = cli
+                .files
+                .last()
+                .cloned()
+                .unwrap_or_else(|| source::DEFAULT_FILE.into());
+            return crate::init::init(&file, &ask);
         }
         _ => {}
     }
+    let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
+    let description = source::choose(&cli.files, &cwd);
     if let Command::Complete { tokens } = &cli.command {
         // Completion must not fail noisily: without a readable environment it
         // still completes command names.
-        let env = load_quietly(&cli.file);
+        let env = load_quietly(&description);
         return complete(env.as_ref(), tokens);
-    }
-    let source = read_source(&cli.file)?;
-    if let Command::Dump { config: true, .. } = &cli.command {
-        let root = maestro_config::parse_document(&source, &maestro_config::process_env())?;
-        let text = serde_json::to_string_pretty(&maestro_config::dump::document(&root))
-            .map_err(|e| Failure::Failed(format!("cannot write JSON: {e}")))?;
-        eprintln!("{text}\n");
     }
     let needs = maestro_config::Needs {
         environments: environments_read_by(&cli.command),
     };
-    let env = load(&source, needs)?;
+    let env = match &description {
+        Description::Maestro(file) => maestro_environment(file, &cli.command, needs)?,
+        Description::Compose(files) => match compose_environment(files, &cli.command, needs)? {
+            Some(env) => env,
+            None => return Ok(()),
+        },
+    };
     maestro_plays::trace::protect_environment(&env);
     maestro_plays::trace::debug(format!(
         "environment {} from {}: {} ships, {} containers, {} registries, {} auditors",
@@ -119,6 +126,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
 fn dispatch(env: &Environment, command: Command) -> Result<(), Failure> {
     match command {
         Command::Deptree { .. }
+        | Command::Config
         | Command::Dump { .. }
         | Command::Complete { .. }
         | Command::Status { .. } => report(env, command),
@@ -422,9 +430,71 @@ fn options(play: &Play) -> PlayOptions {
     }
 }
 
-fn load_quietly(file: &Path) -> Option<Environment> {
-    let source = Source::from_file(file).ok()?;
-    maestro_config::load(&source, &maestro_config::process_env()).ok()
+fn load_quietly(description: &Description) -> Option<Environment> {
+    match description {
+        Description::Maestro(file) => {
+            let source = Source::from_file(file).ok()?;
+            maestro_config::load(&source, &maestro_config::process_env()).ok()
+        }
+        Description::Compose(files) => {
+            let opts = maestro_compose::Options::for_files(files.iter().cloned());
+            let needs = maestro_config::Needs {
+                environments: maestro_config::Environments::None,
+            };
+            Some(
+                maestro_config::compose::load(&opts, needs)
+                    .ok()?
+                    .environment,
+            )
+        }
+    }
+}
+
+/// A maestro file's environment (`dump -c` printing its parsed document).
+fn maestro_environment(
+    file: &Path,
+    command: &Command,
+    needs: maestro_config::Needs,
+) -> Result<Environment, Failure> {
+    if let Command::Config = command {
+        return Err(Failure::Failed(format!(
+            "{}: `config` prints a Compose file's model, and this is a maestro file; use `maestro dump` for its environment",
+            file.display()
+        )));
+    }
+    let source = read_source(file)?;
+    if let Command::Dump { config: true, .. } = command {
+        let root = maestro_config::parse_document(&source, &maestro_config::process_env())?;
+        let text = serde_json::to_string_pretty(&maestro_config::dump::document(&root))
+            .map_err(|e| Failure::Failed(format!("cannot write JSON: {e}")))?;
+        eprintln!("{text}\n");
+    }
+    load(&source, needs)
+}
+
+/// A Compose project's environment; `None` once `config` has printed the
+/// project's model (it needs no environment).
+fn compose_environment(
+    files: &[std::path::PathBuf],
+    command: &Command,
+    needs: maestro_config::Needs,
+) -> Result<Option<Environment>, Failure> {
+    let opts = maestro_compose::Options::for_files(files.iter().cloned());
+    let project = maestro_compose::load(&opts).map_err(maestro_config::compose::from_compose)?;
+    match command {
+        Command::Config => {
+            let warnings: Vec<String> = project.warnings.iter().map(|w| w.to_string()).collect();
+            for w in warnings {
+                eprintln!("WARNING: {w}");
+            }
+            return output::print(&format!("{}\n", project.to_json_pretty())).map(|()| None);
+        }
+        Command::Dump { config: true, .. } => eprintln!("{}\n", project.to_json_pretty()),
+        _ => {}
+    }
+    let env = maestro_config::compose::environment(&project, needs)?;
+    output::warnings(&env.warnings);
+    Ok(Some(env))
 }
 
 /// Reads the description from a file, or from stdin for `-`.

@@ -12,6 +12,7 @@ mod plays;
 mod proxy;
 mod render;
 mod run;
+mod source;
 
 use std::process::ExitCode;
 

@@ -76,6 +76,12 @@ pub struct Project {
     pub model: Json,
     /// Things read but not used; the project loaded all the same.
     pub warnings: Vec<Warning>,
+    /// The files read, as the caller named them, in order.
+    pub files: Vec<String>,
+    /// Where each service was first defined (for messages about it).
+    pub service_locs: BTreeMap<String, Loc>,
+    /// Where each top-level `x-` key was written.
+    pub extension_locs: BTreeMap<String, Loc>,
 }
 
 impl Project {
@@ -195,12 +201,21 @@ pub fn load(opts: &Options) -> Result<Project, ComposeError> {
     } else {
         opts.profiles.clone()
     };
+    let service_locs = model.service_locs.clone();
+    let extension_locs = model.extension_locs.clone();
     let model = finalize::finalize(&mut session, model, &name, &profiles)?;
     Ok(Project {
         name,
         directory: dir,
         model,
         warnings: session.warnings,
+        files: opts
+            .files
+            .iter()
+            .map(|f| f.to_string_lossy().into_owned())
+            .collect(),
+        service_locs,
+        extension_locs,
     })
 }
 

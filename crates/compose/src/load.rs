@@ -27,6 +27,8 @@ pub struct Model {
     pub secrets: Map<String, Json>,
     pub configs: Map<String, Json>,
     pub extensions: Map<String, Json>,
+    /// Where each top-level `x-` key was last written.
+    pub extension_locs: BTreeMap<String, Loc>,
 }
 
 impl Model {
@@ -51,6 +53,7 @@ impl Model {
         for (name, loc) in later.service_locs {
             self.service_locs.entry(name).or_insert(loc);
         }
+        self.extension_locs.extend(later.extension_locs);
         let pairs = [
             (&mut self.networks, later.networks),
             (&mut self.volumes, later.volumes),
@@ -159,6 +162,7 @@ impl Loader {
                 }
                 "include" => {}
                 x if x.starts_with("x-") => {
+                    model.extension_locs.insert(key.clone(), fc.loc(knode, key));
                     model
                         .extensions
                         .insert(key.clone(), crate::convert::to_json(v));

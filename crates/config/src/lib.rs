@@ -7,6 +7,7 @@
 
 pub mod audit;
 mod build;
+pub mod compose;
 pub mod docker_host;
 pub mod dump;
 mod dump_extras;

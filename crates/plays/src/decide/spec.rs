@@ -38,6 +38,7 @@ fn labelled_body(
 ) -> ContainerCreateBody {
     let mut body = bare_body(container, variables);
     crate::decide::objects::apply_networks(env, container, &mut body);
+    crate::decide::objects::apply_volume_names(env, container, &mut body);
     let labels = body.labels.get_or_insert_with(HashMap::new);
     labels.insert(LABEL_ENVIRONMENT.into(), env.name.clone());
     labels.insert(LABEL_SERVICE.into(), container.service.clone());

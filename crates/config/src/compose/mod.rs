@@ -1,0 +1,177 @@
+//! A Compose project as an environment. `maestro-compose` reads the files
+//! into Compose's normalized model; this module lays that model out as the
+//! tree a maestro file would have given (each service with one instance
+//! per replica, placed on the ships `x-maestro` declares, its `depends_on`
+//! as `requires`), and the model is then built and checked like any
+//! environment file's, so that every play works on it unchanged.
+//!
+//! Layers: `tree` (nodes marked with the service's place) and `mapper`
+//! (messages) are leaves; `placement`, `container` and `resources` read
+//! one part of the model each; `service` puts a service together; this
+//! module makes the document and builds it.
+
+mod container;
+mod mapper;
+mod placement;
+mod resources;
+mod service;
+mod tree;
+
+use std::collections::BTreeSet;
+
+use maestro_compose::{ComposeError, Options, Project};
+use serde_json::Value as Json;
+
+use self::mapper::Mapper;
+use self::tree::At;
+use crate::error::{ConfigError, LoadError, Mark};
+use crate::yaml::Node;
+use crate::{Environment, Needs};
+
+/// A Compose project and the environment maestro runs from it.
+#[derive(Debug)]
+pub struct Composed {
+    pub environment: Environment,
+    pub project: Project,
+}
+
+/// Reads the Compose files `opts` names and builds the environment.
+pub fn load(opts: &Options, needs: Needs) -> Result<Composed, LoadError> {
+    let project = maestro_compose::load(opts).map_err(from_compose)?;
+    let environment = environment(&project, needs)?;
+    Ok(Composed {
+        environment,
+        project,
+    })
+}
+
+/// The environment of a loaded project.
+pub fn environment(project: &Project, needs: Needs) -> Result<Environment, LoadError> {
+    let mut m = Mapper::new(project);
+    let root = document(&mut m);
+    if !m.errors.is_empty() {
+        return Err(LoadError { errors: m.errors });
+    }
+    let reads = crate::reads::Reads::load(&root, &project.directory);
+    let mut env = crate::build::build(
+        (&root, ""),
+        &m.file,
+        &project.directory,
+        &reads,
+        needs.environments,
+    )?;
+    let mut warnings: Vec<ConfigError> = project.warnings.iter().map(from_warning).collect();
+    warnings.append(&mut m.warnings);
+    warnings.append(&mut env.warnings);
+    env.warnings = warnings;
+    Ok(env)
+}
+
+/// The tree of the maestro file the project stands for.
+fn document(m: &mut Mapper) -> Node {
+    let top = At(Mark { line: 1, column: 1 });
+    let mut entries: Vec<(String, Node)> = vec![
+        ("name".into(), top.str(m.project.name.as_str())),
+        ("__maestro".into(), top.map([("schema", top.int(2))])),
+    ];
+    entries.extend(placement::top_level(m));
+    entries.extend(resources::top_level(m));
+    let healthy = healthy_dependencies(m.project);
+    let services: Vec<(String, Node)> = m
+        .services()
+        .into_iter()
+        .filter_map(|name| {
+            let node = service::service(m, &name, healthy.contains(&name))?;
+            Some((name, node))
+        })
+        .collect();
+    entries.push(("services".into(), top.map(services)));
+    top.map(entries)
+}
+
+/// The services another waits for with `condition: service_healthy`.
+fn healthy_dependencies(project: &Project) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let services = project.model.get("services").and_then(Json::as_object);
+    for svc in services.into_iter().flat_map(|s| s.values()) {
+        let deps = svc.get("depends_on").and_then(Json::as_object);
+        for (name, dep) in deps.into_iter().flatten() {
+            if dep.get("condition").and_then(Json::as_str) == Some("service_healthy") {
+                out.insert(name.clone());
+            }
+        }
+    }
+    out
+}
+
+/// A Compose reader's error as the environment's.
+pub fn from_compose(e: ComposeError) -> LoadError {
+    LoadError::from(located(&e.loc, &e.message))
+}
+
+fn from_warning(w: &maestro_compose::Warning) -> ConfigError {
+    located(&w.loc, &w.message)
+}
+
+fn located(loc: &maestro_compose::Loc, message: &str) -> ConfigError {
+    let message = if loc.path.is_empty() {
+        message.to_string()
+    } else {
+        format!("{}: {message}", loc.path)
+    };
+    ConfigError {
+        file: loc.file.clone(),
+        mark: loc.mark.map(|m| Mark {
+            line: m.line,
+            column: m.column,
+        }),
+        message,
+    }
+}
+
+/// Whether `path` names a Compose file rather than a maestro file: by its
+/// name (`compose.yaml`, `docker-compose.yml`, `compose.prod.yaml`…), else by
+/// its content (a `services` mapping whose entries have no `instances`, and
+/// no `ships`). A file that cannot be read is not one (the maestro loader
+/// then says why it cannot be read).
+pub fn is_compose_file(path: &std::path::Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let stem = name
+        .strip_suffix(".yaml")
+        .or_else(|| name.strip_suffix(".yml"));
+    if let Some(stem) = stem {
+        let base = stem.split('.').next().unwrap_or("");
+        if base == "compose" || base == "docker-compose" {
+            return true;
+        }
+    }
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    looks_like_compose(&text)
+}
+
+/// A document with `services` of which none has `instances`, and no maestro
+/// top-level key.
+fn looks_like_compose(text: &str) -> bool {
+    let Ok(root) = maestro_compose::yaml::parse(text, "") else {
+        return false;
+    };
+    let Some(services) = root.get("services").and_then(|s| s.as_map()) else {
+        return false;
+    };
+    let maestro_keys = ["ships", "ship_defaults", "registries", "audit", "__maestro"];
+    if maestro_keys.iter().any(|k| root.get(k).is_some()) {
+        return false;
+    }
+    !services.is_empty()
+        && services
+            .iter()
+            .all(|(_, _, s)| s.get("instances").is_none())
+}
+
+#[cfg(test)]
+mod tests;
