@@ -283,3 +283,64 @@ fn docker_compose_starts_the_same_file_on_one_host() {
         "{running}"
     );
 }
+
+/// `maestro config` prints, for every conformance case of the Compose
+/// reader (`crates/compose/tests/conformance`), the model Compose v2 prints
+/// (`expected.json`): the command line reads the same files, the case's
+/// process environment (and nothing of the caller's) and its profiles.
+#[test]
+fn maestro_config_prints_each_conformance_cases_model() {
+    let root = crate::util::workspace_root().join("crates/compose/tests/conformance");
+    let lines = |p: PathBuf| -> Vec<String> {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("the conformance cases")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 40, "{} cases", cases.len());
+    let mut failed = Vec::new();
+    for dir in &cases {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_maestro"));
+        cmd.env_clear().env("HOME", "/home/user").current_dir(dir);
+        for kv in lines(dir.join("process-env")) {
+            if let Some((k, v)) = kv.split_once('=') {
+                cmd.env(k, v);
+            }
+        }
+        let profiles = lines(dir.join("profiles"));
+        if !profiles.is_empty() {
+            cmd.env("COMPOSE_PROFILES", profiles.join(","));
+        }
+        cmd.args(["-f", "compose.yaml"]);
+        for f in lines(dir.join("files")) {
+            cmd.args(["-f", &f]);
+        }
+        let out = cmd.arg("config").output().expect("maestro runs");
+        let expected_text = std::fs::read_to_string(dir.join("expected.json"))
+            .expect("expected.json")
+            .replace("$DIR", &dir.to_string_lossy());
+        let expected: serde_json::Value = serde_json::from_str(&expected_text).expect("JSON");
+        match serde_json::from_slice::<serde_json::Value>(&out.stdout) {
+            Ok(got) if got == expected && out.status.success() => {}
+            Ok(got) => failed.push(format!(
+                "{}: printed {got:#}\nexpected {expected:#}",
+                dir.display()
+            )),
+            Err(e) => failed.push(format!(
+                "{}: {e}; stderr: {}",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr)
+            )),
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
+}
