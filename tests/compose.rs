@@ -344,3 +344,44 @@ fn maestro_config_prints_each_conformance_cases_model() {
     }
     assert!(failed.is_empty(), "{}", failed.join("\n\n"));
 }
+
+/// A bad Compose file, a bad placement and `config` on a maestro file:
+/// one located sentence each, exit 1, nothing run.
+#[test]
+fn bad_compose_files_get_located_errors() {
+    let dir = Dir::new();
+    let bad_port = dir.write(
+        "compose.yaml",
+        "services:\n  web:\n    image: box\n    ports: ['80:http']\n",
+    );
+    let out = maestro(&bad_port, &["plan"]);
+    assert_code(&out, 1);
+    assert!(
+        out.stderr()
+            .contains("compose.yaml:4:13: services/web/ports[0]: invalid port"),
+        "{}",
+        out.report()
+    );
+    let bad_ship = dir.write(
+        "docker-compose.yml",
+        "x-maestro:\n  ships: {vm1: {ip: 10.0.0.1}}\nservices:\n  web:\n    image: box\n    x-maestro: {ships: [vm2]}\n",
+    );
+    let out = maestro(&bad_ship, &["status"]);
+    assert_code(&out, 1);
+    assert!(
+        out.stderr().contains("docker-compose.yml:4:3: services/web: replica 1 is placed on the unknown ship `vm2`; the ships are vm1"),
+        "{}",
+        out.report()
+    );
+    let maestro_file = dir.write(
+        "maestro.yaml",
+        "name: m\nservices:\n  web: {image: box, instances: {web-1: {}}}\n",
+    );
+    let out = maestro(&maestro_file, &["config"]);
+    assert_code(&out, 1);
+    assert!(
+        out.stderr().contains("use `maestro dump`"),
+        "{}",
+        out.report()
+    );
+}
