@@ -88,13 +88,15 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         _ => {}
     }
     let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
-    let description = source::choose(&cli.files, &cwd);
     if let Command::Complete { tokens } = &cli.command {
         // Completion must not fail noisily: without a readable environment it
         // still completes command names.
-        let env = load_quietly(&description);
+        let env = source::choose(&cli.files, &cwd, false)
+            .ok()
+            .and_then(|d| load_quietly(&d));
         return complete(env.as_ref(), tokens);
     }
+    let description = source::choose(&cli.files, &cwd, true).map_err(Failure::Failed)?;
     let needs = maestro_config::Needs {
         environments: environments_read_by(&cli.command),
     };
@@ -456,13 +458,13 @@ fn maestro_environment(
     command: &Command,
     needs: maestro_config::Needs,
 ) -> Result<Environment, Failure> {
+    let source = read_source(file)?;
     if let Command::Config = command {
         return Err(Failure::Failed(format!(
             "{}: `config` prints a Compose file's model, and this is a maestro file; use `maestro dump` for its environment",
             file.display()
         )));
     }
-    let source = read_source(file)?;
     if let Command::Dump { config: true, .. } = command {
         let root = maestro_config::parse_document(&source, &maestro_config::process_env())?;
         let text = serde_json::to_string_pretty(&maestro_config::dump::document(&root))

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use maestro_config::compose::is_compose_file;
+use maestro_config::compose::{file_kind, FileKind};
 
 /// What to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,22 +28,35 @@ const COMPOSE_NAMES: &[&str] = &[
 /// The default maestro file.
 pub const DEFAULT_FILE: &str = "maestro.yaml";
 
-/// Chooses from the `-f` values, looking in `dir` when there are none.
-pub fn choose(files: &[PathBuf], dir: &Path) -> Description {
+/// Chooses from the `-f` values, looking in `dir` when there are none
+/// (`announce`: saying on stderr which Compose file is read then). Compose
+/// files and maestro files together are refused: they do not merge.
+pub fn choose(files: &[PathBuf], dir: &Path, announce: bool) -> Result<Description, String> {
     if files.is_empty() {
-        return found_in(dir);
+        return Ok(found_in(dir, announce));
     }
-    let compose = files
+    let kinds: Vec<FileKind> = files
         .iter()
-        .all(|f| f != Path::new("-") && is_compose_file(f));
-    match (compose, files.last()) {
-        (true, _) => Description::Compose(files.to_vec()),
-        (false, Some(last)) => Description::Maestro(last.clone()),
-        (false, None) => Description::Maestro(PathBuf::from(DEFAULT_FILE)),
+        .map(|f| match f == Path::new("-") {
+            true => FileKind::Maestro,
+            false => file_kind(f),
+        })
+        .collect();
+    let compose = kinds.iter().position(|k| *k == FileKind::Compose);
+    let maestro = kinds.iter().position(|k| *k == FileKind::Maestro);
+    match (compose, maestro, files.last()) {
+        (Some(c), Some(m), _) if files.len() > 1 => Err(format!(
+            "{} is a Compose file and {} a maestro file; several -f are merged only when all are Compose files (for maestro files the last -f is read)",
+            files[c].display(),
+            files[m].display()
+        )),
+        (Some(_), _, _) => Ok(Description::Compose(files.to_vec())),
+        (None, _, Some(last)) => Ok(Description::Maestro(last.clone())),
+        (None, _, None) => Ok(Description::Maestro(PathBuf::from(DEFAULT_FILE))),
     }
 }
 
-fn found_in(dir: &Path) -> Description {
+fn found_in(dir: &Path, announce: bool) -> Description {
     let default = PathBuf::from(DEFAULT_FILE);
     if dir.join(&default).exists() {
         return Description::Maestro(default);
@@ -69,6 +82,9 @@ fn found_in(dir: &Path) -> Description {
         files.push(PathBuf::from(o));
     }
     let shown: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    if !announce {
+        return Description::Compose(files);
+    }
     eprintln!(
         "maestro: no {DEFAULT_FILE} here; reading the Compose file {}",
         shown.join(" and ")
@@ -94,19 +110,25 @@ mod tests {
     #[test]
     fn maestro_yaml_wins_then_compose_files_in_composes_order() {
         let d = dir_with("a", &[("maestro.yaml", "name: x"), ("compose.yaml", "")]);
-        assert_eq!(choose(&[], &d), Description::Maestro("maestro.yaml".into()));
+        assert_eq!(
+            choose(&[], &d, true).expect("chosen"),
+            Description::Maestro("maestro.yaml".into())
+        );
         let d = dir_with("b", &[("docker-compose.yml", ""), ("compose.yml", "")]);
         assert_eq!(
-            choose(&[], &d),
+            choose(&[], &d, true).expect("chosen"),
             Description::Compose(vec!["compose.yml".into()])
         );
         let d = dir_with("c", &[("compose.yaml", ""), ("compose.override.yaml", "")]);
         assert_eq!(
-            choose(&[], &d),
+            choose(&[], &d, true).expect("chosen"),
             Description::Compose(vec!["compose.yaml".into(), "compose.override.yaml".into()])
         );
         let d = dir_with("d", &[]);
-        assert_eq!(choose(&[], &d), Description::Maestro("maestro.yaml".into()));
+        assert_eq!(
+            choose(&[], &d, true).expect("chosen"),
+            Description::Maestro("maestro.yaml".into())
+        );
     }
 
     #[test]
@@ -117,11 +139,21 @@ mod tests {
         );
         let (a, c) = (d.join("a.yaml"), d.join("compose.yaml"));
         let prod = d.join("compose.prod.yaml");
+        let ships = d.join("ships.yaml");
+        std::fs::write(&ships, "x-maestro: {ships: {vm1: {ip: 10.0.0.1}}}\n").expect("write");
         assert_eq!(
-            choose(&[c.clone(), prod.clone()], &d),
-            Description::Compose(vec![c.clone(), prod])
+            choose(&[c.clone(), prod.clone(), ships.clone()], &d, true),
+            Ok(Description::Compose(vec![c.clone(), prod, ships]))
         );
-        assert_eq!(choose(&[c, a.clone()], &d), Description::Maestro(a.clone()));
-        assert_eq!(choose(&["-".into()], &d), Description::Maestro("-".into()));
+        let mixed = choose(&[c, a.clone()], &d, true).expect_err("refused");
+        assert!(mixed.contains("is a Compose file and"), "{mixed}");
+        assert_eq!(
+            choose(std::slice::from_ref(&a), &d, true),
+            Ok(Description::Maestro(a))
+        );
+        assert_eq!(
+            choose(&["-".into()], &d, true),
+            Ok(Description::Maestro("-".into()))
+        );
     }
 }

@@ -24,8 +24,6 @@ const SAME: &[&str] = &[
     "stop_grace_period",
     "sysctls",
     "gpus",
-    "pid",
-    "ipc",
     "group_add",
     "pids_limit",
     "cpuset",
@@ -91,13 +89,26 @@ pub(super) fn keys(
             k if ELSEWHERE.contains(&k) || k.starts_with("x-") || k == "tmpfs" => {}
             "environment" => out.push(("env".into(), environment(value, at))),
             "user" => out.push(("username".into(), at.json(value))),
+            "pid" | "ipc" => {
+                let mode = m.container_mode(value.as_str().unwrap_or(""));
+                out.push((key.clone(), at.str(mode)));
+            }
             "working_dir" => out.push(("workdir".into(), at.json(value))),
             "ports" => out.extend(ports(m, name, value, at)),
             "volumes" => out.extend(volumes(m, name, value, at, &mut tmpfs)),
             "healthcheck" => out.push(("healthcheck".into(), healthcheck(m, name, value, at))),
-            "extra_hosts" => out.push(("extra_hosts".into(), extra_hosts(value, at))),
+            "extra_hosts" => out.push(("extra_hosts".into(), extra_hosts(m, name, value, at))),
             "devices" => out.push(("devices".into(), devices(value, at))),
-            "logging" => out.extend(logging(value, at)),
+            "logging" => {
+                if value.get("driver").is_none_or(Json::is_null) && value.get("options").is_some() {
+                    m.warn(
+                        Some(name),
+                        &path,
+                        "`options` without `driver` are ignored; name the driver they are for",
+                    );
+                }
+                out.extend(logging(value, at));
+            }
             "mem_limit" => limits.push(("memory".into(), bytes(value, at))),
             "memswap_limit" => limits.push(("swap".into(), bytes(value, at))),
             "cpu_shares" => limits.push(("cpu".into(), at.json(value))),
@@ -229,13 +240,13 @@ fn volumes(
             (Some("tmpfs"), _) => tmpfs.push(tmpfs_spec(vol, target)),
             (Some("volume"), None) => anonymous.push(target.to_string()),
             (Some("bind" | "volume"), Some(source)) => {
-                if mounts.iter().any(|(s, _)| s == source) {
-                    m.error(
-                        Some(name),
-                        &path,
-                        format!("`{source}` is mounted twice; maestro mounts a source at one path of a container"),
-                    );
-                    continue;
+                for (dropped, why) in [
+                    (vol.get("volume").and_then(|v| v.get("subpath")).is_some(), "`volume.subpath` is not supported: the whole volume would be mounted; mount a bind of the folder instead"),
+                    (vol.get("bind").and_then(|b| b.get("create_host_path")).and_then(Json::as_bool) == Some(false), "`bind.create_host_path: false` is not honoured: the engine creates a missing host path"),
+                ] {
+                    if dropped {
+                        m.warn(Some(name), &path, why);
+                    }
                 }
                 let mode = mount_mode(vol);
                 let spec = at.map([("target", at.str(target)), ("mode", at.str(mode))]);
@@ -334,15 +345,24 @@ fn healthcheck(m: &mut Mapper, name: &str, v: &Json, at: At) -> Node {
     at.map(entries)
 }
 
-/// `HOST=IP` entries as a mapping.
-fn extra_hosts(v: &Json, at: At) -> Node {
-    let entries: Vec<(String, Node)> = strings(Some(v))
-        .into_iter()
-        .filter_map(|e| {
-            let (host, ip) = e.split_once('=').or_else(|| e.split_once(':'))?;
-            Some((host.to_string(), at.str(ip)))
-        })
-        .collect();
+/// `HOST=IP` entries as a mapping; a host given several addresses keeps
+/// its first, with a warning.
+fn extra_hosts(m: &mut Mapper, name: &str, v: &Json, at: At) -> Node {
+    let mut entries: Vec<(String, Node)> = Vec::new();
+    for e in strings(Some(v)) {
+        let Some((host, ip)) = e.split_once('=').or_else(|| e.split_once(':')) else {
+            continue;
+        };
+        if entries.iter().any(|(h, _)| h == host) {
+            m.warn(
+                Some(name),
+                &format!("services/{name}/extra_hosts"),
+                format!("`{host}` has several addresses; maestro gives a host name one, the first"),
+            );
+            continue;
+        }
+        entries.push((host.to_string(), at.str(ip)));
+    }
     at.map(entries)
 }
 

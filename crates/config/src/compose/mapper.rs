@@ -8,6 +8,18 @@ use serde_json::{Map, Value as Json};
 use super::tree::At;
 use crate::error::{ConfigError, Mark};
 
+/// The keys by which a container shares another service's container
+/// (`network_mode`, `pid`, `ipc` written `service:X`): on one ship.
+pub(super) const SHARING_KEYS: [&str; 3] = ["network_mode", "pid", "ipc"];
+
+/// The service whose container `svc` shares (`service:X`), with the key.
+pub(super) fn shares_with(svc: &Map<String, Json>) -> Option<(&'static str, &str)> {
+    SHARING_KEYS.into_iter().find_map(|k| {
+        let other = svc.get(k)?.as_str()?.strip_prefix("service:")?;
+        Some((k, other))
+    })
+}
+
 pub(super) struct Mapper<'p> {
     pub project: &'p Project,
     /// The first Compose file, as the user named it.
@@ -42,6 +54,25 @@ impl<'p> Mapper<'p> {
 
     pub fn service(&self, name: &str) -> Option<&'p Map<String, Json>> {
         self.project.model.get("services")?.get(name)?.as_object()
+    }
+
+    /// The name of a service's first container: its `container_name`, else
+    /// `PROJECT-SERVICE-1`.
+    pub fn first_instance(&self, name: &str) -> String {
+        self.service(name)
+            .and_then(|s| s.get("container_name"))
+            .and_then(Json::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{}-{name}-1", self.project.name))
+    }
+
+    /// `service:X` of `network_mode`, `pid` or `ipc` as `container:` of
+    /// X's first container; other values as they are.
+    pub fn container_mode(&self, mode: &str) -> String {
+        match mode.strip_prefix("service:") {
+            Some(other) => format!("container:{}", self.first_instance(other)),
+            None => mode.to_string(),
+        }
     }
 
     fn loc(&self, service: Option<&str>, top: &str) -> (String, Option<Mark>) {

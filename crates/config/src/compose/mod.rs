@@ -129,12 +129,23 @@ fn located(loc: &maestro_compose::Loc, message: &str) -> ConfigError {
     }
 }
 
-/// Whether `path` names a Compose file rather than a maestro file: by its
-/// name (`compose.yaml`, `docker-compose.yml`, `compose.prod.yaml`…), else by
-/// its content (a `services` mapping whose entries have no `instances`, and
-/// no `ships`). A file that cannot be read is not one (the maestro loader
-/// then says why it cannot be read).
-pub fn is_compose_file(path: &std::path::Path) -> bool {
+/// What a file named with `-f` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// A Compose file: by its name (`compose.yaml`, `docker-compose.yml`,
+    /// `compose.prod.yaml`…), else by its content (a `services` mapping whose
+    /// entries have no `instances`, and only Compose's top-level keys).
+    Compose,
+    /// Only keys both kinds have (`x-maestro`, `networks`…, no `services`):
+    /// a Compose override when given beside Compose files.
+    Either,
+    /// Anything else, an unreadable file among them (the maestro loader
+    /// then says why it cannot be read).
+    Maestro,
+}
+
+/// Tells a Compose file from a maestro file.
+pub fn file_kind(path: &std::path::Path) -> FileKind {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_lowercase())
@@ -145,32 +156,51 @@ pub fn is_compose_file(path: &std::path::Path) -> bool {
     if let Some(stem) = stem {
         let base = stem.split('.').next().unwrap_or("");
         if base == "compose" || base == "docker-compose" {
-            return true;
+            return FileKind::Compose;
         }
     }
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return false;
-    };
-    looks_like_compose(&text)
+    match std::fs::read_to_string(path) {
+        Ok(text) => kind_of(&text),
+        Err(_) => FileKind::Maestro,
+    }
 }
 
-/// A document with `services` of which none has `instances`, and no maestro
-/// top-level key.
-fn looks_like_compose(text: &str) -> bool {
+/// [`file_kind`] by content.
+fn kind_of(text: &str) -> FileKind {
+    const COMPOSE_TOP: &[&str] = &[
+        "services", "networks", "volumes", "secrets", "configs", "include", "name", "version",
+    ];
     let Ok(root) = maestro_compose::yaml::parse(text, "") else {
-        return false;
+        return FileKind::Maestro;
     };
-    let Some(services) = root.get("services").and_then(|s| s.as_map()) else {
-        return false;
+    let Some(top) = root.as_map() else {
+        return FileKind::Maestro;
     };
-    let maestro_keys = ["ships", "ship_defaults", "registries", "audit", "__maestro"];
-    if maestro_keys.iter().any(|k| root.get(k).is_some()) {
-        return false;
+    if !top
+        .iter()
+        .all(|(k, _, _)| COMPOSE_TOP.contains(&k.as_str()) || k.starts_with("x-"))
+    {
+        return FileKind::Maestro;
     }
-    !services.is_empty()
-        && services
-            .iter()
-            .all(|(_, _, s)| s.get("instances").is_none())
+    match root.get("services").and_then(|s| s.as_map()) {
+        Some(services) if !services.is_empty() => {
+            if services
+                .iter()
+                .all(|(_, _, s)| s.get("instances").is_none())
+            {
+                FileKind::Compose
+            } else {
+                FileKind::Maestro
+            }
+        }
+        _ if top.iter().any(|(k, _, _)| k == "include") => FileKind::Compose,
+        _ => FileKind::Either,
+    }
+}
+
+/// Whether `path` is a Compose file ([`FileKind::Compose`]).
+pub fn is_compose_file(path: &std::path::Path) -> bool {
+    file_kind(path) == FileKind::Compose
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value as Json};
 
-use super::mapper::Mapper;
+use super::mapper::{shares_with, Mapper};
 use crate::yaml::Node;
 
 /// The top-level `x-maestro` keys, passed to the environment as written.
@@ -59,7 +59,8 @@ pub(super) fn declared(m: &Mapper) -> Vec<String> {
 }
 
 /// The ship of each replica (`None` each: the default ship), or `None`
-/// after an error.
+/// after an error. A service sharing another's container (`network_mode`,
+/// `pid` or `ipc` as `service:X`) runs where X's first container runs.
 pub(super) fn ships(
     m: &mut Mapper,
     name: &str,
@@ -67,16 +68,8 @@ pub(super) fn ships(
     replicas: usize,
 ) -> Option<Vec<Option<String>>> {
     let declared = declared(m);
-    let own = svc.get("x-maestro").and_then(|x| x.get("ships"));
-    let chosen = match own {
-        Some(spec) => from_spec(m, name, spec, replicas)?,
-        None => match constraint(m, name, svc)? {
-            Some(ship) => vec![ship; replicas],
-            None if declared.is_empty() => return Some(vec![None; replicas]),
-            None => (0..replicas)
-                .map(|i| declared[i % declared.len()].clone())
-                .collect(),
-        },
+    let Some(chosen) = chosen(m, name, svc, replicas, &declared)? else {
+        return Some(vec![None; replicas]);
     };
     for (i, ship) in chosen.iter().enumerate() {
         if !declared.contains(ship) {
@@ -96,7 +89,92 @@ pub(super) fn ships(
             return None;
         }
     }
+    if let Some((key, other)) = shares_with(svc) {
+        let theirs = first_ship(m, other, 8);
+        if let Some((i, ship)) = chosen
+            .iter()
+            .enumerate()
+            .find(|(_, s)| theirs.as_ref().is_some_and(|t| t != *s))
+        {
+            m.error(
+                Some(name),
+                &format!("services/{name}/{key}"),
+                format!(
+                    "replica {} is placed on `{ship}`, but it shares the container of `{other}`, which runs on `{}`; place it there (or leave its placement out)",
+                    i + 1,
+                    theirs.unwrap_or_default()
+                ),
+            );
+            return None;
+        }
+    }
     Some(chosen.into_iter().map(Some).collect())
+}
+
+/// The placement written for the service (its own, a constraint, the
+/// service it shares a container with, every declared ship in turn), or
+/// `None` for the default ship.
+fn chosen(
+    m: &mut Mapper,
+    name: &str,
+    svc: &Map<String, Json>,
+    replicas: usize,
+    declared: &[String],
+) -> Option<Option<Vec<String>>> {
+    if let Some(spec) = svc.get("x-maestro").and_then(|x| x.get("ships")) {
+        return Some(Some(from_spec(m, name, spec, replicas)?));
+    }
+    if let Some(ship) = constraint(m, name, svc)? {
+        return Some(Some(vec![ship; replicas]));
+    }
+    if let Some(ship) = shares_with(svc).and_then(|(_, other)| first_ship(m, other, 8)) {
+        return Some(Some(vec![ship; replicas]));
+    }
+    if declared.is_empty() {
+        return Some(None);
+    }
+    Some(Some(
+        (0..replicas)
+            .map(|i| declared[i % declared.len()].clone())
+            .collect(),
+    ))
+}
+
+/// Where a service's first container runs, as [`ships`] would place it
+/// (without its messages, which come where that service is mapped).
+fn first_ship(m: &Mapper, name: &str, depth: u8) -> Option<String> {
+    let svc = m.service(name)?;
+    match svc.get("x-maestro").and_then(|x| x.get("ships")) {
+        Some(Json::String(s)) => return Some(s.clone()),
+        Some(Json::Array(items)) => return items.first()?.as_str().map(str::to_string),
+        Some(Json::Object(by)) => return by.get("1")?.as_str().map(str::to_string),
+        _ => {}
+    }
+    if let Some(ship) = hostnames(svc).next() {
+        return Some(ship);
+    }
+    match shares_with(svc) {
+        Some((_, other)) if depth > 0 => first_ship(m, other, depth - 1),
+        _ => declared(m).into_iter().next(),
+    }
+}
+
+/// The ships `node.hostname ==` constraints name.
+fn hostnames(svc: &Map<String, Json>) -> impl Iterator<Item = String> + '_ {
+    svc.get("deploy")
+        .and_then(|d| d.get("placement"))
+        .and_then(|p| p.get("constraints"))
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| hostname(c.as_str().unwrap_or("")))
+}
+
+fn hostname(constraint: &str) -> Option<String> {
+    constraint
+        .split_once("==")
+        .filter(|(k, _)| k.trim() == "node.hostname")
+        .map(|(_, v)| v.trim().to_string())
 }
 
 /// `x-maestro: {ships: …}`: a ship, a list taken in turn, or a mapping of
@@ -181,11 +259,7 @@ fn constraint(m: &mut Mapper, name: &str, svc: &Map<String, Json>) -> Option<Opt
     for (i, c) in constraints.into_iter().flatten().enumerate() {
         let path = format!("services/{name}/deploy/placement/constraints[{i}]");
         let text = c.as_str().unwrap_or("");
-        let hostname = text
-            .split_once("==")
-            .filter(|(k, _)| k.trim() == "node.hostname")
-            .map(|(_, v)| v.trim().to_string());
-        match (hostname, &found) {
+        match (hostname(text), &found) {
             (Some(h), Some(f)) if &h != f => {
                 m.error(
                     Some(name),

@@ -144,11 +144,7 @@ fn labels(svc: &Map<String, Json>) -> Vec<(String, String)> {
 /// Compose does), or `network_mode` as `net`.
 fn networks(m: &mut Mapper, name: &str, svc: &Map<String, Json>, at: At) -> Vec<(String, Node)> {
     if let Some(mode) = svc.get("network_mode").and_then(Json::as_str) {
-        let net = match mode.strip_prefix("service:") {
-            Some(other) => format!("container:{}-{other}-1", m.project.name),
-            None => mode.to_string(),
-        };
-        return vec![("net".into(), at.str(net))];
+        return vec![("net".into(), at.str(m.container_mode(mode)))];
     }
     let Some(nets) = svc.get("networks").and_then(Json::as_object) else {
         return Vec::new();
@@ -199,15 +195,39 @@ fn requires(m: &Mapper, svc: &Map<String, Json>, at: At) -> Option<(String, Node
 /// maestro does not read is warned about.
 fn deploy(m: &mut Mapper, name: &str, svc: &Map<String, Json>, at: At) -> Option<(String, Node)> {
     let deploy = svc.get("deploy")?.as_object()?;
-    for key in deploy.keys() {
-        let used = ["replicas", "update_config", "placement", "resources"];
-        if !used.contains(&key.as_str()) {
-            m.warn(
-                Some(name),
-                &format!("services/{name}/deploy/{key}"),
-                "is ignored: maestro reads `replicas`, `update_config`, `placement` and `resources.limits.memory` of `deploy`",
-            );
-        }
+    let used = ["replicas", "update_config", "placement", "resources"];
+    let mut ignored: Vec<String> = deploy
+        .keys()
+        .filter(|k| !used.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    let under = |key: &str, keep: &[&str]| -> Vec<String> {
+        deploy
+            .get(key)
+            .and_then(Json::as_object)
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| !keep.contains(&k.as_str()))
+            .map(|(k, _)| format!("{key}/{k}"))
+            .collect()
+    };
+    ignored.extend(under("placement", &["constraints"]));
+    ignored.extend(under("resources", &["limits"]));
+    let limits = deploy.get("resources").and_then(|r| r.get("limits"));
+    ignored.extend(
+        limits
+            .and_then(Json::as_object)
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| k.as_str() != "memory")
+            .map(|(k, _)| format!("resources/limits/{k}")),
+    );
+    for key in ignored {
+        m.warn(
+            Some(name),
+            &format!("services/{name}/deploy/{key}"),
+            "is ignored: maestro reads `replicas`, `update_config`, `placement.constraints` and `resources.limits.memory` of `deploy`",
+        );
     }
     let update = deploy.get("update_config")?;
     Some((

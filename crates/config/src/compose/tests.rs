@@ -218,6 +218,17 @@ fn files_are_told_apart_by_name_then_content() {
         "t.yaml",
         "name: x\nships: {}\nservices:\n  web: {image: nginx}\n"
     )));
+    assert_eq!(
+        file_kind(&write(
+            "ships.yaml",
+            "x-maestro: {ships: {vm1: {ip: 10.0.0.1}}}\n"
+        )),
+        FileKind::Either
+    );
+    assert_eq!(
+        file_kind(&write("inc.yaml", "include: [a.yaml]\n")),
+        FileKind::Compose
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -256,4 +267,75 @@ configs:
         &env.secrets["config.conf"].from,
         crate::SecretFrom::Command { argv, .. } if argv == &["printf", "%s", "a=1"]
     ));
+}
+
+const TWO_SHIPS: &str = "x-maestro:
+  ships:
+    vm1: {ip: 10.0.0.1}
+    vm2: {ip: 10.0.0.2}
+";
+
+#[test]
+fn a_service_sharing_anothers_container_runs_on_its_ship_by_its_name() {
+    let text = format!(
+        "name: p
+{TWO_SHIPS}services:
+  db: {{image: pg, container_name: mydb, x-maestro: {{ships: [vm2]}}}}
+  side: {{image: box, network_mode: 'service:db', deploy: {{replicas: 2}}}}
+  tool: {{image: box, pid: 'service:db', ipc: 'service:db'}}
+"
+    );
+    let env = load(&text).expect("loads");
+    for name in ["p-side-1", "p-side-2", "p-tool-1"] {
+        assert_eq!(env.containers[name].ship, "vm2", "{name}");
+    }
+    assert_eq!(
+        env.containers["p-side-2"].network_mode.as_deref(),
+        Some("container:mydb")
+    );
+    assert_eq!(
+        env.containers["p-tool-1"].options.pid.as_deref(),
+        Some("container:mydb")
+    );
+    let placed = text.replace(
+        "deploy: {replicas: 2}}",
+        "deploy: {replicas: 2}, x-maestro: {ships: [vm1, vm2]}}",
+    );
+    let e = errors(load(&placed));
+    assert!(
+        e.contains("services/side/network_mode: replica 1 is placed on `vm1`, but it shares the container of `db`, which runs on `vm2`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn what_maestro_leaves_out_of_deploy_mounts_hosts_and_logging_is_named() {
+    let env = load(
+        "services:
+  web:
+    image: nginx
+    extra_hosts: ['multi=1.2.3.4', 'multi=5.6.7.8']
+    logging: {options: {max-size: 1m}}
+    volumes: [{type: volume, source: data, target: /d, volume: {subpath: sub}}]
+    deploy:
+      resources: {limits: {cpus: '0.5', memory: 64m}, reservations: {memory: 32m}}
+      placement: {preferences: [{spread: node.labels.zone}]}
+volumes: {data: {}}
+",
+    )
+    .expect("loads");
+    let w: Vec<String> = env.warnings.iter().map(ToString::to_string).collect();
+    for expected in [
+        "services/web/extra_hosts: `multi` has several addresses",
+        "services/web/logging: `options` without `driver` are ignored",
+        "services/web/volumes[0]: `volume.subpath` is not supported",
+        "services/web/deploy/resources/limits/cpus: is ignored",
+        "services/web/deploy/resources/reservations: is ignored",
+        "services/web/deploy/placement/preferences: is ignored",
+    ] {
+        assert!(w.iter().any(|w| w.contains(expected)), "{expected}: {w:#?}");
+    }
+    let c = env.containers.values().next().expect("one container");
+    assert_eq!(c.extra_hosts["multi"], "1.2.3.4");
+    assert_eq!(c.limits.memory, Some(64 * 1024 * 1024));
 }
