@@ -59,7 +59,14 @@ pub fn environment(project: &Project, needs: Needs) -> Result<Environment, LoadE
         &project.directory,
         &reads,
         needs.environments,
-    )?;
+    )
+    .map_err(|e| LoadError {
+        errors: e
+            .errors
+            .into_iter()
+            .map(|e| in_service_file(project, e))
+            .collect(),
+    })?;
     let mut warnings: Vec<ConfigError> = project.warnings.iter().map(from_warning).collect();
     warnings.append(&mut m.warnings);
     warnings.append(&mut env.warnings);
@@ -87,6 +94,20 @@ fn document(m: &mut Mapper) -> Node {
         .collect();
     entries.push(("services".into(), top.map(services)));
     top.map(entries)
+}
+
+/// An error the model's checks found in a service's nodes, named by the
+/// file that defines the service (an override's, an include's), whose
+/// place the nodes carry.
+fn in_service_file(project: &Project, mut e: ConfigError) -> ConfigError {
+    let service = e
+        .message
+        .strip_prefix("services/")
+        .and_then(|rest| rest.split(['/', ':']).next());
+    if let Some(loc) = service.and_then(|s| project.service_locs.get(s)) {
+        e.file.clone_from(&loc.file);
+    }
+    e
 }
 
 /// The services another waits for with `condition: service_healthy`.

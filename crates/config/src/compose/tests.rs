@@ -339,3 +339,34 @@ volumes: {data: {}}
     assert_eq!(c.extra_hosts["multi"], "1.2.3.4");
     assert_eq!(c.limits.memory, Some(64 * 1024 * 1024));
 }
+
+#[test]
+fn an_error_in_an_overrides_service_names_the_override() {
+    let dir = std::env::temp_dir().join(format!("maestro-override-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("compose.yaml"), "services:\n  web: {image: box}\n").expect("write");
+    std::fs::write(
+        dir.join("compose.override.yaml"),
+        "\n\nservices:\n  tool: {image: box, pid: bogus}\n",
+    )
+    .expect("write");
+    let opts = Options {
+        files: vec!["compose.yaml".into(), "compose.override.yaml".into()],
+        project_directory: Some(dir.clone()),
+        environment: Some(BTreeMap::new()),
+        ..Options::default()
+    };
+    let opts = Options {
+        files: opts.files.iter().map(|f| dir.join(f)).collect(),
+        ..opts
+    };
+    let e = super::load(&opts, Needs::default())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        e.contains("compose.override.yaml:4:3: services/tool/"),
+        "{e}"
+    );
+}
