@@ -65,6 +65,32 @@ impl Engine {
         }
     }
 
+    /// The container named `name` with only its state and restart count
+    /// read (`state`, `restart_count`; every other field `None`), or `None`
+    /// when there is none: what a confirm, a watch or a health check needs,
+    /// without building the container's whole description.
+    pub async fn inspect_container_state(
+        &self,
+        name: &str,
+    ) -> Result<Option<ContainerInspectResponse>, EngineError> {
+        let Some(raw) = &self.raw else {
+            return self.inspect_container(name).await;
+        };
+        let action = format!("inspect container {name}");
+        let path = format!("/containers/{}/json", self.segment(&action, name)?);
+        let call = raw.get::<crate::raw::Inspected>(&self.api_version, &path);
+        match self.bounded(&action, call, self.timeout).await {
+            Ok(found) if found.has_no_state() => Err(EngineError::Protocol {
+                ship: self.ship.clone(),
+                action,
+                reason: "unexpected reply: the container's description has no `State`".into(),
+            }),
+            Ok(found) => Ok(Some(found.into())),
+            Err(EngineError::Refused { status: 404, .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
     /// The image `name` as the engine has it, or `None` when it lacks it.
     pub async fn inspect_image(&self, name: &str) -> Result<Option<ImageInspect>, EngineError> {
         let action = format!("inspect image {name}");
