@@ -106,7 +106,10 @@ impl Engine {
     }
 
     /// Containers (running or not) carrying every `label=value` filter given
-    /// (every container when none is).
+    /// (every container when none is). Of each only the fields maestro
+    /// reads are filled: `id`, `names`, `image`, `image_id`, `labels`,
+    /// `state`, `status` and the IP address of each of its networks; the
+    /// same holds for the other lists below.
     pub async fn list_containers(
         &self,
         labels: &[String],
@@ -147,6 +150,17 @@ impl Engine {
         &self,
         filter: Option<(&str, Vec<String>)>,
     ) -> Result<Vec<ContainerSummary>, EngineError> {
+        if let Some(raw) = &self.raw {
+            let mut path = String::from("/containers/json?all=true");
+            if let Some((key, values)) = &filter {
+                let filters = serde_json::json!({ *key: values }).to_string();
+                path.push_str("&filters=");
+                path.push_str(&crate::raw::query_value(&filters));
+            }
+            let call = raw.get::<Vec<crate::raw::Listed>>(&self.api_version, &path);
+            let list = self.bounded("list containers", call, self.timeout).await?;
+            return Ok(list.into_iter().map(ContainerSummary::from).collect());
+        }
         let options = ListContainersOptions {
             all: true,
             filters: filter

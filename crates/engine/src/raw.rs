@@ -1,17 +1,22 @@
 //! Answers read into only the fields maestro looks at. The client library
 //! parses every answer into its full typed model: a container's inspect
 //! (its whole configuration, every environment variable included) to learn
-//! its state. The calls here send the same request through the same
+//! its state, each entry of a ship's list with its ports, mounts and
+//! network settings. The calls here send the same request through the same
 //! connection (the same pool, cap and timeout) and parse the answer into a
 //! small shape, the rest of the JSON skipped without being built; errors
 //! are the client library's own, so they read as before.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use bollard::errors::Error;
-use bollard::models::{ContainerInspectResponse, ContainerState};
+use bollard::models::{
+    ContainerInspectResponse, ContainerState, ContainerSummary, ContainerSummaryNetworkSettings,
+    ContainerSummaryStateEnum, EndpointSettings,
+};
 use bollard::BollardRequest;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -119,9 +124,116 @@ impl From<Inspected> for ContainerInspectResponse {
     }
 }
 
+/// One entry of a ship's container list, the fields maestro reads.
+#[derive(Deserialize)]
+pub(crate) struct Listed {
+    #[serde(rename = "Id")]
+    id: Option<String>,
+    #[serde(rename = "Names")]
+    names: Option<Vec<String>>,
+    #[serde(rename = "Image")]
+    image: Option<String>,
+    #[serde(rename = "ImageID")]
+    image_id: Option<String>,
+    #[serde(rename = "Labels")]
+    labels: Option<HashMap<String, String>>,
+    #[serde(rename = "State")]
+    state: Option<ContainerSummaryStateEnum>,
+    #[serde(rename = "Status")]
+    status: Option<String>,
+    #[serde(rename = "NetworkSettings")]
+    network_settings: Option<ListedNetworks>,
+}
+
+#[derive(Deserialize)]
+struct ListedNetworks {
+    #[serde(rename = "Networks")]
+    networks: Option<HashMap<String, ListedEndpoint>>,
+}
+
+#[derive(Deserialize)]
+struct ListedEndpoint {
+    #[serde(rename = "IPAddress")]
+    ip_address: Option<String>,
+}
+
+impl From<Listed> for ContainerSummary {
+    fn from(listed: Listed) -> ContainerSummary {
+        ContainerSummary {
+            id: listed.id,
+            names: listed.names,
+            image: listed.image,
+            image_id: listed.image_id,
+            labels: listed.labels,
+            state: listed.state,
+            status: listed.status,
+            network_settings: listed.network_settings.map(|settings| {
+                ContainerSummaryNetworkSettings {
+                    networks: settings.networks.map(|networks| {
+                        networks
+                            .into_iter()
+                            .map(|(name, endpoint)| {
+                                let endpoint = EndpointSettings {
+                                    ip_address: endpoint.ip_address,
+                                    ..Default::default()
+                                };
+                                (name, endpoint)
+                            })
+                            .collect()
+                    }),
+                }
+            }),
+            ..Default::default()
+        }
+    }
+}
+
+/// `text` as one value of a query string (RFC 3986's unreserved bytes kept,
+/// every other byte percent-encoded).
+pub(crate) fn query_value(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3);
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_entry_keeps_the_fields_read() {
+        let text = r#"{"Id":"abc","Names":["/web"],"Image":"nginx","ImageID":"sha256:1",
+            "Labels":{"a":"b"},"State":"running","Status":"Up 3 seconds",
+            "Ports":[{"PrivatePort":80,"Type":"tcp"}],"Mounts":[],
+            "NetworkSettings":{"Networks":{"net":{"IPAddress":"10.0.0.2","Gateway":"10.0.0.1"}}}}"#;
+        let full: ContainerSummary = serde_json::from_str(text).unwrap();
+        let slim: ContainerSummary = serde_json::from_str::<Listed>(text).unwrap().into();
+        assert_eq!(slim.id, full.id);
+        assert_eq!(slim.names, full.names);
+        assert_eq!(slim.image, full.image);
+        assert_eq!(slim.image_id, full.image_id);
+        assert_eq!(slim.labels, full.labels);
+        assert_eq!(slim.state, full.state);
+        assert_eq!(slim.status, full.status);
+        let ip = |s: &ContainerSummary| {
+            s.network_settings
+                .as_ref()
+                .unwrap()
+                .networks
+                .as_ref()
+                .unwrap()["net"]
+                .ip_address
+                .clone()
+        };
+        assert_eq!(ip(&slim), ip(&full));
+        assert_eq!(slim.ports, None);
+    }
 
     #[test]
     fn an_inspect_keeps_the_state_and_restart_count() {
@@ -135,5 +247,13 @@ mod tests {
         assert_eq!(slim.state, full.state);
         assert_eq!(slim.restart_count, full.restart_count);
         assert_eq!(slim.config, None);
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(
+            query_value(r#"{"name":["^/?a\\.b$"]}"#),
+            "%7B%22name%22%3A%5B%22%5E%2F%3Fa%5C%5C.b%24%22%5D%7D"
+        );
     }
 }
