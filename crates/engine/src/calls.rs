@@ -247,6 +247,11 @@ impl Engine {
     pub async fn start_container(&self, name: &str) -> Result<(), EngineError> {
         let action = format!("start container {name}");
         let path = self.segment(&action, name)?;
+        if let Some(raw) = &self.raw {
+            let path = format!("/containers/{path}/start");
+            let call = raw.post(&self.api_version, &path);
+            return self.bounded(&action, call, self.timeout).await;
+        }
         self.bounded(
             &action,
             self.docker.start_container(&path, None),
@@ -273,14 +278,18 @@ impl Engine {
         // deadlock (no call holds a permit while it waits for another), it
         // only makes the other calls queue when the whole pool is waiting out
         // grace periods. The wait for the permit is not counted in `limit`.
-        match self
-            .bounded(
-                &action,
-                self.docker.stop_container(&path, Some(options)),
-                limit,
-            )
-            .await
-        {
+        let result = match &self.raw {
+            Some(raw) => {
+                let path = format!("/containers/{path}/stop?t={}", options.t.unwrap_or(0));
+                self.bounded(&action, raw.post(&self.api_version, &path), limit)
+                    .await
+            }
+            None => {
+                let call = self.docker.stop_container(&path, Some(options));
+                self.bounded(&action, call, limit).await
+            }
+        };
+        match result {
             Err(EngineError::Refused { status: 304, .. }) => Ok(()),
             other => other,
         }

@@ -1,11 +1,14 @@
-//! Answers read into only the fields maestro looks at. The client library
-//! parses every answer into its full typed model: a container's inspect
-//! (its whole configuration, every environment variable included) to learn
-//! its state, each entry of a ship's list with its ports, mounts and
-//! network settings. The calls here send the same request through the same
-//! connection (the same pool, cap and timeout) and parse the answer into a
-//! small shape, the rest of the JSON skipped without being built; errors
-//! are the client library's own, so they read as before.
+//! Engine calls sent without the client library's request and answer
+//! models. The library parses every answer into its full typed model (a
+//! container's inspect, its whole configuration and every environment
+//! variable included, to learn its state; each entry of a ship's list with
+//! its ports, mounts and network settings) and builds every request's
+//! address through a URL parser (a fifth of the instructions of a stop).
+//! The calls here send the same request through the same connection (the
+//! same pool, cap and timeout) and parse the answer into a small shape, the
+//! rest of the JSON skipped without being built; a start and a stop, which
+//! answer nothing, are sent the same way. Errors are made as the library
+//! makes them, so they read as before.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -51,33 +54,7 @@ impl Raw {
         version: &str,
         path: &str,
     ) -> Result<T, Error> {
-        let uri = if version.is_empty() {
-            format!("{}{path}", self.base)
-        } else {
-            format!("{}/v{version}{path}", self.base)
-        };
-        let request = hyper::Request::get(uri)
-            .header(hyper::header::CONTENT_TYPE, "application/json")
-            .body(bollard::body_full(hyper::body::Bytes::new()))?;
-        let response = (self.send)(request).await?;
-        let status = response.status();
-        let bytes = response.into_body().collect().await?.to_bytes();
-        if !status.is_success() && status != hyper::StatusCode::NOT_MODIFIED {
-            let contents = String::from_utf8_lossy(&bytes).to_string();
-            let message = if contents.is_empty() {
-                String::new()
-            } else {
-                match serde_json::from_str::<ServerMessage>(&contents) {
-                    Ok(m) => m.message,
-                    Err(e) if e.is_data() || e.is_syntax() => contents,
-                    Err(e) => return Err(e.into()),
-                }
-            };
-            return Err(Error::DockerResponseServerError {
-                status_code: status.as_u16(),
-                message,
-            });
-        }
+        let bytes = self.call(hyper::Method::GET, version, path).await?;
         serde_json::from_slice::<T>(&bytes).map_err(|e| {
             if e.is_data() || e.is_syntax() {
                 Error::JsonDataError {
@@ -87,6 +64,53 @@ impl Raw {
             } else {
                 e.into()
             }
+        })
+    }
+
+    /// `POST {base}/v{version}{path}` without a body, its answer's body
+    /// read and dropped (a start, a stop).
+    pub(crate) async fn post(&self, version: &str, path: &str) -> Result<(), Error> {
+        self.call(hyper::Method::POST, version, path).await?;
+        Ok(())
+    }
+
+    /// One request without a body; the answer's body when its status is a
+    /// success (or 304), the engine's refusal otherwise.
+    async fn call(
+        &self,
+        method: hyper::Method,
+        version: &str,
+        path: &str,
+    ) -> Result<hyper::body::Bytes, Error> {
+        let uri = if version.is_empty() {
+            format!("{}{path}", self.base)
+        } else {
+            format!("{}/v{version}{path}", self.base)
+        };
+        let request = hyper::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(bollard::body_full(hyper::body::Bytes::new()))?;
+        let response = (self.send)(request).await?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        if status.is_success() || status == hyper::StatusCode::NOT_MODIFIED {
+            return Ok(bytes);
+        }
+        let contents = String::from_utf8_lossy(&bytes).to_string();
+        let message = if contents.is_empty() {
+            String::new()
+        } else {
+            match serde_json::from_str::<ServerMessage>(&contents) {
+                Ok(m) => m.message,
+                Err(e) if e.is_data() || e.is_syntax() => contents,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        Err(Error::DockerResponseServerError {
+            status_code: status.as_u16(),
+            message,
         })
     }
 }
@@ -196,7 +220,10 @@ pub(crate) fn query_value(text: &str) -> String {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xF)]));
         }
     }
     out
