@@ -65,6 +65,32 @@ impl Engine {
         }
     }
 
+    /// The container named `name` with only its state and restart count
+    /// read (`state`, `restart_count`; every other field `None`), or `None`
+    /// when there is none: what a confirm, a watch or a health check needs,
+    /// without building the container's whole description.
+    pub async fn inspect_container_state(
+        &self,
+        name: &str,
+    ) -> Result<Option<ContainerInspectResponse>, EngineError> {
+        let Some(raw) = &self.raw else {
+            return self.inspect_container(name).await;
+        };
+        let action = format!("inspect container {name}");
+        let path = format!("/containers/{}/json", self.segment(&action, name)?);
+        let call = raw.get::<crate::raw::Inspected>(&self.api_version, &path);
+        match self.bounded(&action, call, self.timeout).await {
+            Ok(found) if found.has_no_state() => Err(EngineError::Protocol {
+                ship: self.ship.clone(),
+                action,
+                reason: "unexpected reply: the container's description has no `State`".into(),
+            }),
+            Ok(found) => Ok(Some(found.into())),
+            Err(EngineError::Refused { status: 404, .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
     /// The image `name` as the engine has it, or `None` when it lacks it.
     pub async fn inspect_image(&self, name: &str) -> Result<Option<ImageInspect>, EngineError> {
         let action = format!("inspect image {name}");
@@ -80,7 +106,10 @@ impl Engine {
     }
 
     /// Containers (running or not) carrying every `label=value` filter given
-    /// (every container when none is).
+    /// (every container when none is). Of each only the fields maestro
+    /// reads are filled: `id`, `names`, `image`, `image_id`, `labels`,
+    /// `state`, `status` and the IP address of each of its networks; the
+    /// same holds for the other lists below.
     pub async fn list_containers(
         &self,
         labels: &[String],
@@ -121,6 +150,17 @@ impl Engine {
         &self,
         filter: Option<(&str, Vec<String>)>,
     ) -> Result<Vec<ContainerSummary>, EngineError> {
+        if let Some(raw) = &self.raw {
+            let mut path = String::from("/containers/json?all=true");
+            if let Some((key, values)) = &filter {
+                let filters = serde_json::json!({ *key: values }).to_string();
+                path.push_str("&filters=");
+                path.push_str(&crate::raw::query_value(&filters));
+            }
+            let call = raw.get::<Vec<crate::raw::Listed>>(&self.api_version, &path);
+            let list = self.bounded("list containers", call, self.timeout).await?;
+            return Ok(list.into_iter().map(ContainerSummary::from).collect());
+        }
         let options = ListContainersOptions {
             all: true,
             filters: filter
@@ -207,6 +247,11 @@ impl Engine {
     pub async fn start_container(&self, name: &str) -> Result<(), EngineError> {
         let action = format!("start container {name}");
         let path = self.segment(&action, name)?;
+        if let Some(raw) = &self.raw {
+            let path = format!("/containers/{path}/start");
+            let call = raw.post(&self.api_version, &path);
+            return self.bounded(&action, call, self.timeout).await;
+        }
         self.bounded(
             &action,
             self.docker.start_container(&path, None),
@@ -233,14 +278,18 @@ impl Engine {
         // deadlock (no call holds a permit while it waits for another), it
         // only makes the other calls queue when the whole pool is waiting out
         // grace periods. The wait for the permit is not counted in `limit`.
-        match self
-            .bounded(
-                &action,
-                self.docker.stop_container(&path, Some(options)),
-                limit,
-            )
-            .await
-        {
+        let result = match &self.raw {
+            Some(raw) => {
+                let path = format!("/containers/{path}/stop?t={}", options.t.unwrap_or(0));
+                self.bounded(&action, raw.post(&self.api_version, &path), limit)
+                    .await
+            }
+            None => {
+                let call = self.docker.stop_container(&path, Some(options));
+                self.bounded(&action, call, limit).await
+            }
+        };
+        match result {
             Err(EngineError::Refused { status: 304, .. }) => Ok(()),
             other => other,
         }

@@ -15,6 +15,7 @@ mod legacy;
 mod logs_from;
 mod objects;
 mod path;
+mod raw;
 mod ssh;
 mod tls;
 
@@ -55,6 +56,9 @@ pub struct Engine {
     _ssh: Option<Arc<ssh::Session>>,
     /// The answers of this engine cut at a cap.
     oversized: capped::Oversized,
+    /// The connection pool for calls whose answers are read into only the
+    /// fields maestro looks at.
+    raw: Option<raw::Raw>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -111,9 +115,10 @@ impl Engine {
             let address = format!("tcp://{}:{}", ship.endpoint, ship.docker_port);
             (http(ship, &address, unpinned)?, address, None)
         };
-        let oversized = LAST_OVERSIZED
-            .with(|last| last.borrow_mut().take())
-            .unwrap_or_default();
+        let (oversized, raw) = match LAST_BUILT.with(|last| last.borrow_mut().take()) {
+            Some((oversized, raw)) => (oversized, Some(raw)),
+            None => (capped::Oversized::default(), None),
+        };
         let mut engine = Engine {
             ship: ship.name.clone(),
             docker,
@@ -124,6 +129,7 @@ impl Engine {
             calls: None,
             _ssh: session,
             oversized,
+            raw,
         };
         engine.settle_version(&ship.api_version).await?;
         Ok(engine)
@@ -386,12 +392,12 @@ where
 const IDLE_CONNECTIONS: usize = 32;
 
 thread_local! {
-    /// The record of oversized answers of the client [`pooled`] built last
-    /// on this thread, for [`Engine::connect`] to keep: `pooled` is also
-    /// reached through the TLS set-up, which returns only the client.
-    /// `connect` builds the client and takes this with no `await` between,
-    /// so on the same thread.
-    static LAST_OVERSIZED: std::cell::RefCell<Option<capped::Oversized>> =
+    /// The record of oversized answers and the transport of the client
+    /// [`pooled`] built last on this thread, for [`Engine::connect`] to
+    /// keep: `pooled` is also reached through the TLS set-up, which returns
+    /// only the client. `connect` builds the client and takes this with no
+    /// `await` between, so on the same thread.
+    static LAST_BUILT: std::cell::RefCell<Option<(capped::Oversized, raw::Raw)>> =
         const { std::cell::RefCell::new(None) };
 }
 
@@ -404,19 +410,24 @@ fn pooled(
     version: &ClientVersion,
 ) -> Result<Docker, EngineError> {
     let oversized = capped::Oversized::default();
-    LAST_OVERSIZED.with(|last| *last.borrow_mut() = Some(oversized.clone()));
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .pool_max_idle_per_host(IDLE_CONNECTIONS)
         .build(capped::Capped(connector, oversized.clone()));
-    let transport = move |request: BollardRequest| {
+    let send: raw::Send = Arc::new(move |request: BollardRequest| {
         let client = client.clone();
-        async move {
+        Box::pin(async move {
             client
                 .request(request)
                 .await
                 .map_err(bollard::errors::Error::from)
-        }
+        })
+    });
+    let built = raw::Raw {
+        send: send.clone(),
+        base: base.trim_end_matches('/').to_owned(),
     };
+    LAST_BUILT.with(|last| *last.borrow_mut() = Some((oversized, built)));
+    let transport = move |request: BollardRequest| send(request);
     Docker::connect_with_custom_transport(
         transport,
         Some(base.to_owned()),

@@ -129,7 +129,7 @@ impl CheckTarget for EngineTarget {
         Box::pin(async move {
             let found = self
                 .engine
-                .inspect_container(&self.name)
+                .inspect_container_state(&self.name)
                 .await?
                 .ok_or_else(|| TargetError::Gone(self.name.clone()))?;
             let Some(health) = found.state.and_then(|s| s.health) else {
@@ -333,7 +333,7 @@ pub(crate) async fn confirm(ctx: &Ctx<'_>, sent: Option<Instant>) -> Result<(), 
             .max(now + SETTLE_AFTER);
         tokio::time::sleep_until(settled).await;
     }
-    match engine.inspect_container(&c.name).await? {
+    match engine.inspect_container_state(&c.name).await? {
         Some(found) if is_running(&found) => match crash_looping(&found) {
             Some(why) => Err(Failure::CrashLoop {
                 name: c.name.clone(),
@@ -437,7 +437,11 @@ pub(crate) async fn monitor(ctx: &Ctx<'_>, time: Duration) -> Result<(), Failure
         failure = watch_for_death(&ctx.engine, &ctx.container.name) => return Err(failure),
     }
     // The last look, at the end of the time.
-    match ctx.engine.inspect_container(&ctx.container.name).await? {
+    match ctx
+        .engine
+        .inspect_container_state(&ctx.container.name)
+        .await?
+    {
         Some(found) if is_running(&found) => Ok(()),
         Some(found) => Err(Failure::DiedDuringChecks {
             status: exit_code(&found),
@@ -454,7 +458,7 @@ async fn watch_for_death(engine: &Engine, name: &str) -> Failure {
     let name = name.to_owned();
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        match engine.inspect_container(&name).await {
+        match engine.inspect_container_state(&name).await {
             Ok(Some(found)) if is_running(&found) => {
                 if let Some(why) = crash_looping(&found) {
                     return Failure::CrashLoop {

@@ -69,7 +69,7 @@ async fn make_ready(engine: &Engine, request: &ProxyRequest) -> Result<(), Failu
     if engine.networks_named(&[network.as_str()]).await?.is_empty() {
         engine.create_network(request.network.clone()).await?;
     }
-    let started = match engine.inspect_container(&request.name).await? {
+    let started = match engine.inspect_container_state(&request.name).await? {
         None => {
             engine
                 .create_container(&request.name, request.body.clone())

@@ -154,15 +154,18 @@ pub fn select<'e>(
             .iter()
             .map(|c| env.containers[*c].service.as_str())
             .collect();
+        // The related services gathered first, so that each one's
+        // instances are added once, not once per service relating to it.
+        let mut related_all: BTreeSet<String> = BTreeSet::new();
         for service in services {
-            let related = match direction {
+            related_all.extend(match direction {
                 Direction::Forward => env.graph.requires(service),
                 Direction::Reverse => env.graph.needed_for(service),
-            };
-            for other in related {
-                if let Some(s) = env.services.get(&other) {
-                    chosen.extend(s.instances.iter().map(String::as_str));
-                }
+            });
+        }
+        for other in &related_all {
+            if let Some(s) = env.services.get(other) {
+                chosen.extend(s.instances.iter().map(String::as_str));
             }
         }
     }

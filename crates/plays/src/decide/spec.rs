@@ -212,7 +212,7 @@ fn spec_hash_with_env(body: &ContainerCreateBody, container: &Container) -> Stri
     let fields = normalized(body);
     // By name, the last definition of each (no map built), then as strings.
     let mut vars = container.env.sorted();
-    vars.sort_by(|a, b| env_string(*a).cmp(env_string(*b)));
+    vars.sort_by(|a, b| env_order(*a, *b));
     let mut text: Vec<u8> = Vec::with_capacity(4096);
     text.push(b'{');
     let mut first = true;
@@ -229,6 +229,18 @@ fn spec_hash_with_env(body: &ContainerCreateBody, container: &Container) -> Stri
     }
     text.push(b'}');
     hash_text(&text)
+}
+
+/// The order of `NAME=value` (or `NAME`) strings, without making them:
+/// names that differ before either ends decide it (the usual case, one
+/// slice comparison); otherwise the strings' bytes are compared.
+fn env_order(a: (&str, Option<&str>), b: (&str, Option<&str>)) -> std::cmp::Ordering {
+    let (x, y) = (a.0.as_bytes(), b.0.as_bytes());
+    let common = x.len().min(y.len());
+    match x[..common].cmp(&y[..common]) {
+        std::cmp::Ordering::Equal => env_string(a).cmp(env_string(b)),
+        decided => decided,
+    }
 }
 
 /// The bytes of `NAME=value` (or `NAME`), for ordering without making it.
@@ -514,6 +526,34 @@ fn port_pairs(exposed: &PortSpec, external: &PortSpec) -> Vec<(String, String)> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn variables_are_ordered_as_their_strings() {
+        let vars: Vec<(&str, Option<&str>)> = vec![
+            ("A", Some("x")),
+            ("A-B", Some("1")),
+            ("A_B", None),
+            ("AB", Some("")),
+            ("A", None),
+            ("B", Some("=")),
+            ("", Some("v")),
+            ("Ab", Some("2")),
+            ("A>", Some("3")),
+        ];
+        let text = |(k, v): (&str, Option<&str>)| match v {
+            Some(v) => format!("{k}={v}"),
+            None => k.to_owned(),
+        };
+        for a in &vars {
+            for b in &vars {
+                assert_eq!(
+                    env_order(*a, *b),
+                    text(*a).cmp(&text(*b)),
+                    "{a:?} against {b:?}"
+                );
+            }
+        }
+    }
 
     fn load(yaml: &str) -> Environment {
         let source = maestro_config::Source {
