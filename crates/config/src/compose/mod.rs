@@ -180,42 +180,109 @@ pub fn file_kind(path: &std::path::Path) -> FileKind {
             return FileKind::Compose;
         }
     }
+    // Only a regular file of a Compose file's size is looked into: a
+    // device, a pipe or a huge file is left to the maestro loader's bounds.
+    let small = std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() <= SNIFF_BYTES);
+    if !small {
+        return FileKind::Maestro;
+    }
     match std::fs::read_to_string(path) {
         Ok(text) => kind_of(&text),
         Err(_) => FileKind::Maestro,
     }
 }
 
+/// The largest file whose content is looked at to tell its kind.
+const SNIFF_BYTES: u64 = 1024 * 1024;
+
 /// [`file_kind`] by content.
 fn kind_of(text: &str) -> FileKind {
     const COMPOSE_TOP: &[&str] = &[
         "services", "networks", "volumes", "secrets", "configs", "include", "name", "version",
     ];
-    let Ok(root) = maestro_compose::yaml::parse(text, "") else {
+    let Some(o) = outline(text) else {
         return FileKind::Maestro;
     };
-    let Some(top) = root.as_map() else {
-        return FileKind::Maestro;
-    };
-    if !top
-        .iter()
-        .all(|(k, _, _)| COMPOSE_TOP.contains(&k.as_str()) || k.starts_with("x-"))
+    if o.top.is_empty()
+        || !o
+            .top
+            .iter()
+            .all(|k| COMPOSE_TOP.contains(&k.as_str()) || k.starts_with("x-"))
     {
         return FileKind::Maestro;
     }
-    match root.get("services").and_then(|s| s.as_map()) {
-        Some(services) if !services.is_empty() => {
-            if services
-                .iter()
-                .all(|(_, _, s)| s.get("instances").is_none())
-            {
-                FileKind::Compose
-            } else {
-                FileKind::Maestro
-            }
+    if o.services > 0 {
+        return match o.with_instances {
+            0 => FileKind::Compose,
+            _ => FileKind::Maestro,
+        };
+    }
+    if o.top.iter().any(|k| k == "include") {
+        return FileKind::Compose;
+    }
+    FileKind::Either
+}
+
+/// The top-level keys of a document, how many services it has and how
+/// many of them have `instances`: read from the parser's events alone
+/// (aliases are not expanded, nothing is built).
+#[derive(Default)]
+struct Outline {
+    top: Vec<String>,
+    services: usize,
+    with_instances: usize,
+}
+
+/// One open collection while outlining.
+struct Frame {
+    map: bool,
+    expect_key: bool,
+    key: Option<String>,
+}
+
+fn outline(text: &str) -> Option<Outline> {
+    use saphyr_parser::{Event, Parser};
+    let mut parser = Parser::new_from_str(text);
+    let mut out = Outline::default();
+    let mut stack: Vec<Frame> = Vec::new();
+    let value_done = |stack: &mut Vec<Frame>| {
+        if let Some(f) = stack.last_mut().filter(|f| f.map) {
+            f.expect_key = true;
         }
-        _ if top.iter().any(|(k, _, _)| k == "include") => FileKind::Compose,
-        _ => FileKind::Either,
+    };
+    loop {
+        let (event, _) = parser.next_event()?.ok()?;
+        match event {
+            Event::StreamEnd => return Some(out),
+            Event::MappingStart(..) | Event::SequenceStart(..) => stack.push(Frame {
+                map: matches!(event, Event::MappingStart(..)),
+                expect_key: true,
+                key: None,
+            }),
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+                value_done(&mut stack);
+            }
+            Event::Scalar(text, ..) => {
+                let depth = stack.len();
+                let in_services = stack.first().and_then(|f| f.key.as_deref()) == Some("services");
+                match stack.last_mut() {
+                    Some(f) if f.map && f.expect_key => {
+                        f.expect_key = false;
+                        f.key = Some(text.to_string());
+                        match depth {
+                            1 => out.top.push(text.to_string()),
+                            2 if in_services => out.services += 1,
+                            3 if in_services && text == "instances" => out.with_instances += 1,
+                            _ => {}
+                        }
+                    }
+                    _ => value_done(&mut stack),
+                }
+            }
+            Event::Alias(_) => value_done(&mut stack),
+            _ => {}
+        }
     }
 }
 
