@@ -232,7 +232,10 @@ impl<'a> Executor<'a> {
 
     /// A container's two parts: each once the containers it waits for are
     /// done with; a concurrency slot held from its first operation to its
-    /// last, but never while waiting for another container.
+    /// last, but never while waiting for another container. Each part's
+    /// future is boxed when it begins: a play's every container waits at
+    /// once, and its wait then holds a few words, not the largest state of
+    /// the operations it has yet to run.
     async fn work(&self, i: usize, work: &'a Work) -> Outcome {
         let mut progress = Progress {
             permit: None,
@@ -258,7 +261,7 @@ impl<'a> Executor<'a> {
                 return untouched(AbortReason::Failure);
             }
             if !first.is_empty() {
-                match self.part(i, work, first, &mut progress).await {
+                match Box::pin(self.part(i, work, first, &mut progress)).await {
                     Ok(None) => {}
                     Ok(Some(done)) => return Outcome::Done(done),
                     Err(outcome) => return outcome,
@@ -287,7 +290,7 @@ impl<'a> Executor<'a> {
             }
             return Outcome::Done(work.done.clone());
         }
-        match self.part(i, work, second, &mut progress).await {
+        match Box::pin(self.part(i, work, second, &mut progress)).await {
             Ok(None) => Outcome::Done(work.done.clone()),
             Ok(Some(done)) => Outcome::Done(done),
             Err(outcome) => outcome,
