@@ -485,10 +485,7 @@ fn compose_environment(
     let project = maestro_compose::load(&opts).map_err(maestro_config::compose::from_compose)?;
     match command {
         Command::Config => {
-            let warnings: Vec<String> = project.warnings.iter().map(|w| w.to_string()).collect();
-            for w in warnings {
-                eprintln!("WARNING: {w}");
-            }
+            output::warnings(&maestro_config::compose::project_warnings(&project));
             return output::print(&format!("{}\n", project.to_json_pretty())).map(|()| None);
         }
         Command::Dump { config: true, .. } => eprintln!("{}\n", project.to_json_pretty()),

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use crate::{Engine, EngineError};
 
 /// Bytes a path segment may hold as they are (RFC 3986's unreserved set).
-fn unreserved(b: u8) -> bool {
+pub(crate) fn unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
 }
 
@@ -42,18 +42,26 @@ fn encode(name: &str, keep: impl Fn(u8) -> bool) -> Option<Cow<'_, str>> {
     if name.is_empty() || name.bytes().all(|b| b == b'.') {
         return None;
     }
-    if name.bytes().all(&keep) {
-        return Some(Cow::Borrowed(name));
+    Some(escaped(name, keep))
+}
+
+/// `text` with every byte that `keep` refuses percent-encoded.
+pub(crate) fn escaped(text: &str, keep: impl Fn(u8) -> bool) -> Cow<'_, str> {
+    if text.bytes().all(&keep) {
+        return Cow::Borrowed(text);
     }
-    let mut out = String::with_capacity(name.len() * 3);
-    for b in name.bytes() {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(text.len() * 3);
+    for b in text.bytes() {
         if keep(b) {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xF)]));
         }
     }
-    Some(Cow::Owned(out))
+    Cow::Owned(out)
 }
 
 impl Engine {

@@ -215,18 +215,7 @@ impl From<Listed> for ContainerSummary {
 /// `text` as one value of a query string (RFC 3986's unreserved bytes kept,
 /// every other byte percent-encoded).
 pub(crate) fn query_value(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 3);
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            const HEX: &[u8; 16] = b"0123456789ABCDEF";
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xF)]));
-        }
-    }
-    out
+    crate::path::escaped(text, crate::path::unreserved).into_owned()
 }
 
 #[cfg(test)]

@@ -67,7 +67,7 @@ pub fn environment(project: &Project, needs: Needs) -> Result<Environment, LoadE
             .map(|e| in_service_file(project, e))
             .collect(),
     })?;
-    let mut warnings: Vec<ConfigError> = project.warnings.iter().map(from_warning).collect();
+    let mut warnings = project_warnings(project);
     warnings.append(&mut m.warnings);
     warnings.append(&mut env.warnings);
     env.warnings = warnings;
@@ -130,8 +130,13 @@ pub fn from_compose(e: ComposeError) -> LoadError {
     LoadError::from(located(&e.loc, &e.message))
 }
 
-fn from_warning(w: &maestro_compose::Warning) -> ConfigError {
-    located(&w.loc, &w.message)
+/// What the Compose reader warned about, as the environment's warnings.
+pub fn project_warnings(project: &Project) -> Vec<ConfigError> {
+    project
+        .warnings
+        .iter()
+        .map(|w| located(&w.loc, &w.message))
+        .collect()
 }
 
 fn located(loc: &maestro_compose::Loc, message: &str) -> ConfigError {
@@ -284,11 +289,6 @@ fn outline(text: &str) -> Option<Outline> {
             _ => {}
         }
     }
-}
-
-/// Whether `path` is a Compose file ([`FileKind::Compose`]).
-pub fn is_compose_file(path: &std::path::Path) -> bool {
-    file_kind(path) == FileKind::Compose
 }
 
 #[cfg(test)]

@@ -161,13 +161,18 @@ fn first_ship(m: &Mapper, name: &str, depth: u8) -> Option<String> {
 
 /// The ships `node.hostname ==` constraints name.
 fn hostnames(svc: &Map<String, Json>) -> impl Iterator<Item = String> + '_ {
+    constraints(svc).filter_map(hostname)
+}
+
+/// The texts of `deploy.placement.constraints`.
+fn constraints(svc: &Map<String, Json>) -> impl Iterator<Item = &str> {
     svc.get("deploy")
         .and_then(|d| d.get("placement"))
         .and_then(|p| p.get("constraints"))
         .and_then(Json::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|c| hostname(c.as_str().unwrap_or("")))
+        .map(|c| c.as_str().unwrap_or(""))
 }
 
 fn hostname(constraint: &str) -> Option<String> {
@@ -250,15 +255,9 @@ fn by_number(
 /// The ship `deploy.placement.constraints` names with `node.hostname ==`;
 /// other constraints are warned about and ignored.
 fn constraint(m: &mut Mapper, name: &str, svc: &Map<String, Json>) -> Option<Option<String>> {
-    let constraints = svc
-        .get("deploy")
-        .and_then(|d| d.get("placement"))
-        .and_then(|p| p.get("constraints"))
-        .and_then(Json::as_array);
     let mut found: Option<String> = None;
-    for (i, c) in constraints.into_iter().flatten().enumerate() {
+    for (i, text) in constraints(svc).enumerate() {
         let path = format!("services/{name}/deploy/placement/constraints[{i}]");
-        let text = c.as_str().unwrap_or("");
         match (hostname(text), &found) {
             (Some(h), Some(f)) if &h != f => {
                 m.error(

@@ -30,7 +30,7 @@ pub(super) fn top_level(m: &mut Mapper) -> Vec<(String, Node)> {
     if let Some(volumes) = section("volumes") {
         let entries: Vec<(String, Node)> = volumes
             .iter()
-            .map(|(k, v)| (k.clone(), volume(m, k, v, at)))
+            .map(|(k, v)| (k.clone(), volume(v, at)))
             .collect();
         out.push(("volumes".into(), at.map(entries)));
     }
@@ -100,7 +100,7 @@ fn network(m: &mut Mapper, key: &str, n: &Json, at: At) -> Node {
     at.map(entries)
 }
 
-fn volume(m: &mut Mapper, key: &str, v: &Json, at: At) -> Node {
+fn volume(v: &Json, at: At) -> Node {
     let mut entries = Vec::new();
     copy(v, &["name"], at, &mut entries);
     if v.get("external").and_then(Json::as_bool) == Some(true) {
@@ -108,7 +108,6 @@ fn volume(m: &mut Mapper, key: &str, v: &Json, at: At) -> Node {
         return at.map(entries);
     }
     copy(v, &["driver", "driver_opts", "labels"], at, &mut entries);
-    let _ = (m, key);
     at.map(entries)
 }
 

@@ -181,12 +181,11 @@ fn networks(m: &mut Mapper, name: &str, svc: &Map<String, Json>, at: At) -> Vec<
 
 /// `depends_on` as `requires`.
 fn requires(m: &Mapper, svc: &Map<String, Json>, at: At) -> Option<(String, Node)> {
-    let known = m.services();
     let deps: Vec<&String> = svc
         .get("depends_on")
         .and_then(Json::as_object)?
         .keys()
-        .filter(|d| known.contains(d))
+        .filter(|d| m.service(d).is_some())
         .collect();
     (!deps.is_empty()).then(|| ("requires".to_string(), at.strs(deps)))
 }

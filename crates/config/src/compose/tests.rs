@@ -199,6 +199,7 @@ fn keys_maestro_does_not_read_are_warned_about() {
 fn files_are_told_apart_by_name_then_content() {
     let dir = std::env::temp_dir().join(format!("maestro-detect-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
+    let is_compose_file = |p: &std::path::Path| file_kind(p) == FileKind::Compose;
     let write = |n: &str, t: &str| {
         let p: PathBuf = dir.join(n);
         std::fs::write(&p, t).expect("write");

@@ -84,29 +84,6 @@ pub fn missing(env: &Environment, c: &Container, have: &ShipObjects) -> Missing 
     }
 }
 
-/// Binds of named volumes by the volumes' engine names (`name:`, which
-/// Compose projects prefix with the project's), not their keys in the file.
-pub(crate) fn apply_volume_names(env: &Environment, c: &Container, body: &mut ContainerCreateBody) {
-    let renamed = |host: &str| env.volumes.get(host).map(|v| v.name.as_str());
-    if c.volumes
-        .iter()
-        .all(|b| renamed(&b.host).is_none_or(|name| name == b.host))
-    {
-        return;
-    }
-    let binds: Vec<String> = c
-        .volumes
-        .iter()
-        .map(|b| {
-            let host = renamed(&b.host).unwrap_or(&b.host);
-            format!("{host}:{}:{}", b.target, b.mode)
-        })
-        .collect();
-    if let Some(h) = body.host_config.as_mut() {
-        h.binds = Some(binds);
-    }
-}
-
 /// The container's networks in its creation request: the first as its
 /// network mode (with its endpoint), every one with its aliases in a label.
 pub(crate) fn apply_networks(env: &Environment, c: &Container, body: &mut ContainerCreateBody) {
@@ -262,30 +239,6 @@ mod tests {
     use crate::decide::play::{PlayKind, PlayOptions};
     use crate::observe::snapshot::{ShipView, Snapshot};
     use maestro_engine::Labels;
-
-    /// A named volume's `name:` is what the container mounts, not its key.
-    #[test]
-    fn named_volumes_are_bound_by_their_engine_names() {
-        let source = maestro_config::Source {
-            name: "t.yaml".into(),
-            base_dir: ".".into(),
-            text: "
-name: t
-ships: {a: {ip: 10.0.0.1}}
-volumes: {pg: {name: corp-pg}, plain: {}}
-services:
-  db:
-    image: box:1
-    instances:
-      db-1: {ship: a, volumes: {/data: pg, /p: plain, /h: /srv/h}}
-"
-            .into(),
-        };
-        let env = maestro_config::load(&source, &Default::default()).expect("valid");
-        let body = crate::decide::spec::create_body(&env, &env.containers["db-1"]);
-        let binds = body.host_config.and_then(|h| h.binds).unwrap_or_default();
-        assert_eq!(binds, ["corp-pg:/data:rw", "plain:/p:rw", "/srv/h:/h:rw"]);
-    }
 
     fn env() -> Environment {
         let source = maestro_config::Source {

@@ -36,9 +36,8 @@ fn labelled_body(
     container: &Container,
     variables: Option<Vec<String>>,
 ) -> ContainerCreateBody {
-    let mut body = bare_body(container, variables);
+    let mut body = bare_body(env, container, variables);
     crate::decide::objects::apply_networks(env, container, &mut body);
-    crate::decide::objects::apply_volume_names(env, container, &mut body);
     let labels = body.labels.get_or_insert_with(HashMap::new);
     labels.insert(LABEL_ENVIRONMENT.into(), env.name.clone());
     labels.insert(LABEL_SERVICE.into(), container.service.clone());
@@ -391,7 +390,7 @@ pub fn env_list(c: &Container) -> Vec<String> {
 }
 
 /// The request from the model alone, without maestro's labels.
-fn bare_body(c: &Container, env: Option<Vec<String>>) -> ContainerCreateBody {
+fn bare_body(e: &Environment, c: &Container, env: Option<Vec<String>>) -> ContainerCreateBody {
     let (exposed, bindings) = published(c);
     let mut volumes: Vec<String> = c.container_volumes.clone();
     for binding in &c.volumes {
@@ -409,7 +408,7 @@ fn bare_body(c: &Container, env: Option<Vec<String>>) -> ContainerCreateBody {
         exposed_ports: non_empty(exposed),
         volumes: non_empty(volumes),
         labels: Some(c.labels.clone().into_iter().collect()),
-        host_config: Some(host_config(c, bindings)),
+        host_config: Some(host_config(e, c, bindings)),
         ..Default::default()
     };
     crate::decide::options::apply(&c.options, &mut body);
@@ -440,13 +439,22 @@ fn published(c: &Container) -> Published {
     (exposed, bindings)
 }
 
-/// The request's host settings: binds, published ports, links, privileges,
-/// network, restart policy, resources and logging.
-fn host_config(c: &Container, bindings: HashMap<String, Option<Vec<PortBinding>>>) -> HostConfig {
+/// The request's host settings: binds (a named volume by its engine name,
+/// `name:`, which Compose projects prefix with the project's, not its key in
+/// the file), published ports, links, privileges, network, restart policy,
+/// resources and logging.
+fn host_config(
+    env: &Environment,
+    c: &Container,
+    bindings: HashMap<String, Option<Vec<PortBinding>>>,
+) -> HostConfig {
     let binds: Vec<String> = c
         .volumes
         .iter()
-        .map(|b| format!("{}:{}:{}", b.host, b.target, b.mode))
+        .map(|b| {
+            let host = env.volumes.get(&b.host).map_or(&b.host, |v| &v.name);
+            format!("{host}:{}:{}", b.target, b.mode)
+        })
         .collect();
     fn pairs<'a>(list: impl IntoIterator<Item = (&'a String, &'a String)>) -> Vec<String> {
         list.into_iter().map(|(a, b)| format!("{a}:{b}")).collect()
@@ -526,6 +534,30 @@ fn port_pairs(exposed: &PortSpec, external: &PortSpec) -> Vec<(String, String)> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A named volume's `name:` is what the container mounts, not its key.
+    #[test]
+    fn named_volumes_are_bound_by_their_engine_names() {
+        let source = maestro_config::Source {
+            name: "t.yaml".into(),
+            base_dir: ".".into(),
+            text: "
+name: t
+ships: {a: {ip: 10.0.0.1}}
+volumes: {pg: {name: corp-pg}, plain: {}}
+services:
+  db:
+    image: box:1
+    instances:
+      db-1: {ship: a, volumes: {/data: pg, /p: plain, /h: /srv/h}}
+"
+            .into(),
+        };
+        let env = maestro_config::load(&source, &Default::default()).expect("valid");
+        let body = create_body(&env, &env.containers["db-1"]);
+        let binds = body.host_config.and_then(|h| h.binds).unwrap_or_default();
+        assert_eq!(binds, ["corp-pg:/data:rw", "plain:/p:rw", "/srv/h:/h:rw"]);
+    }
 
     #[test]
     fn variables_are_ordered_as_their_strings() {
