@@ -59,10 +59,12 @@ const CHANGED: &[(&str, &str)] = &[
     ("mac_address", "'02:42:ac:11:fe:98'"),
 ];
 
+/// A file of one container `name`, in an environment of its own (the
+/// tests run at once, and each play takes its environment's deploy lock).
 fn file_with(name: &str, options: &[(&str, &str)]) -> String {
     let ship = testbed().local_ship();
     let mut text = format!(
-        "name: opt-env\nships:\n  local: {ship}\nservices:\n  svc:\n    image: {IMAGE}\n    instances:\n      {name}:\n        ship: local\n        command: ['exec sleep 300']\n"
+        "name: {name}-env\nships:\n  local: {ship}\nservices:\n  svc:\n    image: {IMAGE}\n    instances:\n      {name}:\n        ship: local\n        command: ['exec sleep 300']\n"
     );
     for (key, value) in options {
         text.push_str(&format!("        {key}: {value}\n"));

@@ -26,7 +26,7 @@ impl Engine {
         let attached = self
             .bounded(
                 &action,
-                self.docker.attach_container(&path, Some(options)),
+                || self.docker.attach_container(&path, Some(options)),
                 self.timeout,
             )
             .await?;

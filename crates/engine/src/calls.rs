@@ -49,7 +49,7 @@ impl Engine {
     ) -> Result<Option<ContainerInspectResponse>, EngineError> {
         let action = format!("inspect container {name}");
         let path = self.segment(&action, name)?;
-        let call = self.docker.inspect_container(&path, None);
+        let call = || self.docker.inspect_container(&path, None);
         match self.bounded(&action, call, self.timeout).await {
             // Every field of the answer is optional to the client library,
             // so `{}` parses; without a state the container's cannot be
@@ -78,7 +78,7 @@ impl Engine {
         };
         let action = format!("inspect container {name}");
         let path = format!("/containers/{}/json", self.segment(&action, name)?);
-        let call = raw.get::<crate::raw::Inspected>(&self.api_version, &path);
+        let call = || raw.get::<crate::raw::Inspected>(&self.api_version, &path);
         match self.bounded(&action, call, self.timeout).await {
             Ok(found) if found.has_no_state() => Err(EngineError::Protocol {
                 ship: self.ship.clone(),
@@ -96,7 +96,7 @@ impl Engine {
         let action = format!("inspect image {name}");
         let path = self.image_path(&action, name)?;
         match self
-            .bounded(&action, self.docker.inspect_image(&path), self.timeout)
+            .bounded(&action, || self.docker.inspect_image(&path), self.timeout)
             .await
         {
             Ok(found) => Ok(Some(found)),
@@ -157,7 +157,7 @@ impl Engine {
                 path.push_str("&filters=");
                 path.push_str(&crate::raw::query_value(&filters));
             }
-            let call = raw.get::<Vec<crate::raw::Listed>>(&self.api_version, &path);
+            let call = || raw.get::<Vec<crate::raw::Listed>>(&self.api_version, &path);
             let list = self.bounded("list containers", call, self.timeout).await?;
             return Ok(list.into_iter().map(ContainerSummary::from).collect());
         }
@@ -169,7 +169,7 @@ impl Engine {
         };
         self.bounded(
             "list containers",
-            self.docker.list_containers(Some(options)),
+            || self.docker.list_containers(Some(options)),
             self.timeout,
         )
         .await
@@ -212,10 +212,49 @@ impl Engine {
         let created = self
             .bounded(
                 &action,
-                docker.create_container(Some(options), body),
+                || docker.create_container(Some(options), body),
                 self.timeout,
             )
             .await?;
+        Ok(created.id)
+    }
+
+    /// Creates container `name` for `platform` from a request serialized
+    /// beforehand: `body` (the JSON object) is made only once the call may
+    /// go, so that the containers waiting for the fleet's call pool hold no
+    /// request (a container's variables are most of it). `mac`: the first
+    /// MAC address of its network endpoints, which engines before API 1.44
+    /// read only at the top of the request. Its id.
+    pub async fn create_container_json(
+        &self,
+        name: &str,
+        platform: Option<&str>,
+        mac: Option<&str>,
+        body: impl FnOnce() -> Vec<u8>,
+    ) -> Result<String, EngineError> {
+        let action = format!("create container {name}");
+        let Some(raw) = &self.raw else {
+            let typed = serde_json::from_slice(&body()).map_err(|e| EngineError::Config {
+                ship: self.ship.clone(),
+                message: format!("cannot {action}: its request is not valid: {e}"),
+            })?;
+            return self.create_container_for(name, typed, platform).await;
+        };
+        let mut path = format!("/containers/create?name={}", crate::raw::query_value(name));
+        if let Some(platform) = platform.filter(|p| !p.is_empty()) {
+            path.push_str("&platform=");
+            path.push_str(&crate::raw::query_value(platform));
+        }
+        let mac = mac.filter(|_| crate::legacy::needs_top_level_mac(&self.api_version));
+        let call = move || async move {
+            let mut body = body();
+            if let Some(moved) = mac.and_then(|mac| crate::legacy::mac_at_top(&body, mac)) {
+                body = moved;
+            }
+            raw.post_json::<crate::raw::Created>(&self.api_version, &path, body)
+                .await
+        };
+        let created = self.bounded(&action, call, self.timeout).await?;
         Ok(created.id)
     }
 
@@ -238,7 +277,7 @@ impl Engine {
         let body = bollard::body_full(archive.into());
         self.bounded(
             &action,
-            self.docker.upload_to_container(&path, Some(options), body),
+            || self.docker.upload_to_container(&path, Some(options), body),
             self.timeout,
         )
         .await
@@ -249,12 +288,12 @@ impl Engine {
         let path = self.segment(&action, name)?;
         if let Some(raw) = &self.raw {
             let path = format!("/containers/{path}/start");
-            let call = raw.post(&self.api_version, &path);
+            let call = || raw.post(&self.api_version, &path);
             return self.bounded(&action, call, self.timeout).await;
         }
         self.bounded(
             &action,
-            self.docker.start_container(&path, None),
+            || self.docker.start_container(&path, None),
             self.timeout,
         )
         .await
@@ -281,11 +320,11 @@ impl Engine {
         let result = match &self.raw {
             Some(raw) => {
                 let path = format!("/containers/{path}/stop?t={}", options.t.unwrap_or(0));
-                self.bounded(&action, raw.post(&self.api_version, &path), limit)
+                self.bounded(&action, || raw.post(&self.api_version, &path), limit)
                     .await
             }
             None => {
-                let call = self.docker.stop_container(&path, Some(options));
+                let call = || self.docker.stop_container(&path, Some(options));
                 self.bounded(&action, call, limit).await
             }
         };
@@ -305,7 +344,7 @@ impl Engine {
         match self
             .bounded(
                 &action,
-                self.docker.kill_container(&path, Some(options)),
+                || self.docker.kill_container(&path, Some(options)),
                 self.timeout,
             )
             .await
@@ -334,7 +373,7 @@ impl Engine {
         match self
             .bounded(
                 &action,
-                self.docker.remove_container(&path, Some(options)),
+                || self.docker.remove_container(&path, Some(options)),
                 self.timeout,
             )
             .await
@@ -354,7 +393,7 @@ impl Engine {
         match self
             .bounded(
                 &action,
-                self.docker.rename_container(&path, options),
+                || self.docker.rename_container(&path, options),
                 self.timeout,
             )
             .await
@@ -549,7 +588,7 @@ impl Engine {
         let created = self
             .bounded(
                 &action,
-                self.docker.create_exec(&path, options),
+                || self.docker.create_exec(&path, options),
                 self.timeout,
             )
             .await?;
@@ -561,7 +600,7 @@ impl Engine {
         let started = self
             .bounded(
                 &action,
-                self.docker.start_exec(&id, Some(start)),
+                || self.docker.start_exec(&id, Some(start)),
                 self.timeout,
             )
             .await?;
@@ -573,7 +612,7 @@ impl Engine {
         let mut pause = Duration::from_millis(20);
         loop {
             let state = self
-                .bounded(&action, self.docker.inspect_exec(&id), self.timeout)
+                .bounded(&action, || self.docker.inspect_exec(&id), self.timeout)
                 .await?;
             if state.running != Some(true) {
                 return Ok(ExecOutcome {
@@ -620,7 +659,7 @@ impl Engine {
                 request
             });
         let limit = self.timeout.max(Duration::from_secs(60));
-        self.bounded(&action, docker.ping(), limit)
+        self.bounded(&action, || docker.ping(), limit)
             .await
             .map(|_| ())
     }

@@ -71,7 +71,7 @@ impl Engine {
         let created = self
             .bounded(
                 &action,
-                self.docker.create_exec(&path, options),
+                || self.docker.create_exec(&path, options),
                 self.timeout,
             )
             .await?;
@@ -84,7 +84,7 @@ impl Engine {
         let started = self
             .bounded(
                 &action,
-                self.docker.start_exec(&id, Some(start)),
+                || self.docker.start_exec(&id, Some(start)),
                 self.timeout,
             )
             .await?;
@@ -128,8 +128,12 @@ impl Engine {
             height: rows,
             width: cols,
         };
-        self.bounded(action, self.docker.resize_exec(&id, options), self.timeout)
-            .await
+        self.bounded(
+            action,
+            || self.docker.resize_exec(&id, options),
+            self.timeout,
+        )
+        .await
     }
 
     /// The exit status of exec `id`, waiting (briefly) for it to be known
@@ -141,7 +145,7 @@ impl Engine {
         let deadline = tokio::time::Instant::now() + self.timeout;
         loop {
             let state = self
-                .bounded(action, self.docker.inspect_exec(&id), self.timeout)
+                .bounded(action, || self.docker.inspect_exec(&id), self.timeout)
                 .await?;
             if state.running != Some(true) {
                 return Ok(state.exit_code.unwrap_or(-1));

@@ -31,6 +31,6 @@ impl Engine {
             }
             Ok(())
         };
-        self.bounded(&action, call, self.timeout).await
+        self.bounded(&action, || call, self.timeout).await
     }
 }

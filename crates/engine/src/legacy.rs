@@ -41,15 +41,20 @@ pub(crate) fn with_top_level_mac(request: BollardRequest, mac: &str) -> BollardR
     let Some(bytes) = bytes else {
         return BollardRequest::from_parts(parts, Either::Left(full));
     };
-    let rewritten = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+    let data = mac_at_top(&bytes, mac).map(Bytes::from).unwrap_or(bytes);
+    BollardRequest::from_parts(parts, Either::Left(Full::new(data)))
+}
+
+/// The JSON object `body` with `"MacAddress": mac` at its top; `None` when
+/// `body` is not a JSON object.
+pub(crate) fn mac_at_top(body: &[u8], mac: &str) -> Option<Vec<u8>> {
+    match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(serde_json::Value::Object(mut map)) => {
             map.insert("MacAddress".into(), serde_json::Value::from(mac));
             serde_json::to_vec(&map).ok()
         }
         _ => None,
-    };
-    let data = rewritten.map(Bytes::from).unwrap_or(bytes);
-    BollardRequest::from_parts(parts, Either::Left(Full::new(data)))
+    }
 }
 
 #[cfg(test)]

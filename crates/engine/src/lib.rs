@@ -180,7 +180,7 @@ impl Engine {
                 let version = self
                     .bounded(
                         "ask the engine its version",
-                        self.docker.version(),
+                        || self.docker.version(),
                         self.timeout,
                     )
                     .await?;
@@ -211,7 +211,7 @@ impl Engine {
                 match self
                     .bounded(
                         "ask the engine its version",
-                        self.docker.version(),
+                        || self.docker.version(),
                         self.timeout,
                     )
                     .await
@@ -245,19 +245,25 @@ impl Engine {
             .with_request_modifier(move |request| with_version_prefix(request, &prefix));
     }
 
-    /// Runs one short engine call within `limit` once a call permit is free
-    /// (the wait for the permit is not counted against the limit).
-    pub(crate) async fn bounded<T>(
+    /// Runs one short engine call, made by `call`, within `limit` once a
+    /// call permit is free (the wait for the permit is not counted against
+    /// the limit). The call is made and boxed only then: a play's thousands
+    /// of containers waiting for a permit hold a closure each, not the
+    /// state of an HTTP exchange (kilobytes).
+    pub(crate) async fn bounded<T, F>(
         &self,
         action: &str,
-        call: impl Future<Output = Result<T, bollard::errors::Error>>,
+        call: impl FnOnce() -> F,
         limit: Duration,
-    ) -> Result<T, EngineError> {
+    ) -> Result<T, EngineError>
+    where
+        F: Future<Output = Result<T, bollard::errors::Error>>,
+    {
         let _permit = match &self.calls {
             Some(calls) => calls.acquire().await.ok(),
             None => None,
         };
-        self.timed(action, call, limit).await
+        self.timed(action, Box::pin(call()), limit).await
     }
 
     /// Runs one engine call within `limit`, turning its failure into an [`EngineError`].
@@ -391,6 +397,14 @@ where
 /// call ends.
 const IDLE_CONNECTIONS: usize = 32;
 
+/// The read buffer of each connection to an engine, fixed. hyper's own
+/// grows a buffer that a read filled and keeps it grown for the life of the
+/// connection: after a container's description with its variables (tens of
+/// kilobytes) every connection of a play over a thousand ships held 16 to
+/// 32 KiB. Answers are read through it in pieces of this size; an answer's
+/// head must fit (an engine's is a few hundred bytes).
+const READ_BUFFER: usize = 8 * 1024;
+
 thread_local! {
     /// The record of oversized answers and the transport of the client
     /// [`pooled`] built last on this thread, for [`Engine::connect`] to
@@ -412,6 +426,7 @@ fn pooled(
     let oversized = capped::Oversized::default();
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .pool_max_idle_per_host(IDLE_CONNECTIONS)
+        .http1_read_buf_exact_size(READ_BUFFER)
         .build(capped::Capped(connector, oversized.clone()));
     let send: raw::Send = Arc::new(move |request: BollardRequest| {
         let client = client.clone();

@@ -30,7 +30,7 @@ impl Engine {
         let list = self
             .bounded(
                 "list networks",
-                self.docker.list_networks(Some(options)),
+                || self.docker.list_networks(Some(options)),
                 self.timeout,
             )
             .await?;
@@ -55,7 +55,7 @@ impl Engine {
         let list = self
             .bounded(
                 "list volumes",
-                self.docker.list_volumes(Some(options)),
+                || self.docker.list_volumes(Some(options)),
                 self.timeout,
             )
             .await?;
@@ -70,14 +70,18 @@ impl Engine {
 
     pub async fn create_network(&self, request: NetworkCreateRequest) -> Result<(), EngineError> {
         let action = format!("create network {}", request.name);
-        self.bounded(&action, self.docker.create_network(request), self.timeout)
-            .await
-            .map(|_| ())
+        self.bounded(
+            &action,
+            || self.docker.create_network(request),
+            self.timeout,
+        )
+        .await
+        .map(|_| ())
     }
 
     pub async fn create_volume(&self, request: VolumeCreateRequest) -> Result<(), EngineError> {
         let action = format!("create volume {}", request.name.as_deref().unwrap_or(""));
-        self.bounded(&action, self.docker.create_volume(request), self.timeout)
+        self.bounded(&action, || self.docker.create_volume(request), self.timeout)
             .await
             .map(|_| ())
     }
@@ -97,7 +101,7 @@ impl Engine {
         };
         self.bounded(
             &action,
-            self.docker.connect_network(&path, request),
+            || self.docker.connect_network(&path, request),
             self.timeout,
         )
         .await
@@ -117,7 +121,7 @@ impl Engine {
     pub async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
         let action = format!("remove network {name}");
         let path = self.segment(&action, name)?;
-        self.bounded(&action, self.docker.remove_network(&path), self.timeout)
+        self.bounded(&action, || self.docker.remove_network(&path), self.timeout)
             .await
     }
 
@@ -127,6 +131,6 @@ impl Engine {
         let call = self
             .docker
             .remove_volume(&path, Some(RemoveVolumeOptions { force: false }));
-        self.bounded(&action, call, self.timeout).await
+        self.bounded(&action, || call, self.timeout).await
     }
 }

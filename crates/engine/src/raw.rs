@@ -54,33 +54,40 @@ impl Raw {
         version: &str,
         path: &str,
     ) -> Result<T, Error> {
-        let bytes = self.call(hyper::Method::GET, version, path).await?;
-        serde_json::from_slice::<T>(&bytes).map_err(|e| {
-            if e.is_data() || e.is_syntax() {
-                Error::JsonDataError {
-                    message: e.to_string(),
-                    column: e.column(),
-                }
-            } else {
-                e.into()
-            }
-        })
+        let bytes = self
+            .call(hyper::Method::GET, version, path, Vec::new())
+            .await?;
+        parsed(&bytes)
     }
 
     /// `POST {base}/v{version}{path}` without a body, its answer's body
     /// read and dropped (a start, a stop).
     pub(crate) async fn post(&self, version: &str, path: &str) -> Result<(), Error> {
-        self.call(hyper::Method::POST, version, path).await?;
+        self.call(hyper::Method::POST, version, path, Vec::new())
+            .await?;
         Ok(())
     }
 
-    /// One request without a body; the answer's body when its status is a
-    /// success (or 304), the engine's refusal otherwise.
+    /// `POST {base}/v{version}{path}` with the JSON `body`; the answer parsed
+    /// as `T` (a creation's id).
+    pub(crate) async fn post_json<T: DeserializeOwned>(
+        &self,
+        version: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<T, Error> {
+        let bytes = self.call(hyper::Method::POST, version, path, body).await?;
+        parsed(&bytes)
+    }
+
+    /// One request; the answer's body when its status is a success (or
+    /// 304), the engine's refusal otherwise.
     async fn call(
         &self,
         method: hyper::Method,
         version: &str,
         path: &str,
+        body: Vec<u8>,
     ) -> Result<hyper::body::Bytes, Error> {
         let uri = if version.is_empty() {
             format!("{}{path}", self.base)
@@ -91,7 +98,7 @@ impl Raw {
             .method(method)
             .uri(uri)
             .header(hyper::header::CONTENT_TYPE, "application/json")
-            .body(bollard::body_full(hyper::body::Bytes::new()))?;
+            .body(bollard::body_full(hyper::body::Bytes::from(body)))?;
         let response = (self.send)(request).await?;
         let status = response.status();
         let bytes = response.into_body().collect().await?.to_bytes();
@@ -115,9 +122,31 @@ impl Raw {
     }
 }
 
+/// An answer parsed as `T`, an answer of the wrong shape failing as the
+/// client library's calls fail (a JSON data error).
+fn parsed<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice::<T>(bytes).map_err(|e| {
+        if e.is_data() || e.is_syntax() {
+            Error::JsonDataError {
+                message: e.to_string(),
+                column: e.column(),
+            }
+        } else {
+            e.into()
+        }
+    })
+}
+
 #[derive(Deserialize)]
 struct ServerMessage {
     message: String,
+}
+
+/// The answer to a creation: the new container's id.
+#[derive(Deserialize)]
+pub(crate) struct Created {
+    #[serde(rename = "Id")]
+    pub id: String,
 }
 
 /// A container's inspect, the state alone: what a confirm, a watch and a

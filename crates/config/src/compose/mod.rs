@@ -202,18 +202,10 @@ const SNIFF_BYTES: u64 = 1024 * 1024;
 
 /// [`file_kind`] by content.
 fn kind_of(text: &str) -> FileKind {
-    const COMPOSE_TOP: &[&str] = &[
-        "services", "networks", "volumes", "secrets", "configs", "include", "name", "version",
-    ];
     let Some(o) = outline(text) else {
         return FileKind::Maestro;
     };
-    if o.top.is_empty()
-        || !o
-            .top
-            .iter()
-            .all(|k| COMPOSE_TOP.contains(&k.as_str()) || k.starts_with("x-"))
-    {
+    if o.top.is_empty() || o.foreign {
         return FileKind::Maestro;
     }
     if o.services > 0 {
@@ -228,12 +220,25 @@ fn kind_of(text: &str) -> FileKind {
     FileKind::Either
 }
 
+/// Whether `key` can be a top-level key of a Compose file.
+fn compose_top(key: &str) -> bool {
+    const COMPOSE_TOP: &[&str] = &[
+        "services", "networks", "volumes", "secrets", "configs", "include", "name", "version",
+    ];
+    COMPOSE_TOP.contains(&key) || key.starts_with("x-")
+}
+
 /// The top-level keys of a document, how many services it has and how
 /// many of them have `instances`: read from the parser's events alone
-/// (aliases are not expanded, nothing is built).
+/// (aliases are not expanded, nothing is built). The reading stops at the
+/// first sign of a maestro file (a top-level key Compose does not have, a
+/// service with `instances`): a maestro file of thousands of containers is
+/// not parsed twice.
 #[derive(Default)]
 struct Outline {
     top: Vec<String>,
+    /// A top-level key Compose does not have was met (the last of `top`).
+    foreign: bool,
     services: usize,
     with_instances: usize,
 }
@@ -276,9 +281,18 @@ fn outline(text: &str) -> Option<Outline> {
                         f.expect_key = false;
                         f.key = Some(text.to_string());
                         match depth {
-                            1 => out.top.push(text.to_string()),
+                            1 => {
+                                out.top.push(text.to_string());
+                                if !compose_top(&text) {
+                                    out.foreign = true;
+                                    return Some(out);
+                                }
+                            }
                             2 if in_services => out.services += 1,
-                            3 if in_services && text == "instances" => out.with_instances += 1,
+                            3 if in_services && text == "instances" => {
+                                out.with_instances += 1;
+                                return Some(out);
+                            }
                             _ => {}
                         }
                     }

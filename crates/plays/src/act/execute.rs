@@ -7,13 +7,13 @@
 //! (Ctrl-C) aborts likewise. It reports each container's outcome and the
 //! operations it performed, in plan order.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
 use futures_util::future::{join_all, BoxFuture};
 use maestro_config::Container;
-use tokio::sync::{watch, Semaphore, SemaphorePermit};
+use tokio::sync::{watch, Notify, Semaphore, SemaphorePermit};
 
 use crate::act::failure::Failure;
 use crate::act::objects::ObjectCreate;
@@ -23,8 +23,50 @@ use crate::decide::plan::{Entry, Op, Plan, Step, Work};
 use crate::decide::play::{Finished, PlayKind};
 use crate::observe::fleet::Fleet;
 
-/// Completion of one part of one container: `None` pending, then `Some(ok)`.
-type Gate = watch::Sender<Option<bool>>;
+/// Completion of one part of one container: pending, then done, well or
+/// not. A few words each: a play has two per container, and every waiting
+/// container waits on one gate at a time.
+#[derive(Default)]
+struct Gate {
+    /// [`PENDING`], [`OK`] or [`FAILED`].
+    state: AtomicU8,
+    opened: Notify,
+}
+
+const PENDING: u8 = 0;
+const OK: u8 = 1;
+const FAILED: u8 = 2;
+
+impl Gate {
+    /// `None` while pending, then whether the part went well.
+    fn get(&self) -> Option<bool> {
+        match self.state.load(Ordering::Acquire) {
+            PENDING => None,
+            state => Some(state == OK),
+        }
+    }
+
+    fn open(&self, ok: bool) {
+        self.state
+            .store(if ok { OK } else { FAILED }, Ordering::Release);
+        self.opened.notify_waiters();
+    }
+
+    /// Resolves once the gate is open.
+    async fn opened(&self) {
+        loop {
+            let notified = self.opened.notified();
+            tokio::pin!(notified);
+            // Registered before the state is read: an opening in between
+            // is not missed.
+            notified.as_mut().enable();
+            if self.get().is_some() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
 
 /// Runs exactly `plan`'s operations over its containers, through `fleet`,
 /// telling `observer`. `interrupt` resolves when the user asks to stop
@@ -44,8 +86,8 @@ pub async fn execute(
         proxies: Default::default(),
         slots: crate::slots(plan.pacing.concurrency),
         begun: AtomicUsize::new(0),
-        first_gates: (0..n).map(|_| watch::channel(None).0).collect(),
-        done_gates: (0..n).map(|_| watch::channel(None).0).collect(),
+        first_gates: (0..n).map(|_| Gate::default()).collect(),
+        done_gates: (0..n).map(|_| Gate::default()).collect(),
         abort: watch::channel(None).0,
         performed: (0..n).map(|_| Mutex::new(Vec::new())).collect(),
         began_at: (0..n).map(|_| Mutex::new(None)).collect(),
@@ -133,17 +175,18 @@ impl<'a> Executor<'a> {
         self.abort.borrow().clone()
     }
 
-    /// Waits until every gate in `which` is open, or the play is aborted.
+    /// Waits until every gate in `which` is open, or the play is aborted:
+    /// one gate after the other (each is open for good once open), so that
+    /// a waiting container holds one wait, however many it waits for.
     async fn wait_for(&self, gates: &[Gate], which: &[usize]) {
-        if which.iter().all(|&j| gates[j].borrow().is_some()) {
+        if which.iter().all(|&j| gates[j].get().is_some()) {
             return;
         }
-        let all = join_all(which.iter().map(|&j| {
-            let mut rx = gates[j].subscribe();
-            async move {
-                let _ = rx.wait_for(Option::is_some).await;
+        let all = async {
+            for &j in which {
+                gates[j].opened().await;
             }
-        }));
+        };
         let mut abort = self.abort.subscribe();
         tokio::select! {
             _ = all => {}
@@ -170,8 +213,8 @@ impl<'a> Executor<'a> {
     }
 
     fn open(&self, i: usize, ok: bool) {
-        self.first_gates[i].send_replace(Some(ok));
-        self.done_gates[i].send_replace(Some(ok));
+        self.first_gates[i].open(ok);
+        self.done_gates[i].open(ok);
     }
 
     /// Whether a container out of reach fails only itself and what waits
@@ -184,8 +227,7 @@ impl<'a> Executor<'a> {
     /// Whether one of the containers `which`, waited for at `gates`,
     /// failed, in a play where that holds back those that wait for it.
     fn failed_among(&self, gates: &[Gate], which: &[usize]) -> bool {
-        self.plan.kind.aborts_on_failure()
-            && which.iter().any(|&j| *gates[j].borrow() == Some(false))
+        self.plan.kind.aborts_on_failure() && which.iter().any(|&j| gates[j].get() == Some(false))
     }
 
     /// Container `i` begins: the observer hears of it, its time starts.
@@ -268,9 +310,9 @@ impl<'a> Executor<'a> {
                 }
             }
         }
-        self.first_gates[i].send_replace(Some(true));
+        self.first_gates[i].open(true);
         let waits = &self.plan.second_waits[i];
-        if !waits.iter().all(|&j| self.done_gates[j].borrow().is_some()) {
+        if !waits.iter().all(|&j| self.done_gates[j].get().is_some()) {
             progress.permit = None;
             if progress.acted {
                 self.observer
@@ -322,7 +364,9 @@ impl<'a> Executor<'a> {
             self.begin(i);
         }
         let container = self.plan.containers[i];
-        let engine = match self.fleet.engine(&container.ship).await {
+        // Boxed: reaching a ship the first time (TLS, SSH) takes kilobytes
+        // of state, which a part otherwise holds throughout.
+        let engine = match Box::pin(self.fleet.engine(&container.ship)).await {
             Ok(engine) => engine,
             Err(e) => return Err(self.failed(Failure::Engine(e))),
         };
@@ -360,11 +404,7 @@ impl<'a> Executor<'a> {
         Box::pin(async move {
             for op in ops {
                 self.record(i, &op.step);
-                // Boxed, so that the state of the engine calls (kilobytes)
-                // exists only for the containers being acted on.
-                let result: BoxFuture<'_, Result<Next<'a>, Failure>> =
-                    Box::pin(self.run_op(ctx, i, work, &op.step, *sent));
-                match result.await {
+                match self.run_op(ctx, i, work, &op.step, *sent).await {
                     Ok(Next::Go) => {}
                     Ok(Next::Started(at)) => *sent = Some(at),
                     Ok(Next::Branch(branch, end)) => {
@@ -409,6 +449,9 @@ impl<'a> Executor<'a> {
         }
     }
 
+    /// Runs one operation. Each is boxed when it runs, so that its state
+    /// (kilobytes for the engine calls of a create) takes the room of that
+    /// operation, not of the largest one, and only while it runs.
     async fn run_op(
         &self,
         ctx: &Ctx<'_>,
@@ -418,73 +461,59 @@ impl<'a> Executor<'a> {
         sent: Option<tokio::time::Instant>,
     ) -> Result<Next<'a>, Failure> {
         match step {
-            Step::Pull => ops::pull(ctx).await.map(|()| Next::Go),
-            Step::Checks(stage) => ops::checks(ctx, *stage).await.map(|()| Next::Go),
-            Step::Remove { volumes } => ops::remove(ctx, *volumes).await.map(|()| Next::Go),
-            Step::KeepAsPrevious => ops::keep_as_previous(ctx).await.map(|()| Next::Go),
-            Step::Swap => ops::swap(ctx).await.map(|()| Next::Go),
-            Step::RemovePrevious => ops::remove_previous(ctx).await.map(|()| Next::Go),
+            Step::Pull => go(ops::pull(ctx)).await,
+            Step::Checks(stage) => go(ops::checks(ctx, *stage)).await,
+            Step::Remove { volumes } => go(ops::remove(ctx, *volumes)).await,
+            Step::KeepAsPrevious => go(ops::keep_as_previous(ctx)).await,
+            Step::Swap => go(ops::swap(ctx)).await,
+            Step::RemovePrevious => go(ops::remove_previous(ctx)).await,
             Step::Create => match &work.request {
-                Some(request) => ops::create(ctx, request).await.map(|()| Next::Go),
+                Some(request) => go(ops::create(ctx, request)).await,
                 None => Err(Failure::NoRequest(ctx.container.name.clone())),
             },
-            Step::CreateNetwork(r) => ops::create_object(ctx, ObjectCreate::Network(r))
-                .await
-                .map(|()| Next::Go),
-            Step::CreateVolume(r) => ops::create_object(ctx, ObjectCreate::Volume(r))
-                .await
-                .map(|()| Next::Go),
+            Step::CreateNetwork(r) => go(ops::create_object(ctx, ObjectCreate::Network(r))).await,
+            Step::CreateVolume(r) => go(ops::create_object(ctx, ObjectCreate::Volume(r))).await,
             // Run only as a follow-up of a failure, where it is given one.
             Step::StopIfUp => Ok(Next::Go),
-            Step::EnsureProxy(request) => crate::act::proxy::ensure(ctx, &self.proxies, request)
-                .await
-                .map(|()| Next::Go),
-            Step::KeepServingAsPrevious => crate::act::proxy::keep_serving(ctx)
-                .await
-                .map(|()| Next::Go),
-            Step::ProxyHealthy(request) => crate::act::proxy::healthy(ctx, request)
-                .await
-                .map(|()| Next::Go),
-            Step::ProxyRoute(request) => crate::act::proxy::route(ctx, &self.proxies, request)
-                .await
-                .map(|()| Next::Go),
-            Step::Monitor(time) => ops::monitor(ctx, *time).await.map(|()| Next::Go),
+            Step::EnsureProxy(request) => {
+                go(crate::act::proxy::ensure(ctx, &self.proxies, request)).await
+            }
+            Step::KeepServingAsPrevious => go(crate::act::proxy::keep_serving(ctx)).await,
+            Step::ProxyHealthy(request) => go(crate::act::proxy::healthy(ctx, request)).await,
+            Step::ProxyRoute(request) => {
+                go(crate::act::proxy::route(ctx, &self.proxies, request)).await
+            }
+            Step::Monitor(time) => go(ops::monitor(ctx, *time)).await,
             Step::Drain(time) => {
-                crate::act::proxy::drain(ctx, *time).await;
+                Box::pin(crate::act::proxy::drain(ctx, *time)).await;
                 Ok(Next::Go)
             }
-            Step::StopPrevious => crate::act::proxy::stop_previous(ctx)
-                .await
-                .map(|()| Next::Go),
+            Step::StopPrevious => go(crate::act::proxy::stop_previous(ctx)).await,
             // Run only as a follow-up of a failure, where it is given one.
             Step::PutPreviousBack | Step::SwapBack => Ok(Next::Go),
             Step::Hook(run) => {
-                let ran = crate::act::hook::run(ctx, run).await;
+                let ran = Box::pin(crate::act::hook::run(ctx, run)).await;
                 let failure = ran.as_ref().err().map(ToString::to_string);
                 self.observer.hook(i, run, failure.as_deref());
                 ran.map(|()| Next::Go)
             }
-            Step::Start => ops::start(ctx).await.map(Next::Started),
-            Step::Confirm => ops::confirm(ctx, sent).await.map(|()| Next::Go),
-            Step::Stop => ops::halt(ctx, false).await.map(|()| Next::Go),
-            Step::Kill => ops::halt(ctx, true).await.map(|()| Next::Go),
+            Step::Start => Box::pin(ops::start(ctx)).await.map(Next::Started),
+            Step::Confirm => go(ops::confirm(ctx, sent)).await,
+            Step::Stop => go(ops::halt(ctx, false)).await,
+            Step::Kill => go(ops::halt(ctx, true)).await,
             Step::Pause(delay) => {
                 (ctx.progress)(&format!(
                     "waiting {} before starting",
                     crate::timefmt::short_duration(delay.as_secs_f64())
                 ));
-                tokio::time::sleep(*delay).await;
+                Box::pin(tokio::time::sleep(*delay)).await;
                 Ok(Next::Go)
             }
-            Step::IfImageChanged {
-                then,
-                otherwise,
-                else_done,
-            } => {
-                if ops::image_changed(ctx, work.runs.as_deref()).await? {
-                    Ok(Next::Branch(then, None))
+            Step::IfImageChanged(b) => {
+                if Box::pin(ops::image_changed(ctx, work.runs.as_deref())).await? {
+                    Ok(Next::Branch(&b.then, None))
                 } else {
-                    Ok(Next::Branch(otherwise, else_done.as_ref()))
+                    Ok(Next::Branch(&b.otherwise, b.else_done.as_ref()))
                 }
             }
         }
@@ -497,6 +526,15 @@ impl<'a> Executor<'a> {
         }
         Outcome::Failed(failure)
     }
+}
+
+/// `op` boxed, its success leading to the next operation. The box is made
+/// when the operation begins: what waits holds a pointer.
+fn go<'f>(
+    op: impl std::future::Future<Output = Result<(), Failure>> + Send + 'f,
+) -> impl std::future::Future<Output = Result<Next<'static>, Failure>> + 'f {
+    let op = Box::pin(op);
+    async move { op.await.map(|()| Next::Go) }
 }
 
 /// What an operation leads to.

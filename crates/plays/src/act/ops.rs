@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use crate::act::checks::{self, CheckTarget, TargetError};
 use crate::act::failure::Failure;
 use crate::act::registry::{self, PullFailure};
-use crate::decide::plan::{CreateRequest, Stage};
+use crate::decide::plan::{Creation, Delivery, Stage};
 use crate::trace;
 
 /// What the operations of one play share: the pulls and logins done so
@@ -256,7 +256,7 @@ pub(crate) async fn remove_previous(ctx: &Ctx<'_>) -> Result<(), Failure> {
 
 /// Creates the container with the plan's request, then joins it to its
 /// networks after the first.
-pub(crate) async fn create(ctx: &Ctx<'_>, request: &CreateRequest) -> Result<(), Failure> {
+pub(crate) async fn create(ctx: &Ctx<'_>, request: &Creation) -> Result<(), Failure> {
     (ctx.progress)("creating container");
     let name = &ctx.container.name;
     if let Some(unread) = request.secrets.iter().find(|d| d.value.is_none()) {
@@ -266,13 +266,14 @@ pub(crate) async fn create(ctx: &Ctx<'_>, request: &CreateRequest) -> Result<(),
         });
     }
     ctx.engine
-        .create_container_for(
+        .create_container_json(
             name,
-            request.with_env(ctx.container),
             request.platform.as_deref(),
+            request.mac.as_deref(),
+            || request.body(ctx.container),
         )
         .await?;
-    put_secret_files(&ctx.engine, name, request).await?;
+    put_secret_files(&ctx.engine, name, &request.secrets).await?;
     crate::act::objects::connect_rest(&ctx.engine, name, &request.connect).await?;
     Ok(())
 }
@@ -283,9 +284,9 @@ pub(crate) async fn create(ctx: &Ctx<'_>, request: &CreateRequest) -> Result<(),
 pub(crate) async fn put_secret_files(
     engine: &Engine,
     name: &str,
-    request: &CreateRequest,
+    secrets: &[Delivery],
 ) -> Result<(), Failure> {
-    let files = request.files();
+    let files = crate::decide::spec::files(secrets);
     if files.is_empty() {
         return Ok(());
     }

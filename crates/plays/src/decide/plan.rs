@@ -107,11 +107,7 @@ pub enum Step {
     /// entry's [`Work::runs`]; none: it differs). If it does, `then` runs;
     /// if not, `otherwise` runs and, with `else_done`, the container ends
     /// there with that outcome. The operations after it run in both cases.
-    IfImageChanged {
-        then: Vec<Op>,
-        otherwise: Vec<Op>,
-        else_done: Option<Finished>,
-    },
+    IfImageChanged(Box<Branches>),
     /// Create a network on the container's ship, before the container
     /// (once per ship and network in a play).
     CreateNetwork(Arc<ObjectRequest<NetworkCreateRequest>>),
@@ -151,6 +147,30 @@ pub enum Step {
     /// its checks is not left running, nor one that keeps exiting
     /// restarting.
     StopIfUp,
+}
+
+/// The two branches of [`Step::IfImageChanged`] (boxed: a plan holds
+/// every container's operations, and most hold none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Branches {
+    pub then: Vec<Op>,
+    pub otherwise: Vec<Op>,
+    pub else_done: Option<Finished>,
+}
+
+impl Step {
+    /// [`Step::IfImageChanged`] with these branches.
+    pub fn if_image_changed(
+        then: Vec<Op>,
+        otherwise: Vec<Op>,
+        else_done: Option<Finished>,
+    ) -> Step {
+        Step::IfImageChanged(Box::new(Branches {
+            then,
+            otherwise,
+            else_done,
+        }))
+    }
 }
 
 /// When a deploy hook runs.
@@ -233,6 +253,25 @@ pub struct CreateRequest {
     pub secrets: Vec<Delivery>,
 }
 
+/// A container's creation request as the executor sends it, serialized
+/// once where the plan was made: a plan of thousands of creations holds
+/// each as its JSON text (about a kilobyte here), not as the client
+/// library's typed body (several), and renders the container's variables
+/// into it only when the call goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Creation {
+    /// The request's JSON object without its `Env`.
+    pub(crate) json: Box<str>,
+    /// The first MAC address of its network endpoints (engines before API
+    /// 1.44 read it only at the top of the request).
+    pub mac: Option<String>,
+    pub platform: Option<String>,
+    /// Network name and endpoint, for each network after the first.
+    pub connect: Vec<(String, EndpointSettings)>,
+    /// The secrets it receives, in file order.
+    pub secrets: Vec<Delivery>,
+}
+
 /// How a container receives one secret. The value travels only here,
 /// from the play's resolved secrets to the engine; its `Debug` is `***`.
 #[derive(Debug, Clone, PartialEq)]
@@ -274,7 +313,7 @@ impl Step {
             Step::Stop => "stop".into(),
             Step::Kill => "kill".into(),
             Step::Pause(_) => "pause".into(),
-            Step::IfImageChanged { .. } => "if image changed".into(),
+            Step::IfImageChanged(_) => "if image changed".into(),
             Step::CreateNetwork(r) => format!("create network {}", r.key),
             Step::CreateVolume(r) => format!("create volume {}", r.key),
             Step::StopIfUp => "stop if still up".into(),
@@ -314,8 +353,8 @@ impl Step {
                 | Step::StopPrevious
                 | Step::PutPreviousBack
                 | Step::SwapBack
-        ) || matches!(self, Step::IfImageChanged { then, otherwise, .. }
-            if then.iter().chain(otherwise).any(|op| op.step.changes()))
+        ) || matches!(self, Step::IfImageChanged(b)
+            if b.then.iter().chain(&b.otherwise).any(|op| op.step.changes()))
     }
 }
 
@@ -348,15 +387,10 @@ impl Op {
     pub fn to_json(&self) -> serde_json::Value {
         let list = |ops: &[Op]| ops.iter().map(Op::to_json).collect::<Vec<_>>();
         let mut json = serde_json::json!({"op": self.step.name(), "cause": self.cause});
-        if let Step::IfImageChanged {
-            then,
-            otherwise,
-            else_done,
-        } = &self.step
-        {
-            json["then"] = list(then).into();
-            json["else"] = list(otherwise).into();
-            if let Some(done) = else_done {
+        if let Step::IfImageChanged(b) = &self.step {
+            json["then"] = list(&b.then).into();
+            json["else"] = list(&b.otherwise).into();
+            if let Some(done) = &b.else_done {
                 json["else_ends"] = done.text.clone().into();
             }
         }
@@ -374,9 +408,7 @@ impl Op {
 pub(crate) fn creates(ops: &[Op]) -> bool {
     ops.iter().any(|op| match &op.step {
         Step::Create => true,
-        Step::IfImageChanged {
-            then, otherwise, ..
-        } => creates(then) || creates(otherwise),
+        Step::IfImageChanged(b) => creates(&b.then) || creates(&b.otherwise),
         _ => false,
     })
 }
@@ -387,7 +419,7 @@ pub struct Work {
     pub ops: Vec<Op>,
     /// Its creation request, for its `create` operations (built once,
     /// where the plan was made; its spec hash is the one `up` compared).
-    pub request: Option<Arc<CreateRequest>>,
+    pub request: Option<Arc<Creation>>,
     /// The image its existing container was created from, as observed, for
     /// `if image changed` (`None`: no container, or not known).
     pub runs: Option<String>,

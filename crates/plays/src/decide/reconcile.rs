@@ -10,7 +10,7 @@ use maestro_config::{Container, Environment};
 
 use crate::decide::drift::{self, Action};
 use crate::decide::plan::{
-    CreateRequest, Entry, Op, Pacing, Plan, ProxyRequest, Stage, Step, Work,
+    CreateRequest, Creation, Entry, Op, Pacing, Plan, ProxyRequest, Stage, Step, Work,
 };
 use crate::decide::play::{Finished, PlayKind, PlayOptions};
 use crate::observe::snapshot::{Seen, Snapshot, Wants};
@@ -168,13 +168,11 @@ fn entries(
             );
             if let Entry::Work(work) = &mut entry {
                 if crate::decide::plan::creates(&work.ops) {
-                    work.request = Some(request.unwrap_or_else(|| {
-                        Arc::new(crate::decide::spec::create_request(
-                            env,
-                            c,
-                            &options.secrets,
-                        ))
-                    }));
+                    let request = match request {
+                        Some(request) => Arc::unwrap_or_clone(request),
+                        None => crate::decide::spec::create_request(env, c, &options.secrets),
+                    };
+                    work.request = Some(Arc::new(Creation::of(request)));
                 }
             }
             actions.push(action);
@@ -612,14 +610,14 @@ impl Look<'_> {
             return kept;
         }
         Op::new(
-            Step::IfImageChanged {
-                then: vec![kept],
-                otherwise: vec![Op::new(
+            Step::if_image_changed(
+                vec![kept],
+                vec![Op::new(
                     Step::Remove { volumes: false },
                     "replaced by a new one of the same image (nothing to roll back to)",
                 )],
-                else_done: None,
-            },
+                None,
+            ),
             "pulled: kept for a rollback only if the image changed",
         )
     }
@@ -705,11 +703,7 @@ impl Look<'_> {
         if self.options.only_if_changed && self.running() {
             if pulled {
                 ops.push(Op::new(
-                    Step::IfImageChanged {
-                        then: Vec::new(),
-                        otherwise: Vec::new(),
-                        else_done: Some(unchanged),
-                    },
+                    Step::if_image_changed(Vec::new(), Vec::new(), Some(unchanged)),
                     "--only-if-changed",
                 ));
             } else if self.runs_current_image() {
@@ -842,11 +836,11 @@ impl Look<'_> {
             self.checks(Stage::PreStart, &mut ops, "stopped");
             if pulled {
                 ops.push(Op::new(
-                    Step::IfImageChanged {
-                        then: vec![self.retired(false), Op::new(Step::Create, "image updated")],
-                        otherwise: Vec::new(),
-                        else_done: None,
-                    },
+                    Step::if_image_changed(
+                        vec![self.retired(false), Op::new(Step::Create, "image updated")],
+                        Vec::new(),
+                        None,
+                    ),
                     "pulled",
                 ));
             }
@@ -865,11 +859,7 @@ impl Look<'_> {
         }
         // After the pull: recreated if the image changed, else left alone.
         ops.push(Op::new(
-            Step::IfImageChanged {
-                then: Vec::new(),
-                otherwise: Vec::new(),
-                else_done: Some(up_to_date),
-            },
+            Step::if_image_changed(Vec::new(), Vec::new(), Some(up_to_date)),
             "pulled",
         ));
         if self.running() {
@@ -1116,14 +1106,12 @@ services:
     fn names(plan: &Plan, i: usize) -> Vec<String> {
         fn name(op: &Op) -> String {
             match &op.step {
-                Step::IfImageChanged {
-                    then, otherwise, ..
-                } => {
+                Step::IfImageChanged(b) => {
                     let list = |ops: &[Op]| ops.iter().map(name).collect::<Vec<_>>().join(", ");
                     format!(
                         "if image changed then ({}) else ({})",
-                        list(then),
-                        list(otherwise)
+                        list(&b.then),
+                        list(&b.otherwise)
                     )
                 }
                 step => step.name(),
@@ -1491,10 +1479,8 @@ services:
         assert_eq!(ops[0], Step::Pull);
         assert!(matches!(
             &ops[1],
-            Step::IfImageChanged {
-                else_done: Some(done),
-                ..
-            } if done.text == "unchanged (already runs the current image)"
+            Step::IfImageChanged(b)
+                if b.else_done.as_ref().is_some_and(|done| done.text == "unchanged (already runs the current image)")
         ));
         assert_eq!(ops[2], Step::Stop);
         // Nothing pulled again in the start part.
@@ -1632,7 +1618,7 @@ services:
         assert_eq!(db[0], Step::Pull);
         assert!(matches!(
             &db[1],
-            Step::IfImageChanged { else_done: Some(done), .. } if done.text == "up to date"
+            Step::IfImageChanged(b) if b.else_done.as_ref().is_some_and(|done| done.text == "up to date")
         ));
         assert_eq!(&db[2..4], [Step::Stop, Step::Remove { volumes: false }]);
         // Stopped web-1: remove and create are skipped unless the image changed.

@@ -11,7 +11,7 @@ use maestro_engine::models::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::decide::plan::{CreateRequest, DeliverTo, Delivery};
+use crate::decide::plan::{CreateRequest, Creation, DeliverTo, Delivery};
 use crate::observe::secrets::SecretValues;
 use maestro_engine::FileToPut;
 
@@ -131,46 +131,104 @@ fn secrets_label(deliveries: &[Delivery], secrets: &SecretValues) -> String {
     serde_json::Value::Array(items).to_string()
 }
 
+/// The variables a container is created with: its own, and the secrets it
+/// receives as variables (in place of its own of the same name).
+fn variables(container: &Container, secrets: &[Delivery]) -> Vec<String> {
+    let mut vars = env_list(container);
+    for d in secrets {
+        if let (DeliverTo::Env(var), Some(value)) = (&d.to, &d.value) {
+            vars.retain(|v| v.split('=').next() != Some(var.as_str()));
+            vars.push(format!("{var}={}", String::from_utf8_lossy(value.expose())));
+        }
+    }
+    vars
+}
+
+/// The secrets `secrets` delivers as files, to write into the created
+/// container before it starts.
+pub fn files(secrets: &[Delivery]) -> Vec<FileToPut<'_>> {
+    secrets
+        .iter()
+        .filter_map(|d| match (&d.to, &d.value) {
+            (
+                DeliverTo::File {
+                    target,
+                    uid,
+                    gid,
+                    mode,
+                },
+                Some(value),
+            ) => Some(FileToPut {
+                path: target,
+                uid: *uid,
+                gid: *gid,
+                mode: *mode,
+                contents: value.expose(),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Creation {
+    /// `request` serialized (its `Env`, if any, left out).
+    pub fn of(request: CreateRequest) -> Creation {
+        let CreateRequest {
+            mut body,
+            platform,
+            connect,
+            secrets,
+        } = request;
+        body.env = None;
+        let mac = body
+            .networking_config
+            .as_ref()
+            .and_then(|n| n.endpoints_config.as_ref())
+            .and_then(|e| e.values().find_map(|e| e.mac_address.clone()));
+        // A body of strings, numbers and string-keyed maps always serializes.
+        let json = serde_json::to_string(&body).unwrap_or_else(|_| "{}".into());
+        Creation {
+            json: json.into_boxed_str(),
+            mac,
+            platform,
+            connect,
+            secrets,
+        }
+    }
+
+    /// The whole request's JSON, its `Env` rendered from `container`'s
+    /// variables (and the secrets it receives as variables): the same
+    /// object as [`CreateRequest::with_env`]'s.
+    pub fn body(&self, container: &Container) -> Vec<u8> {
+        let vars = variables(container, &self.secrets);
+        let rest = self.json.strip_prefix('{').unwrap_or("}");
+        let mut out = Vec::with_capacity(
+            self.json.len() + 16 + vars.iter().map(|v| v.len() + 3).sum::<usize>(),
+        );
+        out.extend_from_slice(br#"{"Env":"#);
+        // A list of strings always serializes.
+        let _ = serde_json::to_writer(&mut out, &vars);
+        if rest != "}" {
+            out.push(b',');
+        }
+        out.extend_from_slice(rest.as_bytes());
+        out
+    }
+}
+
 impl CreateRequest {
     /// The whole request, its `Env` rendered from `container`'s variables
     /// (and the secrets it receives as variables).
     pub fn with_env(&self, container: &Container) -> ContainerCreateBody {
         let mut body = self.body.clone();
-        let mut vars = env_list(container);
-        for d in &self.secrets {
-            if let (DeliverTo::Env(var), Some(value)) = (&d.to, &d.value) {
-                vars.retain(|v| v.split('=').next() != Some(var.as_str()));
-                vars.push(format!("{var}={}", String::from_utf8_lossy(value.expose())));
-            }
-        }
-        body.env = Some(vars);
+        body.env = Some(variables(container, &self.secrets));
         body
     }
 
     /// The secrets it delivers as files, to write into the created
     /// container before it starts.
     pub fn files(&self) -> Vec<FileToPut<'_>> {
-        self.secrets
-            .iter()
-            .filter_map(|d| match (&d.to, &d.value) {
-                (
-                    DeliverTo::File {
-                        target,
-                        uid,
-                        gid,
-                        mode,
-                    },
-                    Some(value),
-                ) => Some(FileToPut {
-                    path: target,
-                    uid: *uid,
-                    gid: *gid,
-                    mode: *mode,
-                    contents: value.expose(),
-                }),
-                _ => None,
-            })
-            .collect()
+        files(&self.secrets)
     }
 
     /// The spec hash in its labels.
@@ -638,6 +696,44 @@ services:
             let hash = whole.labels.as_ref().and_then(|l| l.get(LABEL_SPEC_HASH));
             assert_eq!(request.spec_hash(), hash.map(String::as_str), "{}", c.name);
         }
+    }
+
+    /// The plan's serialized request, its variables rendered when sent,
+    /// is the same JSON object as the typed request the client library
+    /// would send: every field, the variables (escapes, a secret given as
+    /// a variable in place of the container's own) and a body with no
+    /// other field.
+    #[test]
+    fn a_serialized_creation_sends_the_whole_request() {
+        let env = load(ENV);
+        for c in env.containers.values() {
+            let mut request = create_request(&env, c, &Default::default());
+            request.secrets.push(Delivery {
+                source: "pw".into(),
+                to: DeliverTo::Env("A".into()),
+                value: Some(crate::observe::secrets::SecretValue::new(
+                    b"s\"\n3".to_vec(),
+                )),
+            });
+            let sent = Creation::of(request.clone()).body(c);
+            let sent: serde_json::Value = serde_json::from_slice(&sent).expect("JSON");
+            let typed = serde_json::to_value(request.with_env(c)).expect("JSON");
+            assert_eq!(sent, typed, "{}", c.name);
+            assert!(sent["Env"]
+                .as_array()
+                .is_some_and(|vars| vars.iter().any(|v| v == "A=s\"\n3")));
+            assert!(sent["Labels"][LABEL_SPEC_HASH].is_string());
+        }
+        let bare = Creation::of(CreateRequest {
+            body: Default::default(),
+            platform: None,
+            connect: Vec::new(),
+            secrets: Vec::new(),
+        });
+        let c = env.containers.values().next().expect("a container");
+        let sent: serde_json::Value = serde_json::from_slice(&bare.body(c)).expect("JSON");
+        assert_eq!(sent["Env"][0], "A=1", "{sent}");
+        assert_eq!(sent.as_object().map(|o| o.len()), Some(1), "{sent}");
     }
 
     const ENV: &str = r#"
