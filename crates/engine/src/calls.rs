@@ -238,7 +238,8 @@ impl Engine {
                 ship: self.ship.clone(),
                 message: format!("cannot {action}: its request is not valid: {e}"),
             })?;
-            return self.create_container_for(name, typed, platform).await;
+            // Boxed: the typed request and the library's call are kilobytes.
+            return Box::pin(self.create_container_for(name, typed, platform)).await;
         };
         let mut path = format!("/containers/create?name={}", crate::raw::query_value(name));
         if let Some(platform) = platform.filter(|p| !p.is_empty()) {

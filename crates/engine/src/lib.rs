@@ -398,12 +398,12 @@ where
 const IDLE_CONNECTIONS: usize = 32;
 
 /// The read buffer of each connection to an engine, fixed. hyper's own
-/// grows a buffer that a read filled and keeps it grown for the life of the
-/// connection: after a container's description with its variables (tens of
-/// kilobytes) every connection of a play over a thousand ships held 16 to
-/// 32 KiB. Answers are read through it in pieces of this size; an answer's
-/// head must fit (an engine's is a few hundred bytes).
-const READ_BUFFER: usize = 8 * 1024;
+/// starts at 8 KiB, grows when a read fills it and keeps it grown for the
+/// life of the connection: after a container's description with its
+/// variables (tens of kilobytes) every connection of a play over a thousand
+/// ships held 16 to 32 KiB. Answers are read through it in pieces of this
+/// size; an answer's head must fit (an engine's is a few hundred bytes).
+const READ_BUFFER: usize = 4 * 1024;
 
 thread_local! {
     /// The record of oversized answers and the transport of the client

@@ -273,8 +273,19 @@ pub(crate) async fn create(ctx: &Ctx<'_>, request: &Creation) -> Result<(), Fail
             || request.body(ctx.container),
         )
         .await?;
-    put_secret_files(&ctx.engine, name, &request.secrets).await?;
-    crate::act::objects::connect_rest(&ctx.engine, name, &request.connect).await?;
+    // Boxed, as most creations deliver no file and join one network: a
+    // creation waiting for its engine call holds pointers.
+    if !request.secrets.is_empty() {
+        Box::pin(put_secret_files(&ctx.engine, name, &request.secrets)).await?;
+    }
+    if !request.connect.is_empty() {
+        Box::pin(crate::act::objects::connect_rest(
+            &ctx.engine,
+            name,
+            &request.connect,
+        ))
+        .await?;
+    }
     Ok(())
 }
 
