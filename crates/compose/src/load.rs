@@ -360,83 +360,18 @@ impl Loader {
     ) -> Result<(), ComposeError> {
         for (i, item) in fc.seq(node, "include")?.iter().enumerate() {
             let ip = format!("include[{i}]");
-            let (paths, project_dir, env_files) = match &item.value {
-                Value::Str(p) => (vec![(p.clone(), item)], None, Vec::new()),
-                Value::Map(_) => {
-                    let pn = item
-                        .get("path")
-                        .ok_or_else(|| fc.err(item, &ip, "an include in long form needs `path`"))?;
-                    let paths = match &pn.value {
-                        Value::Seq(items) => items
-                            .iter()
-                            .enumerate()
-                            .map(|(j, n)| Ok((fc.string(n, &format!("{ip}/path[{j}]"))?, n)))
-                            .collect::<Result<Vec<_>, ComposeError>>()?,
-                        _ => vec![(fc.string(pn, &format!("{ip}/path"))?, pn)],
-                    };
-                    let dir = match item.get("project_directory") {
-                        Some(d) => Some(
-                            fc.host_path(&fc.string(d, &format!("{ip}/project_directory"))?, None),
-                        ),
-                        None => None,
-                    };
-                    let envs = match item.get("env_file") {
-                        Some(e) => fc
-                            .string_or_list(e, &format!("{ip}/env_file"))?
-                            .into_iter()
-                            .map(|f| (fc.host_path(&f, None), e))
-                            .collect(),
-                        None => Vec::new(),
-                    };
-                    (paths, dir, envs)
-                }
-                _ => return Err(fc.expected(item, &ip, "a file path or a mapping with path")),
-            };
+            let IncludeForm {
+                paths,
+                project_dir,
+                env_files,
+            } = include_form(fc, item, &ip)?;
             let first = PathBuf::from(fc.host_path(&paths[0].0, None));
             let dir = project_dir
                 .map(PathBuf::from)
                 .unwrap_or_else(|| first.parent().map(Path::to_path_buf).unwrap_or_default());
             let saved = self.session.env.clone();
-            let env_files: Vec<(String, &Node)> = if env_files.is_empty() {
-                let dotenv = dir.join(".env");
-                if dotenv.is_file() {
-                    vec![(dotenv.to_string_lossy().into_owned(), item)]
-                } else {
-                    Vec::new()
-                }
-            } else {
-                env_files
-            };
-            for (f, n) in env_files {
-                let text = std::fs::read_to_string(&f)
-                    .map_err(|_| fc.err(n, &ip, format!("env file {f} not found")))?;
-                let env = &self.session.env;
-                let entries = dotenv::parse(&text, &f, &|k| env.get(k).cloned())?;
-                for (k, v) in entries {
-                    if let Some(v) = v {
-                        self.session.env.entry(k).or_insert(v);
-                    }
-                }
-            }
-            let mut included = Model::default();
-            for (p, pnode) in &paths {
-                let abs = PathBuf::from(fc.host_path(p, None));
-                let display = self.display(&abs);
-                if !abs.is_file() {
-                    return Err(fc.err(pnode, &ip, format!("included file {display} not found")));
-                }
-                if self.including.contains(&abs) {
-                    return Err(fc.err(
-                        pnode,
-                        &ip,
-                        format!("{display} includes itself through `include`"),
-                    ));
-                }
-                self.including.push(abs.clone());
-                let m = self.file(&abs, &display, &dir);
-                self.including.pop();
-                included.merge(m?);
-            }
+            self.include_env(fc, item, &ip, &dir, env_files)?;
+            let included = self.included(fc, &ip, &paths, &dir)?;
             self.session.env = saved;
             for name in included.services.keys() {
                 if model.services.contains_key(name) {
@@ -450,12 +385,131 @@ impl Loader {
                     ));
                 }
             }
-            included.name = None;
             let mut merged = included;
             merged.merge(std::mem::take(model));
             *model = merged;
         }
         Ok(())
+    }
+
+    /// The variables of an include's env files (its `.env` when it names
+    /// none) added to the session's, for reading the included files.
+    fn include_env(
+        &mut self,
+        fc: &FileCtx,
+        item: &Node,
+        ip: &str,
+        dir: &Path,
+        env_files: Vec<(String, &Node)>,
+    ) -> Result<(), ComposeError> {
+        let env_files: Vec<(String, &Node)> = if env_files.is_empty() {
+            let dotenv = dir.join(".env");
+            if dotenv.is_file() {
+                vec![(dotenv.to_string_lossy().into_owned(), item)]
+            } else {
+                Vec::new()
+            }
+        } else {
+            env_files
+        };
+        for (f, n) in env_files {
+            let text = std::fs::read_to_string(&f)
+                .map_err(|_| fc.err(n, ip, format!("env file {f} not found")))?;
+            let env = &self.session.env;
+            let entries = dotenv::parse(&text, &f, &|k| env.get(k).cloned())?;
+            for (k, v) in entries {
+                if let Some(v) = v {
+                    self.session.env.entry(k).or_insert(v);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The model of an include's files, merged in order, without a name.
+    fn included(
+        &mut self,
+        fc: &FileCtx,
+        ip: &str,
+        paths: &[(String, &Node)],
+        dir: &Path,
+    ) -> Result<Model, ComposeError> {
+        let mut included = Model::default();
+        for (p, pnode) in paths {
+            let abs = PathBuf::from(fc.host_path(p, None));
+            let display = self.display(&abs);
+            if !abs.is_file() {
+                return Err(fc.err(pnode, ip, format!("included file {display} not found")));
+            }
+            if self.including.contains(&abs) {
+                return Err(fc.err(
+                    pnode,
+                    ip,
+                    format!("{display} includes itself through `include`"),
+                ));
+            }
+            self.including.push(abs.clone());
+            let m = self.file(&abs, &display, dir);
+            self.including.pop();
+            included.merge(m?);
+        }
+        included.name = None;
+        Ok(included)
+    }
+}
+
+/// An include, in either form: its files, its project directory, its env
+/// files (each with its node, for messages).
+struct IncludeForm<'n> {
+    paths: Vec<(String, &'n Node)>,
+    project_dir: Option<String>,
+    env_files: Vec<(String, &'n Node)>,
+}
+
+fn include_form<'n>(
+    fc: &FileCtx,
+    item: &'n Node,
+    ip: &str,
+) -> Result<IncludeForm<'n>, ComposeError> {
+    match &item.value {
+        Value::Str(p) => Ok(IncludeForm {
+            paths: vec![(p.clone(), item)],
+            project_dir: None,
+            env_files: Vec::new(),
+        }),
+        Value::Map(_) => {
+            let pn = item
+                .get("path")
+                .ok_or_else(|| fc.err(item, ip, "an include in long form needs `path`"))?;
+            let paths = match &pn.value {
+                Value::Seq(items) => items
+                    .iter()
+                    .enumerate()
+                    .map(|(j, n)| Ok((fc.string(n, &format!("{ip}/path[{j}]"))?, n)))
+                    .collect::<Result<Vec<_>, ComposeError>>()?,
+                _ => vec![(fc.string(pn, &format!("{ip}/path"))?, pn)],
+            };
+            let dir = match item.get("project_directory") {
+                Some(d) => {
+                    Some(fc.host_path(&fc.string(d, &format!("{ip}/project_directory"))?, None))
+                }
+                None => None,
+            };
+            let envs = match item.get("env_file") {
+                Some(e) => fc
+                    .string_or_list(e, &format!("{ip}/env_file"))?
+                    .into_iter()
+                    .map(|f| (fc.host_path(&f, None), e))
+                    .collect(),
+                None => Vec::new(),
+            };
+            Ok(IncludeForm {
+                paths,
+                project_dir: dir,
+                env_files: envs,
+            })
+        }
+        _ => Err(fc.expected(item, ip, "a file path or a mapping with path")),
     }
 }
 
