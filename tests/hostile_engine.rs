@@ -2,7 +2,8 @@
 //! a pull's progress line or a log frame that never stops coming. maestro
 //! reads no more than its cap of an answer read whole (64 MiB), or of one
 //! message of a stream (a log frame 64 MiB, a progress line 1 MiB), then
-//! fails with one error naming the ship and the call. Each run goes through GNU time; its peak memory is printed and
+//! fails with one error naming the ship and the call; an answer whose head does
+//! not fit in the read buffer likewise. Each run goes through GNU time; its peak memory is printed and
 //! must stay far below what reading on would take.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -23,6 +24,8 @@ enum Flood {
     Pull,
     /// A container's logs: one frame announcing 2 GiB.
     Logs,
+    /// `/version` answered with a head of 6 KiB (a proxy's headers).
+    Head,
 }
 
 /// Serves `flood` on a free port of 127.0.0.1, each connection on a thread
@@ -77,6 +80,12 @@ fn serve(stream: TcpStream, flood: Flood) -> std::io::Result<()> {
         };
         if path == "/_ping" {
             answer(&mut out, "200 OK", "text/plain", "OK")?;
+        } else if path == "/version" && flood == Flood::Head {
+            let padding = "p".repeat(6 * 1024);
+            write!(
+                out,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Padding: {padding}\r\nContent-Length: 2\r\n\r\n{{}}"
+            )?;
         } else if path == "/version" && flood != Flood::Version {
             answer(
                 &mut out,
@@ -297,5 +306,23 @@ fn an_endless_log_frame_is_refused_at_its_header() {
         &out,
         peak,
         &["ship dock: one message of the engine's answer to `read the logs of web-1` is larger than 64 MiB"],
+    );
+}
+
+/// An answer whose head does not fit in the connection's read buffer (a
+/// proxy adding headers) fails the call with one sentence that says so.
+#[test]
+fn an_answer_with_a_head_over_the_read_buffer_is_named() {
+    let port = hostile_engine(Flood::Head);
+    let dir = Dir::new();
+    let file = environment(&dir, port);
+    let (out, peak) = timed(&dir, &file, &["start"], "6 KiB head");
+    assert_refused(
+        &out,
+        peak,
+        &[
+            "ship dock: could not ask the engine its version",
+            "the answer's head is larger than the 4 KiB maestro reads",
+        ],
     );
 }

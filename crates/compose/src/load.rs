@@ -489,6 +489,9 @@ fn include_form<'n>(
                     .collect::<Result<Vec<_>, ComposeError>>()?,
                 _ => vec![(fc.string(pn, &format!("{ip}/path"))?, pn)],
             };
+            if paths.is_empty() {
+                return Err(fc.err(pn, ip, "an include's `path` names no file"));
+            }
             let dir = match item.get("project_directory") {
                 Some(d) => {
                     Some(fc.host_path(&fc.string(d, &format!("{ip}/project_directory"))?, None))

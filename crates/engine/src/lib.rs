@@ -289,6 +289,16 @@ impl Engine {
         if let Some(too_large) = capped::too_large(&error) {
             return self.too_large(action, too_large);
         }
+        if head_too_large(&error) {
+            return EngineError::Protocol {
+                ship: self.ship.clone(),
+                action: action.to_owned(),
+                reason: format!(
+                    "the answer's head is larger than the {} KiB maestro reads; is a proxy in front of the engine adding headers?",
+                    READ_BUFFER / 1024
+                ),
+            };
+        }
         match error {
             B::DockerResponseServerError {
                 status_code,
@@ -404,6 +414,21 @@ const IDLE_CONNECTIONS: usize = 32;
 /// ships held 16 to 32 KiB. Answers are read through it in pieces of this
 /// size; an answer's head must fit (an engine's is a few hundred bytes).
 const READ_BUFFER: usize = 4 * 1024;
+
+/// Whether `error` is hyper's refusal of an answer whose head does not fit
+/// in [`READ_BUFFER`].
+fn head_too_large(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_parse_too_large)
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
 
 thread_local! {
     /// The record of oversized answers and the transport of the client

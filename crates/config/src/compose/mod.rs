@@ -289,7 +289,7 @@ fn outline(text: &str) -> Option<Outline> {
                                 }
                             }
                             2 if in_services => out.services += 1,
-                            3 if in_services && text == "instances" => {
+                            3 if in_services && text == "instances" && out.services > 0 => {
                                 out.with_instances += 1;
                                 return Some(out);
                             }
