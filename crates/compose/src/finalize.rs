@@ -19,17 +19,7 @@ pub fn finalize(
     profiles: &[String],
 ) -> Result<Json, ComposeError> {
     let all: Vec<String> = model.services.keys().cloned().collect();
-    let active = |svc: &Json| {
-        let list = svc.get("profiles").and_then(Json::as_array);
-        match list {
-            None => true,
-            Some(l) if l.is_empty() => true,
-            Some(l) => profiles
-                .iter()
-                .any(|p| p == "*" || l.iter().any(|x| x.as_str() == Some(p))),
-        }
-    };
-    model.services.retain(|_, svc| active(svc));
+    model.services.retain(|_, svc| active(svc, profiles));
     for svc in model.services.values_mut() {
         merge::strip_markers(svc);
     }
@@ -74,17 +64,7 @@ pub fn finalize(
         }
         for (rname, r) in section.iter_mut() {
             merge::strip_markers(r);
-            if let Json::Object(m) = r {
-                if !m.contains_key("name") {
-                    let external = m.get("external") == Some(&json!(true));
-                    let full = if external {
-                        rname.clone()
-                    } else {
-                        format!("{name}_{rname}")
-                    };
-                    m.insert("name".into(), json!(full));
-                }
-            }
+            name_resource(r, rname, name);
         }
         out.insert(key.into(), Json::Object(section));
     }
@@ -94,6 +74,34 @@ pub fn finalize(
     let mut out = Json::Object(out);
     sort(&mut out);
     Ok(out)
+}
+
+/// Whether a service is active with `profiles`: it names none, or one of
+/// them (`*`: all).
+fn active(svc: &Json, profiles: &[String]) -> bool {
+    match svc.get("profiles").and_then(Json::as_array) {
+        None => true,
+        Some(l) if l.is_empty() => true,
+        Some(l) => profiles
+            .iter()
+            .any(|p| p == "*" || l.iter().any(|x| x.as_str() == Some(p))),
+    }
+}
+
+/// A network, volume, secret or config without a `name` gets
+/// `PROJECT_KEY` (its key alone when external).
+fn name_resource(r: &mut Json, key: &str, project: &str) {
+    if let Json::Object(m) = r {
+        if !m.contains_key("name") {
+            let external = m.get("external") == Some(&json!(true));
+            let full = if external {
+                key.to_owned()
+            } else {
+                format!("{project}_{key}")
+            };
+            m.insert("name".into(), json!(full));
+        }
+    }
 }
 
 fn check_refs(session: &Session, model: &Model, all: &[String]) -> Result<(), ComposeError> {

@@ -167,40 +167,14 @@ pub fn load(opts: &Options) -> Result<Project, ComposeError> {
         model.merge(loader.file(&abs, &display, &dir)?);
     }
     let mut session = loader.session;
-    let name = match (
-        &opts.project_name,
-        session.env.get("COMPOSE_PROJECT_NAME"),
-        &model.name,
-    ) {
-        (Some(n), _, _) => n.clone(),
-        (None, Some(n), _) if !n.is_empty() => n.clone(),
-        (None, _, Some((n, _))) => n.clone(),
-        _ => normalize_project_name(
-            &dir.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        ),
-    };
+    let name = project_name(opts, &session.env, &model, &dir);
     if name.is_empty() {
         return Err(ComposeError::in_file(
             &first.to_string_lossy(),
             "the project name is empty; set a top-level `name`",
         ));
     }
-    let profiles: Vec<String> = if opts.profiles.is_empty() {
-        session
-            .env
-            .get("COMPOSE_PROFILES")
-            .map(|p| {
-                p.split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default()
-    } else {
-        opts.profiles.clone()
-    };
+    let profiles = active_profiles(opts, &session.env);
     let service_locs = model.service_locs.clone();
     let extension_locs = model.extension_locs.clone();
     let model = finalize::finalize(&mut session, model, &name, &profiles)?;
@@ -217,6 +191,45 @@ pub fn load(opts: &Options) -> Result<Project, ComposeError> {
         service_locs,
         extension_locs,
     })
+}
+
+/// The project's name: `-p`, else `COMPOSE_PROJECT_NAME`, else the file's
+/// `name`, else the project directory's name, normalized.
+fn project_name(
+    opts: &Options,
+    env: &BTreeMap<String, String>,
+    model: &load::Model,
+    dir: &Path,
+) -> String {
+    match (
+        &opts.project_name,
+        env.get("COMPOSE_PROJECT_NAME"),
+        &model.name,
+    ) {
+        (Some(n), _, _) => n.clone(),
+        (None, Some(n), _) if !n.is_empty() => n.clone(),
+        (None, _, Some((n, _))) => n.clone(),
+        _ => normalize_project_name(
+            &dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        ),
+    }
+}
+
+/// The profiles asked for: `--profile`, else `COMPOSE_PROFILES`.
+fn active_profiles(opts: &Options, env: &BTreeMap<String, String>) -> Vec<String> {
+    if !opts.profiles.is_empty() {
+        return opts.profiles.clone();
+    }
+    env.get("COMPOSE_PROFILES")
+        .map(|p| {
+            p.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The env files' variables with the process's over them.

@@ -252,26 +252,11 @@ impl Loader {
         ext: &Node,
         ep: &str,
     ) -> Result<Map<String, Json>, ComposeError> {
-        let (base_name, file, name_node) = match &ext.value {
-            Value::Str(s) => (s.clone(), None, ext),
-            Value::Map(_) => {
-                let sn = ext
-                    .get("service")
-                    .ok_or_else(|| fc.err(ext, ep, "`extends` needs `service`"))?;
-                let file = match ext.get("file") {
-                    Some(f) => Some((fc.string(f, &format!("{ep}/file"))?, f)),
-                    None => None,
-                };
-                (fc.string(sn, &format!("{ep}/service"))?, file, sn)
-            }
-            _ => {
-                return Err(fc.expected(
-                    ext,
-                    ep,
-                    "a service name or a mapping with service and file",
-                ))
-            }
-        };
+        let Extends {
+            service: base_name,
+            file,
+            node: name_node,
+        } = extends_form(fc, ext, ep)?;
         let Some((file, fnode)) = file else {
             self.check_cycle(fc, name_node, ep, &(fc.file.clone(), base_name.clone()))?;
             let base_node = services.get(&base_name).ok_or_else(|| {
@@ -455,6 +440,39 @@ impl Loader {
         }
         included.name = None;
         Ok(included)
+    }
+}
+
+/// An `extends`, in either form: the service, its file (with its node)
+/// when another, and the node naming the service (for messages).
+struct Extends<'n> {
+    service: String,
+    file: Option<(String, &'n Node)>,
+    node: &'n Node,
+}
+
+fn extends_form<'n>(fc: &FileCtx, ext: &'n Node, ep: &str) -> Result<Extends<'n>, ComposeError> {
+    match &ext.value {
+        Value::Str(s) => Ok(Extends {
+            service: s.clone(),
+            file: None,
+            node: ext,
+        }),
+        Value::Map(_) => {
+            let sn = ext
+                .get("service")
+                .ok_or_else(|| fc.err(ext, ep, "`extends` needs `service`"))?;
+            let file = match ext.get("file") {
+                Some(f) => Some((fc.string(f, &format!("{ep}/file"))?, f)),
+                None => None,
+            };
+            Ok(Extends {
+                service: fc.string(sn, &format!("{ep}/service"))?,
+                file,
+                node: sn,
+            })
+        }
+        _ => Err(fc.expected(ext, ep, "a service name or a mapping with service and file")),
     }
 }
 
