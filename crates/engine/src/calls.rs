@@ -197,17 +197,15 @@ impl Engine {
             name: Some(name.to_owned()),
             platform: platform.unwrap_or_default().to_owned(),
         };
-        let docker = match crate::legacy::endpoint_mac(&body) {
-            Some(mac) if crate::legacy::needs_top_level_mac(&self.api_version) => {
-                let prefix = format!("/v{}", self.api_version);
-                self.docker.clone().with_request_modifier(move |request| {
-                    crate::with_version_prefix(
-                        crate::legacy::with_top_level_mac(request, &mac),
-                        &prefix,
-                    )
-                })
-            }
-            _ => self.docker.clone(),
+        let legacy_mac = crate::legacy::needs_top_level_mac(&self.api_version)
+            && crate::legacy::endpoint_mac(&body).is_some();
+        let docker = if legacy_mac {
+            let prefix = format!("/v{}", self.api_version);
+            self.docker.clone().with_request_modifier(move |request| {
+                crate::with_version_prefix(crate::legacy::with_top_level_mac(request), &prefix)
+            })
+        } else {
+            self.docker.clone()
         };
         let created = self
             .bounded(
@@ -222,14 +220,13 @@ impl Engine {
     /// Creates container `name` for `platform` from a request serialized
     /// beforehand: `body` (the JSON object) is made only once the call may
     /// go, so that the containers waiting for the fleet's call pool hold no
-    /// request (a container's variables are most of it). `mac`: the first
-    /// MAC address of its network endpoints, which engines before API 1.44
-    /// read only at the top of the request. Its id.
+    /// request (a container's variables are most of it). For engines before
+    /// API 1.44 the MAC address of its endpoints is also put at its top, as
+    /// [`Engine::create_container_for`] does. Its id.
     pub async fn create_container_json(
         &self,
         name: &str,
         platform: Option<&str>,
-        mac: Option<&str>,
         body: impl FnOnce() -> Vec<u8>,
     ) -> Result<String, EngineError> {
         let action = format!("create container {name}");
@@ -246,10 +243,13 @@ impl Engine {
             path.push_str("&platform=");
             path.push_str(&crate::raw::query_value(platform));
         }
-        let mac = mac.filter(|_| crate::legacy::needs_top_level_mac(&self.api_version));
+        let legacy_mac = crate::legacy::needs_top_level_mac(&self.api_version);
         let call = move || async move {
             let mut body = body();
-            if let Some(moved) = mac.and_then(|mac| crate::legacy::mac_at_top(&body, mac)) {
+            if let Some(moved) = legacy_mac
+                .then(|| crate::legacy::mac_at_top(&body))
+                .flatten()
+            {
                 body = moved;
             }
             raw.post_json::<crate::raw::Created>(&self.api_version, &path, body)

@@ -26,9 +26,9 @@ pub(crate) fn needs_top_level_mac(api: &str) -> bool {
     crate::parse_version(api).is_some_and(|v| v < (1, 44))
 }
 
-/// The request with `"MacAddress": mac` at the top of its JSON body (a
-/// body that cannot be read at once is left as it is).
-pub(crate) fn with_top_level_mac(request: BollardRequest, mac: &str) -> BollardRequest {
+/// The request with its endpoints' MAC address at the top of its JSON body
+/// (a body that cannot be read at once is left as it is).
+pub(crate) fn with_top_level_mac(request: BollardRequest) -> BollardRequest {
     let (parts, body) = request.into_parts();
     let Either::Left(mut full) = body else {
         return BollardRequest::from_parts(parts, body);
@@ -41,20 +41,25 @@ pub(crate) fn with_top_level_mac(request: BollardRequest, mac: &str) -> BollardR
     let Some(bytes) = bytes else {
         return BollardRequest::from_parts(parts, Either::Left(full));
     };
-    let data = mac_at_top(&bytes, mac).map(Bytes::from).unwrap_or(bytes);
+    let data = mac_at_top(&bytes).map(Bytes::from).unwrap_or(bytes);
     BollardRequest::from_parts(parts, Either::Left(Full::new(data)))
 }
 
-/// The JSON object `body` with `"MacAddress": mac` at its top; `None` when
-/// `body` is not a JSON object.
-pub(crate) fn mac_at_top(body: &[u8], mac: &str) -> Option<Vec<u8>> {
-    match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(serde_json::Value::Object(mut map)) => {
-            map.insert("MacAddress".into(), serde_json::Value::from(mac));
-            serde_json::to_vec(&map).ok()
-        }
-        _ => None,
-    }
+/// The creation request `body` (JSON) with the first MAC address of its
+/// network endpoints also at its top; `None` when it gives none (or is not
+/// a JSON object).
+pub(crate) fn mac_at_top(body: &[u8]) -> Option<Vec<u8>> {
+    let serde_json::Value::Object(mut map) = serde_json::from_slice(body).ok()? else {
+        return None;
+    };
+    let mac = map
+        .get("NetworkingConfig")?
+        .get("EndpointsConfig")?
+        .as_object()?
+        .values()
+        .find_map(|e| e.get("MacAddress")?.as_str().map(str::to_owned))?;
+    map.insert("MacAddress".into(), serde_json::Value::from(mac));
+    serde_json::to_vec(&map).ok()
 }
 
 #[cfg(test)]
@@ -68,7 +73,7 @@ mod tests {
         assert!(!needs_top_level_mac("1.44"));
         let body = br#"{"Image":"b","NetworkingConfig":{"EndpointsConfig":{"bridge":{"MacAddress":"02:42:ac:11:00:99"}}}}"#;
         let request = BollardRequest::new(Either::Left(Full::new(Bytes::from_static(body))));
-        let rewritten = with_top_level_mac(request, "02:42:ac:11:00:99");
+        let rewritten = with_top_level_mac(request);
         let bytes = match rewritten.into_body().collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(e) => panic!("the body cannot be read: {e}"),
@@ -80,5 +85,13 @@ mod tests {
             json["NetworkingConfig"]["EndpointsConfig"]["bridge"]["MacAddress"],
             "02:42:ac:11:00:99"
         );
+    }
+
+    #[test]
+    fn a_request_without_a_mac_address_is_left_as_it_is() {
+        assert_eq!(mac_at_top(br#"{"Image":"b"}"#), None);
+        let none = br#"{"NetworkingConfig":{"EndpointsConfig":{"bridge":{"Aliases":["a"]}}}}"#;
+        assert_eq!(mac_at_top(none), None);
+        assert_eq!(mac_at_top(b"[1]"), None);
     }
 }

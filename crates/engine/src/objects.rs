@@ -128,9 +128,10 @@ impl Engine {
     pub async fn remove_volume(&self, name: &str) -> Result<(), EngineError> {
         let action = format!("remove volume {name}");
         let path = self.segment(&action, name)?;
-        let call = self
-            .docker
-            .remove_volume(&path, Some(RemoveVolumeOptions { force: false }));
-        self.bounded(&action, || call, self.timeout).await
+        let call = || {
+            self.docker
+                .remove_volume(&path, Some(RemoveVolumeOptions { force: false }))
+        };
+        self.bounded(&action, call, self.timeout).await
     }
 }

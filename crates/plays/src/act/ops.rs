@@ -266,12 +266,9 @@ pub(crate) async fn create(ctx: &Ctx<'_>, request: &Creation) -> Result<(), Fail
         });
     }
     ctx.engine
-        .create_container_json(
-            name,
-            request.platform.as_deref(),
-            request.mac.as_deref(),
-            || request.body(ctx.container),
-        )
+        .create_container_json(name, request.platform.as_deref(), || {
+            request.body(ctx.container)
+        })
         .await?;
     // Boxed, as most creations deliver no file and join one network: a
     // creation waiting for its engine call holds pointers.

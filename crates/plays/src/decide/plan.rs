@@ -262,9 +262,6 @@ pub struct CreateRequest {
 pub struct Creation {
     /// The request's JSON object without its `Env`.
     pub(crate) json: Box<str>,
-    /// The first MAC address of its network endpoints (engines before API
-    /// 1.44 read it only at the top of the request).
-    pub mac: Option<String>,
     pub platform: Option<String>,
     /// Network name and endpoint, for each network after the first.
     pub connect: Vec<(String, EndpointSettings)>,

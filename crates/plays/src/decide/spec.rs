@@ -180,16 +180,10 @@ impl Creation {
             secrets,
         } = request;
         body.env = None;
-        let mac = body
-            .networking_config
-            .as_ref()
-            .and_then(|n| n.endpoints_config.as_ref())
-            .and_then(|e| e.values().find_map(|e| e.mac_address.clone()));
         // A body of strings, numbers and string-keyed maps always serializes.
         let json = serde_json::to_string(&body).unwrap_or_else(|_| "{}".into());
         Creation {
             json: json.into_boxed_str(),
-            mac,
             platform,
             connect,
             secrets,
@@ -596,10 +590,8 @@ mod tests {
     /// A named volume's `name:` is what the container mounts, not its key.
     #[test]
     fn named_volumes_are_bound_by_their_engine_names() {
-        let source = maestro_config::Source {
-            name: "t.yaml".into(),
-            base_dir: ".".into(),
-            text: "
+        let env = load(
+            "
 name: t
 ships: {a: {ip: 10.0.0.1}}
 volumes: {pg: {name: corp-pg}, plain: {}}
@@ -608,10 +600,8 @@ services:
     image: box:1
     instances:
       db-1: {ship: a, volumes: {/data: pg, /p: plain, /h: /srv/h}}
-"
-            .into(),
-        };
-        let env = maestro_config::load(&source, &Default::default()).expect("valid");
+",
+        );
         let body = create_body(&env, &env.containers["db-1"]);
         let binds = body.host_config.and_then(|h| h.binds).unwrap_or_default();
         assert_eq!(binds, ["corp-pg:/data:rw", "plain:/p:rw", "/srv/h:/h:rw"]);
